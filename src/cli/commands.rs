@@ -1,0 +1,426 @@
+//! One function per subcommand. Each returns `Err(one sentence)` for the caller to print
+//! and exit non-zero.
+
+use std::path::{Path, PathBuf};
+
+use bloodshot::data::ScanOptions;
+use bloodshot::data::stats::{DatasetStats, StatsPhase, dataset_stats};
+use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgress};
+use bloodshot::model::AamParams;
+use bloodshot::paths;
+use bloodshot::report;
+use bloodshot::train::run::{resolve, write_json};
+use bloodshot::train::{self, Start, StopMode, StopSignal, TrainConfig, TrainEvent};
+
+use super::progress::Progress;
+use super::{ExportArgs, KshotArgs, SampleDataArgs, StatsArgs, TrainArgs};
+
+fn runs_dir(opt: &Option<PathBuf>) -> PathBuf {
+    opt.clone().unwrap_or_else(paths::default_runs_dir)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Text rendering of dataset statistics (also used by `cargo run` without a console).
+pub fn stats_text(title: &str, s: &DatasetStats) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "{title}: {}", s.root.display());
+    let _ = writeln!(o, "  layout: {}", s.layout.describe());
+    let _ = writeln!(o, "  usable images: {}", s.usable_images);
+    let total: usize = s.classes.iter().map(|c| c.count).sum();
+    let _ = writeln!(
+        o,
+        "  {:<8} {:>6} {:>7}  {:>8}  status",
+        "class", "images", "share", "subjects"
+    );
+    for c in &s.classes {
+        let share = if total > 0 {
+            c.count as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        let subj = if c.subjects > 0 {
+            c.subjects.to_string()
+        } else {
+            "-".into()
+        };
+        let status = if c.kept {
+            "kept".to_string()
+        } else {
+            format!("dropped: {}", c.note)
+        };
+        let _ = writeln!(
+            o,
+            "  {:<8} {:>6} {:>6.1}%  {:>8}  {status}",
+            c.name, c.count, share, subj
+        );
+    }
+    if s.parts.len() > 1 || s.parts.keys().any(|k| !k.is_empty()) {
+        let parts: Vec<String> = s.parts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(o, "  parts: {}", parts.join(", "));
+    }
+    if let Some([a, b, c]) = s.split_sizes {
+        let _ = writeln!(o, "  split 70/10/20 (seed 0): train {a}, val {b}, test {c}");
+    }
+    let f: Vec<String> = s.formats.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(o, "  formats: {}", f.join(", "));
+    let z: Vec<String> = s.sizes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(o, "  sizes: {}", z.join(", "));
+    let _ = writeln!(o, "  skipped files: {}", s.skipped.len());
+    for k in s.skipped.iter().take(20) {
+        let _ = writeln!(o, "    {}: {}", k.path.display(), k.reason);
+    }
+    if s.skipped.len() > 20 {
+        let _ = writeln!(o, "    … and {} more (see --json)", s.skipped.len() - 20);
+    }
+    let _ = writeln!(
+        o,
+        "  duplicate groups (byte-identical): {}",
+        s.duplicate_groups.len()
+    );
+    for g in s.duplicate_groups.iter().take(5) {
+        let names: Vec<String> = g.iter().map(|p| p.display().to_string()).collect();
+        let _ = writeln!(o, "    {}", names.join(" = "));
+    }
+    for w in &s.warnings {
+        let _ = writeln!(o, "  warning: {w}");
+    }
+    o
+}
+
+fn compute_stats(
+    root: &Path,
+    min: usize,
+    split: bool,
+    p: &mut Progress,
+) -> Result<DatasetStats, String> {
+    let (_, s) = dataset_stats(
+        root,
+        &ScanOptions {
+            min_class_size: min,
+            limit_per_class: None,
+        },
+        split.then_some(0),
+        &mut |phase, d, t| {
+            let label = match phase {
+                StatsPhase::Scanning => "scanning",
+                StatsPhase::Hashing => "hashing for duplicates",
+            };
+            p.update(label, d, t)
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    p.finish();
+    Ok(s)
+}
+
+/// `bloodshot stats`.
+pub fn stats(a: StatsArgs) -> Result<(), String> {
+    let base = a.base.unwrap_or_else(paths::default_base);
+    let target = a.target.unwrap_or_else(paths::default_target);
+    let mut p = Progress::new();
+    let b = compute_stats(&base, a.min_class_size, true, &mut p)?;
+    let t = compute_stats(&target, 1, false, &mut p)?;
+    if a.json {
+        return print_json(&serde_json::json!({ "base": b, "target": t }));
+    }
+    print!("{}", stats_text("base", &b));
+    println!();
+    print!("{}", stats_text("target", &t));
+    Ok(())
+}
+
+fn install_signal_handlers(stop: &StopSignal) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let stop = stop.clone();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                // First Ctrl-C: finish the epoch and checkpoint; second: stop now.
+                // SIGTERM / SIGHUP (SSH dropped): finish the epoch and checkpoint.
+                let mode = if sig == SIGINT && stop.mode() != StopMode::None {
+                    StopMode::Now
+                } else {
+                    StopMode::AfterEpoch
+                };
+                eprintln!(
+                    "\nbloodshot: {} — {}",
+                    if sig == SIGINT {
+                        "interrupted"
+                    } else {
+                        "signal received"
+                    },
+                    if mode == StopMode::Now {
+                        "stopping now (last complete checkpoint kept)"
+                    } else {
+                        "stopping after this epoch's checkpoint (Ctrl-C again to stop now)"
+                    }
+                );
+                stop.request(mode);
+            }
+        });
+    }
+}
+
+/// `bloodshot train`.
+pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    let runs_dir = runs_dir(runs);
+    let start = match &a.resume {
+        Some(r) => Start::Resume {
+            run: resolve(&runs_dir, r)?,
+            epochs: a.epochs,
+            device: a.device,
+        },
+        None => Start::New(runs_dir.clone()),
+    };
+    let config = TrainConfig {
+        base: a.base.clone().unwrap_or_else(paths::default_base),
+        objective: a.objective,
+        epochs: a.epochs.unwrap_or(6),
+        batch_size: a.batch_size,
+        lr: a.lr,
+        image_size: a.image_size,
+        aam: AamParams {
+            margin: a.margin,
+            scale: a.scale,
+        },
+        lambda: a.lambda,
+        seed: a.seed,
+        limit_per_class: a.limit_per_class,
+        min_class_size: a.min_class_size,
+        device: a.device.unwrap_or_default(),
+        use_cache: !a.no_cache,
+    };
+    config.validate()?;
+    let stop = StopSignal::new();
+    install_signal_handlers(&stop);
+    let mut p = Progress::new();
+    let json = a.json;
+    let mut epochs = Vec::new();
+    let outcome = train::train(
+        start,
+        Some(config),
+        &mut |ev| match ev {
+            TrainEvent::Started {
+                run_id,
+                run_dir,
+                device,
+                classes,
+                split_sizes,
+                steps_per_epoch,
+                first_epoch,
+                epochs,
+            } => {
+                p.line(&format!(
+                "run {run_id} in {}\n  device {device}; {} classes; train/val/test {}/{}/{}; {steps_per_epoch} steps per epoch; epochs {first_epoch}..={epochs}",
+                run_dir.display(), classes.len(), split_sizes[0], split_sizes[1], split_sizes[2]
+            ));
+            }
+            TrainEvent::WarmingUp { what } => p.line(&format!("warming up: {what}")),
+            TrainEvent::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                accuracy,
+                images_per_sec,
+                seconds,
+                ..
+            } => {
+                if p.is_tty() {
+                    p.update(
+                    &format!("epoch {epoch} loss {loss:.4} acc {accuracy:.2} {images_per_sec:.1} img/s"),
+                    step,
+                    steps,
+                );
+                } else if step == 1 || step == steps || step % 20 == 0 {
+                    eprintln!(
+                        "epoch {epoch} step {step}/{steps}: loss {loss:.4}, acc {accuracy:.3}, {images_per_sec:.1} img/s ({seconds:.2} s)"
+                    );
+                }
+            }
+            TrainEvent::Validating { epoch } => p.line(&format!("epoch {epoch}: validating")),
+            TrainEvent::Epoch(e) => {
+                p.line(&format!(
+                "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.1} s, {:.1} img/s",
+                e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_sec
+            ));
+                epochs.push(e);
+            }
+            TrainEvent::Checkpoint { epoch, path } => {
+                p.line(&format!("checkpoint epoch {epoch}: {}", path.display()))
+            }
+            TrainEvent::Warning(w) => p.line(&format!("warning: {w}")),
+            TrainEvent::BaseTest { accuracy, macro_f1 } => p.line(&format!(
+                "base test split: accuracy {accuracy:.3}, macro F1 {macro_f1:.3}"
+            )),
+            TrainEvent::Finished {
+                run_dir,
+                last_epoch,
+                stopped_early,
+            } => p.line(&format!(
+                "{} after epoch {last_epoch}: {}",
+                if stopped_early { "stopped" } else { "finished" },
+                run_dir.display()
+            )),
+            TrainEvent::Failed { message } => p.line(&format!("failed: {message}")),
+        },
+        &stop,
+    )?;
+    if json {
+        print_json(&serde_json::json!({
+            "run_id": outcome.run_dir.id(),
+            "run_dir": outcome.run_dir.path,
+            "last_epoch": outcome.last_epoch,
+            "stopped_early": outcome.stopped_early,
+            "epochs": epochs,
+        }))?;
+    }
+    Ok(())
+}
+
+/// `bloodshot kshot`.
+pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    let runs_dir = runs_dir(runs);
+    let run = resolve(&runs_dir, &a.run)?;
+    let target = a.target.clone().unwrap_or_else(paths::default_target);
+    if a.k == 0 {
+        return Err("k = 0: a support set needs at least one image per class".into());
+    }
+    if a.draws == 0 {
+        return Err("--draws 0: at least one draw is needed".into());
+    }
+    if let Some(bad) = a.sweep.iter().find(|&&k| k == 0) {
+        return Err(format!(
+            "--sweep contains k = {bad}: every k must be at least 1"
+        ));
+    }
+    let opts = KShotOptions {
+        k: a.k,
+        draws: a.draws,
+        seed: a.seed,
+        protocol: a.protocol,
+        by_subject: a.by_subject,
+        with_replacement: a.with_replacement,
+        support_part: a.support_part.clone(),
+    };
+    let device = bloodshot::device::open(a.device)?;
+    let mut p = Progress::new();
+    let (epoch, _ds, prep) = evaluate::prepare_checkpoint(
+        &run,
+        a.checkpoint,
+        &target,
+        &opts,
+        &device,
+        &mut |ev| match ev {
+            PrepareProgress::Scanning => p.line(&format!("scanning {}", target.display())),
+            PrepareProgress::Embedding { done, total } => {
+                p.update("embedding target images", done, total)
+            }
+            PrepareProgress::Warning(w) => p.line(&format!("warning: {w}")),
+        },
+    )?;
+    p.finish();
+    let started = std::time::Instant::now();
+    let (summary, sweep) = evaluate::run(&prep, &opts, &a.sweep)?;
+    let elapsed = started.elapsed();
+    let result = KShotResult {
+        run_id: run.id(),
+        epoch,
+        target: target.clone(),
+        options: opts.clone(),
+        protocol: prep.protocol,
+        classes: prep.classes.clone(),
+        support_pool: prep.support_labels.len(),
+        queries: prep.query_labels.len(),
+        summary,
+        sweep,
+    };
+    let path = run.kshot_dir().join(result.file_name());
+    write_json(&path, &result)?;
+    if let Some(out) = &a.out {
+        let rep = report::collect(&run)?;
+        let cmp = report::markdown::collect_comparable(&run);
+        std::fs::write(out, report::render(&rep, &cmp))
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    }
+    if a.json {
+        return print_json(&result);
+    }
+    println!(
+        "run {} epoch {epoch}, protocol {}, support pool {}, queries {} ({} draws in {:.1} ms)",
+        run.id(),
+        prep.protocol.as_str(),
+        result.support_pool,
+        result.queries,
+        a.draws * a.sweep.len().max(1),
+        elapsed.as_secs_f64() * 1e3
+    );
+    if let Some(s) = &result.summary {
+        println!(
+            "k = {}: accuracy {:.3} ± {:.3} (95 % CI {:.3}–{:.3}), balanced {:.3}, macro F1 {:.3} ± {:.3}",
+            a.k,
+            s.accuracy.mean,
+            s.accuracy.std,
+            s.accuracy.ci95_low,
+            s.accuracy.ci95_high,
+            s.balanced_accuracy.mean,
+            s.macro_f1.mean,
+            s.macro_f1.std
+        );
+        for (c, name) in result.classes.iter().enumerate() {
+            let pc = &s.per_class[c];
+            println!(
+                "  {name:<6} F1 {:.3} ± {:.3}  precision {:.3}  recall {:.3}",
+                pc.f1.mean, pc.f1.std, pc.precision.mean, pc.recall.mean
+            );
+        }
+        println!("  confusion (rows true, columns predicted; summed over draws):");
+        for (t, name) in result.classes.iter().enumerate() {
+            let row: Vec<String> = (0..result.classes.len())
+                .map(|p| format!("{:>8}", s.confusion.get(t, p)))
+                .collect();
+            println!("  {name:<6}{}", row.join(""));
+        }
+    }
+    for pnt in &result.sweep {
+        println!(
+            "  k = {:>3}: accuracy {:.3} ± {:.3}",
+            pnt.k, pnt.summary.accuracy.mean, pnt.summary.accuracy.std
+        );
+    }
+    println!("saved {}", path.display());
+    if let Some(out) = &a.out {
+        println!("report {}", out.display());
+    }
+    Ok(())
+}
+
+/// `bloodshot export`.
+pub fn export(a: ExportArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    let run = resolve(&runs_dir(runs), &a.run)?;
+    let rep = report::collect(&run)?;
+    let cmp = report::markdown::collect_comparable(&run);
+    let out = a.out.unwrap_or_else(|| run.path.join("report.md"));
+    std::fs::write(&out, report::render(&rep, &cmp))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!("{}", out.display());
+    Ok(())
+}
+
+/// `bloodshot sample-data`.
+pub fn sample_data(a: SampleDataArgs) -> Result<(), String> {
+    let s = bloodshot::data::synth::generate(&a.out).map_err(|e| format!("{e:#}"))?;
+    println!(
+        "wrote {} files ({:.1} MB) under {}",
+        s.files,
+        s.bytes as f64 / 1e6,
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The headless command line: argument parsing and one function per subcommand.
+
+pub mod commands;
+pub mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use bloodshot::device::DeviceSpec;
+use bloodshot::fewshot::evaluate::Protocol;
+use bloodshot::model::Objective;
+
+/// BloodShot: few-shot learning on blood-cell microscopy, in the terminal.
+///
+/// With no subcommand, opens the console on the bundled sample data.
+#[derive(Debug, Parser)]
+#[command(name = "bloodshot", version, about, long_about = None)]
+pub struct Cli {
+    /// Folder holding the runs (default: the XDG data folder, or $BLOODSHOT_HOME/runs).
+    #[arg(long, global = true)]
+    pub runs_dir: Option<PathBuf>,
+    /// Subcommand (none: the console).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Dataset statistics: layout, classes kept and dropped, formats, sizes, corrupt files, duplicates.
+    Stats(StatsArgs),
+    /// Train the embedder on the base set.
+    Train(TrainArgs),
+    /// K-shot evaluation of a run's checkpoint on the target set.
+    Kshot(KshotArgs),
+    /// Write the markdown report of a run.
+    Export(ExportArgs),
+    /// (Re)generate the synthetic sample data.
+    SampleData(SampleDataArgs),
+    /// Open the console.
+    Tui(TuiArgs),
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Base dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Target dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Drop classes with fewer images.
+    #[arg(long, default_value_t = bloodshot::data::DEFAULT_MIN_CLASS_SIZE)]
+    pub min_class_size: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Base dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// softmax | aam | aam-consistency.
+    #[arg(long, default_value = "aam-consistency")]
+    pub objective: Objective,
+    /// Epochs (BloodShot: 6).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Square image side in pixels.
+    #[arg(long, default_value_t = 224)]
+    pub image_size: u32,
+    /// ArcFace margin (radians).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub margin: f64,
+    /// ArcFace scale.
+    #[arg(long, default_value_t = 64.0, allow_negative_numbers = true)]
+    pub scale: f64,
+    /// Weight of the rotation-consistency loss.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub lambda: f64,
+    /// Seed (split, shuffling, rotations, initialisation).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use at most N images per class (quick experiments).
+    #[arg(long)]
+    pub limit_per_class: Option<usize>,
+    /// Drop classes with fewer images.
+    #[arg(long, default_value_t = bloodshot::data::DEFAULT_MIN_CLASS_SIZE)]
+    pub min_class_size: usize,
+    /// Continue RUN (path, id or `latest`) from its last complete epoch.
+    #[arg(long)]
+    pub resume: Option<String>,
+    /// cpu | cuda[:N] | vulkan[:N].
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
+    /// Do not use the decoded-image cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print one JSON object on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kshot`.
+#[derive(Debug, Args)]
+pub struct KshotArgs {
+    /// Run: folder path, id, or `latest`.
+    #[arg(long, default_value = "latest")]
+    pub run: String,
+    /// Checkpoint epoch (default: the last complete one).
+    #[arg(long)]
+    pub checkpoint: Option<usize>,
+    /// Target dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Support images per class.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Accuracy-vs-k sweep, e.g. 1,2,3,5,10.
+    #[arg(long, value_delimiter = ',')]
+    pub sweep: Vec<usize>,
+    /// Number of seeded draws.
+    #[arg(long, default_value_t = 100)]
+    pub draws: usize,
+    /// Seed of the bank of draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto | heldout-test | pool.
+    #[arg(long, default_value = "auto")]
+    pub protocol: Protocol,
+    /// Pool protocol: support and query subjects never overlap.
+    #[arg(long)]
+    pub by_subject: bool,
+    /// Draw support with replacement (the original BloodShot sampler).
+    #[arg(long)]
+    pub with_replacement: bool,
+    /// Part to draw support from in the held-out protocol.
+    #[arg(long, default_value = "fold_0")]
+    pub support_part: String,
+    /// cpu | cuda[:N] | vulkan[:N] (for embedding).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the run's markdown report here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run: folder path, id, or `latest`.
+    #[arg(long, default_value = "latest")]
+    pub run: String,
+    /// Output file (default: report.md in the run folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `sample-data`.
+#[derive(Debug, Args)]
+pub struct SampleDataArgs {
+    /// Output folder.
+    #[arg(long, default_value = "sample-data")]
+    pub out: PathBuf,
+}
+
+/// `tui`.
+#[derive(Debug, Args, Default)]
+pub struct TuiArgs {
+    /// Base dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Target dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// cpu | cuda[:N] | vulkan[:N].
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
+}

@@ -1,0 +1,157 @@
+//! Embedding target images once per (checkpoint, dataset, image size) and caching the
+//! result in the run folder, so that draws never run the network again.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::classify::Embeddings;
+use crate::data::cache::{ImageCache, write_atomic};
+use crate::data::loader::BatchLoader;
+use crate::model::EfficientNetB0;
+
+/// Index stored next to the embedding matrix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EmbeddingIndex {
+    paths: Vec<PathBuf>,
+    ok: Vec<bool>,
+    dim: usize,
+    image_size: u32,
+    epoch: usize,
+}
+
+/// Embeddings of a list of images; rows of images that failed to decode are zero and
+/// marked `false` in `ok`.
+#[derive(Debug, Clone)]
+pub struct EmbeddedImages {
+    /// One row per input path.
+    pub embeddings: Embeddings,
+    /// Whether each image could be decoded.
+    pub ok: Vec<bool>,
+    /// True when read from the cache.
+    pub from_cache: bool,
+}
+
+/// Cache key: checkpoint epoch, image size, and the identity (path, length, mtime) of
+/// every file, so a changed dataset is embedded again.
+fn key(paths: &[PathBuf], epoch: usize, image_size: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(epoch.to_le_bytes());
+    h.update(image_size.to_le_bytes());
+    for p in paths {
+        h.update(p.to_string_lossy().as_bytes());
+        if let Ok(m) = std::fs::metadata(p) {
+            h.update(m.len().to_le_bytes());
+            if let Ok(t) = m.modified()
+                && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
+            {
+                h.update(d.as_nanos().to_le_bytes());
+            }
+        }
+    }
+    h.finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn read_cached(dir: &Path, key: &str, n: usize) -> Option<EmbeddedImages> {
+    let index: EmbeddingIndex =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{key}.json"))).ok()?)
+            .ok()?;
+    let bytes = std::fs::read(dir.join(format!("{key}.f32"))).ok()?;
+    if index.paths.len() != n || bytes.len() != n * index.dim * 4 {
+        return None;
+    }
+    let rows = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Some(EmbeddedImages {
+        embeddings: Embeddings {
+            dim: index.dim,
+            rows,
+        },
+        ok: index.ok,
+        from_cache: true,
+    })
+}
+
+/// Embeds `paths` with `model` (in inference mode), using and filling the cache in
+/// `cache_dir`. `progress(done, total)` follows the images.
+#[allow(clippy::too_many_arguments)]
+pub fn embed_images(
+    model: &EfficientNetB0,
+    paths: &[PathBuf],
+    epoch: usize,
+    image_size: u32,
+    batch_size: usize,
+    device: &Device,
+    cache_dir: Option<&Path>,
+    progress: &mut dyn FnMut(usize, usize),
+    warn: &mut dyn FnMut(String),
+) -> Result<EmbeddedImages, String> {
+    let k = key(paths, epoch, image_size);
+    if let Some(dir) = cache_dir
+        && let Some(hit) = read_cached(dir, &k, paths.len())
+    {
+        progress(paths.len(), paths.len());
+        return Ok(hit);
+    }
+    let dim = crate::model::EMBEDDING_DIM;
+    let mut rows = vec![0f32; paths.len() * dim];
+    let mut ok = vec![false; paths.len()];
+    let items: Vec<(PathBuf, usize)> = paths.iter().map(|p| (p.clone(), 0)).collect();
+    let image_cache = ImageCache::new(Some(crate::paths::cache_dir().as_path()), image_size);
+    let loader = BatchLoader::start(items, batch_size.max(1), image_cache, None, 2);
+    let s = image_size as usize;
+    let mut done = 0;
+    progress(0, paths.len());
+    for batch in loader {
+        for (p, why) in &batch.failed {
+            warn(format!("skipped {}: {why}", p.display()));
+        }
+        done += batch.len() + batch.failed.len();
+        if !batch.is_empty() {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
+                device,
+            );
+            let emb = model.forward(x).into_data();
+            let values: Vec<f32> = emb.iter::<f32>().collect();
+            for (j, &i) in batch.indices.iter().enumerate() {
+                rows[i * dim..(i + 1) * dim].copy_from_slice(&values[j * dim..(j + 1) * dim]);
+                ok[i] = true;
+            }
+        }
+        progress(done, paths.len());
+    }
+    if let Some(dir) = cache_dir {
+        let index = EmbeddingIndex {
+            paths: paths.to_vec(),
+            ok: ok.clone(),
+            dim,
+            image_size,
+            epoch,
+        };
+        let mut bytes = Vec::with_capacity(rows.len() * 4);
+        for v in &rows {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        // Matrix first, index last: the index is what makes an entry visible.
+        let _ = write_atomic(&dir.join(format!("{k}.f32")), &bytes).and_then(|_| {
+            write_atomic(
+                &dir.join(format!("{k}.json")),
+                serde_json::to_string(&index).unwrap_or_default().as_bytes(),
+            )
+        });
+    }
+    Ok(EmbeddedImages {
+        embeddings: Embeddings { dim, rows },
+        ok,
+        from_cache: false,
+    })
+}

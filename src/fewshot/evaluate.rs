@@ -1,0 +1,431 @@
+//! K-shot evaluation of a checkpoint on a target dataset: protocols, the fixed bank of
+//! draws, k sweeps and the saved result.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::classify::{Embeddings, evaluate_bank};
+use super::embed::EmbeddedImages;
+use super::metrics::{DrawMetrics, KShotSummary};
+use super::sampler::{Draw, SamplerOptions, heldout_draws, pool_draws};
+use crate::data::Dataset;
+
+/// Where support and queries come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// `heldout-test` when a labelled test set exists, else `pool`.
+    Auto,
+    /// Support from a training fold, queries = the labelled preliminary test set (the seed's).
+    HeldoutTest,
+    /// One labelled pool: per draw k support per class, the rest are queries.
+    Pool,
+}
+
+impl Protocol {
+    /// Name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto",
+            Protocol::HeldoutTest => "heldout-test",
+            Protocol::Pool => "pool",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Protocol::Auto),
+            "heldout-test" | "heldout" => Ok(Protocol::HeldoutTest),
+            "pool" => Ok(Protocol::Pool),
+            _ => Err(format!(
+                "unknown protocol `{s}`: use auto, heldout-test or pool"
+            )),
+        }
+    }
+}
+
+/// Options of a k-shot evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KShotOptions {
+    /// Images per class in each support set.
+    pub k: usize,
+    /// Number of draws in the bank.
+    pub draws: usize,
+    /// Seed of the bank (same seed = same support sets, whatever the checkpoint).
+    pub seed: u64,
+    /// Protocol asked for.
+    pub protocol: Protocol,
+    /// Pool protocol: keep support and query subjects apart.
+    pub by_subject: bool,
+    /// Draw with replacement, as the original BloodShot sampler did.
+    pub with_replacement: bool,
+    /// Held-out protocol: the part support is drawn from.
+    pub support_part: String,
+}
+
+impl Default for KShotOptions {
+    fn default() -> Self {
+        Self {
+            k: 10,
+            draws: 100,
+            seed: 0,
+            protocol: Protocol::Auto,
+            by_subject: false,
+            with_replacement: false,
+            support_part: "fold_0".into(),
+        }
+    }
+}
+
+/// Support pool and queries, embedded, ready for any number of draws.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Protocol actually used.
+    pub protocol: Protocol,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Dataset indices of the support pool.
+    pub support_samples: Vec<usize>,
+    /// Dataset indices of the queries (held-out) — equal to the pool for `pool`.
+    pub query_samples: Vec<usize>,
+    /// Raw embeddings of the support pool.
+    pub support_emb: Embeddings,
+    /// L2-normalised embeddings of the queries.
+    pub query_emb: Embeddings,
+    /// Labels of the support pool.
+    pub support_labels: Vec<usize>,
+    /// Labels of the queries.
+    pub query_labels: Vec<usize>,
+    /// Subjects of the support pool (pool protocol).
+    pub support_subjects: Vec<Option<String>>,
+}
+
+/// Dataset indices that a protocol needs embedded (support pool ∪ queries).
+pub fn needed_samples(
+    ds: &Dataset,
+    opts: &KShotOptions,
+) -> Result<(Protocol, Vec<usize>, Vec<usize>), String> {
+    let protocol = match opts.protocol {
+        Protocol::Auto if ds.has_labelled_test() => Protocol::HeldoutTest,
+        Protocol::Auto => Protocol::Pool,
+        p => p,
+    };
+    match protocol {
+        Protocol::HeldoutTest => {
+            if !ds.has_labelled_test() {
+                return Err(format!(
+                    "{}: the heldout-test protocol needs a labelled test set (C-NMC_test_prelim_phase_data with its labels CSV); use --protocol pool",
+                    ds.root.display()
+                ));
+            }
+            let support = ds.part_indices(&opts.support_part);
+            if support.is_empty() {
+                let parts: Vec<String> = ds.parts().into_keys().filter(|p| p != "test").collect();
+                return Err(format!(
+                    "{}: no images in part `{}` to draw support from (parts: {})",
+                    ds.root.display(),
+                    opts.support_part,
+                    parts.join(", ")
+                ));
+            }
+            Ok((protocol, support, ds.part_indices("test")))
+        }
+        _ => {
+            let pool: Vec<usize> = (0..ds.samples.len())
+                .filter(|&i| ds.samples[i].part != "test")
+                .collect();
+            Ok((Protocol::Pool, pool.clone(), pool))
+        }
+    }
+}
+
+fn gather(emb: &Embeddings, rows: &[usize]) -> Embeddings {
+    let mut out = Vec::with_capacity(rows.len() * emb.dim);
+    for &r in rows {
+        out.extend_from_slice(emb.row(r));
+    }
+    Embeddings {
+        dim: emb.dim,
+        rows: out,
+    }
+}
+
+/// Builds the prepared sets from embeddings of `embedded_samples` (dataset indices, in the
+/// order they were embedded). Images that failed to decode are left out.
+pub fn prepare(
+    ds: &Dataset,
+    opts: &KShotOptions,
+    embedded_samples: &[usize],
+    embedded: &EmbeddedImages,
+) -> Result<Prepared, String> {
+    let (protocol, support, queries) = needed_samples(ds, opts)?;
+    let pos: std::collections::HashMap<usize, usize> = embedded_samples
+        .iter()
+        .enumerate()
+        .map(|(row, &s)| (s, row))
+        .collect();
+    let usable = |list: &[usize]| -> Vec<usize> {
+        list.iter()
+            .copied()
+            .filter(|s| pos.get(s).map(|&r| embedded.ok[r]).unwrap_or(false))
+            .collect()
+    };
+    let support = usable(&support);
+    let queries = usable(&queries);
+    let rows = |list: &[usize]| -> Vec<usize> { list.iter().map(|s| pos[s]).collect() };
+    let support_emb = gather(&embedded.embeddings, &rows(&support));
+    let query_emb = gather(&embedded.embeddings, &rows(&queries)).l2_normalized();
+    Ok(Prepared {
+        protocol,
+        classes: ds.classes.clone(),
+        support_labels: support.iter().map(|&s| ds.samples[s].class).collect(),
+        query_labels: queries.iter().map(|&s| ds.samples[s].class).collect(),
+        support_subjects: support
+            .iter()
+            .map(|&s| ds.samples[s].subject.clone())
+            .collect(),
+        support_samples: support,
+        query_samples: queries,
+        support_emb,
+        query_emb,
+    })
+}
+
+/// Draws the bank for `opts` (k, draws, seed) on prepared sets.
+pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, String> {
+    let mut s = SamplerOptions::new(opts.k, opts.draws, opts.seed);
+    s.with_replacement = opts.with_replacement;
+    s.by_subject = opts.by_subject;
+    s.class_names = prep.classes.clone();
+    let n = prep.classes.len();
+    match prep.protocol {
+        Protocol::Pool => pool_draws(&prep.support_labels, &prep.support_subjects, n, &s),
+        _ => heldout_draws(&prep.support_labels, n, prep.query_labels.len(), &s),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Metrics of each draw, in draw order.
+pub fn evaluate_draws(prep: &Prepared, draws: &[Draw]) -> Vec<DrawMetrics> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    match prep.protocol {
+        // Pool draws index the pool for both support and queries.
+        Protocol::Pool => {
+            let pool_norm = prep.support_emb.l2_normalized();
+            evaluate_bank(
+                &prep.support_emb,
+                &pool_norm,
+                &prep.support_labels,
+                draws,
+                prep.classes.len(),
+                threads,
+            )
+        }
+        _ => evaluate_bank(
+            &prep.support_emb,
+            &prep.query_emb,
+            &prep.query_labels,
+            draws,
+            prep.classes.len(),
+            threads,
+        ),
+    }
+}
+
+/// One point of an accuracy-vs-k sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// k.
+    pub k: usize,
+    /// Summary over the draws at this k.
+    pub summary: KShotSummary,
+}
+
+/// A saved k-shot evaluation (`kshot/*.json` in the run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KShotResult {
+    /// Run id.
+    pub run_id: String,
+    /// Checkpoint epoch evaluated.
+    pub epoch: usize,
+    /// Target dataset folder.
+    pub target: PathBuf,
+    /// Options asked for.
+    pub options: KShotOptions,
+    /// Protocol actually used.
+    pub protocol: Protocol,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Support pool size.
+    pub support_pool: usize,
+    /// Number of queries (pool: the pool size; each draw queries pool minus support).
+    pub queries: usize,
+    /// Summary at `options.k` (absent when only a sweep was asked for and failed).
+    pub summary: Option<KShotSummary>,
+    /// Accuracy-vs-k sweep, when asked for.
+    pub sweep: Vec<SweepPoint>,
+}
+
+impl KShotResult {
+    /// File name inside `kshot/`.
+    pub fn file_name(&self) -> String {
+        let ks = if self.sweep.is_empty() {
+            format!("k{}", self.options.k)
+        } else {
+            format!(
+                "sweep{}",
+                self.sweep
+                    .iter()
+                    .map(|p| p.k.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            )
+        };
+        format!(
+            "e{:03}-{}-{}-d{}-s{}{}{}.json",
+            self.epoch,
+            self.protocol.as_str(),
+            ks,
+            self.options.draws,
+            self.options.seed,
+            if self.options.by_subject {
+                "-bysubject"
+            } else {
+                ""
+            },
+            if self.options.with_replacement {
+                "-replace"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
+/// Runs the bank at `opts.k` and, when `sweep` is not empty, at each k of the sweep.
+pub fn run(
+    prep: &Prepared,
+    opts: &KShotOptions,
+    sweep: &[usize],
+) -> Result<(Option<KShotSummary>, Vec<SweepPoint>), String> {
+    let mut points = Vec::new();
+    for &k in sweep {
+        let o = KShotOptions { k, ..opts.clone() };
+        let draws = draw_bank(prep, &o)?;
+        let metrics = evaluate_draws(prep, &draws);
+        if let Some(summary) = KShotSummary::from_draws(&metrics) {
+            points.push(SweepPoint { k, summary });
+        }
+    }
+    let summary = if sweep.is_empty() {
+        let draws = draw_bank(prep, opts)?;
+        KShotSummary::from_draws(&evaluate_draws(prep, &draws))
+    } else {
+        points
+            .iter()
+            .find(|p| p.k == opts.k)
+            .map(|p| p.summary.clone())
+    };
+    Ok((summary, points))
+}
+
+/// Progress of preparing a k-shot evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrepareProgress {
+    /// Scanning the target folder.
+    Scanning,
+    /// Embedding images (done, total); `cached` when read from the run's cache.
+    Embedding {
+        /// Images done.
+        done: usize,
+        /// Images in all.
+        total: usize,
+    },
+    /// A file was skipped.
+    Warning(String),
+}
+
+/// Loads a checkpoint, scans the target and embeds what the protocol needs (cached in the
+/// run folder): everything a bank of draws needs, on any device.
+pub fn prepare_checkpoint(
+    run: &crate::train::RunDir,
+    epoch: Option<usize>,
+    target: &std::path::Path,
+    opts: &KShotOptions,
+    device: &burn::prelude::Device,
+    progress: &mut dyn FnMut(PrepareProgress),
+) -> Result<(usize, Dataset, Prepared), String> {
+    use burn::module::Module;
+    let epoch = match epoch {
+        Some(e) => {
+            if !run.checkpoints().contains(&e) {
+                return Err(format!(
+                    "run {} has no complete checkpoint for epoch {e} (have: {:?})",
+                    run.id(),
+                    run.checkpoints()
+                ));
+            }
+            e
+        }
+        None => run.last_checkpoint().ok_or_else(|| {
+            format!(
+                "run {} has no checkpoint yet: let it finish an epoch first",
+                run.id()
+            )
+        })?,
+    };
+    let (info, model) = crate::train::load_model(run, epoch, device)?;
+    let model = model.valid();
+    progress(PrepareProgress::Scanning);
+    let scan_opts = crate::data::ScanOptions {
+        min_class_size: 1,
+        limit_per_class: None,
+    };
+    let ds = crate::data::scan(target, &scan_opts, &mut |_, _| {}).map_err(|e| e.to_string())?;
+    for s in &ds.skipped {
+        progress(PrepareProgress::Warning(format!(
+            "skipped {}: {}",
+            s.path.display(),
+            s.reason
+        )));
+    }
+    for w in &ds.warnings {
+        progress(PrepareProgress::Warning(w.clone()));
+    }
+    if ds.classes.len() < 2 {
+        return Err(format!(
+            "{}: the target has only one class ({}); k-shot classification needs at least two",
+            target.display(),
+            ds.classes.join(", ")
+        ));
+    }
+    let (_, support, queries) = needed_samples(&ds, opts)?;
+    let mut needed: Vec<usize> = support.iter().chain(&queries).copied().collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let paths: Vec<PathBuf> = needed.iter().map(|&i| ds.samples[i].path.clone()).collect();
+    let cache_dir = run.embeddings_dir();
+    let mut warnings = Vec::new();
+    let embedded = super::embed::embed_images(
+        &model.embedder,
+        &paths,
+        epoch,
+        info.config.image_size,
+        64,
+        device,
+        Some(&cache_dir),
+        &mut |done, total| progress(PrepareProgress::Embedding { done, total }),
+        &mut |w| warnings.push(w),
+    )?;
+    for w in warnings {
+        progress(PrepareProgress::Warning(w));
+    }
+    let prep = prepare(&ds, opts, &needed, &embedded)?;
+    Ok((epoch, ds, prep))
+}

@@ -1,0 +1,47 @@
+//! `bloodshot`: the console (no subcommand) and the headless CLI.
+
+mod cli;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() {
+    let args = Cli::parse();
+    // Pin burn's fall-back device to what the user chose (never a GPU picked blindly).
+    let device = match &args.command {
+        Some(Command::Train(t)) => t.device.unwrap_or_default(),
+        Some(Command::Kshot(k)) => k.device,
+        Some(Command::Tui(t)) => t.device.unwrap_or_default(),
+        _ => Default::default(),
+    };
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: single-threaded here, before any thread is spawned.
+        unsafe { std::env::set_var("BURN_DEVICE", bloodshot::device::burn_device_env(device)) };
+    }
+    let runs = args.runs_dir.clone();
+    let result = match args.command {
+        Some(Command::Stats(a)) => cli::commands::stats(a),
+        Some(Command::Train(a)) => cli::commands::train_cmd(a, &runs),
+        Some(Command::Kshot(a)) => cli::commands::kshot(a, &runs),
+        Some(Command::Export(a)) => cli::commands::export(a, &runs),
+        Some(Command::SampleData(a)) => cli::commands::sample_data(a),
+        Some(Command::Tui(_)) | None => console_placeholder(),
+    };
+    if let Err(e) = result {
+        eprintln!("bloodshot: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Until the console lands: the statistics of the bundled data and where to go next.
+fn console_placeholder() -> Result<(), String> {
+    cli::commands::stats(cli::StatsArgs {
+        base: None,
+        target: None,
+        min_class_size: bloodshot::data::DEFAULT_MIN_CLASS_SIZE,
+        json: false,
+    })?;
+    println!("\nThe console is not built yet; use the headless commands: bloodshot --help");
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! EfficientNet-B0 (Tan & Le 2019) as torchvision builds it: stem, 16 MBConv blocks with
+//! squeeze-and-excitation and SiLU, a 1×1 head convolution to 1280 channels and global
+//! average pooling. Parameter count matches `torchvision.models.efficientnet_b0().features`
+//! (4,007,548), which a test checks.
+
+use burn::module::{Flag, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::{sigmoid, silu};
+
+/// Width of the pooled feature vector used as the embedding.
+pub const EMBEDDING_DIM: usize = 1280;
+
+/// torchvision's stochastic-depth probability for B0, scaled linearly per block.
+const STOCHASTIC_DEPTH: f64 = 0.2;
+
+/// (expand ratio, kernel, stride, in channels, out channels, repeats) of the seven stages.
+const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+];
+
+/// Convolution without bias followed by batch normalisation.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
+        let pad = (kernel - 1) / 2;
+        let conv = Conv2dConfig::new(channels, [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_groups(groups)
+            .with_bias(false)
+            .init(device);
+        Self {
+            conv,
+            bn: BatchNormConfig::new(channels[1]).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// Squeeze-and-excitation: channel gates from globally pooled features.
+#[derive(Module, Debug)]
+pub struct SqueezeExcitation {
+    reduce: Conv2d,
+    expand: Conv2d,
+}
+
+impl SqueezeExcitation {
+    fn new(channels: usize, squeeze: usize, device: &Device) -> Self {
+        Self {
+            reduce: Conv2dConfig::new([channels, squeeze], [1, 1]).init(device),
+            expand: Conv2dConfig::new([squeeze, channels], [1, 1]).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let s = x.clone().mean_dim(2).mean_dim(3);
+        let s = silu(self.reduce.forward(s));
+        let s = sigmoid(self.expand.forward(s));
+        x * s
+    }
+}
+
+/// Mobile inverted bottleneck block.
+#[derive(Module, Debug)]
+pub struct MbConv {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    se: SqueezeExcitation,
+    project: ConvBn,
+    residual: bool,
+    drop_prob: f64,
+    training: Param<Flag>,
+}
+
+impl MbConv {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        expand_ratio: usize,
+        kernel: usize,
+        stride: usize,
+        c_in: usize,
+        c_out: usize,
+        drop_prob: f64,
+        device: &Device,
+    ) -> Self {
+        let hidden = c_in * expand_ratio;
+        let expand = (expand_ratio != 1).then(|| ConvBn::new([c_in, hidden], 1, 1, 1, device));
+        Self {
+            expand,
+            depthwise: ConvBn::new([hidden, hidden], kernel, stride, hidden, device),
+            // torchvision: squeeze channels = max(1, input channels / 4).
+            se: SqueezeExcitation::new(hidden, (c_in / 4).max(1), device),
+            project: ConvBn::new([hidden, c_out], 1, 1, 1, device),
+            residual: stride == 1 && c_in == c_out,
+            drop_prob,
+            training: Param::from_bool(true),
+        }
+    }
+
+    fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input.clone();
+        if let Some(expand) = &self.expand {
+            x = silu(expand.forward(x));
+        }
+        x = silu(self.depthwise.forward(x));
+        x = self.se.forward(x);
+        x = self.project.forward(x);
+        if !self.residual {
+            return x;
+        }
+        // Stochastic depth ("row" mode): drop the whole residual branch per sample.
+        if self.drop_prob > 0.0 && self.training.is_enabled() && x.device().is_autodiff() {
+            let keep = 1.0 - self.drop_prob;
+            let [b, _, _, _] = x.dims();
+            let mask =
+                Tensor::<4>::random([b, 1, 1, 1], Distribution::Bernoulli(keep), &x.device());
+            x = x * mask / keep;
+        }
+        x + input
+    }
+}
+
+/// EfficientNet-B0 feature extractor; `forward` returns the 1280-d pooled embedding.
+#[derive(Module, Debug)]
+pub struct EfficientNetB0 {
+    stem: ConvBn,
+    blocks: Vec<MbConv>,
+    head: ConvBn,
+}
+
+impl EfficientNetB0 {
+    /// A randomly initialised network (BloodShot trains from scratch).
+    pub fn new(device: &Device) -> Self {
+        let total: usize = STAGES.iter().map(|s| s.5).sum();
+        let mut blocks = Vec::with_capacity(total);
+        let mut index = 0;
+        for &(expand, kernel, stride, c_in, c_out, repeats) in &STAGES {
+            for r in 0..repeats {
+                let (cin, s) = if r == 0 { (c_in, stride) } else { (c_out, 1) };
+                let drop = STOCHASTIC_DEPTH * index as f64 / total as f64;
+                blocks.push(MbConv::new(expand, kernel, s, cin, c_out, drop, device));
+                index += 1;
+            }
+        }
+        Self {
+            stem: ConvBn::new([3, 32], 3, 2, 1, device),
+            blocks,
+            head: ConvBn::new([320, EMBEDDING_DIM], 1, 1, 1, device),
+        }
+    }
+
+    /// Number of MBConv blocks (16 for B0).
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Feature map before pooling: `[batch, 1280, h/32, w/32]`.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<4> {
+        let mut x = silu(self.stem.forward(images));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        silu(self.head.forward(x))
+    }
+
+    /// Embedding: global average pool of the features, `[batch, 1280]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let f = self.features(images);
+        let [b, c, _, _] = f.dims();
+        f.mean_dim(2).mean_dim(3).reshape([b, c])
+    }
+}
+
+/// Counts learnable parameters, leaving out batch-norm running statistics (buffers, not
+/// parameters, in PyTorch's count; burn's `num_params` includes them).
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    struct Counter {
+        path: Vec<String>,
+        count: usize,
+    }
+    impl burn::module::ModuleVisitor for Counter {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let buffer = self
+                .path
+                .last()
+                .is_some_and(|n| n == "running_mean" || n == "running_var");
+            if !buffer {
+                self.count += param.lazy_shape().num_elements();
+            }
+        }
+    }
+    let mut c = Counter {
+        path: Vec::new(),
+        count: 0,
+    };
+    module.visit(&mut c);
+    c.count
+}

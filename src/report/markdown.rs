@@ -1,0 +1,355 @@
+//! The markdown export: run configuration, training curves per epoch, base-test report,
+//! k-shot results, and a table comparing objectives like the seed's Table 1.
+//! `collect` reads files; `render` is a pure function of what was collected.
+
+use std::fmt::Write;
+
+use crate::fewshot::evaluate::KShotResult;
+use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
+use crate::train::base_test::BaseTestReport;
+use crate::train::run::{list_runs, read_json};
+use crate::train::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus};
+
+/// Everything the report shows about one run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// `config.json`.
+    pub info: RunInfo,
+    /// `status.json`.
+    pub status: RunStatus,
+    /// Epoch summaries (the last one per epoch, if an epoch was redone after a resume).
+    pub epochs: Vec<EpochSummary>,
+    /// `base_test.json`, when training finished.
+    pub base_test: Option<BaseTestReport>,
+    /// Saved k-shot evaluations.
+    pub kshot: Vec<KShotResult>,
+}
+
+/// Reads a run folder into a [`RunReport`].
+pub fn collect(run: &RunDir) -> Result<RunReport, String> {
+    let info = run.info()?;
+    let (records, _) = run.metrics();
+    let mut epochs: Vec<EpochSummary> = Vec::new();
+    for r in records {
+        if let MetricRecord::Epoch(e) = r {
+            epochs.retain(|x| x.epoch != e.epoch);
+            epochs.push(e);
+        }
+    }
+    epochs.sort_by_key(|e| e.epoch);
+    let base_test = read_json(&run.base_test_path()).ok();
+    let mut kshot: Vec<KShotResult> = std::fs::read_dir(run.kshot_dir())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .filter_map(|e| read_json(&e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    kshot.sort_by_key(|r: &KShotResult| (r.epoch, r.options.k, r.options.seed, r.file_name()));
+    Ok(RunReport {
+        info,
+        status: run.status(),
+        epochs,
+        base_test,
+        kshot,
+    })
+}
+
+/// Reports of the runs in the same runs folder trained on the same base data, for the
+/// comparison table (includes `run` itself).
+pub fn collect_comparable(run: &RunDir) -> Vec<RunReport> {
+    let Some(parent) = run.path.parent() else {
+        return Vec::new();
+    };
+    let Ok(me) = run.info() else {
+        return Vec::new();
+    };
+    list_runs(parent)
+        .iter()
+        .filter_map(|r| collect(r).ok())
+        .filter(|r| {
+            r.info.config.base == me.config.base && r.info.config.image_size == me.config.image_size
+        })
+        .collect()
+}
+
+fn pm(s: &Summary) -> String {
+    format!("{:.3} ± {:.3}", s.mean, s.std)
+}
+
+fn confusion_table(out: &mut String, classes: &[String], cm: &ConfusionMatrix) {
+    let _ = write!(out, "| true \\ predicted |");
+    for c in classes {
+        let _ = write!(out, " {c} |");
+    }
+    out.push('\n');
+    let _ = write!(out, "|---|");
+    for _ in classes {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for (t, name) in classes.iter().enumerate() {
+        let _ = write!(out, "| **{name}** |");
+        for p in 0..classes.len() {
+            let _ = write!(out, " {} |", cm.get(t, p));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+fn kshot_block(out: &mut String, r: &KShotResult, s: &KShotSummary) {
+    let _ = writeln!(
+        out,
+        "- accuracy **{}** (95 % CI {:.3}–{:.3}), balanced accuracy {}, macro F1 {}, weighted F1 {}\n",
+        pm(&s.accuracy),
+        s.accuracy.ci95_low,
+        s.accuracy.ci95_high,
+        pm(&s.balanced_accuracy),
+        pm(&s.macro_f1),
+        pm(&s.weighted_f1)
+    );
+    out.push_str("| class | precision | recall | F1 |\n|---|---|---|---|\n");
+    for (c, name) in r.classes.iter().enumerate() {
+        if let Some(pc) = s.per_class.get(c) {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} |",
+                pm(&pc.precision),
+                pm(&pc.recall),
+                pm(&pc.f1)
+            );
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "Confusion matrix summed over the {} draws:\n", s.draws);
+    confusion_table(out, &r.classes, &s.confusion);
+}
+
+/// Renders the report of one run, plus the comparison table when `comparable` holds more
+/// than one run.
+pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
+    let mut out = String::new();
+    let i = &report.info;
+    let c = &i.config;
+    let _ = writeln!(out, "# BloodShot run `{}`\n", i.id);
+    let _ = writeln!(
+        out,
+        "Objective **{}**, status **{:?}** after epoch {} of {}.\n",
+        c.objective.title(),
+        report.status.state,
+        report.status.last_epoch,
+        c.epochs
+    );
+    out.push_str("## Configuration\n\n| setting | value |\n|---|---|\n");
+    let rows: Vec<(&str, String)> = vec![
+        ("objective", c.objective.as_str().into()),
+        ("base dataset", c.base.display().to_string()),
+        (
+            "classes",
+            format!("{} ({})", i.classes.len(), i.classes.join(", ")),
+        ),
+        (
+            "split train/val/test",
+            format!(
+                "{} / {} / {}",
+                i.split_sizes[0], i.split_sizes[1], i.split_sizes[2]
+            ),
+        ),
+        ("epochs", c.epochs.to_string()),
+        ("batch size", c.batch_size.to_string()),
+        ("learning rate (Adam)", format!("{}", c.lr)),
+        ("image size", format!("{} px", c.image_size)),
+        ("margin m", format!("{} rad", c.aam.margin)),
+        ("scale s", format!("{}", c.aam.scale)),
+        ("consistency λ", format!("{}", c.lambda)),
+        ("seed", c.seed.to_string()),
+        (
+            "limit per class",
+            c.limit_per_class.map_or("none".into(), |l| l.to_string()),
+        ),
+        ("min class size", c.min_class_size.to_string()),
+        ("device", i.device.clone()),
+        ("bloodshot", i.version.clone()),
+        ("burn", i.burn_version.clone()),
+        (
+            "git commit",
+            i.git_commit.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    out.push('\n');
+
+    out.push_str("## Training\n\n");
+    if report.epochs.is_empty() {
+        out.push_str("No epoch has finished yet.\n\n");
+    } else {
+        out.push_str("| epoch | train loss | consistency | train acc | val loss | val acc | seconds | images/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for e in &report.epochs {
+            let _ = writeln!(
+                out,
+                "| {} | {:.4} | {:.4} | {:.3} | {:.4} | {:.3} | {:.1} | {:.1} |",
+                e.epoch,
+                e.train_loss,
+                e.train_consistency,
+                e.train_accuracy,
+                e.val_loss,
+                e.val_accuracy,
+                e.seconds,
+                e.images_per_sec
+            );
+        }
+        out.push('\n');
+    }
+
+    out.push_str("## Base test split\n\n");
+    match &report.base_test {
+        None => out.push_str("No base-test report yet (written when training finishes).\n\n"),
+        Some(b) => {
+            let m = &b.metrics;
+            let _ = writeln!(
+                out,
+                "Epoch {} head on the 20 % test split: accuracy **{:.3}**, balanced accuracy {:.3}, macro F1 {:.3}, weighted F1 {:.3}.\n",
+                b.epoch, m.accuracy, m.balanced_accuracy, m.macro_f1, m.weighted_f1
+            );
+            out.push_str(
+                "| class | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|\n",
+            );
+            for (name, s) in b.classes.iter().zip(&m.per_class) {
+                let _ = writeln!(
+                    out,
+                    "| {name} | {:.3} | {:.3} | {:.3} | {} |",
+                    s.precision, s.recall, s.f1, s.support
+                );
+            }
+            out.push('\n');
+            confusion_table(&mut out, &b.classes, &m.confusion);
+        }
+    }
+
+    out.push_str("## K-shot evaluation\n\n");
+    if report.kshot.is_empty() {
+        out.push_str("No k-shot evaluation yet (`bloodshot kshot --run …`).\n\n");
+    }
+    for r in &report.kshot {
+        let _ = writeln!(
+            out,
+            "### k = {}, {} draws, seed {}, protocol {} (epoch {})\n",
+            r.options.k,
+            r.options.draws,
+            r.options.seed,
+            r.protocol.as_str(),
+            r.epoch
+        );
+        let _ = writeln!(
+            out,
+            "Target `{}`; support pool {} images{}; {} queries; sampling {} replacement.\n",
+            r.target.display(),
+            r.support_pool,
+            if r.protocol == crate::fewshot::evaluate::Protocol::HeldoutTest {
+                format!(" ({})", r.options.support_part)
+            } else {
+                String::new()
+            },
+            r.queries,
+            if r.options.with_replacement {
+                "with"
+            } else {
+                "without"
+            },
+        );
+        if let Some(s) = &r.summary {
+            kshot_block(&mut out, r, s);
+        }
+        if !r.sweep.is_empty() {
+            out.push_str(
+                "Accuracy vs k:\n\n| k | accuracy | 95 % CI | macro F1 |\n|---:|---|---|---|\n",
+            );
+            for p in &r.sweep {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.3}–{:.3} | {} |",
+                    p.k,
+                    pm(&p.summary.accuracy),
+                    p.summary.accuracy.ci95_low,
+                    p.summary.accuracy.ci95_high,
+                    pm(&p.summary.macro_f1)
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    if comparable.len() > 1 {
+        render_comparison(&mut out, report, comparable);
+    }
+    out
+}
+
+/// The seed's Table 1 from data: one row per run with a k-shot result on the same
+/// protocol, k, draws and seed as this run's first result.
+fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
+    out.push_str("## Objectives compared\n\n");
+    let Some(key) = me.kshot.iter().find(|r| r.summary.is_some()) else {
+        out.push_str("Run a k-shot evaluation of this run to compare it with the other runs on the same base data.\n\n");
+        return;
+    };
+    let same = |r: &KShotResult| {
+        r.summary.is_some()
+            && r.options.k == key.options.k
+            && r.options.draws == key.options.draws
+            && r.options.seed == key.options.seed
+            && r.protocol == key.protocol
+            && r.target == key.target
+            && r.options.by_subject == key.options.by_subject
+            && r.options.with_replacement == key.options.with_replacement
+    };
+    let _ = writeln!(
+        out,
+        "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}:\n",
+        key.options.k,
+        key.options.draws,
+        key.options.seed,
+        key.protocol.as_str()
+    );
+    let _ = write!(out, "| objective | run | val acc | accuracy |");
+    for c in &key.classes {
+        let _ = write!(out, " F1 {c} |");
+    }
+    out.push_str("\n|---|---|---:|---|");
+    for _ in &key.classes {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    let mut shown = 0;
+    for r in runs {
+        let Some(k) = r.kshot.iter().rev().find(|x| same(x)) else {
+            continue;
+        };
+        let Some(s) = &k.summary else { continue };
+        let val = r
+            .epochs
+            .last()
+            .map_or("–".into(), |e| format!("{:.3}", e.val_accuracy));
+        let _ = write!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            r.info.config.objective.title(),
+            r.info.id,
+            val,
+            pm(&s.accuracy)
+        );
+        for pc in &s.per_class {
+            let _ = write!(out, " {} |", pm(&pc.f1));
+        }
+        out.push('\n');
+        shown += 1;
+    }
+    out.push('\n');
+    if shown < 2 {
+        out.push_str("Only this run has a matching k-shot result so far.\n\n");
+    }
+}

@@ -1,0 +1,167 @@
+//! The binary end to end on the bundled sample data, with tiny settings:
+//! `stats`, `train --epochs 1`, `kshot`, `export`, and clear errors for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bloodshot(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bloodshot"))
+        .args(args)
+        .env("BLOODSHOT_HOME", home)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run bloodshot")
+}
+
+fn ok(o: &Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "failed: {stderr}");
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+fn err(o: &Output) -> String {
+    assert!(!o.status.success(), "should have failed");
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!e.contains("panicked"), "panic instead of a message: {e}");
+    e
+}
+
+#[test]
+fn stats_train_kshot_export_end_to_end() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+
+    let stats = ok(&bloodshot(h, &["stats", "--json"]));
+    assert_eq!(stats["base"]["layout"], "aml");
+    assert_eq!(stats["target"]["layout"], "cnmc");
+    let kept = stats["base"]["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kept"] == true)
+        .count();
+    assert_eq!(kept, 10);
+    assert_eq!(
+        stats["target"]["duplicate_groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let train = ok(&bloodshot(
+        h,
+        &[
+            "train",
+            "--objective",
+            "aam",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--limit-per-class",
+            "4",
+            "--scale",
+            "16",
+            "--json",
+        ],
+    ));
+    assert_eq!(train["last_epoch"], 1);
+    let run_dir = train["run_dir"].as_str().unwrap().to_string();
+    assert!(Path::new(&run_dir).starts_with(h.join("runs")));
+
+    let k = ok(&bloodshot(
+        h,
+        &[
+            "kshot", "--run", "latest", "--k", "3", "--draws", "7", "--json",
+        ],
+    ));
+    assert_eq!(k["protocol"], "heldout-test");
+    assert_eq!(k["summary"]["draws"], 7);
+    assert_eq!(k["queries"], 40);
+    let acc = k["summary"]["accuracy"]["mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    // Confusion matrix summed over 7 draws of 40 queries.
+    let counts: u64 = k["summary"]["confusion"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counts, 7 * 40);
+
+    // Second evaluation reads the embedding cache and gives the same numbers.
+    let k2 = ok(&bloodshot(
+        h,
+        &[
+            "kshot", "--run", &run_dir, "--k", "3", "--draws", "7", "--json",
+        ],
+    ));
+    assert_eq!(k["summary"], k2["summary"]);
+
+    let sweep = ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--sweep",
+            "1,2,3",
+            "--k",
+            "2",
+            "--draws",
+            "4",
+            "--protocol",
+            "pool",
+            "--by-subject",
+            "--json",
+        ],
+    ));
+    assert_eq!(sweep["sweep"].as_array().unwrap().len(), 3);
+    assert_eq!(sweep["protocol"], "pool");
+
+    let out = h.join("report.md");
+    let o = bloodshot(
+        h,
+        &["export", "--run", "latest", "--out", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(&out).unwrap();
+    for needle in [
+        "# BloodShot run",
+        "## Configuration",
+        "| 1 |",
+        "## K-shot evaluation",
+        "Accuracy vs k",
+        "| true \\ predicted |",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle}:\n{md}");
+    }
+}
+
+#[test]
+fn bad_input_gives_one_clear_message_and_exit_1() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let e = err(&bloodshot(h, &["train", "--lr", "-1", "--epochs", "1"]));
+    assert!(e.contains("learning rate -1"), "{e}");
+    let e = err(&bloodshot(h, &["train", "--lr", "NaN", "--epochs", "1"]));
+    assert!(e.contains("NaN"), "{e}");
+    let e = err(&bloodshot(h, &["stats", "--base", "/no/such/dir"]));
+    assert!(e.contains("/no/such/dir"), "{e}");
+    let e = err(&bloodshot(h, &["kshot", "--run", "latest"]));
+    assert!(e.contains("no runs"), "{e}");
+    let e = err(&bloodshot(h, &["kshot", "--run", "nope-123"]));
+    assert!(e.contains("nope-123"), "{e}");
+    let e = err(&bloodshot(
+        h,
+        &["train", "--device", "cuda", "--epochs", "1"],
+    ));
+    assert!(e.contains("cuda") && e.contains("--device cpu"), "{e}");
+}

@@ -1,0 +1,132 @@
+//! The network and the objectives against hand-computed values.
+
+use bloodshot::model::efficientnet::trainable_params;
+use bloodshot::model::heads::{aam_logits, cross_entropy, l2_normalize, one_hot};
+use bloodshot::model::rotate::rotate;
+use bloodshot::model::{AamParams, EfficientNetB0};
+use burn::module::Module;
+use burn::prelude::*;
+
+fn dev() -> Device {
+    Device::flex()
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+#[test]
+fn efficientnet_b0_has_torchvision_parameter_count() {
+    let net = EfficientNetB0::new(&dev());
+    // torchvision.models.efficientnet_b0().features: sum(p.numel() for p in parameters())
+    assert_eq!(trainable_params(&net), 4_007_548);
+    // burn also counts the running mean and variance of the 21,008 batch-norm channels.
+    assert_eq!(net.num_params(), 4_007_548 + 2 * 21_008);
+    assert_eq!(net.num_blocks(), 16);
+}
+
+#[test]
+fn efficientnet_embeds_to_1280_and_downsamples_by_32() {
+    let net = EfficientNetB0::new(&dev()).valid();
+    let x = Tensor::<4>::zeros([2, 3, 64, 64], &dev());
+    assert_eq!(net.features(x.clone()).dims(), [2, 1280, 2, 2]);
+    assert_eq!(net.forward(x).dims(), [2, 1280]);
+}
+
+#[test]
+fn arcface_logits_and_loss_match_hand_computation() {
+    let d = dev();
+    // Class centres are the axes, so cosines are the embedding coordinates.
+    let cos = Tensor::<2>::from_floats([[0.6, 0.8], [-1.0, 0.0]], &d);
+    let target = one_hot(&[1, 0], 2, &d);
+    let p = AamParams {
+        margin: 0.5,
+        scale: 2.0,
+    };
+    let logits = values(aam_logits(cos, target.clone(), p));
+    // Row 0, target 1: cos θ = 0.8, sin θ = 0.6:
+    // cos(θ + m) = 0.8·cos 0.5 − 0.6·sin 0.5 = 0.414410726…; non-targets keep s·cos θ.
+    let expected0 = [2.0 * 0.6, 2.0 * 0.414_410_73];
+    // Row 1, target 0: cos θ = −1 ≤ cos(π − m): fallback cos θ − m·sin m = −1.2397127.
+    let expected1 = [2.0 * -1.239_712_7, 0.0];
+    for (got, want) in logits.iter().zip(expected0.iter().chain(&expected1)) {
+        assert!((got - want).abs() < 1e-4, "logits {logits:?}");
+    }
+    // Cross-entropy of row 0 alone: log(e^1.2 + e^0.828821) − 0.828821 = 0.89586018.
+    let l0 = Tensor::<2>::from_floats([[logits[0], logits[1]]], &d);
+    let loss = cross_entropy(l0, one_hot(&[1], 2, &d)).into_scalar::<f32>();
+    assert!((loss - 0.895_860_2).abs() < 1e-5, "loss {loss}");
+}
+
+#[test]
+fn zero_margin_arcface_is_scaled_cosine_softmax() {
+    let d = dev();
+    let cos = Tensor::<2>::from_floats([[0.3, -0.2, 0.5]], &d);
+    let p = AamParams {
+        margin: 0.0,
+        scale: 10.0,
+    };
+    let got = values(aam_logits(cos, one_hot(&[2], 3, &d), p));
+    for (g, w) in got.iter().zip([3.0, -2.0, 5.0]) {
+        assert!((g - w).abs() < 1e-4, "{got:?}");
+    }
+}
+
+#[test]
+fn l2_normalize_gives_unit_rows() {
+    let x = Tensor::<2>::from_floats([[3.0, 4.0], [0.0, -2.0]], &dev());
+    let v = values(l2_normalize(x));
+    let want = [0.6, 0.8, 0.0, -1.0];
+    for (g, w) in v.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{v:?}");
+    }
+}
+
+#[test]
+fn rotation_by_90_degrees_is_a_pixel_permutation() {
+    let d = dev();
+    let n = 5;
+    let img: Vec<f32> = (0..n * n).map(|i| i as f32).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(img.clone(), [1, 1, n, n]), &d);
+    let r = values(rotate(x.clone(), &[std::f32::consts::FRAC_PI_2]));
+    // The grid maps output (x, y) to input (−y, x) in normalised coordinates, so output pixel
+    // (row, col) takes input pixel (row col, col n−1−row): the top-right corner moves to the
+    // top-left, a counter-clockwise quarter turn on screen.
+    for y in 0..n {
+        for xcol in 0..n {
+            let want = img[xcol * n + (n - 1 - y)];
+            let got = r[y * n + xcol];
+            assert!(
+                (got - want).abs() < 1e-3,
+                "at ({y},{xcol}) got {got} want {want}"
+            );
+        }
+    }
+    // Four quarter turns give the image back; zero angle is the identity.
+    let mut z = x.clone();
+    for _ in 0..4 {
+        z = rotate(z, &[std::f32::consts::FRAC_PI_2]);
+    }
+    for (g, w) in values(z).iter().zip(&img) {
+        assert!((g - w).abs() < 1e-2);
+    }
+    for (g, w) in values(rotate(x, &[0.0])).iter().zip(&img) {
+        assert!((g - w).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn rotation_uses_one_angle_per_image() {
+    let d = dev();
+    let n = 3;
+    let img: Vec<f32> = (0..2 * n * n).map(|i| (i % 9) as f32).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(img.clone(), [2, 1, n, n]), &d);
+    let r = values(rotate(x, &[0.0, std::f32::consts::PI]));
+    for i in 0..9 {
+        assert!((r[i] - img[i]).abs() < 1e-4, "image 0 unchanged");
+        assert!(
+            (r[9 + i] - img[8 - i]).abs() < 1e-3,
+            "image 1 turned by 180°"
+        );
+    }
+}

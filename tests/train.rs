@@ -1,0 +1,234 @@
+//! A real (tiny) CPU training run through the engine: the loss falls, every file of the run
+//! is written, stopping and resuming continue from the last complete epoch.
+
+use std::path::PathBuf;
+
+use bloodshot::model::{AamParams, Objective};
+use bloodshot::train::{
+    self, MetricRecord, RunState, Start, StopMode, StopSignal, TrainConfig, TrainEvent,
+};
+
+fn config(objective: Objective, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        base: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-data/aml"),
+        objective,
+        epochs,
+        batch_size: 8,
+        lr: 1e-3,
+        image_size: 32,
+        aam: AamParams {
+            margin: 0.2,
+            scale: 16.0,
+        },
+        lambda: 1.0,
+        seed: 3,
+        limit_per_class: Some(8),
+        min_class_size: 30,
+        device: Default::default(),
+        use_cache: false,
+    }
+}
+
+#[test]
+fn softmax_run_learns_and_writes_every_file() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut events = Vec::new();
+    let out = train::train(
+        Start::New(runs.path().into()),
+        Some(TrainConfig {
+            batch_size: 16,
+            limit_per_class: Some(16),
+            ..config(Objective::Softmax, 3)
+        }),
+        &mut |e| events.push(e),
+        &StopSignal::new(),
+    )
+    .unwrap();
+    assert_eq!(out.last_epoch, 3);
+    assert!(!out.stopped_early);
+    let run = &out.run_dir;
+    for f in [
+        "config.json",
+        "status.json",
+        "metrics.jsonl",
+        "base_test.json",
+    ] {
+        assert!(run.path.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(run.checkpoints(), vec![1, 2, 3]);
+    for e in 1..=3 {
+        let d = run.checkpoint_dir(e);
+        assert!(d.join("model.bpk").is_file() && d.join("optim.bpk").is_file());
+    }
+    assert_eq!(run.status().state, RunState::Finished);
+    let info = run.info().unwrap();
+    assert_eq!(info.classes.len(), 10);
+    // 10 classes × 16 images: val round(1.6) = 2, test round(3.2) = 3, train 11 → 110 / 20 / 30.
+    assert_eq!(info.split_sizes, [110, 20, 30]);
+
+    let (records, bad) = run.metrics();
+    assert_eq!(bad, 0);
+    let steps = records
+        .iter()
+        .filter(|r| matches!(r, MetricRecord::Step { .. }))
+        .count();
+    assert_eq!(
+        steps,
+        3 * 7,
+        "50 images in batches of 8 → 7 steps per epoch (last has 2)"
+    );
+    let epochs: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            MetricRecord::Epoch(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(epochs.len(), 3);
+    assert!(
+        epochs[2].train_loss < epochs[0].train_loss,
+        "training loss should fall: {:?}",
+        epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>()
+    );
+    assert!(
+        epochs
+            .iter()
+            .all(|e| e.val_loss.is_finite() && (0.0..=1.0).contains(&e.val_accuracy))
+    );
+
+    assert!(matches!(events.first(), Some(TrainEvent::Started { .. })));
+    assert!(matches!(
+        events.last(),
+        Some(TrainEvent::Finished {
+            last_epoch: 3,
+            stopped_early: false,
+            ..
+        })
+    ));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TrainEvent::WarmingUp { .. }))
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, TrainEvent::Checkpoint { .. }))
+            .count(),
+        3
+    );
+    let base: bloodshot::train::base_test::BaseTestReport =
+        bloodshot::train::run::read_json(&run.base_test_path()).unwrap();
+    assert_eq!(base.metrics.confusion.total(), 30);
+}
+
+#[test]
+fn stop_after_epoch_then_resume_continues_from_the_checkpoint() {
+    let runs = tempfile::tempdir().unwrap();
+    let stop = StopSignal::new();
+    stop.request(StopMode::AfterEpoch);
+    let out = train::train(
+        Start::New(runs.path().into()),
+        Some(config(Objective::AamConsistency, 2)),
+        &mut |_| {},
+        &stop,
+    )
+    .unwrap();
+    assert!(out.stopped_early);
+    assert_eq!(out.last_epoch, 1);
+    assert_eq!(out.run_dir.status().state, RunState::Stopped);
+    assert!(!out.run_dir.base_test_path().exists());
+
+    let mut first = None;
+    let mut consistency = Vec::new();
+    let resumed = train::train(
+        Start::Resume {
+            run: out.run_dir.clone(),
+            epochs: None,
+            device: None,
+        },
+        None,
+        &mut |e| match e {
+            TrainEvent::Started { first_epoch, .. } => first = Some(first_epoch),
+            TrainEvent::Step {
+                consistency_loss, ..
+            } => consistency.push(consistency_loss),
+            _ => {}
+        },
+        &StopSignal::new(),
+    )
+    .unwrap();
+    assert_eq!(first, Some(2));
+    assert_eq!(resumed.last_epoch, 2);
+    assert!(
+        consistency.iter().all(|c| c.is_finite() && *c > 0.0),
+        "{consistency:?}"
+    );
+    let (records, _) = out.run_dir.metrics();
+    assert!(records.contains(&MetricRecord::Resumed { after_epoch: 1 }));
+    assert_eq!(out.run_dir.checkpoints(), vec![1, 2]);
+    assert!(out.run_dir.base_test_path().is_file());
+    // A finished run refuses to resume without more epochs.
+    let again = train::train(
+        Start::Resume {
+            run: out.run_dir.clone(),
+            epochs: None,
+            device: None,
+        },
+        None,
+        &mut |_| {},
+        &StopSignal::new(),
+    );
+    assert!(again.unwrap_err().contains("already finished"));
+}
+
+#[test]
+fn invalid_configs_are_refused_with_the_value_named() {
+    let runs = tempfile::tempdir().unwrap();
+    for (cfg, needle) in [
+        (
+            TrainConfig {
+                lr: -1.0,
+                ..config(Objective::Aam, 1)
+            },
+            "-1",
+        ),
+        (
+            TrainConfig {
+                lr: f64::NAN,
+                ..config(Objective::Aam, 1)
+            },
+            "NaN",
+        ),
+        (
+            TrainConfig {
+                epochs: 0,
+                ..config(Objective::Aam, 1)
+            },
+            "epochs",
+        ),
+        (
+            TrainConfig {
+                image_size: 8,
+                ..config(Objective::Aam, 1)
+            },
+            "8 px",
+        ),
+        (
+            TrainConfig {
+                base: "/no/such/folder".into(),
+                ..config(Objective::Aam, 1)
+            },
+            "/no/such/folder",
+        ),
+    ] {
+        let e = train::train(
+            Start::New(runs.path().into()),
+            Some(cfg),
+            &mut |_| {},
+            &StopSignal::new(),
+        )
+        .unwrap_err();
+        assert!(e.contains(needle), "{e}");
+    }
+}
