@@ -1,6 +1,7 @@
 //! `bloodshot`: the console (no subcommand) and the headless CLI.
 
 mod cli;
+mod tui;
 
 use clap::Parser;
 
@@ -26,7 +27,8 @@ fn main() {
         Some(Command::Kshot(a)) => cli::commands::kshot(a, &runs),
         Some(Command::Export(a)) => cli::commands::export(a, &runs),
         Some(Command::SampleData(a)) => cli::commands::sample_data(a),
-        Some(Command::Tui(_)) | None => console_placeholder(),
+        Some(Command::Tui(a)) => console(a, runs),
+        None => console(Default::default(), runs),
     };
     if let Err(e) = result {
         eprintln!("bloodshot: {e}");
@@ -34,14 +36,24 @@ fn main() {
     }
 }
 
-/// Until the console lands: the statistics of the bundled data and where to go next.
-fn console_placeholder() -> Result<(), String> {
-    cli::commands::stats(cli::StatsArgs {
-        base: None,
-        target: None,
-        min_class_size: bloodshot::data::DEFAULT_MIN_CLASS_SIZE,
-        json: false,
-    })?;
-    println!("\nThe console is not built yet; use the headless commands: bloodshot --help");
-    Ok(())
+/// Opens the console; without a terminal, prints the statistics and where to go instead.
+fn console(a: cli::TuiArgs, runs_dir: Option<std::path::PathBuf>) -> Result<(), String> {
+    let opts = tui::Options {
+        base: a.base.clone(),
+        target: a.target.clone(),
+        device: a.device,
+        runs_dir,
+    };
+    match tui::run(opts) {
+        Err(e) if e.starts_with("not a terminal") => {
+            eprintln!("bloodshot: {e}");
+            cli::commands::stats(cli::StatsArgs {
+                base: a.base,
+                target: a.target,
+                min_class_size: bloodshot::data::DEFAULT_MIN_CLASS_SIZE,
+                json: false,
+            })
+        }
+        other => other,
+    }
 }

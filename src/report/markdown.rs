@@ -136,9 +136,13 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
     let _ = writeln!(out, "# BloodShot run `{}`\n", i.id);
     let _ = writeln!(
         out,
-        "Objective **{}**, status **{:?}** after epoch {} of {}.\n",
+        "Objective **{}**, status **{}** after epoch {} of {}.\n",
         c.objective.title(),
-        report.status.state,
+        if report.status.interrupted() {
+            "interrupted (resumable)".to_string()
+        } else {
+            format!("{:?}", report.status.state).to_lowercase()
+        },
         report.status.last_epoch,
         c.epochs
     );

@@ -55,6 +55,23 @@ pub struct RunStatus {
     pub last_epoch: usize,
     /// Why it stopped, when it did.
     pub message: Option<String>,
+    /// Process that wrote a `Running` state (to tell a live run from a killed one).
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+impl RunStatus {
+    /// `Running` but its process is gone: killed or crashed; resumable.
+    pub fn interrupted(&self) -> bool {
+        self.state == RunState::Running
+            && match self.pid {
+                Some(pid) if pid == std::process::id() => false,
+                Some(pid) => {
+                    !Path::new(&format!("/proc/{pid}")).exists() && cfg!(target_os = "linux")
+                }
+                None => true,
+            }
+    }
 }
 
 /// One line of `metrics.jsonl`.
@@ -176,6 +193,7 @@ impl RunDir {
             state: RunState::Running,
             last_epoch: self.last_checkpoint().unwrap_or(0),
             message: None,
+            pid: None,
         })
     }
 

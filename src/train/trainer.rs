@@ -329,6 +329,7 @@ pub fn train(
                 state,
                 last_epoch: o.last_epoch,
                 message: o.stopped_early.then(|| "stopped by request".into()),
+                pid: None,
             });
             emit(TrainEvent::Finished {
                 run_dir: run.path.clone(),
@@ -346,6 +347,7 @@ pub fn train(
                 state: RunState::Failed,
                 last_epoch: run.last_checkpoint().unwrap_or(0),
                 message: Some(e.clone()),
+                pid: None,
             });
             emit(TrainEvent::Failed { message: e.clone() });
         }
@@ -407,6 +409,7 @@ fn train_inner(
         state: RunState::Running,
         last_epoch: resume_from,
         message: None,
+        pid: Some(std::process::id()),
     })?;
     let mut metrics = MetricsWriter::open(&run.metrics_path())?;
 
@@ -594,6 +597,7 @@ fn train_inner(
             state: RunState::Running,
             last_epoch,
             message: None,
+            pid: Some(std::process::id()),
         })?;
         emit(TrainEvent::Checkpoint { epoch, path });
         if stop.mode() != StopMode::None && epoch < config.epochs {

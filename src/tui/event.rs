@@ -1,0 +1,72 @@
+//! Typed events that background work sends to the console loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bloodshot::data::Dataset;
+use bloodshot::data::stats::DatasetStats;
+use bloodshot::fewshot::evaluate::{Prepared, SweepPoint};
+use bloodshot::fewshot::metrics::DrawMetrics;
+use bloodshot::fewshot::pca::Pca;
+use bloodshot::train::TrainEvent;
+
+use super::app::{RunRow, Which};
+use super::thumb::Thumb;
+
+/// A finished k-shot preparation.
+#[derive(Debug, Clone)]
+pub struct PreparedSession {
+    /// Checkpoint epoch.
+    pub epoch: usize,
+    /// Embedded sets.
+    pub prep: Arc<Prepared>,
+    /// Target dataset (paths for thumbnails).
+    pub dataset: Arc<Dataset>,
+    /// PCA basis of the queries, and the points per class.
+    pub pca: Arc<Pca>,
+    /// Points of the PCA sample, per class.
+    pub points: Vec<Vec<(f64, f64)>>,
+}
+
+/// Results of evaluating a range of draws.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// Metrics of the draws, in order.
+    pub metrics: Vec<DrawMetrics>,
+    /// Thumbnails of the last draw's support set, per class.
+    pub support_thumbs: Vec<Vec<Thumb>>,
+    /// Misclassified queries of the last draw: (true, predicted, thumb).
+    pub miss_thumbs: Vec<(usize, usize, Thumb)>,
+    /// The last draw's prototypes in PCA coordinates.
+    pub prototypes: Vec<(f64, f64)>,
+}
+
+/// A scanned dataset with one thumbnail per kept class.
+pub type ScanResult = Result<(Box<DatasetStats>, Vec<(String, Thumb)>), String>;
+
+/// Everything that can wake the console loop.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// Terminal input.
+    Input(crossterm::event::Event),
+    /// Scan progress.
+    ScanProgress(Which, String, usize, usize),
+    /// Scan result with one thumbnail per kept class.
+    Scanned(Which, ScanResult),
+    /// Training event.
+    Train(TrainEvent),
+    /// Fresh run list.
+    Runs(Vec<RunRow>),
+    /// Embedding progress.
+    PrepareProgress(usize, usize),
+    /// Remark while preparing.
+    PrepareWarning(String),
+    /// Preparation done.
+    Prepared(Result<Box<PreparedSession>, String>),
+    /// Draws evaluated.
+    Evaluated(Result<Box<Evaluated>, String>),
+    /// Sweep done.
+    Swept(Result<Vec<SweepPoint>, String>),
+    /// Export done.
+    Exported(Result<Vec<PathBuf>, String>),
+}

@@ -1,0 +1,268 @@
+//! Every key binding, in one table: the handler looks keys up here and the help overlay
+//! lists this table, so the two cannot drift apart (a test checks both directions).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{Action, Tab};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere (unless a dialog is open).
+    Global,
+    /// On one tab.
+    Tab(Tab),
+    /// In the "quit while training?" dialog.
+    QuitDialog,
+}
+
+/// One binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// Keys as shown in help.
+    pub keys: &'static str,
+    /// The key codes that trigger it.
+    pub codes: &'static [KeyCode],
+    /// Needs Ctrl.
+    pub ctrl: bool,
+    /// Where.
+    pub scope: Scope,
+    /// What it does.
+    pub action: Action,
+    /// Help text.
+    pub help: &'static str,
+}
+
+use KeyCode::*;
+
+const fn b(
+    keys: &'static str,
+    codes: &'static [KeyCode],
+    scope: Scope,
+    action: Action,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        codes,
+        ctrl: false,
+        scope,
+        action,
+        help,
+    }
+}
+
+/// The table.
+pub const BINDINGS: &[Binding] = &[
+    b(
+        "q",
+        &[Char('q')],
+        Scope::Global,
+        Action::Quit,
+        "quit (asks first while training)",
+    ),
+    Binding {
+        keys: "Ctrl-C",
+        codes: &[Char('c')],
+        ctrl: true,
+        scope: Scope::Global,
+        action: Action::Quit,
+        help: "quit (asks first while training)",
+    },
+    b(
+        "?",
+        &[Char('?')],
+        Scope::Global,
+        Action::ToggleHelp,
+        "show / hide this help",
+    ),
+    b(
+        "Tab",
+        &[KeyCode::Tab],
+        Scope::Global,
+        Action::NextTab,
+        "next tab",
+    ),
+    b(
+        "Shift-Tab",
+        &[BackTab],
+        Scope::Global,
+        Action::PrevTab,
+        "previous tab",
+    ),
+    b("1", &[Char('1')], Scope::Global, Action::GoData, "Data tab"),
+    b(
+        "2",
+        &[Char('2')],
+        Scope::Global,
+        Action::GoTrain,
+        "Train tab",
+    ),
+    b(
+        "3",
+        &[Char('3')],
+        Scope::Global,
+        Action::GoKShot,
+        "K-shot tab",
+    ),
+    b("4", &[Char('4')], Scope::Global, Action::GoRuns, "Runs tab"),
+    b(
+        "t",
+        &[Char('t')],
+        Scope::Global,
+        Action::CycleTheme,
+        "next theme",
+    ),
+    b(
+        "↑ / k",
+        &[Up, Char('k')],
+        Scope::Global,
+        Action::Up,
+        "move up (field, row)",
+    ),
+    b(
+        "↓ / j",
+        &[Down, Char('j')],
+        Scope::Global,
+        Action::Down,
+        "move down (field, row)",
+    ),
+    b(
+        "← / h",
+        &[Left, Char('h')],
+        Scope::Global,
+        Action::Left,
+        "decrease / previous value",
+    ),
+    b(
+        "→ / l",
+        &[Right, Char('l')],
+        Scope::Global,
+        Action::Right,
+        "increase / next value",
+    ),
+    b(
+        "F5",
+        &[F(5)],
+        Scope::Tab(Tab::Data),
+        Action::Rescan,
+        "rescan both datasets",
+    ),
+    b(
+        "s",
+        &[Char('s')],
+        Scope::Tab(Tab::Train),
+        Action::Start,
+        "start training with the form's settings",
+    ),
+    b(
+        "x",
+        &[Char('x')],
+        Scope::Tab(Tab::Train),
+        Action::Stop,
+        "stop after this epoch (checkpoint kept)",
+    ),
+    b(
+        "p",
+        &[Char('p')],
+        Scope::Tab(Tab::KShot),
+        Action::Prepare,
+        "load checkpoint and embed the target (once)",
+    ),
+    b(
+        "r / Space",
+        &[Char('r'), Char(' ')],
+        Scope::Tab(Tab::KShot),
+        Action::Draw,
+        "draw the next support set of the bank",
+    ),
+    b(
+        "a",
+        &[Char('a')],
+        Scope::Tab(Tab::KShot),
+        Action::DrawAll,
+        "draw the rest of the bank",
+    ),
+    b(
+        "w",
+        &[Char('w')],
+        Scope::Tab(Tab::KShot),
+        Action::Sweep,
+        "accuracy-vs-k sweep (1,2,3,5,10,20)",
+    ),
+    b(
+        "Space",
+        &[Char(' ')],
+        Scope::Tab(Tab::Runs),
+        Action::Mark,
+        "mark / unmark the run for export",
+    ),
+    b(
+        "e",
+        &[Char('e')],
+        Scope::Tab(Tab::Runs),
+        Action::Export,
+        "export markdown of the marked (or selected) runs",
+    ),
+    b(
+        "R",
+        &[Char('R')],
+        Scope::Tab(Tab::Runs),
+        Action::Resume,
+        "resume the selected run from its last checkpoint",
+    ),
+    b(
+        "F5",
+        &[F(5)],
+        Scope::Tab(Tab::Runs),
+        Action::Rescan,
+        "reload the run list",
+    ),
+    b(
+        "a",
+        &[Char('a')],
+        Scope::QuitDialog,
+        Action::StopAfterEpoch,
+        "stop after this epoch, then quit",
+    ),
+    b(
+        "n",
+        &[Char('n')],
+        Scope::QuitDialog,
+        Action::StopNow,
+        "stop now (last checkpoint kept), then quit",
+    ),
+    b(
+        "Esc / c",
+        &[Esc, Char('c')],
+        Scope::QuitDialog,
+        Action::Cancel,
+        "cancel, keep training",
+    ),
+];
+
+/// The action a key triggers on `tab` (with the quit dialog open or not).
+pub fn action_for(key: KeyEvent, tab: Tab, dialog: bool) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let matches = |b: &&Binding| b.codes.contains(&key.code) && b.ctrl == ctrl;
+    if dialog {
+        return BINDINGS
+            .iter()
+            .filter(|b| b.scope == Scope::QuitDialog)
+            .find(matches)
+            .map(|b| b.action)
+            .or_else(|| (ctrl && key.code == Char('c')).then_some(Action::StopNow));
+    }
+    // Tab-specific bindings win over global ones for the same key.
+    BINDINGS
+        .iter()
+        .filter(|b| b.scope == Scope::Tab(tab))
+        .find(matches)
+        .or_else(|| {
+            BINDINGS
+                .iter()
+                .filter(|b| b.scope == Scope::Global)
+                .find(matches)
+        })
+        .map(|b| b.action)
+}

@@ -1,0 +1,315 @@
+//! The console: a ratatui + crossterm front end over the engine. State lives in
+//! [`app::App`], drawing in [`panes`] (pure), slow work in [`worker`] (off the UI thread).
+
+pub mod app;
+pub mod config;
+pub mod event;
+pub mod keys;
+pub mod panes;
+pub mod theme;
+pub mod thumb;
+pub mod worker;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyEventKind};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use crossterm::{execute, terminal};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use bloodshot::device::DeviceSpec;
+use bloodshot::train::{Start, StopSignal};
+
+use app::{App, Effect, Which};
+use event::AppEvent;
+use theme::Theme;
+
+/// Console options from the command line (override the user config).
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Base dataset.
+    pub base: Option<PathBuf>,
+    /// Target dataset.
+    pub target: Option<PathBuf>,
+    /// Device.
+    pub device: Option<DeviceSpec>,
+    /// Runs folder.
+    pub runs_dir: Option<PathBuf>,
+}
+
+/// Builds the initial state from options and the user config (no terminal needed).
+pub fn initial_app(opts: &Options) -> (App, Vec<String>) {
+    let (cfg, user_theme, warn) = config::load();
+    let mut notes: Vec<String> = warn.into_iter().collect();
+    let base = opts
+        .base
+        .clone()
+        .or(cfg.base)
+        .unwrap_or_else(bloodshot::paths::default_base);
+    let target = opts
+        .target
+        .clone()
+        .or(cfg.target)
+        .unwrap_or_else(bloodshot::paths::default_target);
+    let runs_dir = opts
+        .runs_dir
+        .clone()
+        .or(cfg.runs_dir)
+        .unwrap_or_else(bloodshot::paths::default_runs_dir);
+    let device = opts.device.or_else(|| {
+        cfg.device.as_deref().and_then(|d| match d.parse() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                notes.push(format!("config device ignored: {e}"));
+                None
+            }
+        })
+    });
+    let theme_index = cfg.theme.as_deref().and_then(Theme::index_of).unwrap_or(0);
+    let mut theme = Theme::built_in(theme_index);
+    if let Some(u) = &user_theme {
+        match theme.clone().overlay(u, "theme.toml") {
+            Ok(t) => theme = t,
+            Err(e) => notes.push(e),
+        }
+    }
+    let mut app = App::new(
+        base.clone(),
+        target,
+        runs_dir,
+        device.unwrap_or_default(),
+        theme,
+        theme_index,
+    );
+    app.user_theme = user_theme;
+    app::sample_friendly(&mut app.form, base == bloodshot::paths::default_base());
+    if let Some(n) = notes.first() {
+        app.status = Some(n.clone());
+    }
+    (app, notes)
+}
+
+fn init_logging() -> Option<PathBuf> {
+    let dir = bloodshot::paths::state_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let path = dir.join("bloodshot.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(path)
+}
+
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Runs the console until the user quits. Not a terminal: one line and `Err`.
+pub fn run(opts: Options) -> Result<(), String> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err("not a terminal: the console needs one; use the headless commands (bloodshot stats | train | kshot | export, see bloodshot --help)".into());
+    }
+    let log = init_logging();
+    tracing::info!("console starting");
+    let (app, _) = initial_app(&opts);
+
+    // Restore the terminal on any panic before the message is printed.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        default_hook(info);
+    }));
+    terminal::enable_raw_mode().map_err(|e| format!("cannot set the terminal to raw mode: {e}"))?;
+    execute!(
+        std::io::stdout(),
+        terminal::EnterAlternateScreen,
+        crossterm::cursor::Hide
+    )
+    .map_err(|e| format!("cannot open the alternate screen: {e}"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let result = rt.block_on(event_loop(app));
+    restore_terminal();
+    if let Ok(Some(waiting)) = &result {
+        eprintln!("{waiting}");
+    }
+    // Dropping the runtime waits for a training run that was asked to stop after its epoch.
+    drop(rt);
+    if let Some(p) = log {
+        tracing::info!("console closed; log at {}", p.display());
+    }
+    result.map(|_| ())
+}
+
+async fn event_loop(mut app: App) -> Result<Option<String>, String> {
+    let backend = CrosstermBackend::new(std::io::stdout());
+    let mut terminal = Terminal::new(backend).map_err(|e| e.to_string())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AppEvent>();
+
+    // Terminal input on its own thread (crossterm's read blocks).
+    let itx = tx.clone();
+    std::thread::spawn(move || {
+        while let Ok(ev) = crossterm::event::read() {
+            if itx.send(AppEvent::Input(ev)).is_err() {
+                break;
+            }
+        }
+    });
+    // SIGTERM / SIGHUP (SSH dropped): stop training after the epoch, then leave.
+    let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                let _ = sig_tx.send(());
+            }
+        });
+    }
+
+    for e in [Effect::Scan, Effect::LoadRuns] {
+        start(e, &mut app, &tx);
+    }
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - Duration::from_secs(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(33));
+    loop {
+        tokio::select! {
+            Some(ev) = rx.recv() => {
+                let effects = match ev {
+                    AppEvent::Input(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                        match keys::action_for(k, app.tab, app.quit_dialog) {
+                            Some(a) => app.on_action(a),
+                            None => vec![],
+                        }
+                    }
+                    AppEvent::Input(Event::Resize(_, _)) => vec![],
+                    AppEvent::Input(_) => continue,
+                    other => app.on_event(other),
+                };
+                for e in effects {
+                    start(e, &mut app, &tx);
+                }
+                dirty = true;
+            }
+            Some(()) = sig_rx.recv() => {
+                if let Some(s) = &app.stop {
+                    s.request(bloodshot::train::StopMode::AfterEpoch);
+                }
+                app.should_quit = true;
+            }
+            _ = tick.tick() => {}
+        }
+        if app.should_quit {
+            let waiting = app.train.active().then(|| {
+                "bloodshot: waiting for the training run to stop (checkpoint of the last complete epoch is kept)…".to_string()
+            });
+            return Ok(waiting);
+        }
+        // Redraw only when something changed, at most ~30 times a second.
+        if dirty && last_draw.elapsed() >= Duration::from_millis(33) {
+            let mut out = std::io::stdout();
+            let _ = execute!(out, BeginSynchronizedUpdate);
+            terminal
+                .draw(|f| panes::draw(f, &app))
+                .map_err(|e| e.to_string())?;
+            let _ = execute!(out, EndSynchronizedUpdate);
+            let _ = out.flush();
+            last_draw = Instant::now();
+            dirty = false;
+        }
+    }
+}
+
+/// Starts an effect's background work.
+fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
+    let tx = tx.clone();
+    match effect {
+        Effect::Scan => {
+            for (which, root) in [
+                (Which::Base, app.base.clone()),
+                (Which::Target, app.target.clone()),
+            ] {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || worker::scan(tx, which, root));
+            }
+        }
+        Effect::Train(cfg) => {
+            let stop = StopSignal::new();
+            app.stop = Some(stop.clone());
+            let runs = app.runs_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                worker::train(tx, Start::New(runs), Some(*cfg), stop)
+            });
+        }
+        Effect::Resume(run) => {
+            let stop = StopSignal::new();
+            app.stop = Some(stop.clone());
+            tokio::task::spawn_blocking(move || {
+                worker::train(
+                    tx,
+                    Start::Resume {
+                        run,
+                        epochs: None,
+                        device: None,
+                    },
+                    None,
+                    stop,
+                )
+            });
+        }
+        Effect::LoadRuns => {
+            let dir = app.runs_dir.clone();
+            tokio::task::spawn_blocking(move || worker::load_runs(tx, dir));
+        }
+        Effect::Prepare { run, epoch, opts } => {
+            let target = app.target.clone();
+            tokio::task::spawn_blocking(move || worker::prepare(tx, run, epoch, target, opts));
+        }
+        Effect::Evaluate { from, to } => {
+            if let Some(s) = app.kshot.session.clone() {
+                tokio::task::spawn_blocking(move || worker::evaluate_draws(tx, s, from, to));
+            }
+        }
+        Effect::Sweep => {
+            if let Some(s) = app.kshot.session.clone() {
+                let opts = app.kshot.opts.0.clone();
+                tokio::task::spawn_blocking(move || worker::sweep(tx, s, opts));
+            }
+        }
+        Effect::SaveKShot => {
+            if let (Some(s), Some(row)) = (app.kshot.session.clone(), app.kshot_run().cloned()) {
+                let opts = app.kshot.opts.0.clone();
+                let target = app.target.clone();
+                let runs_dir = app.runs_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    worker::save_kshot(tx, row.path, s, opts, target, runs_dir)
+                });
+            }
+        }
+        Effect::Export(paths) => {
+            tokio::task::spawn_blocking(move || worker::export(tx, paths));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

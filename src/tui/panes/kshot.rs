@@ -1,0 +1,443 @@
+//! K-shot tab: settings, the current draw, statistics over the draws so far, support and
+//! misclassified thumbnails, the accuracy-vs-k curve and the PCA scatter.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
+
+use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
+
+use super::{bar, block};
+use crate::tui::app::{App, KShotField, KShotSession};
+use crate::tui::theme::Theme;
+
+/// Draws the tab.
+pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).areas(area);
+    render_form(f, app, left);
+    let t = &app.theme;
+    match &app.kshot.session {
+        None => {
+            let msg = if let Some((d, n)) = app.kshot.preparing {
+                vec![
+                    Line::from(
+                        "loading the checkpoint and embedding the target set (once per checkpoint; cached)…",
+                    ),
+                    Line::from(format!("{d}/{n} images")),
+                    Line::from(Span::styled(
+                        bar(if n > 0 { d as f64 / n as f64 } else { 0.0 }, 30),
+                        Style::default().fg(t.accent),
+                    )),
+                ]
+            } else {
+                vec![Line::from(Span::styled(
+                    "No k-shot results yet. Pick a run and press p to embed the target set, then r or Space to draw support sets.",
+                    Style::default().fg(t.muted),
+                ))]
+            };
+            f.render_widget(
+                Paragraph::new(msg)
+                    .wrap(Wrap { trim: true })
+                    .block(block(t, "K-shot")),
+                right,
+            );
+        }
+        Some(s) => render_session(f, app, s, right),
+    }
+}
+
+/// Value of a k-shot form field as shown.
+pub fn field_value(app: &App, field: KShotField) -> String {
+    let o = &app.kshot.opts.0;
+    match field {
+        KShotField::Run => app.kshot_run().map_or("none yet".into(), |r| r.id.clone()),
+        KShotField::Checkpoint => match (app.kshot.checkpoint, app.kshot_run()) {
+            (Some(e), _) => format!("epoch {e}"),
+            (None, Some(r)) => r
+                .checkpoints
+                .last()
+                .map_or("none".into(), |e| format!("last (epoch {e})")),
+            (None, None) => "–".into(),
+        },
+        KShotField::K => o.k.to_string(),
+        KShotField::Draws => o.draws.to_string(),
+        KShotField::Protocol => o.protocol.as_str().into(),
+        KShotField::BySubject => if o.by_subject { "yes" } else { "no" }.into(),
+        KShotField::Seed => o.seed.to_string(),
+    }
+}
+
+fn render_form(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let mut lines: Vec<Line> = KShotField::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let sel = i == app.kshot.field;
+            let style = if sel {
+                Style::default()
+                    .bg(t.highlight_bg)
+                    .add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            let mut v = field_value(app, *field);
+            if v.chars().count() > 15 {
+                // Run ids start with the date; the time and objective tell them apart.
+                v = format!(
+                    "…{}",
+                    v.chars().skip(v.chars().count() - 14).collect::<String>()
+                );
+            }
+            Line::from(vec![
+                Span::styled(
+                    format!("{}{:<14}", if sel { "▸" } else { " " }, field.label()),
+                    style.fg(t.fg),
+                ),
+                Span::styled(v, style.fg(t.accent)),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "p prepare · r/Space draw · a all · w sweep",
+        Style::default().fg(t.muted),
+    )));
+    if let Some(s) = &app.kshot.session {
+        lines.push(Line::from(format!(
+            "epoch {} · protocol {}",
+            s.epoch,
+            s.prep.protocol.as_str()
+        )));
+        lines.push(Line::from(format!(
+            "support pool {} · queries {}",
+            s.prep.support_labels.len(),
+            s.prep.query_labels.len()
+        )));
+        lines.push(Line::from(format!(
+            "draw {}/{} of the bank",
+            s.done.len(),
+            s.bank.len()
+        )));
+    }
+    if let Some(m) = &app.kshot.message {
+        lines.push(Line::from(Span::styled(
+            m.clone(),
+            Style::default().fg(t.warn),
+        )));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(t, "Settings")),
+        area,
+    );
+}
+
+/// Confusion matrix as text lines (rows true, columns predicted).
+pub fn confusion_lines(t: &Theme, classes: &[String], cm: &ConfusionMatrix) -> Vec<Line<'static>> {
+    let mut out = vec![Line::from(Span::styled(
+        format!(
+            "{:<7}{}",
+            "true\\pred",
+            classes
+                .iter()
+                .map(|c| format!("{:>8}", c))
+                .collect::<String>()
+        ),
+        Style::default().fg(t.muted),
+    ))];
+    for (r, name) in classes.iter().enumerate() {
+        let mut spans = vec![Span::styled(
+            format!("{:<9}", name),
+            Style::default().fg(t.class(r)),
+        )];
+        for c in 0..classes.len() {
+            let style = if r == c {
+                Style::default().fg(t.good).add_modifier(Modifier::BOLD)
+            } else {
+                Style::default().fg(t.fg)
+            };
+            spans.push(Span::styled(format!("{:>8}", cm.get(r, c)), style));
+        }
+        out.push(Line::from(spans));
+    }
+    out
+}
+
+fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
+    let t = &app.theme;
+    let classes = &s.prep.classes;
+    let [top, mid, bottom] = Layout::vertical([
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Min(4),
+    ])
+    .areas(area);
+    let [cur, agg, hist] = Layout::horizontal([
+        Constraint::Percentage(34),
+        Constraint::Percentage(38),
+        Constraint::Percentage(28),
+    ])
+    .areas(top);
+
+    // Current draw.
+    let mut cl = vec![];
+    if let Some(m) = s.done.last() {
+        cl.push(Line::from(Span::styled(
+            format!("draw {}: accuracy {:.3}", s.done.len(), m.accuracy),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        cl.extend(confusion_lines(t, classes, &m.confusion));
+        let f1: Vec<String> = classes
+            .iter()
+            .zip(&m.per_class)
+            .map(|(c, p)| format!("{c} {:.2}", p.f1))
+            .collect();
+        cl.push(Line::from(format!("F1: {}", f1.join(" · "))));
+    } else {
+        cl.push(Line::from("press r or Space to draw the first support set"));
+    }
+    f.render_widget(Paragraph::new(cl).block(block(t, "Current draw")), cur);
+
+    // Over all draws so far.
+    let mut al = vec![];
+    if let Some(sum) = &s.summary {
+        al.push(Line::from(Span::styled(
+            format!(
+                "acc {:.3} ± {:.3}  (95% CI {:.3}–{:.3})",
+                sum.accuracy.mean, sum.accuracy.std, sum.accuracy.ci95_low, sum.accuracy.ci95_high
+            ),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        let f1: Vec<String> = classes
+            .iter()
+            .zip(&sum.per_class)
+            .map(|(c, p)| format!("{c} {:.2}±{:.2}", p.f1.mean, p.f1.std))
+            .collect();
+        al.push(Line::from(format!("F1 {}", f1.join(" · "))));
+        al.extend(confusion_lines(t, classes, &sum.confusion));
+    } else {
+        al.push(Line::from("no draws yet"));
+    }
+    f.render_widget(
+        Paragraph::new(al).block(block(t, &format!("All {} draws", s.done.len()))),
+        agg,
+    );
+
+    // Histogram of per-draw accuracy.
+    let mut hl = vec![];
+    if let Some(sum) = &s.summary {
+        let bins = histogram(&sum.draw_accuracies, 0.0, 1.0, 10);
+        let max = bins.iter().copied().max().unwrap_or(1).max(1);
+        let w = hist.width.saturating_sub(12) as usize;
+        for (i, b) in bins.iter().enumerate().rev() {
+            if i < 2 && *b == 0 && bins[..2].iter().all(|x| *x == 0) {
+                continue;
+            }
+            hl.push(Line::from(vec![
+                Span::raw(format!(
+                    "{:.1}-{:.1} ",
+                    i as f64 / 10.0,
+                    (i + 1) as f64 / 10.0
+                )),
+                Span::styled(
+                    bar(*b as f64 / max as f64, w),
+                    Style::default().fg(t.accent),
+                ),
+            ]));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(hl).block(block(t, "accuracy histogram")),
+        hist,
+    );
+
+    // Thumbnails of support images and misclassified queries.
+    let blk = block(t, "support set (per class) · misclassified queries");
+    let inner = blk.inner(mid);
+    f.render_widget(blk, mid);
+    let cell = 7u16;
+    let mut x = inner.x;
+    for (c, thumbs) in s.support_thumbs.iter().enumerate() {
+        for th in thumbs {
+            if x + cell > inner.x + inner.width {
+                break;
+            }
+            let mut l = th.lines(6, inner.height.saturating_sub(1) as usize);
+            l.push(Line::from(Span::styled(
+                classes.get(c).cloned().unwrap_or_default(),
+                Style::default().fg(t.class(c)),
+            )));
+            f.render_widget(
+                Paragraph::new(l),
+                Rect::new(x, inner.y, cell - 1, inner.height),
+            );
+            x += cell;
+        }
+    }
+    x += 1;
+    for (truth, pred, th) in &s.miss_thumbs {
+        if x + cell > inner.x + inner.width {
+            break;
+        }
+        let mut l = th.lines(6, inner.height.saturating_sub(1) as usize);
+        let label = format!(
+            "{}→{}",
+            classes
+                .get(*truth)
+                .map(|c| c.chars().next().unwrap_or('?'))
+                .unwrap_or('?'),
+            classes
+                .get(*pred)
+                .map(|c| c.chars().next().unwrap_or('?'))
+                .unwrap_or('?')
+        );
+        l.push(Line::from(Span::styled(label, Style::default().fg(t.bad))));
+        f.render_widget(
+            Paragraph::new(l),
+            Rect::new(x, inner.y, cell - 1, inner.height),
+        );
+        x += cell;
+    }
+
+    let [sweep, pca] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    sweep_chart(f, app, s, sweep);
+    pca_chart(f, t, s, pca);
+}
+
+fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
+    let t = &app.theme;
+    if s.sweep.is_empty() {
+        let msg = if app.kshot.sweeping {
+            "running the sweep…"
+        } else {
+            "press w for the accuracy-vs-k curve"
+        };
+        f.render_widget(Paragraph::new(msg).block(block(t, "accuracy vs k")), area);
+        return;
+    }
+    let mean: Vec<(f64, f64)> = s
+        .sweep
+        .iter()
+        .map(|p| (p.k as f64, p.summary.accuracy.mean))
+        .collect();
+    let lo: Vec<(f64, f64)> = s
+        .sweep
+        .iter()
+        .map(|p| (p.k as f64, p.summary.accuracy.ci95_low))
+        .collect();
+    let hi: Vec<(f64, f64)> = s
+        .sweep
+        .iter()
+        .map(|p| (p.k as f64, p.summary.accuracy.ci95_high))
+        .collect();
+    let kmax = s.sweep.iter().map(|p| p.k).max().unwrap_or(1) as f64;
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .name("mean")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(
+                Style::default()
+                    .fg(t.smooth_series)
+                    .add_modifier(Modifier::BOLD),
+            )
+            .data(&mean),
+        Dataset::default()
+            .name("95% CI")
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Scatter)
+            .style(Style::default().fg(t.raw_series))
+            .data(&lo),
+        Dataset::default()
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Scatter)
+            .style(Style::default().fg(t.raw_series))
+            .data(&hi),
+    ])
+    .block(block(t, "accuracy vs k"))
+    .x_axis(
+        Axis::default()
+            .bounds([1.0, kmax.max(2.0)])
+            .labels(vec![Line::from("1"), Line::from(format!("{kmax}"))])
+            .style(Style::default().fg(t.muted)),
+    )
+    .y_axis(
+        Axis::default()
+            .bounds([0.0, 1.0])
+            .labels(vec![Line::from("0"), Line::from("0.5"), Line::from("1")])
+            .style(Style::default().fg(t.muted)),
+    );
+    f.render_widget(chart, area);
+}
+
+fn pca_chart(f: &mut Frame, t: &Theme, s: &KShotSession, area: Rect) {
+    let p = &s.pca;
+    if p.points.iter().all(|v| v.is_empty()) {
+        f.render_widget(
+            Paragraph::new("PCA appears after the first draw")
+                .block(block(t, "PCA of target embeddings")),
+            area,
+        );
+        return;
+    }
+    let all = p.points.iter().flatten().chain(p.prototypes.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in all {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    let pad = |a: f64, b: f64| {
+        if (b - a).abs() < 1e-9 {
+            (a - 1.0, b + 1.0)
+        } else {
+            (a, b)
+        }
+    };
+    let (x0, x1) = pad(x0, x1);
+    let (y0, y1) = pad(y0, y1);
+    let protos: Vec<Vec<(f64, f64)>> = p.prototypes.iter().map(|pt| vec![*pt]).collect();
+    let mut sets: Vec<Dataset> = p
+        .points
+        .iter()
+        .enumerate()
+        .map(|(c, pts)| {
+            Dataset::default()
+                .name(s.prep.classes.get(c).cloned().unwrap_or_default())
+                .marker(Marker::Dot)
+                .graph_type(GraphType::Scatter)
+                .style(Style::default().fg(t.class(c)))
+                .data(pts)
+        })
+        .collect();
+    for (c, pt) in protos.iter().enumerate() {
+        sets.push(
+            Dataset::default()
+                .marker(Marker::Block)
+                .graph_type(GraphType::Scatter)
+                .style(Style::default().fg(t.class(c)).add_modifier(Modifier::BOLD))
+                .data(pt),
+        );
+    }
+    let chart = Chart::new(sets)
+        .block(block(t, "PCA of target embeddings (█ = prototypes)"))
+        .x_axis(
+            Axis::default()
+                .bounds([x0, x1])
+                .style(Style::default().fg(t.muted)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([y0, y1])
+                .style(Style::default().fg(t.muted)),
+        );
+    f.render_widget(chart, area);
+}

@@ -1,0 +1,208 @@
+//! Drawing: one file per pane, each a pure function of the [`App`] state.
+
+pub mod data;
+pub mod help;
+pub mod kshot;
+pub mod runs;
+pub mod train;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
+
+use super::app::{App, Tab};
+use super::theme::Theme;
+
+/// Smallest area the panes are laid out in; below it a one-line notice is drawn.
+pub const MIN_SIZE: (u16, u16) = (40, 10);
+
+/// Draws the whole console.
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let t = &app.theme;
+    f.render_widget(
+        Block::default().style(Style::default().fg(t.fg).bg(t.bg)),
+        area,
+    );
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let msg = format!(
+            "bloodshot: enlarge the terminal to at least {}×{}",
+            MIN_SIZE.0, MIN_SIZE.1
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [header, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_tabs(f, app, header);
+    match app.tab {
+        Tab::Data => data::render(f, app, body),
+        Tab::Train => train::render(f, app, body),
+        Tab::KShot => kshot::render(f, app, body),
+        Tab::Runs => runs::render(f, app, body),
+    }
+    draw_status(f, app, status);
+    if app.help {
+        help::render(f, app, centered(area, 110, 24));
+    }
+    if app.quit_dialog {
+        draw_quit_dialog(f, app, centered(area, 56, 7));
+    }
+}
+
+fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let titles: Vec<Line> = Tab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, tab)| Line::from(format!("{} {}", i + 1, tab.title())))
+        .collect();
+    let selected = Tab::ALL.iter().position(|x| *x == app.tab).unwrap_or(0);
+    let [left, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(26)]).areas(area);
+    f.render_widget(
+        Tabs::new(titles)
+            .select(selected)
+            .style(Style::default().fg(t.muted))
+            .highlight_style(
+                Style::default()
+                    .fg(t.accent)
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            )
+            .divider("│"),
+        left,
+    );
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                "bloodshot",
+                Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled("  ? help  q quit", Style::default().fg(t.muted)),
+        ]))
+        .right_aligned(),
+        right,
+    );
+}
+
+fn draw_status(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let training = if app.train.active() {
+        let (e, s) = app.train.at;
+        format!(
+            " ● training epoch {e}/{} step {s}/{} ",
+            app.train.epochs.1, app.train.steps_per_epoch
+        )
+    } else {
+        String::new()
+    };
+    let msg = app.status.clone().unwrap_or_default();
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(training, Style::default().fg(t.bg).bg(t.good)),
+            Span::styled(format!(" {msg}"), Style::default().fg(t.fg)),
+            Span::styled(format!("  theme {}", t.name), Style::default().fg(t.muted)),
+        ])),
+        area,
+    );
+}
+
+fn draw_quit_dialog(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    f.render_widget(Clear, area);
+    let text = vec![
+        Line::from("A run is training. Quit how?"),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(" a ", Style::default().fg(t.accent)),
+            Span::raw("stop after this epoch (checkpoint kept)"),
+        ]),
+        Line::from(vec![
+            Span::styled(" n ", Style::default().fg(t.accent)),
+            Span::raw("stop now (last complete checkpoint kept)"),
+        ]),
+        Line::from(vec![
+            Span::styled(" Esc ", Style::default().fg(t.accent)),
+            Span::raw("cancel, keep training"),
+        ]),
+    ];
+    f.render_widget(
+        Paragraph::new(text)
+            .block(block(t, "Quit"))
+            .style(Style::default().fg(t.fg).bg(t.bg)),
+        area,
+    );
+}
+
+/// A bordered block with the theme's title style.
+pub fn block<'a>(t: &Theme, title: &'a str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(t.muted))
+        .title(Span::styled(
+            title,
+            Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+        ))
+}
+
+/// A rectangle of at most `w`×`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// A horizontal bar of `frac` (0..=1) in `width` cells, with eighth blocks.
+pub fn bar(frac: f64, width: usize) -> String {
+    let frac = if frac.is_finite() {
+        frac.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let eighths = (frac * width as f64 * 8.0).round() as usize;
+    let full = eighths / 8;
+    let rem = eighths % 8;
+    let mut s = "█".repeat(full);
+    if rem > 0 && full < width {
+        s.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][rem - 1]);
+    }
+    s
+}
+
+/// Exponential moving average (α = 0.1) for the bold smoothed line over raw values.
+pub fn smooth(values: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(values.len());
+    let mut acc = None;
+    for &v in values {
+        let next = match acc {
+            None => v,
+            Some(a) => 0.9 * a + 0.1 * v,
+        };
+        acc = Some(next);
+        out.push(next);
+    }
+    out
+}
+
+/// `1h02m` / `3m05s` / `12s`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}

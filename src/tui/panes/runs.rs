@@ -1,0 +1,152 @@
+//! Runs tab: every run in the runs folder, marked runs compared side by side.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table};
+
+use super::block;
+use crate::tui::app::{App, RunRow};
+
+fn state_word(r: &RunRow) -> String {
+    if r.interrupted {
+        "interrupted".into()
+    } else {
+        format!("{:?}", r.state).to_lowercase()
+    }
+}
+
+/// Draws the tab.
+pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let [list, cmp, foot] = Layout::vertical([
+        Constraint::Min(5),
+        Constraint::Length(8),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    if app.runs.rows.is_empty() {
+        f.render_widget(
+            Paragraph::new(format!(
+                "No runs in {} yet: start one on the Train tab.",
+                app.runs_dir.display()
+            ))
+            .block(block(t, "Runs")),
+            list,
+        );
+    } else {
+        let header = Row::new([
+            "",
+            "run",
+            "objective",
+            "epochs",
+            "best val",
+            "k-shot acc",
+            "status",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD));
+        let rows: Vec<Row> = app
+            .runs
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mark = if app.runs.marked.contains(&r.id) {
+                    "●"
+                } else {
+                    " "
+                };
+                let style = if i == app.runs.selected {
+                    Style::default().bg(t.highlight_bg)
+                } else {
+                    Style::default()
+                };
+                Row::new(vec![
+                    mark.to_string(),
+                    r.id.clone(),
+                    r.objective.as_str().to_string(),
+                    format!("{}/{}", r.epochs.0, r.epochs.1),
+                    r.best_val.map_or("–".into(), |v| format!("{v:.3}")),
+                    r.kshot.as_ref().map_or("–".into(), |(k, p, m, s)| {
+                        format!("{m:.3}±{s:.3} k={k} {p}")
+                    }),
+                    state_word(r),
+                ])
+                .style(style)
+            })
+            .collect();
+        let widths = [
+            Constraint::Length(1),
+            Constraint::Min(20),
+            Constraint::Length(15),
+            Constraint::Length(6),
+            Constraint::Length(8),
+            Constraint::Length(30),
+            Constraint::Length(11),
+        ];
+        f.render_widget(
+            Table::new(rows, widths)
+                .header(header)
+                .block(block(t, "Runs")),
+            list,
+        );
+    }
+
+    // Side-by-side comparison of the marked runs (the seed's Table 1 shape).
+    let marked: Vec<&RunRow> = app
+        .runs
+        .rows
+        .iter()
+        .filter(|r| app.runs.marked.contains(&r.id))
+        .collect();
+    let mut lines = vec![];
+    if marked.len() < 2 {
+        lines.push(Line::from(Span::styled(
+            "Mark two or more runs (Space) to compare objectives side by side.",
+            Style::default().fg(t.muted),
+        )));
+    } else {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{:<26}{:<20}{:>10}{:>22}",
+                "objective", "run", "val acc", "k-shot accuracy"
+            ),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        for r in marked {
+            lines.push(Line::from(format!(
+                "{:<26}{:<20}{:>10}{:>22}",
+                r.objective.title(),
+                r.id.chars().take(19).collect::<String>(),
+                r.best_val.map_or("–".into(), |v| format!("{v:.3}")),
+                r.kshot.as_ref().map_or("–".into(), |(k, _, m, s)| format!(
+                    "{m:.3} ± {s:.3} (k={k})"
+                ))
+            )));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(block(t, "Compare")), cmp);
+    let foot_text = match &app.runs.last_export {
+        None => Line::from(Span::styled(
+            "Space mark · e export markdown · R resume · F5 reload",
+            Style::default().fg(t.muted),
+        )),
+        Some(Ok(paths)) => Line::from(Span::styled(
+            format!(
+                "exported: {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Style::default().fg(t.good),
+        )),
+        Some(Err(e)) => Line::from(Span::styled(
+            format!("export failed: {e}"),
+            Style::default().fg(t.bad),
+        )),
+    };
+    f.render_widget(Paragraph::new(foot_text), foot);
+}

@@ -1,0 +1,487 @@
+//! Console tests: every tab as an insta snapshot from fixed state (no clock, no randomness,
+//! no terminal), the help/bindings agreement, and no panic at any terminal size.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use bloodshot::data::ScanOptions;
+use bloodshot::data::stats::dataset_stats;
+use bloodshot::fewshot::classify::Embeddings;
+use bloodshot::fewshot::evaluate::{
+    KShotOptions, Prepared, Protocol, SweepPoint, draw_bank, evaluate_draws,
+};
+use bloodshot::fewshot::metrics::KShotSummary;
+use bloodshot::fewshot::pca::pca_2d;
+use bloodshot::model::Objective;
+use bloodshot::train::{EpochSummary, RunState, TrainEvent};
+
+use super::app::{Action, App, KShotSession, PcaView, RunRow, ScanState, Tab};
+use super::keys::{BINDINGS, Scope, action_for};
+use super::panes;
+use super::theme::Theme;
+use super::thumb::Thumb;
+
+fn app() -> App {
+    App::new(
+        PathBuf::from("sample-data/aml"),
+        PathBuf::from("sample-data/cnmc"),
+        PathBuf::from("/runs"),
+        Default::default(),
+        Theme::built_in(0),
+        0,
+    )
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| panes::draw(f, app)).unwrap();
+    format!("{}", t.backend())
+}
+
+fn with_data() -> App {
+    let mut a = app();
+    for (root, split, min) in [
+        ("sample-data/aml", Some(0), 30),
+        ("sample-data/cnmc", None, 1),
+    ] {
+        let (ds, stats) = dataset_stats(
+            &PathBuf::from(root),
+            &ScanOptions {
+                min_class_size: min,
+                limit_per_class: None,
+            },
+            split,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let thumbs = ds
+            .classes
+            .iter()
+            .map(|c| (c.clone(), Thumb::solid(8, [200, 100, 150])))
+            .collect();
+        let state = ScanState::Done(Box::new(stats), thumbs);
+        if split.is_some() {
+            a.data.base = state;
+        } else {
+            a.data.target = state;
+        }
+    }
+    a
+}
+
+fn training() -> App {
+    let mut a = app();
+    a.tab = Tab::Train;
+    let evs = vec![
+        TrainEvent::Started {
+            run_id: "20261126-120000-aam-consistency".into(),
+            run_dir: "/runs/x".into(),
+            device: "cpu".into(),
+            classes: (0..10).map(|i| format!("C{i}")).collect(),
+            split_sizes: [110, 20, 30],
+            steps_per_epoch: 7,
+            first_epoch: 1,
+            epochs: 3,
+        },
+        TrainEvent::WarmingUp {
+            what: "first step on cpu: decoding images into the cache".into(),
+        },
+    ];
+    for e in evs {
+        a.on_train_event(e);
+    }
+    for i in 0..10usize {
+        let (epoch, step) = (1 + i / 7, 1 + i % 7);
+        a.on_train_event(TrainEvent::Step {
+            epoch,
+            step,
+            steps: 7,
+            loss: 8.0 - 0.4 * i as f64 + if i % 2 == 0 { 0.3 } else { -0.3 },
+            metric_loss: 7.5 - 0.4 * i as f64,
+            consistency_loss: 0.5 - 0.02 * i as f64,
+            accuracy: 0.05 * i as f64,
+            images_per_sec: 10.0,
+            seconds: if i == 0 { 4.0 } else { 1.6 },
+        });
+        if i == 6 {
+            a.on_train_event(TrainEvent::Epoch(EpochSummary {
+                epoch: 1,
+                train_loss: 6.5,
+                train_consistency: 0.4,
+                train_accuracy: 0.18,
+                val_loss: 6.1,
+                val_accuracy: 0.2,
+                seconds: 14.0,
+                images_per_sec: 9.5,
+            }));
+            a.on_train_event(TrainEvent::Checkpoint {
+                epoch: 1,
+                path: "/runs/x/checkpoints/epoch-001".into(),
+            });
+        }
+    }
+    a.on_train_event(TrainEvent::Warning(
+        "class PMB not used: 10 < 30 images (min class size)".into(),
+    ));
+    a
+}
+
+/// A tiny prepared k-shot set: two well-separated classes in 2-D.
+fn kshot() -> App {
+    let mut a = app();
+    a.tab = Tab::KShot;
+    a.runs.rows = vec![run_row(
+        "20261126-120000-aam",
+        Objective::Aam,
+        RunState::Finished,
+    )];
+    let support: Vec<f32> = (0..12)
+        .flat_map(|i| {
+            if i < 6 {
+                [1.0, 0.1 * i as f32]
+            } else {
+                [0.1 * i as f32 - 0.5, 1.0]
+            }
+        })
+        .collect();
+    let queries: Vec<f32> = (0..10)
+        .flat_map(|i| {
+            if i < 6 {
+                [1.0, 0.15 * i as f32]
+            } else {
+                [0.2, 1.0]
+            }
+        })
+        .collect();
+    let prep = Prepared {
+        protocol: Protocol::HeldoutTest,
+        classes: vec!["all".into(), "hem".into()],
+        support_samples: (0..12).collect(),
+        query_samples: (0..10).collect(),
+        support_emb: Embeddings {
+            dim: 2,
+            rows: support,
+        },
+        query_emb: Embeddings {
+            dim: 2,
+            rows: queries,
+        }
+        .l2_normalized(),
+        support_labels: (0..12).map(|i| usize::from(i >= 6)).collect(),
+        query_labels: (0..10).map(|i| usize::from(i >= 6)).collect(),
+        support_subjects: vec![None; 12],
+    };
+    let opts = KShotOptions {
+        k: 2,
+        draws: 5,
+        ..Default::default()
+    };
+    a.kshot.opts.0 = opts.clone();
+    let bank = draw_bank(&prep, &opts).unwrap();
+    let done = evaluate_draws(&prep, &bank[..3]);
+    let rows: Vec<usize> = (0..10).collect();
+    let pca = pca_2d(&prep.query_emb, &rows);
+    let mut points = vec![vec![], vec![]];
+    for (p, &r) in pca.points.iter().zip(&rows) {
+        points[prep.query_labels[r]].push(*p);
+    }
+    let summary = KShotSummary::from_draws(&done);
+    let sweep = [1usize, 2, 3]
+        .iter()
+        .map(|&k| SweepPoint {
+            k,
+            summary: KShotSummary::from_draws(&evaluate_draws(
+                &prep,
+                &draw_bank(&prep, &KShotOptions { k, ..opts.clone() }).unwrap(),
+            ))
+            .unwrap(),
+        })
+        .collect();
+    a.kshot.session = Some(KShotSession {
+        epoch: 2,
+        prep: Arc::new(prep),
+        dataset: Arc::new(
+            bloodshot::data::scan(
+                &PathBuf::from("sample-data/cnmc"),
+                &ScanOptions::default(),
+                &mut |_, _| {},
+            )
+            .unwrap(),
+        ),
+        pca_basis: Arc::new(pca),
+        bank,
+        done,
+        summary,
+        support_thumbs: vec![
+            vec![Thumb::solid(8, [70, 30, 80]); 2],
+            vec![Thumb::solid(8, [60, 20, 90]); 2],
+        ],
+        miss_thumbs: vec![(1, 0, Thumb::solid(8, [60, 20, 90]))],
+        pca: PcaView {
+            points,
+            prototypes: vec![(0.5, 0.0), (-0.5, 0.0)],
+        },
+        sweep,
+    });
+    a
+}
+
+fn run_row(id: &str, objective: Objective, state: RunState) -> RunRow {
+    RunRow {
+        path: PathBuf::from("/runs").join(id),
+        id: id.into(),
+        objective,
+        epochs: (6, 6),
+        best_val: Some(0.81),
+        kshot: Some((10, "heldout-test".into(), 0.612, 0.034)),
+        state,
+        interrupted: false,
+        checkpoints: vec![1, 2, 3, 4, 5, 6],
+    }
+}
+
+fn runs() -> App {
+    let mut a = app();
+    a.tab = Tab::Runs;
+    a.runs.rows = vec![
+        run_row(
+            "20261126-100000-softmax",
+            Objective::Softmax,
+            RunState::Finished,
+        ),
+        run_row("20261126-110000-aam", Objective::Aam, RunState::Finished),
+        RunRow {
+            interrupted: true,
+            best_val: None,
+            kshot: None,
+            epochs: (2, 6),
+            state: RunState::Running,
+            ..run_row(
+                "20261126-120000-aam-consistency",
+                Objective::AamConsistency,
+                RunState::Running,
+            )
+        },
+    ];
+    a.runs.marked = vec![
+        "20261126-100000-softmax".into(),
+        "20261126-110000-aam".into(),
+    ];
+    a.runs.selected = 1;
+    a
+}
+
+#[test]
+fn data_tab_empty() {
+    insta::assert_snapshot!(render(&app(), 100, 30));
+}
+
+#[test]
+fn data_tab_with_sample_data() {
+    insta::assert_snapshot!(render(&with_data(), 120, 40));
+}
+
+#[test]
+fn data_tab_at_80x24() {
+    insta::assert_snapshot!(render(&with_data(), 80, 24));
+}
+
+#[test]
+fn train_tab_idle() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
+
+#[test]
+fn train_tab_during_training() {
+    insta::assert_snapshot!(render(&training(), 110, 32));
+}
+
+#[test]
+fn train_tab_after_failure_keeps_the_summary() {
+    let mut a = training();
+    a.on_train_event(TrainEvent::Failed {
+        message: "loss became NaN at epoch 2 step 3: stopped; checkpoints up to epoch 1 are kept"
+            .into(),
+    });
+    let screen = render(&a, 110, 32);
+    assert!(screen.contains("failed: loss became NaN"));
+    assert!(
+        screen.contains("✓ saved"),
+        "per-epoch table stays on screen"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn kshot_tab_empty() {
+    let mut a = app();
+    a.tab = Tab::KShot;
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
+
+#[test]
+fn kshot_tab_with_results() {
+    insta::assert_snapshot!(render(&kshot(), 120, 40));
+}
+
+#[test]
+fn runs_tab_empty() {
+    let mut a = app();
+    a.tab = Tab::Runs;
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
+
+#[test]
+fn runs_tab_with_comparison() {
+    insta::assert_snapshot!(render(&runs(), 110, 30));
+}
+
+#[test]
+fn help_overlay() {
+    let mut a = app();
+    a.help = true;
+    insta::assert_snapshot!(render(&a, 120, 30));
+}
+
+#[test]
+fn quit_dialog_while_training() {
+    let mut a = training();
+    a.on_action(Action::Quit);
+    assert!(a.quit_dialog && !a.should_quit);
+    insta::assert_snapshot!(render(&a, 100, 30));
+    a.on_action(Action::Cancel);
+    assert!(!a.quit_dialog && !a.should_quit);
+}
+
+#[test]
+fn every_action_has_a_binding_and_every_binding_reaches_its_action() {
+    for action in Action::ALL {
+        assert!(
+            BINDINGS.iter().any(|b| b.action == action),
+            "{action:?} has no key"
+        );
+    }
+    for b in BINDINGS {
+        let mods = if b.ctrl {
+            KeyModifiers::CONTROL
+        } else {
+            KeyModifiers::NONE
+        };
+        for code in b.codes {
+            let key = KeyEvent::new(*code, mods);
+            let (tab, dialog) = match b.scope {
+                Scope::Global => (Tab::Data, false),
+                Scope::Tab(t) => (t, false),
+                Scope::QuitDialog => (Tab::Train, true),
+            };
+            assert_eq!(
+                action_for(key, tab, dialog),
+                Some(b.action),
+                "{} in {:?}",
+                b.keys,
+                b.scope
+            );
+        }
+    }
+    // An unbound key does nothing.
+    assert_eq!(
+        action_for(
+            KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE),
+            Tab::Data,
+            false
+        ),
+        None
+    );
+}
+
+#[test]
+fn help_lists_exactly_the_bindings() {
+    let a = app();
+    let text: Vec<String> = super::panes::help::lines(&a)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let entries: Vec<&String> = text.iter().filter(|l| l.starts_with(' ')).collect();
+    assert_eq!(entries.len(), BINDINGS.len(), "one help line per binding");
+    for (line, b) in entries.iter().zip(BINDINGS) {
+        assert!(line.contains(b.keys) && line.contains(b.help), "{line}");
+    }
+}
+
+#[test]
+fn no_panic_at_any_terminal_size() {
+    let states = [app(), with_data(), training(), kshot(), runs()];
+    let mut with_help = with_data();
+    with_help.help = true;
+    let mut dialog = training();
+    dialog.quit_dialog = true;
+    let widths = [
+        1u16, 2, 3, 5, 10, 20, 39, 40, 41, 60, 80, 81, 100, 120, 200, 300,
+    ];
+    let heights = [1u16, 2, 3, 5, 9, 10, 11, 15, 24, 30, 50, 100];
+    for s in states.iter().chain([&with_help, &dialog]) {
+        for tab in Tab::ALL {
+            let mut s = s.clone();
+            s.tab = tab;
+            for &w in &widths {
+                for &h in &heights {
+                    render(&s, w, h);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn form_keys_change_values_and_start_validates() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    a.on_action(Action::Right); // objective: aam-consistency → softmax
+    assert_eq!(a.form.objective, Objective::Softmax);
+    a.on_action(Action::Down);
+    a.on_action(Action::Left);
+    assert_eq!(a.form.epochs, 5);
+    let effects = a.on_action(Action::Start);
+    assert_eq!(effects.len(), 1);
+    assert!(a.train.active());
+    // A second start while training is refused with a message.
+    assert!(a.on_action(Action::Start).is_empty());
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("already training")
+    );
+}
+
+#[test]
+fn theme_cycle_and_user_override() {
+    let mut a = app();
+    a.on_action(Action::CycleTheme);
+    assert_eq!(a.theme.name, "light");
+    a.on_action(Action::CycleTheme);
+    assert_eq!(a.theme.name, "high-contrast");
+    a.on_action(Action::CycleTheme);
+    assert_eq!(a.theme.name, "dark");
+    let t = Theme::built_in(0)
+        .overlay("accent = \"#010203\"", "user")
+        .unwrap();
+    assert_eq!(t.accent, ratatui::style::Color::Rgb(1, 2, 3));
+    assert_eq!(t.fg, Theme::built_in(0).fg, "other colours untouched");
+    let e = Theme::built_in(0)
+        .overlay("accent = \"nocolour\"", "theme.toml")
+        .unwrap_err();
+    assert!(e.contains("theme.toml") && e.contains("nocolour"), "{e}");
+    for i in 0..3 {
+        assert!(
+            Theme::built_in(i).classes.len() >= 10,
+            "every theme has class colours"
+        );
+    }
+}

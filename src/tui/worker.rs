@@ -1,0 +1,286 @@
+//! Background work for the console: every slow call runs off the UI thread and reports back
+//! through typed [`AppEvent`]s. Each function here is a thin wrapper over an engine call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use bloodshot::data::ScanOptions;
+use bloodshot::data::stats::{StatsPhase, dataset_stats};
+use bloodshot::fewshot::classify::{Prototypes, predict};
+use bloodshot::fewshot::evaluate::{self, KShotOptions, PrepareProgress};
+use bloodshot::fewshot::pca::{pca_2d, project};
+use bloodshot::report;
+use bloodshot::train::run::list_runs;
+use bloodshot::train::{self, MetricRecord, RunDir, Start, StopSignal, TrainConfig};
+
+use super::app::{KShotSession, RunRow, SWEEP_KS, Which};
+use super::event::{AppEvent, Evaluated, PreparedSession};
+use super::thumb::Thumb;
+
+/// Sender of console events.
+pub type Tx = UnboundedSender<AppEvent>;
+
+const THUMB_PX: u32 = 16;
+
+/// Scans one dataset, with one thumbnail per kept class.
+pub fn scan(tx: Tx, which: Which, root: PathBuf) {
+    let split_seed = (which == Which::Base).then_some(0);
+    let min = if which == Which::Base {
+        bloodshot::data::DEFAULT_MIN_CLASS_SIZE
+    } else {
+        1
+    };
+    let opts = ScanOptions {
+        min_class_size: min,
+        limit_per_class: None,
+    };
+    let progress_tx = tx.clone();
+    let r = dataset_stats(&root, &opts, split_seed, &mut |phase, d, n| {
+        let label = match phase {
+            StatsPhase::Scanning => "reading headers",
+            StatsPhase::Hashing => "hashing for duplicates",
+        };
+        if d % 64 == 0 || d == n {
+            let _ = progress_tx.send(AppEvent::ScanProgress(which, label.into(), d, n));
+        }
+    })
+    .map_err(|e| e.to_string())
+    .map(|(ds, stats)| {
+        let thumbs = ds
+            .classes
+            .iter()
+            .enumerate()
+            .filter_map(|(c, name)| {
+                let s = ds.samples.iter().find(|s| s.class == c)?;
+                Thumb::from_path(&s.path, THUMB_PX)
+                    .ok()
+                    .map(|t| (name.clone(), t))
+            })
+            .collect();
+        (Box::new(stats), thumbs)
+    });
+    let _ = tx.send(AppEvent::Scanned(which, r));
+}
+
+/// Trains or resumes, forwarding every event.
+pub fn train(tx: Tx, start: Start, config: Option<TrainConfig>, stop: StopSignal) {
+    let ev_tx = tx.clone();
+    // Errors also arrive as a `Failed` event; nothing more to send.
+    let _ = train::train(
+        start,
+        config,
+        &mut |ev| {
+            let _ = ev_tx.send(AppEvent::Train(ev));
+        },
+        &stop,
+    );
+}
+
+/// Reads the run list.
+pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
+    let _ = tx.send(AppEvent::Runs(run_rows(&runs_dir)));
+}
+
+/// Rows of the Runs tab, read from the run folders.
+pub fn run_rows(runs_dir: &Path) -> Vec<RunRow> {
+    list_runs(runs_dir)
+        .into_iter()
+        .filter_map(|r| {
+            let info = r.info().ok()?;
+            let status = r.status();
+            let (records, _) = r.metrics();
+            let best_val = records
+                .iter()
+                .filter_map(|m| match m {
+                    MetricRecord::Epoch(e) => Some(e.val_accuracy),
+                    _ => None,
+                })
+                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+            let kshot = report::collect(&r).ok().and_then(|rep| {
+                rep.kshot.iter().rev().find_map(|k| {
+                    k.summary.as_ref().map(|s| {
+                        (
+                            k.options.k,
+                            k.protocol.as_str().to_string(),
+                            s.accuracy.mean,
+                            s.accuracy.std,
+                        )
+                    })
+                })
+            });
+            Some(RunRow {
+                id: info.id.clone(),
+                objective: info.config.objective,
+                epochs: (status.last_epoch, info.config.epochs),
+                best_val,
+                kshot,
+                state: status.state,
+                interrupted: status.interrupted(),
+                checkpoints: r.checkpoints(),
+                path: r.path,
+            })
+        })
+        .collect()
+}
+
+/// Loads a checkpoint, embeds the target and computes the PCA view.
+pub fn prepare(tx: Tx, run: RunDir, epoch: Option<usize>, target: PathBuf, opts: KShotOptions) {
+    let device = match bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.send(AppEvent::Prepared(Err(e)));
+            return;
+        }
+    };
+    let ptx = tx.clone();
+    let r = evaluate::prepare_checkpoint(&run, epoch, &target, &opts, &device, &mut |p| {
+        let _ = match p {
+            PrepareProgress::Embedding { done, total } => {
+                ptx.send(AppEvent::PrepareProgress(done, total))
+            }
+            PrepareProgress::Warning(w) => ptx.send(AppEvent::PrepareWarning(w)),
+            PrepareProgress::Scanning => Ok(()),
+        };
+    })
+    .map(|(epoch, ds, prep)| {
+        // The seed's view: PCA of (up to) 400 target embeddings, evenly spaced for determinism.
+        let n = prep.query_labels.len();
+        let take = n.min(400);
+        let rows: Vec<usize> = (0..take).map(|i| i * n / take.max(1)).collect();
+        let pca = pca_2d(&prep.query_emb, &rows);
+        let mut points = vec![Vec::new(); prep.classes.len()];
+        for (pt, &r) in pca.points.iter().zip(&rows) {
+            points[prep.query_labels[r]].push(*pt);
+        }
+        Box::new(PreparedSession {
+            epoch,
+            prep: Arc::new(prep),
+            dataset: Arc::new(ds),
+            pca: Arc::new(pca),
+            points,
+        })
+    });
+    let _ = tx.send(AppEvent::Prepared(r));
+}
+
+/// Evaluates draws `from..to` of the session's bank; thumbnails and prototypes of the last.
+pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize) {
+    let draws = &s.bank[from..to.min(s.bank.len())];
+    let metrics = evaluate::evaluate_draws(&s.prep, draws);
+    let Some(last) = draws.last() else {
+        return;
+    };
+    let prep = &s.prep;
+    let path_of_support = |i: usize| s.dataset.samples[prep.support_samples[i]].path.clone();
+    let support_thumbs = last
+        .support
+        .per_class
+        .iter()
+        .map(|idx| {
+            idx.iter()
+                .take(3)
+                .filter_map(|&i| Thumb::from_path(&path_of_support(i), THUMB_PX).ok())
+                .collect()
+        })
+        .collect();
+    let protos = Prototypes::from_support(&prep.support_emb, &last.support);
+    let pool = prep.protocol == evaluate::Protocol::Pool;
+    let query_norm = if pool {
+        prep.support_emb.l2_normalized()
+    } else {
+        prep.query_emb.clone()
+    };
+    let labels = if pool {
+        &prep.support_labels
+    } else {
+        &prep.query_labels
+    };
+    let preds = predict(&protos, &query_norm, &last.queries);
+    let miss_thumbs = last
+        .queries
+        .iter()
+        .zip(&preds)
+        .filter(|(q, p)| labels[**q] != **p)
+        .take(4)
+        .filter_map(|(&q, &p)| {
+            let sample = if pool {
+                prep.support_samples[q]
+            } else {
+                prep.query_samples[q]
+            };
+            Thumb::from_path(&s.dataset.samples[sample].path, THUMB_PX)
+                .ok()
+                .map(|t| (labels[q], p, t))
+        })
+        .collect();
+    let prototypes = (0..protos.n_classes)
+        .map(|c| project(protos.row(c), &s.pca_basis.components, &s.pca_basis.mean))
+        .collect();
+    let _ = tx.send(AppEvent::Evaluated(Ok(Box::new(Evaluated {
+        metrics,
+        support_thumbs,
+        miss_thumbs,
+        prototypes,
+    }))));
+}
+
+/// Accuracy-vs-k sweep on the prepared sets, same seed as the bank.
+pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
+    let r = evaluate::run(&s.prep, &opts, &SWEEP_KS).map(|(_, pts)| pts);
+    let _ = tx.send(AppEvent::Swept(r));
+}
+
+/// Writes `report.md` in each run folder (the same rendering as `bloodshot export`).
+pub fn export(tx: Tx, runs: Vec<PathBuf>) {
+    let r = runs
+        .iter()
+        .map(|p| {
+            let run = RunDir::open(p)?;
+            let rep = report::collect(&run)?;
+            let cmp = report::markdown::collect_comparable(&run);
+            let out = run.path.join("report.md");
+            std::fs::write(&out, report::render(&rep, &cmp))
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>, String>>();
+    let _ = tx.send(AppEvent::Exported(r));
+}
+
+/// Saves the session's results as a `kshot/*.json` of the run (complete banks only), then
+/// reloads the run list so the Runs tab shows them.
+pub fn save_kshot(
+    tx: Tx,
+    run_path: PathBuf,
+    s: KShotSession,
+    opts: KShotOptions,
+    target: PathBuf,
+    runs_dir: PathBuf,
+) {
+    let Ok(run) = RunDir::open(&run_path) else {
+        return;
+    };
+    let complete = s.done.len() == s.bank.len();
+    let result = evaluate::KShotResult {
+        run_id: run.id(),
+        epoch: s.epoch,
+        target,
+        options: opts,
+        protocol: s.prep.protocol,
+        classes: s.prep.classes.clone(),
+        support_pool: s.prep.support_labels.len(),
+        queries: s.prep.query_labels.len(),
+        summary: if complete { s.summary.clone() } else { None },
+        sweep: s.sweep.clone(),
+    };
+    if result.summary.is_none() && result.sweep.is_empty() {
+        return;
+    }
+    let path = run.kshot_dir().join(result.file_name());
+    if let Err(e) = bloodshot::train::run::write_json(&path, &result) {
+        let _ = tx.send(AppEvent::PrepareWarning(e));
+    }
+    load_runs(tx, runs_dir);
+}
