@@ -165,7 +165,10 @@ fn stop_after_epoch_then_resume_continues_from_the_checkpoint() {
         "{consistency:?}"
     );
     let (records, _) = out.run_dir.metrics();
-    assert!(records.contains(&MetricRecord::Resumed { after_epoch: 1 }));
+    assert!(records.contains(&MetricRecord::Resumed {
+        after_epoch: 1,
+        at_step: None
+    }));
     assert_eq!(out.run_dir.checkpoints(), vec![1, 2]);
     assert!(out.run_dir.base_test_path().is_file());
     // A finished run refuses to resume without more epochs.

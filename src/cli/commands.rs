@@ -142,8 +142,11 @@ fn install_signal_handlers(stop: &StopSignal) {
         std::thread::spawn(move || {
             for sig in signals.forever() {
                 // First Ctrl-C: finish the epoch and checkpoint; second: stop now.
-                // SIGTERM / SIGHUP (SSH dropped): finish the epoch and checkpoint.
-                let mode = if sig == SIGINT && stop.mode() != StopMode::None {
+                // SIGTERM / SIGHUP (scheduler, SSH dropped): checkpoint the current state at
+                // the next step and stop; `--resume` continues from that step.
+                let mode = if sig != SIGINT {
+                    StopMode::Checkpoint
+                } else if stop.mode() != StopMode::None {
                     StopMode::Now
                 } else {
                     StopMode::AfterEpoch
@@ -155,10 +158,10 @@ fn install_signal_handlers(stop: &StopSignal) {
                     } else {
                         "signal received"
                     },
-                    if mode == StopMode::Now {
-                        "stopping now (last complete checkpoint kept)"
-                    } else {
-                        "stopping after this epoch's checkpoint (Ctrl-C again to stop now)"
+                    match mode {
+                        StopMode::Now => "stopping now (last complete checkpoint kept)",
+                        StopMode::Checkpoint => "saving the current state, then stopping",
+                        _ => "stopping after this epoch's checkpoint (Ctrl-C again to stop now)",
                     }
                 );
                 stop.request(mode);
@@ -286,9 +289,6 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
 
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
-    let runs_dir = runs_dir(runs);
-    let run = resolve(&runs_dir, &a.run)?;
-    let target = a.target.clone().unwrap_or_else(paths::default_target);
     if a.k == 0 {
         return Err("k = 0: a support set needs at least one image per class".into());
     }
@@ -300,6 +300,9 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             "--sweep contains k = {bad}: every k must be at least 1"
         ));
     }
+    let runs_dir = runs_dir(runs);
+    let run = resolve(&runs_dir, &a.run)?;
+    let target = a.target.clone().unwrap_or_else(paths::default_target);
     let opts = KShotOptions {
         k: a.k,
         draws: a.draws,

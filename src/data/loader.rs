@@ -56,11 +56,26 @@ impl BatchLoader {
         shuffle_seed: Option<u64>,
         prefetch: usize,
     ) -> Self {
+        Self::start_at(items, batch_size, cache, shuffle_seed, prefetch, 0)
+    }
+
+    /// Like [`start`](Self::start), skipping the first `skip_batches` batches of the same
+    /// order (resuming inside an epoch).
+    pub fn start_at(
+        items: Vec<(PathBuf, usize)>,
+        batch_size: usize,
+        cache: ImageCache,
+        shuffle_seed: Option<u64>,
+        prefetch: usize,
+        skip_batches: usize,
+    ) -> Self {
         let batch_size = batch_size.max(1);
         let mut order: Vec<usize> = (0..items.len()).collect();
         if let Some(seed) = shuffle_seed {
             order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         }
+        let skip = (skip_batches * batch_size).min(order.len());
+        order.drain(..skip);
         let n_batches = order.len().div_ceil(batch_size);
         let (tx, rx) = sync_channel(prefetch.max(1));
         let handle = std::thread::Builder::new()

@@ -100,6 +100,9 @@ pub enum StopMode {
     None,
     /// Finish the current epoch (validation + checkpoint), then stop.
     AfterEpoch,
+    /// At the next step, write a checkpoint of the current state (mid-epoch, resumable
+    /// from that step), then stop: what SIGTERM and SIGHUP ask for.
+    Checkpoint,
     /// Stop at the next step; the last complete checkpoint is kept.
     Now,
 }
@@ -119,7 +122,8 @@ impl StopSignal {
         let v = match mode {
             StopMode::None => 0,
             StopMode::AfterEpoch => 1,
-            StopMode::Now => 2,
+            StopMode::Checkpoint => 2,
+            StopMode::Now => 3,
         };
         self.0.fetch_max(v, Ordering::SeqCst);
     }
@@ -134,6 +138,7 @@ impl StopSignal {
         match self.0.load(Ordering::SeqCst) {
             0 => StopMode::None,
             1 => StopMode::AfterEpoch,
+            2 => StopMode::Checkpoint,
             _ => StopMode::Now,
         }
     }

@@ -101,6 +101,9 @@ pub enum MetricRecord {
     Resumed {
         /// Last complete epoch before resuming.
         after_epoch: usize,
+        /// Step of the next epoch resumed from (mid-epoch checkpoint), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at_step: Option<usize>,
     },
 }
 
@@ -123,6 +126,26 @@ pub struct EpochSummary {
     pub seconds: f64,
     /// Mean training throughput.
     pub images_per_sec: f64,
+}
+
+/// Where a checkpoint stands inside training: saved with every checkpoint
+/// (`progress.json`), so a mid-epoch checkpoint can resume at the next step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochProgress {
+    /// Epoch the state belongs to.
+    pub epoch: usize,
+    /// Steps of that epoch already applied (all of them for an end-of-epoch checkpoint).
+    pub steps_done: usize,
+    /// Sum of per-image training loss so far in the epoch.
+    pub loss_sum: f64,
+    /// Sum of per-image consistency loss so far.
+    pub consistency_sum: f64,
+    /// Correct training predictions so far.
+    pub correct: usize,
+    /// Training images seen so far.
+    pub seen: usize,
+    /// True for an end-of-epoch checkpoint.
+    pub complete: bool,
 }
 
 /// Handle on a run folder.
@@ -239,6 +262,21 @@ impl RunDir {
     /// Last complete checkpoint.
     pub fn last_checkpoint(&self) -> Option<usize> {
         self.checkpoints().last().copied()
+    }
+
+    /// Folder of the mid-epoch checkpoint written on SIGTERM / SIGHUP.
+    pub fn interrupted_dir(&self) -> PathBuf {
+        self.path.join("checkpoints").join("interrupted")
+    }
+
+    /// The mid-epoch checkpoint, when one exists and is newer than the last complete epoch.
+    pub fn interrupted_checkpoint(&self) -> Option<EpochProgress> {
+        let dir = self.interrupted_dir();
+        if !dir.join("model.bpk").is_file() || !dir.join("optim.bpk").is_file() {
+            return None;
+        }
+        let p: EpochProgress = read_json(&dir.join("progress.json")).ok()?;
+        (p.epoch == self.last_checkpoint().unwrap_or(0) + 1).then_some(p)
     }
 
     /// Base-test report path.

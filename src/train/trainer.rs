@@ -1,6 +1,6 @@
 //! The training loop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -13,8 +13,8 @@ use super::TrainConfig;
 use super::base_test::BaseTestReport;
 use super::events::{StopMode, StopSignal, TrainEvent};
 use super::run::{
-    EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus, unix_now,
-    write_json,
+    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus,
+    unix_now, write_json,
 };
 use crate::data::cache::ImageCache;
 use crate::data::loader::{Batch, BatchLoader};
@@ -71,8 +71,9 @@ fn scalar(t: Tensor<1>) -> f64 {
     t.into_scalar::<f32>() as f64
 }
 
-/// Losses of one batch: (total, metric, consistency, plain scores for accuracy).
-fn losses(
+/// Losses of one batch: (total, metric, consistency, plain scores for accuracy). Public for
+/// the training benchmark, which times exactly what a training step runs.
+pub fn losses(
     model: &Classifier,
     config: &TrainConfig,
     images: Tensor<4>,
@@ -198,15 +199,27 @@ fn evaluate(
     (truth, pred, loss)
 }
 
+/// Test hook: `BLOODSHOT_FAULT=checkpoint-write` makes the optimizer-state write fail as a
+/// full disk would, after the model file is written, to exercise the clean-up path.
+fn injected_fault() -> Option<String> {
+    (std::env::var("BLOODSHOT_FAULT").as_deref() == Ok("checkpoint-write"))
+        .then(|| "No space left on device (os error 28) [simulated by BLOODSHOT_FAULT]".to_string())
+}
+
+/// Writes model, optimizer state and progress into `final_dir` through a `.partial`
+/// sibling and a rename: a kill or a full disk never leaves a folder that looks complete.
 fn save_checkpoint(
-    run: &RunDir,
-    epoch: usize,
+    final_dir: &Path,
     model: &Classifier,
     optim: &ModuleOptimizer,
+    progress: &EpochProgress,
 ) -> Result<PathBuf, String> {
-    let final_dir = run.checkpoint_dir(epoch);
     let parent = final_dir.parent().map(PathBuf::from).unwrap_or_default();
-    let partial = parent.join(format!(".epoch-{epoch:03}.partial"));
+    let name = final_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = parent.join(format!(".{name}.partial"));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial)
         .map_err(|e| format!("cannot create checkpoint folder {}: {e}", partial.display()))?;
@@ -220,26 +233,32 @@ fn save_checkpoint(
                     partial.display()
                 )
             })?;
+        if let Some(e) = injected_fault() {
+            return Err(format!(
+                "cannot write optimizer state in {}: {e}",
+                partial.display()
+            ));
+        }
         optim.save(partial.join("optim.bpk")).map_err(|e| {
             format!(
                 "cannot write optimizer state in {}: {e:?}",
                 partial.display()
             )
         })?;
-        write_json(&partial.join("epoch.json"), &epoch)?;
+        write_json(&partial.join("progress.json"), progress)?;
         if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(|e| e.to_string())?;
+            std::fs::remove_dir_all(final_dir).map_err(|e| e.to_string())?;
         }
         // The rename is what makes the checkpoint exist: a kill before it leaves only the
         // `.partial` folder, which is ignored and cleaned on resume.
-        std::fs::rename(&partial, &final_dir)
+        std::fs::rename(&partial, final_dir)
             .map_err(|e| format!("cannot finish checkpoint {}: {e}", final_dir.display()))
     })();
     if let Err(e) = res {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e);
     }
-    Ok(final_dir)
+    Ok(final_dir.to_path_buf())
 }
 
 /// Loads the model of a complete checkpoint onto `device`.
@@ -415,8 +434,14 @@ fn train_inner(
 
     let mut model = Classifier::new(config.objective, n_classes, &device);
     let mut optim = AdamConfig::new().init();
-    if resume_from > 0 {
-        let dir = run.checkpoint_dir(resume_from);
+    // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
+    let mid_epoch = run.interrupted_checkpoint();
+    if resume_from > 0 || mid_epoch.is_some() {
+        let dir = if mid_epoch.is_some() {
+            run.interrupted_dir()
+        } else {
+            run.checkpoint_dir(resume_from)
+        };
         model = model
             .try_load_file(dir.join("model.bpk"))
             .map_err(|e| format!("cannot load checkpoint {}: {e:?}", dir.display()))?;
@@ -434,6 +459,7 @@ fn train_inner(
         metrics
             .write(&MetricRecord::Resumed {
                 after_epoch: resume_from,
+                at_step: mid_epoch.as_ref().map(|p| p.steps_done),
             })
             .map_err(|e| format!("cannot write {}: {e}", run.metrics_path().display()))?;
     }
@@ -462,15 +488,26 @@ fn train_inner(
     for epoch in (resume_from + 1)..=config.epochs {
         let epoch_start = Instant::now();
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(1_000_003) ^ epoch as u64);
-        let loader = BatchLoader::start(
+        // Resuming inside this epoch: same shuffle, the applied steps skipped, sums restored.
+        let resume_here = mid_epoch
+            .clone()
+            .filter(|p| p.epoch == epoch)
+            .unwrap_or_default();
+        let loader = BatchLoader::start_at(
             train_items.clone(),
             config.batch_size,
             image_cache(config),
             Some(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)),
             2,
+            resume_here.steps_done,
         );
-        let (mut loss_sum, mut cons_sum, mut correct, mut seen) = (0.0, 0.0, 0usize, 0usize);
-        let mut step = 0;
+        let (mut loss_sum, mut cons_sum, mut correct, mut seen) = (
+            resume_here.loss_sum,
+            resume_here.consistency_sum,
+            resume_here.correct,
+            resume_here.seen,
+        );
+        let mut step = resume_here.steps_done;
         let mut last_tick = Instant::now();
         for batch in loader {
             for (p, why) in &batch.failed {
@@ -482,12 +519,36 @@ fn train_inner(
             if batch.len() < 2 {
                 continue; // batch norm needs two images; a lone remainder is skipped
             }
-            if stop.mode() == StopMode::Now {
-                return Ok(TrainOutcome {
-                    run_dir: run.clone(),
-                    last_epoch,
-                    stopped_early: true,
-                });
+            match stop.mode() {
+                StopMode::Now => {
+                    return Ok(TrainOutcome {
+                        run_dir: run.clone(),
+                        last_epoch,
+                        stopped_early: true,
+                    });
+                }
+                StopMode::Checkpoint => {
+                    let progress = EpochProgress {
+                        epoch,
+                        steps_done: step,
+                        loss_sum,
+                        consistency_sum: cons_sum,
+                        correct,
+                        seen,
+                        complete: false,
+                    };
+                    let path = save_checkpoint(&run.interrupted_dir(), &model, &optim, &progress)?;
+                    emit(TrainEvent::Checkpoint { epoch, path });
+                    emit(TrainEvent::Warning(format!(
+                        "stopped at epoch {epoch} step {step}: the current state is saved; --resume continues from the next step"
+                    )));
+                    return Ok(TrainOutcome {
+                        run_dir: run.clone(),
+                        last_epoch,
+                        stopped_early: true,
+                    });
+                }
+                _ => {}
             }
             if first_step {
                 emit(TrainEvent::WarmingUp {
@@ -591,7 +652,18 @@ fn train_inner(
             )));
         }
         emit(TrainEvent::Epoch(summary));
-        let path = save_checkpoint(run, epoch, &model, &optim)?;
+        let progress = EpochProgress {
+            epoch,
+            steps_done: step,
+            loss_sum,
+            consistency_sum: cons_sum,
+            correct,
+            seen,
+            complete: true,
+        };
+        let path = save_checkpoint(&run.checkpoint_dir(epoch), &model, &optim, &progress)?;
+        // A mid-epoch checkpoint of this epoch is superseded now.
+        let _ = std::fs::remove_dir_all(run.interrupted_dir());
         last_epoch = epoch;
         run.write_status(&RunStatus {
             state: RunState::Running,
@@ -600,7 +672,9 @@ fn train_inner(
             pid: Some(std::process::id()),
         })?;
         emit(TrainEvent::Checkpoint { epoch, path });
-        if stop.mode() != StopMode::None && epoch < config.epochs {
+        if matches!(stop.mode(), StopMode::AfterEpoch | StopMode::Checkpoint)
+            && epoch < config.epochs
+        {
             return Ok(TrainOutcome {
                 run_dir: run.clone(),
                 last_epoch,

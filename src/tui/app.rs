@@ -604,6 +604,8 @@ pub enum Effect {
         epoch: Option<usize>,
         /// Options.
         opts: KShotOptions,
+        /// Device to embed on.
+        device: DeviceSpec,
     },
     /// Evaluate draws `from..to` of the session's bank.
     Evaluate {
@@ -710,8 +712,9 @@ impl App {
             match action {
                 Action::StopAfterEpoch | Action::StopNow => {
                     if let Some(s) = &self.stop {
+                        // "Stop now" still saves the current state: it costs a second.
                         s.request(if action == Action::StopNow {
-                            StopMode::Now
+                            StopMode::Checkpoint
                         } else {
                             StopMode::AfterEpoch
                         });
@@ -799,6 +802,7 @@ impl App {
                     run,
                     epoch: self.kshot.checkpoint,
                     opts: self.kshot.opts.0.clone(),
+                    device: self.form.device,
                 }];
             }
             Action::Draw | Action::DrawAll => {
@@ -1025,6 +1029,13 @@ impl App {
         );
         if let TrainEvent::Failed { message } = &ev {
             self.status = Some(format!("training failed: {message}"));
+            // A GPU that is missing or not compiled in: offer the CPU.
+            if message.contains("device `") && self.form.device != DeviceSpec::Cpu {
+                self.form.device = DeviceSpec::Cpu;
+                self.status = Some(format!(
+                    "{message} — the form now says cpu: press s to train there"
+                ));
+            }
         }
         self.train.apply(ev);
         if !self.train.active() {

@@ -230,7 +230,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Char('n')],
         Scope::QuitDialog,
         Action::StopNow,
-        "stop now (last checkpoint kept), then quit",
+        "stop now, saving the current state, then quit",
     ),
     b(
         "Esc / c",

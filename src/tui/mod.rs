@@ -212,7 +212,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
             }
             Some(()) = sig_rx.recv() => {
                 if let Some(s) = &app.stop {
-                    s.request(bloodshot::train::StopMode::AfterEpoch);
+                    s.request(bloodshot::train::StopMode::Checkpoint);
                 }
                 app.should_quit = true;
             }
@@ -280,9 +280,16 @@ fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
             let dir = app.runs_dir.clone();
             tokio::task::spawn_blocking(move || worker::load_runs(tx, dir));
         }
-        Effect::Prepare { run, epoch, opts } => {
+        Effect::Prepare {
+            run,
+            epoch,
+            opts,
+            device,
+        } => {
             let target = app.target.clone();
-            tokio::task::spawn_blocking(move || worker::prepare(tx, run, epoch, target, opts));
+            tokio::task::spawn_blocking(move || {
+                worker::prepare(tx, run, epoch, target, opts, device)
+            });
         }
         Effect::Evaluate { from, to } => {
             if let Some(s) = app.kshot.session.clone() {

@@ -461,6 +461,25 @@ fn form_keys_change_values_and_start_validates() {
 }
 
 #[test]
+fn a_device_failure_offers_the_cpu() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    a.form.device = bloodshot::device::DeviceSpec::Cuda(0);
+    a.on_action(Action::Start);
+    a.on_train_event(TrainEvent::Failed {
+        message: "device `cuda:0` asked for, but this binary was built without CUDA".into(),
+    });
+    assert_eq!(a.form.device, bloodshot::device::DeviceSpec::Cpu);
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("press s to train there")
+    );
+    assert!(!a.train.active());
+}
+
+#[test]
 fn theme_cycle_and_user_override() {
     let mut a = app();
     a.on_action(Action::CycleTheme);

@@ -126,8 +126,15 @@ pub fn run_rows(runs_dir: &Path) -> Vec<RunRow> {
 }
 
 /// Loads a checkpoint, embeds the target and computes the PCA view.
-pub fn prepare(tx: Tx, run: RunDir, epoch: Option<usize>, target: PathBuf, opts: KShotOptions) {
-    let device = match bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu) {
+pub fn prepare(
+    tx: Tx,
+    run: RunDir,
+    epoch: Option<usize>,
+    target: PathBuf,
+    opts: KShotOptions,
+    spec: bloodshot::device::DeviceSpec,
+) {
+    let device = match bloodshot::device::open(spec) {
         Ok(d) => d,
         Err(e) => {
             let _ = tx.send(AppEvent::Prepared(Err(e)));

@@ -125,7 +125,7 @@ fn draw_quit_dialog(f: &mut Frame, app: &App, area: Rect) {
         ]),
         Line::from(vec![
             Span::styled(" n ", Style::default().fg(t.accent)),
-            Span::raw("stop now (last complete checkpoint kept)"),
+            Span::raw("stop now, saving the current state"),
         ]),
         Line::from(vec![
             Span::styled(" Esc ", Style::default().fg(t.accent)),
