@@ -1,7 +1,9 @@
 //! Throughput benchmark (a bench binary, not a test): image decode + resize, embedding and
 //! training images/s, on the device named by `BENCH_DEVICE` (cpu, cuda:0, vulkan:0).
 //!
-//! `cargo bench --bench throughput` — set `BENCH_QUICK=1` for a shorter run.
+//! `cargo bench --bench throughput` — `BENCH_QUICK=1` for a shorter run, `BENCH_STEPS=N`
+//! training steps per objective (default 4), `BENCH_OBJECTIVES=aam-consistency` to choose.
+//! Lines starting with `RESULT` are machine-readable (scripts/gpu-check.sh reads them).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -97,7 +99,16 @@ fn main() {
     };
     bench_embed(64, if quick { 1 } else { 3 });
 
-    for objective in [Objective::Softmax, Objective::AamConsistency] {
+    let objectives: Vec<Objective> = std::env::var("BENCH_OBJECTIVES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|o| o.parse().ok()).collect())
+        .unwrap_or_else(|| vec![Objective::Softmax, Objective::AamConsistency]);
+    let steps: usize = std::env::var("BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 2 } else { 4 })
+        .max(2);
+    for objective in objectives {
         let batch = 32;
         let ad = dev.clone().autodiff();
         let cfg = TrainConfig {
@@ -115,10 +126,9 @@ fn main() {
             &ad,
         );
         let mut times = Vec::new();
-        let steps = if quick { 2 } else { 4 };
         for _ in 0..steps {
             let t = Instant::now();
-            let (total, ..) = losses(&model, &cfg, x.clone(), &labels, 11, &mut rng);
+            let (total, ..) = losses(&model, &cfg, x.clone(), &labels, 11, &mut rng, true);
             let grads = GradientsParams::from_grads(total.backward(), &model);
             model = optim.step(1e-3, model, grads);
             let _ = total.into_scalar::<f32>();
@@ -132,6 +142,12 @@ fn main() {
             "train {objective} {size} px batch {batch}: first step {:.2} s, median of the next {} {:.2} s = {:.1} images/s",
             times[0],
             rest.len(),
+            median,
+            batch as f64 / median
+        );
+        println!(
+            "RESULT train_{objective} first_s={:.3} median_s={:.4} images_per_s={:.2}",
+            times[0],
             median,
             batch as f64 / median
         );

@@ -16,6 +16,12 @@ fn main() {
         Some(Command::Tui(t)) => t.device.unwrap_or_default(),
         _ => Default::default(),
     };
+    if let Some(Command::Train(t)) = &args.command
+        && let Some(level) = &t.autotune
+    {
+        // SAFETY: single-threaded here, before any thread is spawned.
+        unsafe { std::env::set_var("CUBECL_AUTOTUNE_LEVEL", level) };
+    }
     if std::env::var_os("BURN_DEVICE").is_none() {
         // SAFETY: single-threaded here, before any thread is spawned.
         unsafe { std::env::set_var("BURN_DEVICE", bloodshot::device::burn_device_env(device)) };

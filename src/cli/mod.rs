@@ -107,6 +107,10 @@ pub struct TrainArgs {
     /// Do not use the decoded-image cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// GPU kernel autotuning effort: minimal | balanced | extensive | full (sets
+    /// CUBECL_AUTOTUNE_LEVEL; lower levels shorten the slow first steps).
+    #[arg(long, value_parser = ["minimal", "balanced", "extensive", "full"])]
+    pub autotune: Option<String>,
     /// Print one JSON object on stdout at the end.
     #[arg(long)]
     pub json: bool,

@@ -80,11 +80,12 @@ pub fn losses(
     labels: &[usize],
     n_classes: usize,
     rng: &mut ChaCha8Rng,
+    with_consistency: bool,
 ) -> (Tensor<1>, Tensor<1>, Option<Tensor<1>>, Tensor<2>) {
     let device = images.device();
     let target = one_hot(labels, n_classes, &device);
     let b = labels.len();
-    let (emb, emb_rot) = if config.objective == Objective::AamConsistency {
+    let (emb, emb_rot) = if with_consistency && config.objective == Objective::AamConsistency {
         let angles: Vec<f32> = (0..b)
             .map(|_| rng.random::<f32>() * std::f32::consts::TAU)
             .collect();
@@ -186,7 +187,8 @@ fn evaluate(
             continue;
         }
         let x = batch_tensor(&batch, config.image_size, device);
-        let (_, metric, _, scores) = losses(model, config, x, &batch.labels, n_classes, &mut rng);
+        let (_, metric, _, scores) =
+            losses(model, config, x, &batch.labels, n_classes, &mut rng, false);
         loss_sum += scalar(metric) * batch.len() as f64;
         pred.extend(argmax_rows(scores));
         truth.extend_from_slice(&batch.labels);
@@ -311,6 +313,14 @@ pub fn train(
                 config.device = d;
             }
             config.validate()?;
+            let status = run.status();
+            if status.state == RunState::Running && !status.interrupted() {
+                return Err(format!(
+                    "run {} is being trained by another process (pid {}); stop it first",
+                    run.id(),
+                    status.pid.map_or("unknown".into(), |p| p.to_string())
+                ));
+            }
             if last >= config.epochs && run.base_test_path().is_file() {
                 return Err(format!(
                     "run {} already finished its {} epochs; pass a larger --epochs to continue it",
@@ -501,13 +511,12 @@ fn train_inner(
             2,
             resume_here.steps_done,
         );
-        let (mut loss_sum, mut cons_sum, mut correct, mut seen) = (
-            resume_here.loss_sum,
-            resume_here.consistency_sum,
-            resume_here.correct,
-            resume_here.seen,
-        );
-        let mut step = resume_here.steps_done;
+        // Running sums of the epoch; also what a mid-epoch checkpoint saves.
+        let mut sums = EpochProgress {
+            epoch,
+            ..resume_here
+        };
+
         let mut last_tick = Instant::now();
         for batch in loader {
             for (p, why) in &batch.failed {
@@ -528,19 +537,11 @@ fn train_inner(
                     });
                 }
                 StopMode::Checkpoint => {
-                    let progress = EpochProgress {
-                        epoch,
-                        steps_done: step,
-                        loss_sum,
-                        consistency_sum: cons_sum,
-                        correct,
-                        seen,
-                        complete: false,
-                    };
-                    let path = save_checkpoint(&run.interrupted_dir(), &model, &optim, &progress)?;
+                    let path = save_checkpoint(&run.interrupted_dir(), &model, &optim, &sums)?;
                     emit(TrainEvent::Checkpoint { epoch, path });
                     emit(TrainEvent::Warning(format!(
-                        "stopped at epoch {epoch} step {step}: the current state is saved; --resume continues from the next step"
+                        "stopped at epoch {epoch} step {}: the current state is saved; --resume continues from the next step",
+                        sums.steps_done
                     )));
                     return Ok(TrainOutcome {
                         run_dir: run.clone(),
@@ -563,10 +564,11 @@ fn train_inner(
                     ),
                 });
             }
-            step += 1;
+            sums.steps_done += 1;
+            let step = sums.steps_done;
             let x = batch_tensor(&batch, config.image_size, &device);
             let (total, metric, consistency, scores) =
-                losses(&model, config, x, &batch.labels, n_classes, &mut rng);
+                losses(&model, config, x, &batch.labels, n_classes, &mut rng, true);
             let grads = total.backward();
             let loss = scalar(total.clone());
             let metric_v = scalar(metric);
@@ -583,14 +585,14 @@ fn train_inner(
             let secs = last_tick.elapsed().as_secs_f64();
             last_tick = Instant::now();
             let ips = batch.len() as f64 / secs.max(1e-9);
-            loss_sum += loss * batch.len() as f64;
-            cons_sum += cons_v * batch.len() as f64;
-            correct += pred
+            sums.loss_sum += loss * batch.len() as f64;
+            sums.consistency_sum += cons_v * batch.len() as f64;
+            sums.correct += pred
                 .iter()
                 .zip(&batch.labels)
                 .filter(|(p, t)| p == t)
                 .count();
-            seen += batch.len();
+            sums.seen += batch.len();
             metrics
                 .write(&MetricRecord::Step {
                     epoch,
@@ -615,7 +617,7 @@ fn train_inner(
             });
             first_step = false;
         }
-        if seen == 0 {
+        if sums.seen == 0 {
             return Err(format!(
                 "epoch {epoch}: no training image could be decoded (see the warnings)"
             ));
@@ -633,13 +635,13 @@ fn train_inner(
         );
         let summary = EpochSummary {
             epoch,
-            train_loss: loss_sum / seen as f64,
-            train_consistency: cons_sum / seen as f64,
-            train_accuracy: correct as f64 / seen as f64,
+            train_loss: sums.loss_sum / sums.seen as f64,
+            train_consistency: sums.consistency_sum / sums.seen as f64,
+            train_accuracy: sums.correct as f64 / sums.seen as f64,
             val_loss,
             val_accuracy: accuracy(&pred, &truth),
             seconds: epoch_start.elapsed().as_secs_f64(),
-            images_per_sec: seen as f64 / train_secs.max(1e-9),
+            images_per_sec: sums.seen as f64 / train_secs.max(1e-9),
         };
         metrics
             .write(&MetricRecord::Epoch(summary.clone()))
@@ -652,16 +654,8 @@ fn train_inner(
             )));
         }
         emit(TrainEvent::Epoch(summary));
-        let progress = EpochProgress {
-            epoch,
-            steps_done: step,
-            loss_sum,
-            consistency_sum: cons_sum,
-            correct,
-            seen,
-            complete: true,
-        };
-        let path = save_checkpoint(&run.checkpoint_dir(epoch), &model, &optim, &progress)?;
+        sums.complete = true;
+        let path = save_checkpoint(&run.checkpoint_dir(epoch), &model, &optim, &sums)?;
         // A mid-epoch checkpoint of this epoch is superseded now.
         let _ = std::fs::remove_dir_all(run.interrupted_dir());
         last_epoch = epoch;

@@ -310,6 +310,8 @@ pub struct TrainView {
     pub warnings: Vec<String>,
     /// Base test accuracy and macro F1.
     pub base_test: Option<(f64, f64)>,
+    /// Last GPU reading (NVML), or why there is none; `None` on the CPU.
+    pub gpu: Option<Result<super::gpu::GpuStats, String>>,
     /// Phase.
     pub phase: TrainPhase,
 }
@@ -655,6 +657,8 @@ pub struct App {
     pub train: TrainView,
     /// Stop signal of the running training.
     pub stop: Option<StopSignal>,
+    /// Keeps the GPU poller going while a GPU run trains.
+    pub gpu_poll: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// K-shot tab.
     pub kshot: KShotState,
     /// Runs tab.
@@ -695,6 +699,7 @@ impl App {
             form_field: 0,
             train: TrainView::default(),
             stop: None,
+            gpu_poll: None,
             kshot: KShotState::default(),
             runs: RunsState::default(),
             status: None,
@@ -1037,9 +1042,17 @@ impl App {
                 ));
             }
         }
+        let gpu = self.train.gpu.take();
         self.train.apply(ev);
+        // `Started` resets the view; keep the GPU reading across it.
+        if self.train.gpu.is_none() {
+            self.train.gpu = gpu;
+        }
         if !self.train.active() {
             self.stop = None;
+            if let Some(flag) = self.gpu_poll.take() {
+                flag.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
         }
         if ended {
             vec![Effect::LoadRuns]
@@ -1150,6 +1163,7 @@ impl App {
                     _ => {}
                 }
             }
+            E::Gpu(r) => self.train.gpu = Some(r),
             E::Exported(r) => {
                 self.status = Some(match &r {
                     Ok(p) => format!("exported {} report(s)", p.len()),

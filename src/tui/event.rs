@@ -69,4 +69,6 @@ pub enum AppEvent {
     Swept(Result<Vec<SweepPoint>, String>),
     /// Export done.
     Exported(Result<Vec<PathBuf>, String>),
+    /// GPU reading while training on a GPU.
+    Gpu(Result<super::gpu::GpuStats, String>),
 }

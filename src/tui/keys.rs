@@ -223,14 +223,14 @@ pub const BINDINGS: &[Binding] = &[
         &[Char('a')],
         Scope::QuitDialog,
         Action::StopAfterEpoch,
-        "stop after this epoch, then quit",
+        "stop after this epoch, quit",
     ),
     b(
         "n",
         &[Char('n')],
         Scope::QuitDialog,
         Action::StopNow,
-        "stop now, saving the current state, then quit",
+        "stop now (state saved), quit",
     ),
     b(
         "Esc / c",

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod event;
+pub mod gpu;
 pub mod keys;
 pub mod panes;
 pub mod theme;
@@ -140,6 +141,13 @@ pub fn run(opts: Options) -> Result<(), String> {
         crossterm::cursor::Hide
     )
     .map_err(|e| format!("cannot open the alternate screen: {e}"))?;
+    // Before the input thread starts reading: the query's answer arrives on stdin.
+    let graphics = thumb::init_graphics();
+    tracing::info!("thumbnails drawn with {graphics}");
+    let mut app = app;
+    if app.status.is_none() {
+        app.status = Some(format!("thumbnails: {graphics}"));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -239,6 +247,18 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
     }
 }
 
+/// Polls NVML while a run trains on a GPU (nothing on the CPU).
+fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &worker::Tx) {
+    let index = match device {
+        DeviceSpec::Cpu => return,
+        DeviceSpec::Cuda(i) | DeviceSpec::Vulkan(i) => i as u32,
+    };
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    app.gpu_poll = Some(flag.clone());
+    let tx = tx.clone();
+    std::thread::spawn(move || gpu::poll(tx, index, flag));
+}
+
 /// Starts an effect's background work.
 fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
     let tx = tx.clone();
@@ -255,6 +275,7 @@ fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
         Effect::Train(cfg) => {
             let stop = StopSignal::new();
             app.stop = Some(stop.clone());
+            start_gpu_poll(app, cfg.device, &tx);
             let runs = app.runs_dir.clone();
             tokio::task::spawn_blocking(move || {
                 worker::train(tx, Start::New(runs), Some(*cfg), stop)
@@ -263,6 +284,9 @@ fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
         Effect::Resume(run) => {
             let stop = StopSignal::new();
             app.stop = Some(stop.clone());
+            if let Ok(info) = run.info() {
+                start_gpu_poll(app, info.config.device, &tx);
+            }
             tokio::task::spawn_blocking(move || {
                 worker::train(
                     tx,

@@ -461,6 +461,68 @@ fn form_keys_change_values_and_start_validates() {
 }
 
 #[test]
+fn gpu_readings_show_on_the_dashboard() {
+    let mut a = training();
+    a.train.device = "vulkan:0".into();
+    a.on_event(super::event::AppEvent::Gpu(Ok(super::gpu::GpuStats {
+        name: "NVIDIA H100".into(),
+        util_percent: 87,
+        mem_used: 21 << 30,
+        mem_total: 80 << 30,
+    })));
+    let screen = render(&a, 140, 32);
+    assert!(
+        screen.contains("NVIDIA H100 · 87 % busy · 21.0/80.0 GiB"),
+        "{screen}"
+    );
+    a.on_event(super::event::AppEvent::Gpu(Err(
+        "GPU stats unavailable: NVML could not load (libnvidia-ml.so)".into(),
+    )));
+    assert!(render(&a, 160, 32).contains("GPU stats unavailable: NVML could not load"));
+}
+
+#[test]
+fn thumbnail_protocol_follows_the_environment() {
+    use ratatui_image::picker::ProtocolType;
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let detect = super::thumb::detect_protocol;
+    assert_eq!(
+        detect(&env(&[("TERM", "xterm-kitty")])),
+        ProtocolType::Kitty
+    );
+    assert_eq!(
+        detect(&env(&[
+            ("TERM", "xterm-256color"),
+            ("LC_TERMINAL", "iTerm2")
+        ])),
+        ProtocolType::Iterm2
+    );
+    assert_eq!(detect(&env(&[("TERM", "foot")])), ProtocolType::Sixel);
+    assert_eq!(
+        detect(&env(&[("TERM", "xterm-256color")])),
+        ProtocolType::Halfblocks
+    );
+    assert_eq!(
+        detect(&env(&[
+            ("TERM", "xterm-kitty"),
+            ("TMUX", "/tmp/tmux-0/default,1,0")
+        ])),
+        ProtocolType::Halfblocks
+    );
+    assert_eq!(
+        detect(&env(&[("TERM", "screen"), ("BLOODSHOT_GRAPHICS", "sixel")])),
+        ProtocolType::Sixel
+    );
+}
+
+#[test]
 fn a_device_failure_offers_the_cpu() {
     let mut a = app();
     a.tab = Tab::Train;

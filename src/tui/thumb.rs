@@ -1,14 +1,76 @@
-//! Cell thumbnails drawn with half blocks: each terminal cell shows two vertically stacked
-//! pixels ('▀' with the top pixel as foreground and the bottom one as background), which
-//! works in any true-colour terminal over SSH without a graphics protocol.
+//! Cell thumbnails. Where the terminal answers for an image protocol (sixel, kitty, iTerm2)
+//! they are drawn by ratatui-image; everywhere else, and in tests, with half blocks: each
+//! cell shows two vertically stacked pixels ('▀' with the top pixel as foreground and the
+//! bottom one as background), which works in any true-colour terminal over SSH.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
+use ratatui::Frame;
+use ratatui::layout::{Rect, Size};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::Protocol;
+use ratatui_image::{Image, Resize};
 
-/// A small RGB image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Cells a graphics-protocol thumbnail occupies.
+pub const THUMB_CELLS: (u16, u16) = (6, 3);
+
+static PICKER: OnceLock<Picker> = OnceLock::new();
+
+/// Which image protocol the terminal speaks, from the environment that survives SSH
+/// (`TERM`, `LC_TERMINAL`) or `BLOODSHOT_GRAPHICS=halfblocks|sixel|kitty|iterm2`.
+///
+/// The terminal is deliberately not queried over stdin: a query that gets no answer (tmux,
+/// some SSH clients) leaves a reader behind that swallows the first keystrokes.
+pub fn detect_protocol(get: &dyn Fn(&str) -> Option<String>) -> ProtocolType {
+    let lower = |k: &str| get(k).unwrap_or_default().to_ascii_lowercase();
+    match lower("BLOODSHOT_GRAPHICS").as_str() {
+        "sixel" => return ProtocolType::Sixel,
+        "kitty" => return ProtocolType::Kitty,
+        "iterm2" | "iterm" => return ProtocolType::Iterm2,
+        "halfblocks" | "none" => return ProtocolType::Halfblocks,
+        _ => {}
+    }
+    let term = lower("TERM");
+    if lower("TMUX").is_empty() && !term.starts_with("screen") && !term.starts_with("tmux") {
+        if term.contains("kitty") || term.contains("ghostty") {
+            return ProtocolType::Kitty;
+        }
+        if lower("LC_TERMINAL") == "iterm2" || term.contains("wezterm") {
+            return ProtocolType::Iterm2;
+        }
+        if term.contains("foot") || term.contains("mlterm") || term.contains("sixel") {
+            return ProtocolType::Sixel;
+        }
+    }
+    ProtocolType::Halfblocks
+}
+
+/// Chooses the thumbnail protocol once at start; returns its name.
+pub fn init_graphics() -> &'static str {
+    let protocol = detect_protocol(&|k| std::env::var(k).ok());
+    // Cell size in pixels is a guess without a query; thumbnails are scaled to fit anyway.
+    #[allow(deprecated)]
+    let mut picker = Picker::from_fontsize(ratatui_image::FontSize {
+        width: 10,
+        height: 20,
+    });
+    picker.set_protocol_type(protocol);
+    let name = match picker.protocol_type() {
+        ProtocolType::Halfblocks => "half blocks",
+        ProtocolType::Sixel => "sixel",
+        ProtocolType::Kitty => "kitty",
+        ProtocolType::Iterm2 => "iTerm2",
+    };
+    let _ = PICKER.set(picker);
+    name
+}
+
+/// A small RGB image, with its graphics-protocol rendering when the terminal has one.
+#[derive(Clone)]
 pub struct Thumb {
     /// Width in pixels (= columns).
     pub w: usize,
@@ -16,16 +78,60 @@ pub struct Thumb {
     pub h: usize,
     /// RGB8, row-major.
     pub rgb: Vec<u8>,
+    /// Sixel / kitty / iTerm2 image sized to [`THUMB_CELLS`], when available.
+    graphic: Option<Arc<Protocol>>,
+}
+
+impl std::fmt::Debug for Thumb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Thumb({}x{}, graphic: {})",
+            self.w,
+            self.h,
+            self.graphic.is_some()
+        )
+    }
+}
+
+impl PartialEq for Thumb {
+    fn eq(&self, other: &Self) -> bool {
+        (self.w, self.h, &self.rgb) == (other.w, other.h, &other.rgb)
+    }
+}
+
+impl Eq for Thumb {}
+
+/// Draws a thumbnail into `area`: the protocol image when there is one, half blocks else.
+pub fn render(f: &mut Frame, thumb: &Thumb, area: Rect) {
+    match &thumb.graphic {
+        Some(p) => f.render_widget(Image::new(p), area),
+        None => f.render_widget(
+            Paragraph::new(thumb.lines(area.width as usize, area.height as usize)),
+            area,
+        ),
+    }
 }
 
 impl Thumb {
     /// Decodes and shrinks an image to `px`×`px`.
     pub fn from_path(path: &Path, px: u32) -> Result<Thumb, String> {
         let rgb = bloodshot::data::decode::load_rgb(path, px)?;
+        let graphic = PICKER
+            .get()
+            .filter(|p| p.protocol_type() != ProtocolType::Halfblocks)
+            .and_then(|p| {
+                let img = image::RgbImage::from_raw(px, px, rgb.clone())?;
+                let size = Size::new(THUMB_CELLS.0, THUMB_CELLS.1);
+                p.new_protocol(image::DynamicImage::ImageRgb8(img), size, Resize::Fit(None))
+                    .ok()
+                    .map(Arc::new)
+            });
         Ok(Thumb {
             w: px as usize,
             h: px as usize,
             rgb,
+            graphic,
         })
     }
 
@@ -36,6 +142,7 @@ impl Thumb {
             w: px,
             h: px,
             rgb: rgb.iter().copied().cycle().take(px * px * 3).collect(),
+            graphic: None,
         }
     }
 

@@ -246,12 +246,15 @@ fn draw_thumbs(f: &mut Frame, t: &Theme, thumbs: &[(String, Thumb)], area: Rect)
     let cell_w = 8u16;
     let n = (area.width / cell_w) as usize;
     for (i, (name, th)) in thumbs.iter().take(n).enumerate() {
-        let r = Rect::new(area.x + i as u16 * cell_w, area.y, cell_w - 1, area.height);
-        let mut l = th.lines((cell_w - 1) as usize, (area.height - 1) as usize);
-        l.push(Line::from(Span::styled(
-            truncate(name, 7),
-            Style::default().fg(t.class(i)),
-        )));
-        f.render_widget(Paragraph::new(l), r);
+        let x = area.x + i as u16 * cell_w;
+        let h = area.height.saturating_sub(1);
+        crate::tui::thumb::render(f, th, Rect::new(x, area.y, cell_w - 1, h));
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                truncate(name, 7),
+                Style::default().fg(t.class(i)),
+            )),
+            Rect::new(x, area.y + h, cell_w - 1, area.height.min(1)),
+        );
     }
 }

@@ -268,14 +268,14 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
             if x + cell > inner.x + inner.width {
                 break;
             }
-            let mut l = th.lines(6, inner.height.saturating_sub(1) as usize);
-            l.push(Line::from(Span::styled(
-                classes.get(c).cloned().unwrap_or_default(),
-                Style::default().fg(t.class(c)),
-            )));
+            let h = inner.height.saturating_sub(1);
+            crate::tui::thumb::render(f, th, Rect::new(x, inner.y, cell - 1, h));
             f.render_widget(
-                Paragraph::new(l),
-                Rect::new(x, inner.y, cell - 1, inner.height),
+                Paragraph::new(Span::styled(
+                    classes.get(c).cloned().unwrap_or_default(),
+                    Style::default().fg(t.class(c)),
+                )),
+                Rect::new(x, inner.y + h, cell - 1, inner.height.min(1)),
             );
             x += cell;
         }
@@ -285,7 +285,8 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
         if x + cell > inner.x + inner.width {
             break;
         }
-        let mut l = th.lines(6, inner.height.saturating_sub(1) as usize);
+        let h = inner.height.saturating_sub(1);
+        crate::tui::thumb::render(f, th, Rect::new(x, inner.y, cell - 1, h));
         let label = format!(
             "{}→{}",
             classes
@@ -297,10 +298,9 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
                 .map(|c| c.chars().next().unwrap_or('?'))
                 .unwrap_or('?')
         );
-        l.push(Line::from(Span::styled(label, Style::default().fg(t.bad))));
         f.render_widget(
-            Paragraph::new(l),
-            Rect::new(x, inner.y, cell - 1, inner.height),
+            Paragraph::new(Span::styled(label, Style::default().fg(t.bad))),
+            Rect::new(x, inner.y + h, cell - 1, inner.height.min(1)),
         );
         x += cell;
     }

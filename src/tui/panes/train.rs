@@ -163,10 +163,10 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
                 v.split_sizes[0],
                 v.split_sizes[1],
                 v.split_sizes[2],
-                if v.device.starts_with("cpu") {
-                    ""
-                } else {
-                    " · GPU use: see nvidia-smi (no NVML in this build)"
+                match &v.gpu {
+                    None => String::new(),
+                    Some(Ok(g)) => format!(" · {}", g.describe()),
+                    Some(Err(e)) => format!(" · {e}"),
                 }
             ),
             Style::default().fg(t.muted),
