@@ -75,14 +75,9 @@ fn wait_for_step(home: &Path, epoch: usize, step: usize) {
     }
 }
 
-fn signal(child: &Child, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
 }
 
 #[test]
@@ -91,7 +86,7 @@ fn sigkill_mid_epoch_then_resume_continues_from_the_last_complete_epoch() {
     let h = home.path();
     let mut child = spawn(h, &["--epochs", "3"]);
     wait_for_step(h, 2, 3);
-    signal(&child, "-KILL");
+    signal(&child, libc::SIGKILL);
     let _ = child.wait();
     let dir = run_dir(h);
     let run = resolve(&h.join("runs"), dir.to_str().unwrap()).unwrap();
@@ -139,7 +134,7 @@ fn sigterm_checkpoints_the_current_state_and_resume_continues_at_the_next_step()
     let h = home.path();
     let mut child = spawn(h, &["--epochs", "2"]);
     wait_for_step(h, 1, 4);
-    signal(&child, "-TERM");
+    signal(&child, libc::SIGTERM);
     let status = child.wait().unwrap();
     assert!(status.success(), "a requested stop is not an error");
     let dir = run_dir(h);
