@@ -235,3 +235,40 @@ fn invalid_configs_are_refused_with_the_value_named() {
         assert!(e.contains(needle), "{e}");
     }
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_what_was_written() {
+    let runs = tempfile::tempdir().unwrap();
+    // A learning rate of 1e30 blows the weights up after one step; f32 overflows.
+    let cfg = TrainConfig {
+        lr: 1e30,
+        ..config(Objective::Softmax, 2)
+    };
+    let mut events = Vec::new();
+    let e = train::train(
+        Start::New(runs.path().into()),
+        Some(cfg),
+        &mut |ev| events.push(ev),
+        &StopSignal::new(),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("loss became") && e.contains("epoch 1 step"),
+        "{e}"
+    );
+    assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
+    let run = bloodshot::train::run::list_runs(runs.path())
+        .pop()
+        .expect("the run folder is kept");
+    assert_eq!(run.status().state, RunState::Failed);
+    assert!(
+        run.status()
+            .message
+            .unwrap_or_default()
+            .contains("loss became")
+    );
+    assert!(run.info().is_ok(), "config.json kept");
+    let (_, bad) = run.metrics();
+    assert_eq!(bad, 0);
+    assert!(run.checkpoints().is_empty());
+}

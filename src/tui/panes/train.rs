@@ -209,11 +209,17 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
                 v.accuracy.last().map_or("–".into(), |a| format!("{a:.2}"))
             )),
             Line::from(format!(
-                "train/val acc {}",
+                "train/val acc {} {}",
                 last_epoch.map_or("–".into(), |e| format!(
                     "{:.3} / {:.3}",
                     e.train_accuracy, e.val_accuracy
-                ))
+                )),
+                spark_text(
+                    &v.epoch_table
+                        .iter()
+                        .map(|e| e.val_accuracy)
+                        .collect::<Vec<_>>()
+                )
             )),
         ]),
         acc_txt,
@@ -238,6 +244,7 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
     let raw = pts(&v.loss);
     let sm = pts(&smooth(&v.loss));
     let cons = pts(&smooth(&v.consistency));
+    let metric = pts(&smooth(&v.metric_loss));
     let has_cons = v.consistency.iter().any(|c| *c > 0.0);
     let ymax = v
         .loss
@@ -267,6 +274,14 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
             .data(&sm),
     ];
     if has_cons {
+        sets.push(
+            Dataset::default()
+                .name("metric")
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(t.second_series))
+                .data(&metric),
+        );
         sets.push(
             Dataset::default()
                 .name("consistency")
@@ -323,4 +338,13 @@ fn epoch_table(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
         )));
     }
     f.render_widget(Paragraph::new(lines).block(block(t, "epochs")), area);
+}
+
+/// Per-epoch values as a one-line text sparkline over [0, 1] (validation accuracy).
+pub fn spark_text(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values
+        .iter()
+        .map(|v| BARS[((v.clamp(0.0, 1.0) * 7.0).round() as usize).min(7)])
+        .collect()
 }

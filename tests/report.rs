@@ -1,0 +1,149 @@
+//! The markdown report against hand-made run data: configuration, epoch table, base-test
+//! table, k-shot block, sweep and the comparison of objectives (the seed's Table 1 shape).
+
+use std::path::PathBuf;
+
+use bloodshot::fewshot::evaluate::{KShotOptions, KShotResult, Protocol, SweepPoint};
+use bloodshot::fewshot::metrics::{ConfusionMatrix, DrawMetrics, KShotSummary};
+use bloodshot::model::Objective;
+use bloodshot::report::{RunReport, render};
+use bloodshot::train::base_test::BaseTestReport;
+use bloodshot::train::{EpochSummary, RunInfo, RunState, RunStatus, TrainConfig};
+
+fn draw(tp: u64, fn_: u64, fp: u64, tn: u64) -> DrawMetrics {
+    let mut cm = ConfusionMatrix::new(2);
+    for _ in 0..tp {
+        cm.add(0, 0);
+    }
+    for _ in 0..fn_ {
+        cm.add(0, 1);
+    }
+    for _ in 0..fp {
+        cm.add(1, 0);
+    }
+    for _ in 0..tn {
+        cm.add(1, 1);
+    }
+    DrawMetrics::from_confusion(cm)
+}
+
+fn report(id: &str, objective: Objective, draws: &[DrawMetrics]) -> RunReport {
+    let config = TrainConfig {
+        objective,
+        base: PathBuf::from("/data/aml"),
+        ..Default::default()
+    };
+    let summary = KShotSummary::from_draws(draws).unwrap();
+    RunReport {
+        info: RunInfo {
+            id: id.into(),
+            config,
+            classes: vec!["LYT".into(), "NGS".into()],
+            split_sizes: [70, 10, 20],
+            device: "cpu".into(),
+            version: "0.1.0".into(),
+            burn_version: "0.22.1".into(),
+            git_commit: Some("abc123".into()),
+            created_unix: 0,
+        },
+        status: RunStatus {
+            state: RunState::Finished,
+            last_epoch: 1,
+            message: None,
+            pid: None,
+        },
+        epochs: vec![EpochSummary {
+            epoch: 1,
+            train_loss: 1.25,
+            train_consistency: 0.0,
+            train_accuracy: 0.5,
+            val_loss: 1.5,
+            val_accuracy: 0.625,
+            seconds: 10.0,
+            images_per_sec: 7.0,
+        }],
+        base_test: Some(BaseTestReport::from_predictions(
+            vec!["LYT".into(), "NGS".into()],
+            1,
+            &[0, 0, 1, 1],
+            &[0, 1, 1, 1],
+        )),
+        kshot: vec![KShotResult {
+            run_id: id.into(),
+            epoch: 1,
+            target: PathBuf::from("/data/cnmc"),
+            options: KShotOptions {
+                k: 10,
+                draws: draws.len(),
+                ..Default::default()
+            },
+            protocol: Protocol::HeldoutTest,
+            classes: vec!["all".into(), "hem".into()],
+            support_pool: 100,
+            queries: 10,
+            summary: Some(summary.clone()),
+            sweep: vec![
+                SweepPoint {
+                    k: 1,
+                    summary: summary.clone(),
+                },
+                SweepPoint { k: 10, summary },
+            ],
+        }],
+    }
+}
+
+#[test]
+fn report_sections_carry_the_numbers() {
+    // Draw accuracies 0.8 and 0.6 → mean 0.700, sample std 0.141.
+    let a = report(
+        "run-a",
+        Objective::Softmax,
+        &[draw(5, 0, 2, 3), draw(4, 1, 3, 2)],
+    );
+    let md = render(&a, &[]);
+    assert!(md.contains("# BloodShot run `run-a`"));
+    assert!(md.contains("| git commit | abc123 |"));
+    assert!(
+        md.contains("| 1 | 1.2500 | 0.0000 | 0.500 | 1.5000 | 0.625 | 10.0 | 7.0 |"),
+        "{md}"
+    );
+    // Base test: LYT precision 1/1, recall 1/2 → F1 0.667; NGS precision 2/3, recall 1.
+    assert!(md.contains("| LYT | 1.000 | 0.500 | 0.667 | 2 |"), "{md}");
+    assert!(md.contains("| NGS | 0.667 | 1.000 | 0.800 | 2 |"), "{md}");
+    assert!(md.contains("accuracy **0.700 ± 0.141**"), "{md}");
+    assert!(
+        md.contains("| **all** | 9 | 1 |") && md.contains("| **hem** | 5 | 5 |"),
+        "summed confusion: {md}"
+    );
+    assert!(md.contains("| 10 | 0.700 ± 0.141 |"), "sweep row: {md}");
+    assert!(
+        !md.contains("## Objectives compared"),
+        "no comparison with a single run"
+    );
+}
+
+#[test]
+fn comparison_table_lists_each_objective_on_the_same_draws() {
+    let a = report(
+        "run-a",
+        Objective::Softmax,
+        &[draw(5, 0, 2, 3), draw(4, 1, 3, 2)],
+    );
+    let b = report(
+        "run-b",
+        Objective::AamConsistency,
+        &[draw(5, 0, 0, 5), draw(5, 0, 1, 4)],
+    );
+    let md = render(&a, &[a.clone(), b]);
+    assert!(md.contains("## Objectives compared"));
+    assert!(
+        md.contains("| softmax | `run-a` | 0.625 | 0.700 ± 0.141 |"),
+        "{md}"
+    );
+    // run-b: accuracies 1.0 and 0.9 → 0.950 ± 0.071.
+    assert!(
+        md.contains("| AAMSoftmax + consistency | `run-b` | 0.625 | 0.950 ± 0.071 |"),
+        "{md}"
+    );
+}
