@@ -10,7 +10,7 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 
-use super::{bar, block};
+use super::{bar, block, form_line};
 use crate::tui::app::{App, KShotField, KShotSession};
 use crate::tui::theme::Theme;
 
@@ -77,14 +77,6 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let sel = i == app.kshot.field;
-            let style = if sel {
-                Style::default()
-                    .bg(t.highlight_bg)
-                    .add_modifier(Modifier::BOLD)
-            } else {
-                Style::default()
-            };
             let mut v = field_value(app, *field);
             if v.chars().count() > 15 {
                 // Run ids start with the date; the time and objective tell them apart.
@@ -93,13 +85,7 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
                     v.chars().skip(v.chars().count() - 14).collect::<String>()
                 );
             }
-            Line::from(vec![
-                Span::styled(
-                    format!("{}{:<14}", if sel { "▸" } else { " " }, field.label()),
-                    style.fg(t.fg),
-                ),
-                Span::styled(v, style.fg(t.accent)),
-            ])
+            form_line(t, i == app.kshot.field, field.label(), v)
         })
         .collect();
     lines.push(Line::from(""));

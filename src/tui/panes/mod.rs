@@ -151,6 +151,26 @@ pub fn block<'a>(t: &Theme, title: &'a str) -> Block<'a> {
         ))
 }
 
+/// One line of a settings form: a marker, the label and the value; the selected line is
+/// highlighted (←/→ change it).
+pub fn form_line(t: &Theme, selected: bool, label: &str, value: String) -> Line<'static> {
+    let style = if selected {
+        Style::default()
+            .bg(t.highlight_bg)
+            .fg(t.fg)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().fg(t.fg)
+    };
+    Line::from(vec![
+        Span::styled(
+            format!("{}{:<14}", if selected { "▸" } else { " " }, label),
+            style,
+        ),
+        Span::styled(format!("{value:<16}"), style.fg(t.accent)),
+    ])
+}
+
 /// A rectangle of at most `w`×`h` centred in `area`.
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);

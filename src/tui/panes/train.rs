@@ -7,7 +7,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
 
-use super::{bar, block, duration, smooth};
+use super::{bar, block, duration, form_line, smooth};
 use crate::tui::app::{App, TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
 
@@ -42,25 +42,12 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let sel = i == app.form_field;
-            let style = if sel {
-                Style::default()
-                    .bg(t.highlight_bg)
-                    .fg(t.fg)
-                    .add_modifier(Modifier::BOLD)
-            } else {
-                Style::default().fg(t.fg)
-            };
-            Line::from(vec![
-                Span::styled(
-                    format!("{}{:<14}", if sel { "▸" } else { " " }, field.label()),
-                    style,
-                ),
-                Span::styled(
-                    format!("{:<16}", field_value(app, *field)),
-                    style.fg(t.accent),
-                ),
-            ])
+            form_line(
+                t,
+                i == app.form_field,
+                field.label(),
+                field_value(app, *field),
+            )
         })
         .collect();
     lines.push(Line::from(""));
