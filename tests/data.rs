@@ -369,3 +369,47 @@ fn committed_sample_data_is_what_the_generator_writes() {
         );
     }
 }
+
+#[test]
+fn kaggle_cnmc_layout_with_the_csv_beside_the_test_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("C-NMC_Leukemia");
+    let src = sample().join("cnmc/C-NMC_training_data/fold_0");
+    for class in ["all", "hem"] {
+        let d = root.join("training_data/fold_0").join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for e in std::fs::read_dir(src.join(class))
+            .unwrap()
+            .flatten()
+            .take(3)
+        {
+            std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+        }
+    }
+    let test = root.join("validation_data/C-NMC_test_prelim_phase_data");
+    std::fs::create_dir_all(&test).unwrap();
+    let prelim = sample().join("cnmc/C-NMC_test_prelim_phase_data");
+    for n in ["1.bmp", "2.bmp"] {
+        std::fs::copy(prelim.join(n), test.join(n)).unwrap();
+    }
+    std::fs::write(
+        root.join("validation_data/C-NMC_test_prelim_phase_data_labels.csv"),
+        "Patient_ID,new_names,labels\nUID_57_1_1_all.bmp,1.bmp,1\nUID_H21_1_1_hem.bmp,2.bmp,0\n",
+    )
+    .unwrap();
+    let ds = scan(
+        dir.path(),
+        &ScanOptions {
+            min_class_size: 1,
+            limit_per_class: None,
+        },
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(ds.layout, Layout::Cnmc);
+    assert_eq!(ds.part_indices("fold_0").len(), 6);
+    let test: Vec<_> = ds.samples.iter().filter(|s| s.part == "test").collect();
+    assert_eq!(test.len(), 2);
+    assert_eq!(test[0].subject.as_deref(), Some("57"));
+    assert_eq!(ds.classes[test[1].class], "hem");
+}

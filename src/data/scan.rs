@@ -369,10 +369,11 @@ pub fn scan(
             let class = name_of(&dir);
             for f in read_dir_sorted(&dir)? {
                 if f.is_file() && is_image_name(&f) {
+                    // C-NMC-style names carry the subject even outside the C-NMC tree.
                     found.push(Found {
+                        subject: labels::subject_of(&name_of(&f)),
                         path: f,
                         class: class.clone(),
-                        subject: None,
                         part: String::new(),
                     });
                 } else if f.is_file() && !name_of(&f).starts_with('.') {
