@@ -198,6 +198,7 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         min_class_size: a.min_class_size,
         device: a.device.unwrap_or_default(),
         use_cache: !a.no_cache,
+        bn_recalibration: a.bn_recalibration,
     };
     config.validate()?;
     let stop = StopSignal::new();

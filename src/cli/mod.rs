@@ -107,6 +107,9 @@ pub struct TrainArgs {
     /// Do not use the decoded-image cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Batch-norm recalibration passes after each epoch (0 = none, as the original).
+    #[arg(long, default_value_t = 20)]
+    pub bn_recalibration: usize,
     /// GPU kernel autotuning effort: minimal | balanced | extensive | full (sets
     /// CUBECL_AUTOTUNE_LEVEL; lower levels shorten the slow first steps).
     #[arg(long, value_parser = ["minimal", "balanced", "extensive", "full"])]

@@ -174,6 +174,7 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
             c.limit_per_class.map_or("none".into(), |l| l.to_string()),
         ),
         ("min class size", c.min_class_size.to_string()),
+        ("BN recalibration passes", c.bn_recalibration.to_string()),
         ("device", i.device.clone()),
         ("bloodshot", i.version.clone()),
         ("burn", i.burn_version.clone()),

@@ -46,6 +46,16 @@ pub struct TrainConfig {
     pub device: DeviceSpec,
     /// Use the on-disk decoded-image cache.
     pub use_cache: bool,
+    /// Training-mode forward passes (no backward) over training batches after each epoch,
+    /// so that batch-norm running statistics catch up with the weights before validation,
+    /// checkpointing and embedding. 0 reproduces the original exactly; it matters for short
+    /// runs (a few steps per epoch), where stale statistics make every image look alike.
+    #[serde(default = "default_bn_recalibration")]
+    pub bn_recalibration: usize,
+}
+
+fn default_bn_recalibration() -> usize {
+    20
 }
 
 impl Default for TrainConfig {
@@ -64,6 +74,7 @@ impl Default for TrainConfig {
             min_class_size: crate::data::DEFAULT_MIN_CLASS_SIZE,
             device: DeviceSpec::Cpu,
             use_cache: true,
+            bn_recalibration: default_bn_recalibration(),
         }
     }
 }

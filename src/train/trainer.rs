@@ -126,6 +126,51 @@ fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
     pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
 }
 
+/// Re-estimates batch-norm running statistics with `config.bn_recalibration` training-mode
+/// forward passes (no backward, no weight change) over training batches.
+fn recalibrate_batch_norm(
+    model: &Classifier,
+    config: &TrainConfig,
+    train_items: &[(PathBuf, usize)],
+    epoch: usize,
+    device: &Device,
+) {
+    let mut left = config.bn_recalibration;
+    let s = config.image_size as usize;
+    let mut round = 0u64;
+    while left > 0 && train_items.len() >= 2 {
+        let seed = config.seed ^ 0xB1A5 ^ ((epoch as u64) << 8) ^ round;
+        let loader = BatchLoader::start(
+            train_items.to_vec(),
+            config.batch_size,
+            image_cache(config),
+            Some(seed),
+            2,
+        );
+        let mut any = false;
+        for batch in loader {
+            if left == 0 {
+                break;
+            }
+            if batch.len() < 2 {
+                continue;
+            }
+            let x = Tensor::<4>::from_data(
+                TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
+                device,
+            );
+            // Reading the output forces the lazy forward; the graph is dropped unused.
+            let _ = model.embedder.forward(x).into_data();
+            left -= 1;
+            any = true;
+        }
+        if !any {
+            break;
+        }
+        round += 1;
+    }
+}
+
 /// Loads the data the run trains on and splits it (deterministic from the config).
 pub fn load_base(config: &TrainConfig) -> Result<(Dataset, crate::data::split::Split), String> {
     let opts = ScanOptions {
@@ -624,6 +669,7 @@ fn train_inner(
         }
         let train_secs = epoch_start.elapsed().as_secs_f64();
         emit(TrainEvent::Validating { epoch });
+        recalibrate_batch_norm(&model, config, &train_items, epoch, &device);
         let valid = model.valid();
         let (truth, pred, val_loss) = evaluate(
             &valid,
