@@ -125,6 +125,8 @@ fn stats_train_kshot_export_end_to_end() {
     ));
     assert_eq!(sweep["sweep"].as_array().unwrap().len(), 3);
     assert_eq!(sweep["protocol"], "pool");
+    // Pool protocol: the queries are the pool itself (minus each draw's support).
+    assert_eq!(sweep["queries"], sweep["support_pool"]);
 
     let out = h.join("report.md");
     let o = bloodshot(

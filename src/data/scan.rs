@@ -268,6 +268,8 @@ pub fn scan(
     let mut skipped = Vec::new();
     let mut found: Vec<Found> = Vec::new();
     let layout;
+    // Every class folder seen, so a folder without a readable image still gets a row.
+    let mut class_folders: Vec<String> = Vec::new();
 
     if let Some(training) = find_cnmc_training(root) {
         layout = Layout::Cnmc;
@@ -367,6 +369,7 @@ pub fn scan(
         };
         for dir in class_dirs {
             let class = name_of(&dir);
+            class_folders.push(class.clone());
             for f in read_dir_sorted(&dir)? {
                 if f.is_file() && is_image_name(&f) {
                     // C-NMC-style names carry the subject even outside the C-NMC tree.
@@ -413,18 +416,10 @@ pub fn scan(
 
     // Class table.
     let mut by_class: BTreeMap<String, Vec<Probed>> = BTreeMap::new();
-    let mut empty_classes: Vec<String> = Vec::new();
-    if layout != Layout::Cnmc {
-        for dir in read_dir_sorted(root)? {
-            if dir.is_dir() {
-                empty_classes.push(name_of(&dir));
-            }
-        }
-    }
     for r in readable {
         by_class.entry(r.0.class.clone()).or_default().push(r);
     }
-    for c in empty_classes {
+    for c in class_folders {
         by_class.entry(c).or_default();
     }
     let mut class_table = Vec::new();

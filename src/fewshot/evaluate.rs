@@ -82,6 +82,10 @@ impl Default for KShotOptions {
 }
 
 /// Support pool and queries, embedded, ready for any number of draws.
+///
+/// For the `pool` protocol the queries *are* the pool (same rows, same order), so draws
+/// index both with one index and `query_emb` is the normalised pool: every protocol scores
+/// `query_emb` / `query_labels` the same way.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// Protocol actually used.
@@ -214,28 +218,14 @@ pub fn evaluate_draws(prep: &Prepared, draws: &[Draw]) -> Vec<DrawMetrics> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    match prep.protocol {
-        // Pool draws index the pool for both support and queries.
-        Protocol::Pool => {
-            let pool_norm = prep.support_emb.l2_normalized();
-            evaluate_bank(
-                &prep.support_emb,
-                &pool_norm,
-                &prep.support_labels,
-                draws,
-                prep.classes.len(),
-                threads,
-            )
-        }
-        _ => evaluate_bank(
-            &prep.support_emb,
-            &prep.query_emb,
-            &prep.query_labels,
-            draws,
-            prep.classes.len(),
-            threads,
-        ),
-    }
+    evaluate_bank(
+        &prep.support_emb,
+        &prep.query_emb,
+        &prep.query_labels,
+        draws,
+        prep.classes.len(),
+        threads,
+    )
 }
 
 /// One point of an accuracy-vs-k sweep.

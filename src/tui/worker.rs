@@ -193,18 +193,8 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize) {
         })
         .collect();
     let protos = Prototypes::from_support(&prep.support_emb, &last.support);
-    let pool = prep.protocol == evaluate::Protocol::Pool;
-    let query_norm = if pool {
-        prep.support_emb.l2_normalized()
-    } else {
-        prep.query_emb.clone()
-    };
-    let labels = if pool {
-        &prep.support_labels
-    } else {
-        &prep.query_labels
-    };
-    let preds = predict(&protos, &query_norm, &last.queries);
+    let labels = &prep.query_labels;
+    let preds = predict(&protos, &prep.query_emb, &last.queries);
     let miss_thumbs = last
         .queries
         .iter()
@@ -212,12 +202,7 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize) {
         .filter(|(q, p)| labels[**q] != **p)
         .take(4)
         .filter_map(|(&q, &p)| {
-            let sample = if pool {
-                prep.support_samples[q]
-            } else {
-                prep.query_samples[q]
-            };
-            Thumb::from_path(&s.dataset.samples[sample].path, THUMB_PX)
+            Thumb::from_path(&s.dataset.samples[prep.query_samples[q]].path, THUMB_PX)
                 .ok()
                 .map(|t| (labels[q], p, t))
         })
