@@ -3,14 +3,17 @@
 //! Run with `cargo bench --bench kshot`. Times 100 draws (sampling + prototypes +
 //! prediction + metrics) at k = 10 and k = 50 on 1,867 queries × 1,280 dims with a support
 //! pool of 3,527 (2,397 + 1,130), as three variants: draw by draw on one thread (the
-//! straightforward loop), the batched bank on one thread, and the batched bank on two.
+//! straightforward loop), the batched bank on one thread, and the batched bank on two; then
+//! every normalisation, and a 10,000-draw bank. Scores are exact (see `fewshot::score`).
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bloodshot::fewshot::classify::{Embeddings, evaluate_bank, evaluate_draw};
+use bloodshot::fewshot::classify::Embeddings;
 use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::sampler::{SamplerOptions, heldout_draws};
+use bloodshot::fewshot::score::{Normalization, Scorer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -61,15 +64,23 @@ fn main() {
         .flat_map(|(class, &n)| std::iter::repeat_n(class, n))
         .collect();
     let query_labels: Vec<usize> = (0..N_QUERIES).map(|i| usize::from(i % 3 == 0)).collect();
-    let support_emb = synthetic(&support_labels, &mut rng);
-    let queries = synthetic(&query_labels, &mut rng);
+    let support_emb = Arc::new(synthetic(&support_labels, &mut rng));
+    let queries = Arc::new(synthetic(&query_labels, &mut rng));
 
-    let start = Instant::now();
-    let queries_normalized = queries.l2_normalized();
-    println!(
-        "kshot: normalise {N_QUERIES}x{DIM} queries once: {:.1} ms",
-        start.elapsed().as_secs_f64() * 1e3
-    );
+    let scorers: Vec<Scorer> = Normalization::ALL
+        .iter()
+        .map(|&mode| {
+            let start = Instant::now();
+            let scorer = Scorer::new(Arc::clone(&support_emb), Some(Arc::clone(&queries)), mode);
+            println!(
+                "kshot: prepare the {mode} scorer once ({} + {N_QUERIES} rows x {DIM}): {:.1} ms",
+                support_labels.len(),
+                start.elapsed().as_secs_f64() * 1e3
+            );
+            scorer
+        })
+        .collect();
+    let scorer = &scorers[0];
 
     for k in [10, 50] {
         let opts = SamplerOptions::new(k, DRAWS, 7);
@@ -81,37 +92,17 @@ fn main() {
                 Box::new(|| {
                     sample()
                         .iter()
-                        .map(|draw| {
-                            evaluate_draw(&support_emb, &queries_normalized, &query_labels, draw, 2)
-                        })
+                        .map(|draw| scorer.evaluate_draw(&query_labels, draw, 2))
                         .collect()
                 }),
             ),
             (
                 "bank, 1 thread",
-                Box::new(|| {
-                    evaluate_bank(
-                        &support_emb,
-                        &queries_normalized,
-                        &query_labels,
-                        &sample(),
-                        2,
-                        1,
-                    )
-                }),
+                Box::new(|| scorer.evaluate_bank(&query_labels, &sample(), 2, 1)),
             ),
             (
                 "bank, 2 threads",
-                Box::new(|| {
-                    evaluate_bank(
-                        &support_emb,
-                        &queries_normalized,
-                        &query_labels,
-                        &sample(),
-                        2,
-                        2,
-                    )
-                }),
+                Box::new(|| scorer.evaluate_bank(&query_labels, &sample(), 2, 2)),
             ),
         ];
         let mut reference: Option<Vec<DrawMetrics>> = None;
@@ -140,4 +131,39 @@ fn main() {
             );
         }
     }
+
+    // Every normalisation on the same bank (the console scores all four per draw).
+    let opts = SamplerOptions::new(10, DRAWS, 7);
+    let bank = heldout_draws(&support_labels, 2, N_QUERIES, &opts).expect("valid bench options");
+    for (mode, scorer) in Normalization::ALL.iter().zip(&scorers) {
+        let (time, metrics) = best_time(|| scorer.evaluate_bank(&query_labels, &bank, 2, 2));
+        let accuracy = KShotSummary::from_draws(&metrics).map_or(f64::NAN, |s| s.accuracy.mean);
+        println!(
+            "kshot: {DRAWS} draws k=10 under {mode}: {:.1} ms [bank, 2 threads] (accuracy {accuracy:.3})",
+            time.as_secs_f64() * 1e3
+        );
+    }
+
+    // A large bank: 10,000 draws, sampled and scored once.
+    let large = 10_000;
+    let start = Instant::now();
+    let bank = heldout_draws(
+        &support_labels,
+        2,
+        N_QUERIES,
+        &SamplerOptions::new(10, large, 7),
+    )
+    .expect("valid bench options");
+    let sampled = start.elapsed();
+    let metrics = scorer.evaluate_bank(&query_labels, &bank, 2, 2);
+    let total = start.elapsed();
+    let summary = KShotSummary::from_draws(&metrics).expect("draws");
+    println!(
+        "kshot: {large} draws k=10 on {N_QUERIES}x{DIM}: {:.2} s ({:.0} draws/s; sampling {:.0} ms) [bank, 2 threads], accuracy {:.3} ± {:.3}",
+        total.as_secs_f64(),
+        large as f64 / total.as_secs_f64(),
+        sampled.as_secs_f64() * 1e3,
+        summary.accuracy.mean,
+        summary.accuracy.std
+    );
 }

@@ -128,6 +128,44 @@ fn stats_train_kshot_export_end_to_end() {
     // Pool protocol: the queries are the pool itself (minus each draw's support).
     assert_eq!(sweep["queries"], sweep["support_pool"]);
 
+    // Normalisation: saved with the result, in its file name, and the same numbers in the
+    // export.
+    let n = ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--run",
+            "latest",
+            "--k",
+            "3",
+            "--draws",
+            "7",
+            "--normalize",
+            "cl2n",
+            "--json",
+        ],
+    ));
+    assert_eq!(n["options"]["normalize"], "cl2n");
+    assert!(
+        n["collapse"]["mean_pairwise_cosine"].as_f64().is_some(),
+        "{n}"
+    );
+    let cl2n_acc = (
+        n["summary"]["accuracy"]["mean"].as_f64().unwrap(),
+        n["summary"]["accuracy"]["std"].as_f64().unwrap(),
+    );
+    assert!(
+        Path::new(&run_dir)
+            .join("kshot/e001-heldout-test-k3-d7-s0-cl2n.json")
+            .is_file()
+    );
+    let o = bloodshot(h, &["kshot", "--normalize", "l2"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("`l2`") && e.contains("cl2n"),
+        "{e}"
+    );
+
     let out = h.join("report.md");
     let o = bloodshot(
         h,
@@ -142,9 +180,17 @@ fn stats_train_kshot_export_end_to_end() {
         "## K-shot evaluation",
         "Accuracy vs k",
         "| true \\ predicted |",
+        "normalisation none (epoch 1)",
+        "normalisation cl2n (transductive) (epoch 1)",
     ] {
         assert!(md.contains(needle), "report lacks {needle}:\n{md}");
     }
+    let cl2n_block = md
+        .split("normalisation cl2n (transductive) (epoch 1)")
+        .nth(1)
+        .unwrap();
+    let shown = format!("accuracy **{:.3} ± {:.3}**", cl2n_acc.0, cl2n_acc.1);
+    assert!(cl2n_block.contains(&shown), "export lacks {shown}:\n{md}");
 }
 
 #[test]

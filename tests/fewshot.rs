@@ -2,16 +2,16 @@
 //! prototype classification worked out on paper.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use bloodshot::fewshot::classify::{
-    Embeddings, Prototypes, dot, evaluate_bank, evaluate_draw, predict,
-};
+use bloodshot::fewshot::classify::{Embeddings, Prototypes};
 use bloodshot::fewshot::metrics::{
     ConfusionMatrix, DrawMetrics, KShotSummary, Summary, histogram, t_quantile_975,
 };
 use bloodshot::fewshot::sampler::{
     Draw, FewShotError, SamplerOptions, SupportSet, heldout_draws, pool_draws, subjects_of,
 };
+use bloodshot::fewshot::score::{Normalization, Scorer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -476,9 +476,23 @@ fn prototypes_and_predictions_by_hand() {
     assert_eq!(prototypes.rows, vec![1.0, 0.0, 0.0, 1.0]);
 
     // (2,1): cosines 2/√5 vs 1/√5 → 0; (1,3) → 1; (1,1): equal cosines → lowest class, 0
-    let queries = embeddings(2, &[&[2.0, 1.0], &[1.0, 3.0], &[1.0, 1.0]]).l2_normalized();
-    assert_eq!(predict(&prototypes, &queries, &[0, 1, 2]), vec![0, 1, 0]);
-    assert_eq!(predict(&prototypes, &queries, &[2, 1]), vec![0, 1]);
+    let queries = embeddings(2, &[&[2.0, 1.0], &[1.0, 3.0], &[1.0, 1.0]]);
+    let scorer = Scorer::new(
+        Arc::new(support_emb.clone()),
+        Some(Arc::new(queries.clone())),
+        Normalization::None,
+    );
+    let s = support(&[&[0, 1], &[2, 3]]);
+    assert_eq!(scorer.predict(&s, &[0, 1, 2]), vec![0, 1, 0]);
+    assert_eq!(scorer.predict(&s, &[2, 1]), vec![0, 1]);
+    // the query scale never matters to the cosine
+    let scaled = embeddings(2, &[&[20.0, 10.0], &[0.1, 0.3], &[7.0, 7.0]]);
+    let scorer_scaled = Scorer::new(
+        Arc::new(support_emb.clone()),
+        Some(Arc::new(scaled.clone())),
+        Normalization::None,
+    );
+    assert_eq!(scorer_scaled.predict(&s, &[0, 1, 2]), vec![0, 1, 0]);
 
     // true labels 0, 1, 1: the tie (a class-1 query) is a miss
     let draw = Draw {
@@ -487,7 +501,7 @@ fn prototypes_and_predictions_by_hand() {
         support: support(&[&[0, 1], &[2, 3]]),
         queries: vec![0, 1, 2],
     };
-    let metrics = evaluate_draw(&support_emb, &queries, &[0, 1, 1], &draw, 2);
+    let metrics = scorer.evaluate_draw(&[0, 1, 1], &draw, 2);
     assert_eq!(metrics.confusion.counts, vec![1, 0, 1, 1]);
     assert_close(metrics.accuracy, 2.0 / 3.0, "accuracy");
 }
@@ -507,29 +521,21 @@ fn prototype_is_the_mean_of_raw_embeddings() {
 
     // query (1,2)/√5: raw-mean prototype gives (5 + 1)/(√25.25·√5) ≈ 0.534 < 2/√5 ≈ 0.894 → class 1;
     // the normalised-mean prototype would give (0.707 + 1.414)/√5 ≈ 0.949 > 0.894 → class 0.
-    let queries = embeddings(2, &[&[1.0, 2.0]]).l2_normalized();
-    assert_eq!(predict(&prototypes, &queries, &[0]), vec![1]);
+    let queries = embeddings(2, &[&[1.0, 2.0]]);
+    let scorer = Scorer::new(
+        Arc::new(support_emb.clone()),
+        Some(Arc::new(queries.clone())),
+        Normalization::None,
+    );
+    assert_eq!(scorer.predict(&support(&[&[0, 1], &[2]]), &[0]), vec![1]);
 }
 
 #[test]
-fn normalisation_keeps_zero_rows_and_dot_handles_tails() {
+fn normalisation_keeps_zero_rows() {
     let e = embeddings(3, &[&[3.0, 0.0, 4.0], &[0.0, 0.0, 0.0]]).l2_normalized();
     assert_eq!(e.rows, vec![0.6, 0.0, 0.8, 0.0, 0.0, 0.0]);
     assert_eq!(e.n(), 2);
     assert!(Embeddings::new(3, vec![1.0; 7]).is_err());
-
-    // lengths around the 16-lane chunking, against a plain f64 sum
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    for len in [0, 1, 15, 16, 17, 37, 1280] {
-        let a: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let b: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let exact: f64 = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum();
-        assert!((f64::from(dot(&a, &b)) - exact).abs() < 1e-4, "len {len}");
-    }
 }
 
 #[test]
@@ -548,28 +554,31 @@ fn bank_evaluation_matches_draw_by_draw() {
         .map(|v| v + rng.random_range(-1.0..1.0))
         .collect();
     let raw = Embeddings::new(dim, rows).expect("whole rows");
-    let normalized = raw.l2_normalized();
     let mut opts = options(3, 23, 9);
     opts.by_subject = true;
     for draws in [
         pool_draws(&labels, &subjects, 3, &options(3, 23, 9)).expect("pool"),
         pool_draws(&labels, &subjects, 3, &opts).expect("pool by subject"),
     ] {
-        let one_by_one: Vec<DrawMetrics> = draws
-            .iter()
-            .map(|d| evaluate_draw(&raw, &normalized, &labels, d, 3))
-            .collect();
-        let accuracies: BTreeSet<u64> = one_by_one.iter().map(|m| m.confusion.correct()).collect();
-        assert!(
-            accuracies.len() > 1,
-            "the synthetic task should not be trivial"
-        );
-        for threads in [1, 2, 5] {
-            assert_eq!(
-                evaluate_bank(&raw, &normalized, &labels, &draws, 3, threads),
-                one_by_one,
-                "threads {threads}"
+        for mode in Normalization::ALL {
+            let scorer = Scorer::new(Arc::new(raw.clone()), None, mode);
+            let one_by_one: Vec<DrawMetrics> = draws
+                .iter()
+                .map(|d| scorer.evaluate_draw(&labels, d, 3))
+                .collect();
+            let accuracies: BTreeSet<u64> =
+                one_by_one.iter().map(|m| m.confusion.correct()).collect();
+            assert!(
+                accuracies.len() > 1,
+                "the synthetic task should not be trivial ({mode})"
             );
+            for threads in [1, 2, 5] {
+                assert_eq!(
+                    scorer.evaluate_bank(&labels, &draws, 3, threads),
+                    one_by_one,
+                    "threads {threads}, {mode}"
+                );
+            }
         }
     }
 }

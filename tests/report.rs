@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use bloodshot::fewshot::evaluate::{KShotOptions, KShotResult, Protocol, SweepPoint};
 use bloodshot::fewshot::metrics::{ConfusionMatrix, DrawMetrics, KShotSummary};
+use bloodshot::fewshot::score::{CollapseStats, Normalization};
 use bloodshot::model::Objective;
 use bloodshot::report::{RunReport, render};
 use bloodshot::train::base_test::BaseTestReport;
@@ -89,6 +90,7 @@ fn report(id: &str, objective: Objective, draws: &[DrawMetrics]) -> RunReport {
                 },
                 SweepPoint { k: 10, summary },
             ],
+            collapse: None,
         }],
     }
 }
@@ -146,4 +148,93 @@ fn comparison_table_lists_each_objective_on_the_same_draws() {
         md.contains("| AAMSoftmax + consistency | `run-b` | 0.625 | 0.950 ± 0.071 |"),
         "{md}"
     );
+}
+
+#[test]
+fn normalisation_and_collapse_are_carried_into_the_report() {
+    let mut a = report(
+        "run-a",
+        Objective::Aam,
+        &[draw(5, 0, 2, 3), draw(4, 1, 3, 2)],
+    );
+    let mut cl2n = a.kshot[0].clone();
+    cl2n.options.normalize = Normalization::Cl2n;
+    // Draw accuracies 1.0 and 0.9 → 0.950 ± 0.071 under cl2n.
+    cl2n.summary = KShotSummary::from_draws(&[draw(5, 0, 0, 5), draw(5, 0, 1, 4)]);
+    cl2n.sweep.clear();
+    cl2n.collapse = Some(CollapseStats {
+        n: 110,
+        mean_unit_norm: 0.99999999,
+        mean_pairwise_cosine: 0.999999985,
+        median_angle_deg: 0.0071,
+    });
+    a.kshot.push(cl2n);
+    let md = render(&a, &[]);
+    assert!(
+        md.contains(
+            "### k = 10, 2 draws, seed 0, protocol heldout-test, normalisation none (epoch 1)"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("### k = 10, 2 draws, seed 0, protocol heldout-test, normalisation cl2n (transductive) (epoch 1)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Transductive: the unlabelled target embeddings"),
+        "{md}"
+    );
+    assert!(
+        md.contains("> **Warning.** The target embeddings are directionally collapsed (mean pairwise cosine 0.999999985"),
+        "{md}"
+    );
+    assert!(md.contains("accuracy **0.950 ± 0.071**"), "{md}");
+
+    // Table 1 per normalisation: each run appears under the mode it was evaluated with.
+    let mut b = report(
+        "run-b",
+        Objective::Softmax,
+        &[draw(5, 0, 2, 3), draw(5, 0, 2, 3)],
+    );
+    b.kshot[0].options.normalize = Normalization::Cl2n;
+    let md = render(&a, &[a.clone(), b]);
+    let none_table = md
+        .split("normalisation none:")
+        .nth(1)
+        .expect("a none table")
+        .split("normalisation cl2n")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        none_table.contains("`run-a`") && !none_table.contains("`run-b`"),
+        "{md}"
+    );
+    let cl2n_table = md
+        .split("normalisation cl2n (transductive):")
+        .nth(1)
+        .expect("a cl2n table");
+    assert!(
+        cl2n_table.contains("| AAMSoftmax | `run-a` | 0.625 | 0.950 ± 0.071 |")
+            && cl2n_table.contains("| softmax | `run-b` | 0.625 | 0.800 ± 0.000 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_one_class_base_test_is_flagged() {
+    let mut a = report("run-a", Objective::Aam, &[draw(5, 0, 2, 3)]);
+    a.base_test = Some(BaseTestReport::from_predictions(
+        vec!["LYT".into(), "MON".into(), "NGS".into()],
+        1,
+        &[0, 1, 2, 2],
+        &[1, 1, 1, 1],
+    ));
+    let md = render(&a, &[]);
+    assert!(
+        md.contains("> **Warning.** Every base-test image was predicted `MON` although the split holds 3 classes"),
+        "{md}"
+    );
+    let ok = render(&report("run-b", Objective::Aam, &[draw(5, 0, 2, 3)]), &[]);
+    assert!(!ok.contains("Every base-test image"), "{ok}");
 }

@@ -312,6 +312,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         by_subject: a.by_subject,
         with_replacement: a.with_replacement,
         support_part: a.support_part.clone(),
+        normalize: a.normalize,
     };
     let device = bloodshot::device::open(a.device)?;
     let mut p = Progress::new();
@@ -344,6 +345,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         queries: prep.query_labels.len(),
         summary,
         sweep,
+        collapse: prep.collapse,
     };
     let path = run.kshot_dir().join(result.file_name());
     write_json(&path, &result)?;
@@ -365,6 +367,25 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         a.draws * a.sweep.len().max(1),
         elapsed.as_secs_f64() * 1e3
     );
+    println!(
+        "normalisation {}{}",
+        opts.normalize.label(),
+        if opts.normalize.transductive() {
+            ": the unlabelled target embeddings were used to centre them"
+        } else {
+            ""
+        }
+    );
+    if let Some(c) = &prep.collapse {
+        match c.warning() {
+            Some(w) => println!("warning: {w}"),
+            None => println!(
+                "target embeddings: mean pairwise cosine {}, median angle to their mean {:.2}°",
+                bloodshot::fewshot::score::format_cosine(c.mean_pairwise_cosine),
+                c.median_angle_deg
+            ),
+        }
+    }
     if let Some(s) = &result.summary {
         println!(
             "k = {}: accuracy {:.3} ± {:.3} (95 % CI {:.3}–{:.3}), balanced {:.3}, macro F1 {:.3} ± {:.3}",

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::Protocol;
+use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
 
 /// BloodShot: few-shot learning on blood-cell microscopy, in the terminal.
@@ -155,6 +156,10 @@ pub struct KshotArgs {
     /// Part to draw support from in the held-out protocol.
     #[arg(long, default_value = "fold_0")]
     pub support_part: String,
+    /// Embedding normalisation: none (the original) | centre-support | centre-target | cl2n
+    /// (the last two use the unlabelled target: transductive).
+    #[arg(long, default_value = "none")]
+    pub normalize: Normalization,
     /// cpu | cuda[:N] | vulkan[:N] (for embedding).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::classify::{Embeddings, evaluate_bank};
+use std::sync::{Arc, OnceLock};
+
+use super::classify::Embeddings;
 use super::embed::EmbeddedImages;
 use super::metrics::{DrawMetrics, KShotSummary};
 use super::sampler::{Draw, SamplerOptions, heldout_draws, pool_draws};
+use super::score::{CollapseStats, Normalization, Scorer};
 use crate::data::Dataset;
 
 /// Where support and queries come from.
@@ -65,6 +68,10 @@ pub struct KShotOptions {
     pub with_replacement: bool,
     /// Held-out protocol: the part support is drawn from.
     pub support_part: String,
+    /// Embedding normalisation before prototypes and cosines (results saved before it
+    /// existed are read as `none`, the original method).
+    #[serde(default)]
+    pub normalize: Normalization,
 }
 
 impl Default for KShotOptions {
@@ -77,6 +84,7 @@ impl Default for KShotOptions {
             by_subject: false,
             with_replacement: false,
             support_part: "fold_0".into(),
+            normalize: Normalization::None,
         }
     }
 }
@@ -84,8 +92,8 @@ impl Default for KShotOptions {
 /// Support pool and queries, embedded, ready for any number of draws.
 ///
 /// For the `pool` protocol the queries *are* the pool (same rows, same order), so draws
-/// index both with one index and `query_emb` is the normalised pool: every protocol scores
-/// `query_emb` / `query_labels` the same way.
+/// index both with one index and `query_emb` holds the pool's rows again: every protocol
+/// scores `query_emb` / `query_labels` the same way.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// Protocol actually used.
@@ -97,15 +105,67 @@ pub struct Prepared {
     /// Dataset indices of the queries (held-out) — equal to the pool for `pool`.
     pub query_samples: Vec<usize>,
     /// Raw embeddings of the support pool.
-    pub support_emb: Embeddings,
-    /// L2-normalised embeddings of the queries.
-    pub query_emb: Embeddings,
+    pub support_emb: Arc<Embeddings>,
+    /// Raw embeddings of the queries (the pool's rows again for `pool`).
+    pub query_emb: Arc<Embeddings>,
     /// Labels of the support pool.
     pub support_labels: Vec<usize>,
     /// Labels of the queries.
     pub query_labels: Vec<usize>,
     /// Subjects of the support pool (pool protocol).
     pub support_subjects: Vec<Option<String>>,
+    /// How directionally collapsed the target embeddings (support pool ∪ queries) are.
+    pub collapse: Option<CollapseStats>,
+    /// One exact scorer per normalisation mode, built on first use.
+    scorers: [OnceLock<Scorer>; 4],
+}
+
+impl Prepared {
+    /// Assembles prepared sets from raw embeddings; for the pool protocol `query_emb` must be
+    /// the support pool's rows and the labels equal.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        protocol: Protocol,
+        classes: Vec<String>,
+        support_samples: Vec<usize>,
+        query_samples: Vec<usize>,
+        support_emb: Embeddings,
+        query_emb: Embeddings,
+        support_labels: Vec<usize>,
+        query_labels: Vec<usize>,
+        support_subjects: Vec<Option<String>>,
+    ) -> Prepared {
+        let collapse = if protocol == Protocol::Pool {
+            CollapseStats::of(&support_emb)
+        } else {
+            let mut all = support_emb.rows.clone();
+            all.extend_from_slice(&query_emb.rows);
+            Embeddings::new(support_emb.dim, all)
+                .ok()
+                .and_then(|e| CollapseStats::of(&e))
+        };
+        Prepared {
+            protocol,
+            classes,
+            support_samples,
+            query_samples,
+            support_emb: Arc::new(support_emb),
+            query_emb: Arc::new(query_emb),
+            support_labels,
+            query_labels,
+            support_subjects,
+            collapse,
+            scorers: Default::default(),
+        }
+    }
+
+    /// The exact scorer of `mode` (built once, on first use: O(target × dim) in f64).
+    pub fn scorer(&self, mode: Normalization) -> &Scorer {
+        self.scorers[mode.index()].get_or_init(|| {
+            let queries = (self.protocol != Protocol::Pool).then(|| Arc::clone(&self.query_emb));
+            Scorer::new(Arc::clone(&self.support_emb), queries, mode)
+        })
+    }
 }
 
 /// Dataset indices that a protocol needs embedded (support pool ∪ queries).
@@ -182,21 +242,24 @@ pub fn prepare(
     let queries = usable(&queries);
     let rows = |list: &[usize]| -> Vec<usize> { list.iter().map(|s| pos[s]).collect() };
     let support_emb = gather(&embedded.embeddings, &rows(&support));
-    let query_emb = gather(&embedded.embeddings, &rows(&queries)).l2_normalized();
-    Ok(Prepared {
+    let query_emb = gather(&embedded.embeddings, &rows(&queries));
+    let support_labels = support.iter().map(|&s| ds.samples[s].class).collect();
+    let query_labels = queries.iter().map(|&s| ds.samples[s].class).collect();
+    let support_subjects = support
+        .iter()
+        .map(|&s| ds.samples[s].subject.clone())
+        .collect();
+    Ok(Prepared::new(
         protocol,
-        classes: ds.classes.clone(),
-        support_labels: support.iter().map(|&s| ds.samples[s].class).collect(),
-        query_labels: queries.iter().map(|&s| ds.samples[s].class).collect(),
-        support_subjects: support
-            .iter()
-            .map(|&s| ds.samples[s].subject.clone())
-            .collect(),
-        support_samples: support,
-        query_samples: queries,
+        ds.classes.clone(),
+        support,
+        queries,
         support_emb,
         query_emb,
-    })
+        support_labels,
+        query_labels,
+        support_subjects,
+    ))
 }
 
 /// Draws the bank for `opts` (k, draws, seed) on prepared sets.
@@ -213,19 +276,13 @@ pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, Stri
     .map_err(|e| e.to_string())
 }
 
-/// Metrics of each draw, in draw order.
-pub fn evaluate_draws(prep: &Prepared, draws: &[Draw]) -> Vec<DrawMetrics> {
+/// Metrics of each draw under normalisation `mode`, in draw order.
+pub fn evaluate_draws(prep: &Prepared, mode: Normalization, draws: &[Draw]) -> Vec<DrawMetrics> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    evaluate_bank(
-        &prep.support_emb,
-        &prep.query_emb,
-        &prep.query_labels,
-        draws,
-        prep.classes.len(),
-        threads,
-    )
+    prep.scorer(mode)
+        .evaluate_bank(&prep.query_labels, draws, prep.classes.len(), threads)
 }
 
 /// One point of an accuracy-vs-k sweep.
@@ -260,6 +317,9 @@ pub struct KShotResult {
     pub summary: Option<KShotSummary>,
     /// Accuracy-vs-k sweep, when asked for.
     pub sweep: Vec<SweepPoint>,
+    /// How directionally collapsed the target embeddings were (absent in older results).
+    #[serde(default)]
+    pub collapse: Option<CollapseStats>,
 }
 
 impl KShotResult {
@@ -278,7 +338,7 @@ impl KShotResult {
             )
         };
         format!(
-            "e{:03}-{}-{}-d{}-s{}{}{}.json",
+            "e{:03}-{}-{}-d{}-s{}{}{}{}.json",
             self.epoch,
             self.protocol.as_str(),
             ks,
@@ -294,6 +354,10 @@ impl KShotResult {
             } else {
                 ""
             },
+            match self.options.normalize {
+                Normalization::None => String::new(),
+                mode => format!("-{mode}"),
+            },
         )
     }
 }
@@ -308,14 +372,14 @@ pub fn run(
     for &k in sweep {
         let o = KShotOptions { k, ..opts.clone() };
         let draws = draw_bank(prep, &o)?;
-        let metrics = evaluate_draws(prep, &draws);
+        let metrics = evaluate_draws(prep, opts.normalize, &draws);
         if let Some(summary) = KShotSummary::from_draws(&metrics) {
             points.push(SweepPoint { k, summary });
         }
     }
     let summary = if sweep.is_empty() {
         let draws = draw_bank(prep, opts)?;
-        KShotSummary::from_draws(&evaluate_draws(prep, &draws))
+        KShotSummary::from_draws(&evaluate_draws(prep, opts.normalize, &draws))
     } else {
         points
             .iter()

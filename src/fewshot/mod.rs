@@ -7,3 +7,4 @@ pub mod evaluate;
 pub mod metrics;
 pub mod pca;
 pub mod sampler;
+pub mod score;

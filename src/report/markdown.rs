@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::fewshot::evaluate::KShotResult;
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
+use crate::fewshot::score::Normalization;
 use crate::train::base_test::BaseTestReport;
 use crate::train::run::{list_runs, read_json};
 use crate::train::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus};
@@ -220,6 +221,17 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
                 "Epoch {} head on the 20 % test split: accuracy **{:.3}**, balanced accuracy {:.3}, macro F1 {:.3}, weighted F1 {:.3}.\n",
                 b.epoch, m.accuracy, m.balanced_accuracy, m.macro_f1, m.weighted_f1
             );
+            let cm = &m.confusion;
+            let n = cm.n_classes;
+            let predicted: Vec<usize> = (0..n).filter(|&p| cm.column_total(p) > 0).collect();
+            let true_classes = (0..n).filter(|&t| cm.row_total(t) > 0).count();
+            if let ([only], true) = (predicted.as_slice(), true_classes >= 2) {
+                let _ = writeln!(
+                    out,
+                    "> **Warning.** Every base-test image was predicted `{}` although the split holds {true_classes} classes: the network answers one class in evaluation mode.\n",
+                    b.classes.get(*only).map_or("?", String::as_str)
+                );
+            }
             out.push_str(
                 "| class | precision | recall | F1 | support |\n|---|---:|---:|---:|---:|\n",
             );
@@ -242,13 +254,20 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
     for r in &report.kshot {
         let _ = writeln!(
             out,
-            "### k = {}, {} draws, seed {}, protocol {} (epoch {})\n",
+            "### k = {}, {} draws, seed {}, protocol {}, normalisation {} (epoch {})\n",
             r.options.k,
             r.options.draws,
             r.options.seed,
             r.protocol.as_str(),
+            r.options.normalize.label(),
             r.epoch
         );
+        if r.options.normalize.transductive() {
+            out.push_str("Transductive: the unlabelled target embeddings (support pool and queries) were used to centre the embeddings.\n\n");
+        }
+        if let Some(w) = r.collapse.as_ref().and_then(|c| c.warning()) {
+            let _ = writeln!(out, "> **Warning.** {w}\n");
+        }
         let _ = writeln!(
             out,
             "Target `{}`; support pool {} images{}; {} queries; sampling {} replacement.\n",
@@ -294,14 +313,29 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
     out
 }
 
-/// The seed's Table 1 from data: one row per run with a k-shot result on the same
-/// protocol, k, draws and seed as this run's first result.
+/// The seed's Table 1 from data: per normalisation this run was evaluated with, one row per
+/// run with a k-shot result on the same protocol, k, draws, seed and normalisation as this
+/// run's first result in that normalisation.
 fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
     out.push_str("## Objectives compared\n\n");
-    let Some(key) = me.kshot.iter().find(|r| r.summary.is_some()) else {
+    let keys: Vec<&KShotResult> = Normalization::ALL
+        .iter()
+        .filter_map(|&mode| {
+            me.kshot
+                .iter()
+                .find(|r| r.summary.is_some() && r.options.normalize == mode)
+        })
+        .collect();
+    if keys.is_empty() {
         out.push_str("Run a k-shot evaluation of this run to compare it with the other runs on the same base data.\n\n");
         return;
-    };
+    }
+    for key in keys {
+        render_comparison_table(out, key, runs);
+    }
+}
+
+fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunReport]) {
     let same = |r: &KShotResult| {
         r.summary.is_some()
             && r.options.k == key.options.k
@@ -311,14 +345,16 @@ fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
             && r.target == key.target
             && r.options.by_subject == key.options.by_subject
             && r.options.with_replacement == key.options.with_replacement
+            && r.options.normalize == key.options.normalize
     };
     let _ = writeln!(
         out,
-        "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}:\n",
+        "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}, normalisation {}:\n",
         key.options.k,
         key.options.draws,
         key.options.seed,
-        key.protocol.as_str()
+        key.protocol.as_str(),
+        key.options.normalize.label()
     );
     let _ = write!(out, "| objective | run | val acc | accuracy |");
     for c in &key.classes {

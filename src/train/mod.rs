@@ -2,6 +2,7 @@
 //! the base-test report.
 
 pub mod base_test;
+pub mod diagnose;
 pub mod events;
 pub mod run;
 pub mod trainer;

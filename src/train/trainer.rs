@@ -699,6 +699,11 @@ fn train_inner(
                 summary.train_accuracy, summary.val_accuracy, chance
             )));
         }
+        if let Some(w) =
+            super::diagnose::one_class_collapse("validation", &truth, &pred, &ds.classes)
+        {
+            emit(TrainEvent::Warning(w));
+        }
         emit(TrainEvent::Epoch(summary));
         sums.complete = true;
         let path = save_checkpoint(&run.checkpoint_dir(epoch), &model, &optim, &sums)?;
@@ -733,6 +738,9 @@ fn train_inner(
         &base_device,
         &mut |w| emit(TrainEvent::Warning(w)),
     );
+    if let Some(w) = super::diagnose::one_class_collapse("base-test", &truth, &pred, &ds.classes) {
+        emit(TrainEvent::Warning(w));
+    }
     let report = BaseTestReport::from_predictions(ds.classes.clone(), last_epoch, &truth, &pred);
     write_json(&run.base_test_path(), &report)?;
     emit(TrainEvent::BaseTest {

@@ -9,6 +9,7 @@ use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::{KShotOptions, Prepared, Protocol, SweepPoint};
 use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::sampler::Draw;
+use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::{AamParams, Objective};
 use bloodshot::train::{
     EpochSummary, RunDir, RunState, StopMode, StopSignal, TrainConfig, TrainEvent,
@@ -92,6 +93,8 @@ pub enum Action {
     DrawAll,
     /// k sweep.
     Sweep,
+    /// Next embedding normalisation of the k-shot view.
+    NextNormalization,
     /// Mark a run.
     Mark,
     /// Export markdown.
@@ -109,7 +112,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -130,6 +133,7 @@ impl Action {
         Action::Draw,
         Action::DrawAll,
         Action::Sweep,
+        Action::NextNormalization,
         Action::Mark,
         Action::Export,
         Action::Resume,
@@ -449,7 +453,7 @@ pub struct RunRow {
     pub epochs: (usize, usize),
     /// Best validation accuracy.
     pub best_val: Option<f64>,
-    /// Last k-shot result: (k, protocol, accuracy mean, std).
+    /// Last k-shot result: (k, protocol and normalisation when not `none`, accuracy mean, std).
     pub kshot: Option<(usize, String, f64, f64)>,
     /// State.
     pub state: RunState,
@@ -489,11 +493,13 @@ pub enum KShotField {
     BySubject,
     /// Seed.
     Seed,
+    /// Embedding normalisation (changes the view, not the bank).
+    Normalize,
 }
 
 impl KShotField {
     /// Form order.
-    pub const ALL: [KShotField; 7] = [
+    pub const ALL: [KShotField; 8] = [
         KShotField::Run,
         KShotField::Checkpoint,
         KShotField::K,
@@ -501,6 +507,7 @@ impl KShotField {
         KShotField::Protocol,
         KShotField::BySubject,
         KShotField::Seed,
+        KShotField::Normalize,
     ];
 
     /// Label.
@@ -513,6 +520,7 @@ impl KShotField {
             KShotField::Protocol => "protocol",
             KShotField::BySubject => "by subject",
             KShotField::Seed => "seed",
+            KShotField::Normalize => "normalize",
         }
     }
 }
@@ -539,10 +547,17 @@ pub struct KShotSession {
     pub pca_basis: Arc<bloodshot::fewshot::pca::Pca>,
     /// The bank (fixed by k, draws, seed).
     pub bank: Vec<Draw>,
-    /// Metrics of draws evaluated so far, in order.
+    /// Metrics of draws evaluated so far under every normalisation (indexed like
+    /// [`Normalization::ALL`]), in draw order: the same draws, so comparisons are paired.
+    pub done_by_mode: Vec<Vec<DrawMetrics>>,
+    /// Summary of each mode's draws (indexed like [`Normalization::ALL`]).
+    pub summary_by_mode: Vec<Option<KShotSummary>>,
+    /// Metrics of draws evaluated so far under the selected normalisation, in order.
     pub done: Vec<DrawMetrics>,
     /// Summary of `done`.
     pub summary: Option<KShotSummary>,
+    /// Normalisation the thumbnails' misclassifications were computed with.
+    pub thumbs_mode: Normalization,
     /// Thumbnails of the current support set per class, and of misclassified queries.
     pub support_thumbs: Vec<Vec<Thumb>>,
     /// Misclassified queries of the current draw: (true, predicted, thumb).
@@ -572,6 +587,33 @@ pub struct KShotState {
     pub sweeping: bool,
     /// Last error or remark.
     pub message: Option<String>,
+}
+
+impl KShotState {
+    /// Shows the session's draws under the selected normalisation (no recomputation: every
+    /// mode was scored on the same draws).
+    pub fn show_mode(&mut self) {
+        let mode = self.opts.0.normalize;
+        if let Some(s) = self.session.as_mut() {
+            s.done = s
+                .done_by_mode
+                .get(mode.index())
+                .cloned()
+                .unwrap_or_default();
+            s.summary = s.summary_by_mode.get(mode.index()).cloned().flatten();
+            // A sweep was computed under another mode: drop it rather than mislabel it.
+            s.sweep.clear();
+        }
+        self.message = Some(format!(
+            "normalisation {}: same draws, rescored{}",
+            mode.as_str(),
+            if mode.transductive() {
+                " (transductive: uses the unlabelled target)"
+            } else {
+                ""
+            }
+        ));
+    }
 }
 
 /// The k-shot options as the form edits them.
@@ -831,6 +873,12 @@ impl App {
                 };
                 return vec![Effect::Evaluate { from, to }];
             }
+            Action::NextNormalization => {
+                let o = &mut self.kshot.opts.0;
+                let next = (o.normalize.index() + 1) % Normalization::ALL.len();
+                o.normalize = Normalization::ALL[next];
+                self.kshot.show_mode();
+            }
             Action::Sweep => {
                 if self.kshot.session.is_none() {
                     self.kshot.message = Some("press p first".into());
@@ -1015,6 +1063,12 @@ impl App {
                             o.seed.saturating_sub(1)
                         }
                     }
+                    KShotField::Normalize => {
+                        o.normalize = step_in(&Normalization::ALL, o.normalize, up);
+                        // Same bank, same embeddings: only the view changes.
+                        self.kshot.show_mode();
+                        return;
+                    }
                 }
                 if changed_session && self.kshot.session.is_some() {
                     self.kshot.session = None;
@@ -1123,8 +1177,11 @@ impl App {
                                     dataset: p.dataset,
                                     pca_basis: p.pca,
                                     bank,
+                                    done_by_mode: vec![vec![]; Normalization::ALL.len()],
+                                    summary_by_mode: vec![None; Normalization::ALL.len()],
                                     done: vec![],
                                     summary: None,
+                                    thumbs_mode: opts.normalize,
                                     support_thumbs: vec![],
                                     miss_thumbs: vec![],
                                     pca: PcaView {
@@ -1140,8 +1197,19 @@ impl App {
             }
             E::Evaluated(r) => match (r, self.kshot.session.as_mut()) {
                 (Ok(ev), Some(s)) => {
-                    s.done.extend(ev.metrics);
-                    s.summary = KShotSummary::from_draws(&s.done);
+                    for ((done, summary), metrics) in s
+                        .done_by_mode
+                        .iter_mut()
+                        .zip(s.summary_by_mode.iter_mut())
+                        .zip(ev.by_mode)
+                    {
+                        done.extend(metrics);
+                        *summary = KShotSummary::from_draws(done);
+                    }
+                    let mode = self.kshot.opts.0.normalize.index();
+                    s.done = s.done_by_mode[mode].clone();
+                    s.summary = s.summary_by_mode[mode].clone();
+                    s.thumbs_mode = ev.thumbs_mode;
                     s.support_thumbs = ev.support_thumbs;
                     s.miss_thumbs = ev.miss_thumbs;
                     s.pca.prototypes = ev.prototypes;

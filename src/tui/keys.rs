@@ -191,6 +191,13 @@ pub const BINDINGS: &[Binding] = &[
         "accuracy-vs-k sweep (1,2,3,5,10,20)",
     ),
     b(
+        "n",
+        &[Char('n')],
+        Scope::Tab(Tab::KShot),
+        Action::NextNormalization,
+        "next embedding normalisation (same draws)",
+    ),
+    b(
         "Space",
         &[Char(' ')],
         Scope::Tab(Tab::Runs),

@@ -317,7 +317,8 @@ fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
         }
         Effect::Evaluate { from, to } => {
             if let Some(s) = app.kshot.session.clone() {
-                tokio::task::spawn_blocking(move || worker::evaluate_draws(tx, s, from, to));
+                let mode = app.kshot.opts.0.normalize;
+                tokio::task::spawn_blocking(move || worker::evaluate_draws(tx, s, from, to, mode));
             }
         }
         Effect::Sweep => {

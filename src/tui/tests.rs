@@ -16,6 +16,7 @@ use bloodshot::fewshot::evaluate::{
 };
 use bloodshot::fewshot::metrics::KShotSummary;
 use bloodshot::fewshot::pca::pca_2d;
+use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
 use bloodshot::train::{EpochSummary, RunState, TrainEvent};
 
@@ -157,24 +158,24 @@ fn kshot() -> App {
             }
         })
         .collect();
-    let prep = Prepared {
-        protocol: Protocol::HeldoutTest,
-        classes: vec!["all".into(), "hem".into()],
-        support_samples: (0..12).collect(),
-        query_samples: (0..10).collect(),
-        support_emb: Embeddings {
+    let prep = Prepared::new(
+        Protocol::HeldoutTest,
+        vec!["all".into(), "hem".into()],
+        (0..12).collect(),
+        (0..10).collect(),
+        Embeddings {
             dim: 2,
             rows: support,
         },
-        query_emb: Embeddings {
+        Embeddings {
             dim: 2,
             rows: queries,
         }
         .l2_normalized(),
-        support_labels: (0..12).map(|i| usize::from(i >= 6)).collect(),
-        query_labels: (0..10).map(|i| usize::from(i >= 6)).collect(),
-        support_subjects: vec![None; 12],
-    };
+        (0..12).map(|i| usize::from(i >= 6)).collect(),
+        (0..10).map(|i| usize::from(i >= 6)).collect(),
+        vec![None; 12],
+    );
     let opts = KShotOptions {
         k: 2,
         draws: 5,
@@ -182,7 +183,15 @@ fn kshot() -> App {
     };
     a.kshot.opts.0 = opts.clone();
     let bank = draw_bank(&prep, &opts).unwrap();
-    let done = evaluate_draws(&prep, &bank[..3]);
+    let done_by_mode: Vec<_> = Normalization::ALL
+        .iter()
+        .map(|&m| evaluate_draws(&prep, m, &bank[..3]))
+        .collect();
+    let summary_by_mode: Vec<_> = done_by_mode
+        .iter()
+        .map(|d| KShotSummary::from_draws(d))
+        .collect();
+    let done = done_by_mode[0].clone();
     let rows: Vec<usize> = (0..10).collect();
     let pca = pca_2d(&prep.query_emb, &rows);
     let mut points = vec![vec![], vec![]];
@@ -196,6 +205,7 @@ fn kshot() -> App {
             k,
             summary: KShotSummary::from_draws(&evaluate_draws(
                 &prep,
+                Normalization::None,
                 &draw_bank(&prep, &KShotOptions { k, ..opts.clone() }).unwrap(),
             ))
             .unwrap(),
@@ -214,8 +224,11 @@ fn kshot() -> App {
         ),
         pca_basis: Arc::new(pca),
         bank,
+        done_by_mode,
+        summary_by_mode,
         done,
         summary,
+        thumbs_mode: Normalization::None,
         support_thumbs: vec![
             vec![Thumb::solid(8, [70, 30, 80]); 2],
             vec![Thumb::solid(8, [60, 20, 90]); 2],
@@ -565,4 +578,48 @@ fn theme_cycle_and_user_override() {
             "every theme has class colours"
         );
     }
+}
+
+/// The console's draw path (worker → event → state) shows exactly what the engine's
+/// `evaluate::run` (the CLI's path) computes for the same bank, under every normalisation,
+/// and `n` switches the shown numbers without recomputing or changing the bank.
+#[test]
+fn console_kshot_numbers_equal_the_engine_in_every_mode() {
+    let mut a = kshot();
+    let session = a.kshot.session.clone().expect("session");
+    let bank_len = session.bank.len();
+    // Start from a fresh session state, then draw the whole bank as `a` would.
+    if let Some(s) = a.kshot.session.as_mut() {
+        s.done_by_mode = vec![vec![]; Normalization::ALL.len()];
+        s.summary_by_mode = vec![None; Normalization::ALL.len()];
+        s.done.clear();
+        s.summary = None;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    super::worker::evaluate_draws(tx, session.clone(), 0, bank_len, Normalization::None);
+    let event = rx.try_recv().expect("an Evaluated event");
+    let effects = a.on_event(event);
+    assert!(
+        matches!(effects.as_slice(), [super::app::Effect::SaveKShot]),
+        "a complete bank is saved"
+    );
+    for mode in Normalization::ALL {
+        let opts = KShotOptions {
+            normalize: mode,
+            ..a.kshot.opts.0.clone()
+        };
+        let (engine, _) = bloodshot::fewshot::evaluate::run(&session.prep, &opts, &[]).unwrap();
+        let s = a.kshot.session.as_ref().unwrap();
+        assert_eq!(s.summary_by_mode[mode.index()], engine, "{mode}");
+        assert_eq!(s.summary, engine, "shown summary under {mode}");
+        a.on_action(Action::NextNormalization);
+    }
+    // Four presses cycle back to `none`.
+    assert_eq!(a.kshot.opts.0.normalize, Normalization::None);
+    assert_eq!(a.kshot.session.as_ref().unwrap().bank.len(), bank_len);
+}
+
+#[test]
+fn kshot_tab_with_results_80x24() {
+    insta::assert_snapshot!(render(&kshot(), 80, 24));
 }

@@ -8,9 +8,10 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{StatsPhase, dataset_stats};
-use bloodshot::fewshot::classify::{Prototypes, predict};
+use bloodshot::fewshot::classify::Prototypes;
 use bloodshot::fewshot::evaluate::{self, KShotOptions, PrepareProgress};
 use bloodshot::fewshot::pca::{pca_2d, project};
+use bloodshot::fewshot::score::Normalization;
 use bloodshot::report;
 use bloodshot::train::run::list_runs;
 use bloodshot::train::{self, MetricRecord, RunDir, Start, StopSignal, TrainConfig};
@@ -103,7 +104,10 @@ pub fn run_rows(runs_dir: &Path) -> Vec<RunRow> {
                     k.summary.as_ref().map(|s| {
                         (
                             k.options.k,
-                            k.protocol.as_str().to_string(),
+                            match k.options.normalize {
+                                Normalization::None => k.protocol.as_str().to_string(),
+                                mode => format!("{} {mode}", k.protocol.as_str()),
+                            },
                             s.accuracy.mean,
                             s.accuracy.std,
                         )
@@ -156,7 +160,8 @@ pub fn prepare(
         let n = prep.query_labels.len();
         let take = n.min(400);
         let rows: Vec<usize> = (0..take).map(|i| i * n / take.max(1)).collect();
-        let pca = pca_2d(&prep.query_emb, &rows);
+        // Unit rows, as the cosine sees them.
+        let pca = pca_2d(&prep.query_emb.l2_normalized(), &rows);
         let mut points = vec![Vec::new(); prep.classes.len()];
         for (pt, &r) in pca.points.iter().zip(&rows) {
             points[prep.query_labels[r]].push(*pt);
@@ -172,10 +177,15 @@ pub fn prepare(
     let _ = tx.send(AppEvent::Prepared(r));
 }
 
-/// Evaluates draws `from..to` of the session's bank; thumbnails and prototypes of the last.
-pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize) {
+/// Evaluates draws `from..to` of the session's bank under every normalisation (the same
+/// draws, so the modes are compared paired); thumbnails and prototypes of the last, with the
+/// misclassifications of `mode`.
+pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, mode: Normalization) {
     let draws = &s.bank[from..to.min(s.bank.len())];
-    let metrics = evaluate::evaluate_draws(&s.prep, draws);
+    let by_mode = Normalization::ALL
+        .iter()
+        .map(|&m| evaluate::evaluate_draws(&s.prep, m, draws))
+        .collect();
     let Some(last) = draws.last() else {
         return;
     };
@@ -194,7 +204,7 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize) {
         .collect();
     let protos = Prototypes::from_support(&prep.support_emb, &last.support);
     let labels = &prep.query_labels;
-    let preds = predict(&protos, &prep.query_emb, &last.queries);
+    let preds = prep.scorer(mode).predict(&last.support, &last.queries);
     let miss_thumbs = last
         .queries
         .iter()
@@ -211,7 +221,8 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize) {
         .map(|c| project(protos.row(c), &s.pca_basis.components, &s.pca_basis.mean))
         .collect();
     let _ = tx.send(AppEvent::Evaluated(Ok(Box::new(Evaluated {
-        metrics,
+        by_mode,
+        thumbs_mode: mode,
         support_thumbs,
         miss_thumbs,
         prototypes,
@@ -255,6 +266,7 @@ pub fn save_kshot(
         return;
     };
     let complete = s.done.len() == s.bank.len();
+    let mode = opts.normalize;
     let result = evaluate::KShotResult {
         run_id: run.id(),
         epoch: s.epoch,
@@ -264,8 +276,13 @@ pub fn save_kshot(
         classes: s.prep.classes.clone(),
         support_pool: s.prep.support_labels.len(),
         queries: s.prep.query_labels.len(),
-        summary: if complete { s.summary.clone() } else { None },
+        summary: if complete {
+            s.summary_by_mode.get(mode.index()).cloned().flatten()
+        } else {
+            None
+        },
         sweep: s.sweep.clone(),
+        collapse: s.prep.collapse,
     };
     if result.summary.is_none() && result.sweep.is_empty() {
         return;

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
+use bloodshot::fewshot::score::{Normalization, format_cosine};
 
 use super::{bar, block, form_line};
 use crate::tui::app::{App, KShotField, KShotSession};
@@ -18,7 +19,15 @@ use crate::tui::theme::Theme;
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).areas(area);
-    render_form(f, app, left);
+    match &app.kshot.session {
+        Some(s) => {
+            let [form, modes] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(8)]).areas(left);
+            render_form(f, app, form);
+            render_modes(f, app, s, modes);
+        }
+        None => render_form(f, app, left),
+    }
     let t = &app.theme;
     match &app.kshot.session {
         None => {
@@ -68,7 +77,75 @@ pub fn field_value(app: &App, field: KShotField) -> String {
         KShotField::Protocol => o.protocol.as_str().into(),
         KShotField::BySubject => if o.by_subject { "yes" } else { "no" }.into(),
         KShotField::Seed => o.seed.to_string(),
+        KShotField::Normalize => o.normalize.as_str().into(),
     }
+}
+
+/// Short name of a normalisation for the narrow modes table; `*` marks transductive ones.
+fn mode_name(mode: Normalization) -> String {
+    let name = match mode {
+        Normalization::None => "none",
+        Normalization::CentreSupport => "centre-supp",
+        Normalization::CentreTarget => "centre-tgt",
+        Normalization::Cl2n => "cl2n",
+    };
+    format!("{name}{}", if mode.transductive() { "*" } else { "" })
+}
+
+/// The session's draws so far under every normalisation, side by side (paired: same draws),
+/// with the mean paired difference in accuracy to `none`.
+fn render_modes(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
+    let t = &app.theme;
+    let selected = app.kshot.opts.0.normalize;
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{:<11}{:>6}{:>6}{:>7}", "mode", "acc", "sd", "Δ none"),
+        Style::default().fg(t.muted),
+    ))];
+    let baseline = s.done_by_mode.first();
+    for (i, mode) in Normalization::ALL.iter().enumerate() {
+        let done = s.done_by_mode.get(i);
+        let text = match s.summary_by_mode.get(i).and_then(Option::as_ref) {
+            None => format!("{:<11}{:>6}", mode_name(*mode), "–"),
+            Some(sum) => {
+                let delta = match (done, baseline) {
+                    (Some(d), Some(b)) if i > 0 && d.len() == b.len() && !d.is_empty() => {
+                        let diff: f64 = d
+                            .iter()
+                            .zip(b)
+                            .map(|(x, y)| x.accuracy - y.accuracy)
+                            .sum::<f64>()
+                            / d.len() as f64;
+                        format!("{diff:+.3}")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "{:<11}{:>6.3}{:>6.3}{:>7}",
+                    mode_name(*mode),
+                    sum.accuracy.mean,
+                    sum.accuracy.std,
+                    delta
+                )
+            }
+        };
+        let style = if *mode == selected {
+            Style::default().fg(t.accent).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(t.fg)
+        };
+        lines.push(Line::from(Span::styled(text, style)));
+    }
+    lines.push(Line::from(Span::styled(
+        "* transductive · n next mode",
+        Style::default().fg(t.muted),
+    )));
+    f.render_widget(
+        Paragraph::new(lines).block(block(
+            t,
+            &format!("Normalisations · same {} draws", s.done.len()),
+        )),
+        area,
+    );
 }
 
 fn render_form(f: &mut Frame, app: &App, area: Rect) {
@@ -109,6 +186,15 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
             s.done.len(),
             s.bank.len()
         )));
+        if let Some(c) = s.prep.collapse.filter(|c| c.collapsed()) {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "⚠ target embeddings collapsed to one direction (mean cosine {}): scores are exact; compare normalisations (n)",
+                    format_cosine(c.mean_pairwise_cosine)
+                ),
+                Style::default().fg(t.warn),
+            )));
+        }
     }
     if let Some(m) = &app.kshot.message {
         lines.push(Line::from(Span::styled(
@@ -244,7 +330,11 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     );
 
     // Thumbnails of support images and misclassified queries.
-    let blk = block(t, "support set (per class) · misclassified queries");
+    let title = format!(
+        "support set (per class) · misclassified queries ({})",
+        s.thumbs_mode.as_str()
+    );
+    let blk = block(t, &title);
     let inner = blk.inner(mid);
     f.render_widget(blk, mid);
     let cell = 7u16;

@@ -120,9 +120,13 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
                 r.objective.title(),
                 r.id.chars().take(19).collect::<String>(),
                 r.best_val.map_or("–".into(), |v| format!("{v:.3}")),
-                r.kshot.as_ref().map_or("–".into(), |(k, _, m, s)| format!(
-                    "{m:.3} ± {s:.3} (k={k})"
-                ))
+                r.kshot.as_ref().map_or("–".into(), |(k, p, m, s)| {
+                    // The normalisation, when not the original, follows the protocol.
+                    match p.split_once(' ') {
+                        Some((_, mode)) => format!("{m:.3} ± {s:.3} (k={k}, {mode})"),
+                        None => format!("{m:.3} ± {s:.3} (k={k})"),
+                    }
+                })
             )));
         }
     }

@@ -1,0 +1,928 @@
+//! Exact prototype scoring: cosine similarity between queries and class prototypes that does
+//! not depend on float32 luck, under four embedding normalisations.
+//!
+//! # Why not a plain float32 cosine
+//! Trained embedders (AAMSoftmax runs in particular) can produce *directionally collapsed*
+//! embeddings: every target embedding points almost the same way (pairwise cosine
+//! > 0.9999999) and the class signal lives in direction differences of order 1e-7 in cosine.
+//! Once a cosine close to 1.0 is formed in float32 that signal is at the float32 epsilon and
+//! the predictions are noise. The original method had this trap.
+//!
+//! # How the scores stay exact and fast
+//! Prototypes are built in f64 from the raw embeddings (after the mode's transform). Every
+//! query `y` (transformed, f64) is split along one common unit axis `m`, the mean direction of
+//! the queries: `y = a·m + r`, with `a = y·m` kept in f64 and the residual `r` stored in f32.
+//! A prototype `D` is split the same way (`α`, `ρ`). Then
+//!
+//! `y · D = a·α + a·(ρ·m) + r·ρ`
+//!
+//! where only the last term is a long dot product: it runs in f32 on the residuals (the hot
+//! loop, with AVX2/FMA when the CPU has it), everything else is f64. For collapsed embeddings
+//! `|r|` is tiny relative to `|y|`, so the large shared part of every cosine is never rounded
+//! in f32. Each fast score carries a rigorous bound on its rounding error; a query whose best
+//! class does not win by more than the bounds is rescored exactly the way the float64
+//! reference ([`reference_predict`]) scores it. Predictions therefore equal the reference's
+//! draw by draw — tested on synthetic collapsed embeddings where a naive f32 cosine is at
+//! chance, and on exact ties.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::classify::Embeddings;
+use super::metrics::{ConfusionMatrix, DrawMetrics};
+use super::sampler::{Draw, SupportSet};
+
+/// How embeddings are normalised before prototypes and cosines are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalization {
+    /// Cosine on the raw embeddings: the original method.
+    #[default]
+    None,
+    /// Subtract the mean of the drawn support embeddings, per draw (inductive).
+    CentreSupport,
+    /// Subtract the mean of all target embeddings, labels unused (transductive).
+    CentreTarget,
+    /// L2-normalise, centre on the target mean, L2-normalise again (SimpleShot's CL2N with
+    /// the target mean in place of the base-set mean; transductive).
+    Cl2n,
+}
+
+impl Normalization {
+    /// Every mode, in display order.
+    pub const ALL: [Normalization; 4] = [
+        Normalization::None,
+        Normalization::CentreSupport,
+        Normalization::CentreTarget,
+        Normalization::Cl2n,
+    ];
+
+    /// Name on the command line and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Normalization::None => "none",
+            Normalization::CentreSupport => "centre-support",
+            Normalization::CentreTarget => "centre-target",
+            Normalization::Cl2n => "cl2n",
+        }
+    }
+
+    /// Whether the mode uses the unlabelled query/target embeddings (transductive).
+    pub fn transductive(self) -> bool {
+        matches!(self, Normalization::CentreTarget | Normalization::Cl2n)
+    }
+
+    /// Index in [`Normalization::ALL`].
+    pub fn index(self) -> usize {
+        Normalization::ALL
+            .iter()
+            .position(|&m| m == self)
+            .unwrap_or(0)
+    }
+
+    /// The mode and, for transductive ones, a plain warning: "cl2n (transductive)".
+    pub fn label(self) -> String {
+        if self.transductive() {
+            format!("{} (transductive)", self.as_str())
+        } else {
+            self.as_str().to_string()
+        }
+    }
+}
+
+impl std::fmt::Display for Normalization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Normalization {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Normalization::None),
+            "centre-support" | "center-support" => Ok(Normalization::CentreSupport),
+            "centre-target" | "center-target" => Ok(Normalization::CentreTarget),
+            "cl2n" => Ok(Normalization::Cl2n),
+            _ => Err(format!(
+                "unknown normalisation `{s}`: use none, centre-support, centre-target or cl2n"
+            )),
+        }
+    }
+}
+
+/// How directionally collapsed a set of embeddings is, computed once per embedded target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CollapseStats {
+    /// Number of (non-zero) embeddings measured.
+    pub n: usize,
+    /// Norm of the mean unit embedding (1 = all identical directions, ~0 = spread out).
+    pub mean_unit_norm: f64,
+    /// Mean cosine over all pairs of distinct embeddings.
+    pub mean_pairwise_cosine: f64,
+    /// Median angle, in degrees, between an embedding and the mean direction.
+    pub median_angle_deg: f64,
+}
+
+/// Mean pairwise cosine from which embeddings count as directionally collapsed: their angles
+/// are then a few degrees at most, and a cosine formed in f32 keeps few digits of the signal.
+pub const COLLAPSE_COSINE: f64 = 0.999;
+
+impl CollapseStats {
+    /// Measures the rows of `emb` (all-zero rows are left out). `None` with fewer than two rows.
+    pub fn of(emb: &Embeddings) -> Option<CollapseStats> {
+        let dim = emb.dim;
+        let mut sum = vec![0f64; dim];
+        let mut units: Vec<Vec<f64>> = Vec::new();
+        for i in 0..emb.n() {
+            let row = to_f64(emb.row(i));
+            let norm = norm(&row);
+            if norm > 0.0 && norm.is_finite() {
+                let unit: Vec<f64> = row.iter().map(|v| v / norm).collect();
+                add_into(&mut sum, &unit);
+                units.push(unit);
+            }
+        }
+        let n = units.len();
+        if n < 2 {
+            return None;
+        }
+        let sum_sq = dot64(&sum, &sum);
+        let mean_unit_norm = sum_sq.sqrt() / n as f64;
+        let mean_pairwise_cosine = (sum_sq - n as f64) / (n as f64 * (n as f64 - 1.0));
+        let axis_norm = sum_sq.sqrt();
+        let mut angles: Vec<f64> = units
+            .iter()
+            .map(|u| {
+                if axis_norm == 0.0 {
+                    return 90.0;
+                }
+                // The angle from the perpendicular part, which stays accurate near 0°.
+                let along = dot64(u, &sum) / axis_norm;
+                let perpendicular = u
+                    .iter()
+                    .zip(&sum)
+                    .map(|(x, s)| {
+                        let d = x - along * s / axis_norm;
+                        d * d
+                    })
+                    .sum::<f64>()
+                    .sqrt();
+                perpendicular.atan2(along).to_degrees()
+            })
+            .collect();
+        angles.sort_by(f64::total_cmp);
+        let median_angle_deg = if n % 2 == 1 {
+            angles[n / 2]
+        } else {
+            (angles[n / 2 - 1] + angles[n / 2]) / 2.0
+        };
+        Some(CollapseStats {
+            n,
+            mean_unit_norm,
+            mean_pairwise_cosine,
+            median_angle_deg,
+        })
+    }
+
+    /// Whether the embeddings share one direction closely enough to call them collapsed.
+    pub fn collapsed(&self) -> bool {
+        self.mean_pairwise_cosine >= COLLAPSE_COSINE
+    }
+
+    /// One plain sentence when collapsed, with the figures and what to try; `None` otherwise.
+    pub fn warning(&self) -> Option<String> {
+        self.collapsed().then(|| {
+            format!(
+                "The target embeddings are directionally collapsed (mean pairwise cosine {}, median angle to their mean {:.2e}°): scores are computed exactly, but the class signal is in tiny direction differences — compare with --normalize centre-target or cl2n (transductive) or centre-support.",
+                format_cosine(self.mean_pairwise_cosine),
+                self.median_angle_deg
+            )
+        })
+    }
+}
+
+/// A cosine close to 1 written with enough nines to be told apart from 1.
+pub fn format_cosine(c: f64) -> String {
+    if c < 0.999 || !c.is_finite() {
+        return format!("{c:.3}");
+    }
+    let gap = (1.0 - c).max(1e-16);
+    let digits = (-gap.log10()).ceil() as usize + 1;
+    format!("{c:.digits$}", digits = digits.min(16))
+}
+
+fn to_f64(row: &[f32]) -> Vec<f64> {
+    row.iter().map(|&v| f64::from(v)).collect()
+}
+
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn norm(a: &[f64]) -> f64 {
+    dot64(a, a).sqrt()
+}
+
+fn add_into(sum: &mut [f64], row: &[f64]) {
+    sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+}
+
+/// The mode's per-embedding transform (the draw-independent part), fitted on the target.
+///
+/// The float64 reference and the scorer's exact path both go through [`Transform::apply`],
+/// so the two compute bit-identical transformed rows.
+#[derive(Debug, Clone)]
+struct Transform {
+    mode: Normalization,
+    /// `centre-target`: mean of the raw target rows; `cl2n`: mean of their unit rows.
+    mean: Vec<f64>,
+}
+
+impl Transform {
+    /// Fits the mode on every target row: the support pool, then the queries (if separate).
+    fn fit(mode: Normalization, support: &Embeddings, queries: Option<&Embeddings>) -> Transform {
+        let dim = support.dim;
+        let mut mean = vec![0f64; dim];
+        let mut n = 0usize;
+        if mode.transductive() {
+            let sets = std::iter::once(support).chain(queries);
+            for set in sets {
+                for i in 0..set.n() {
+                    let row = to_f64(set.row(i));
+                    let row = if mode == Normalization::Cl2n {
+                        unit(&row)
+                    } else {
+                        row
+                    };
+                    add_into(&mut mean, &row);
+                    n += 1;
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+        }
+        Transform { mode, mean }
+    }
+
+    /// The transformed row, in f64.
+    fn apply(&self, row: &[f32]) -> Vec<f64> {
+        let row = to_f64(row);
+        match self.mode {
+            Normalization::None | Normalization::CentreSupport => row,
+            Normalization::CentreTarget => row.iter().zip(&self.mean).map(|(v, m)| v - m).collect(),
+            Normalization::Cl2n => {
+                let u = unit(&row);
+                unit(
+                    &u.iter()
+                        .zip(&self.mean)
+                        .map(|(v, m)| v - m)
+                        .collect::<Vec<_>>(),
+                )
+            }
+        }
+    }
+}
+
+/// `row / |row|`, or the row itself when it is all zero.
+fn unit(row: &[f64]) -> Vec<f64> {
+    let n = norm(row);
+    if n > 0.0 {
+        row.iter().map(|v| v / n).collect()
+    } else {
+        row.to_vec()
+    }
+}
+
+/// The exact (f64) prototypes of one support set: per class the mean of the transformed
+/// support rows minus the shift (`centre-support`: the mean of all drawn support rows), and
+/// the shift itself. `None` for a class without support.
+fn exact_prototypes(
+    transform: &Transform,
+    support_emb: &Embeddings,
+    support: &SupportSet,
+) -> (Vec<Option<Vec<f64>>>, Vec<f64>) {
+    let dim = support_emb.dim;
+    let mut shift = vec![0f64; dim];
+    let mut sums: Vec<Option<Vec<f64>>> = Vec::with_capacity(support.n_classes());
+    let mut count = 0usize;
+    for indices in &support.per_class {
+        if indices.is_empty() {
+            sums.push(None);
+            continue;
+        }
+        let mut sum = vec![0f64; dim];
+        for &i in indices {
+            let row = transform.apply(support_emb.row(i));
+            add_into(&mut sum, &row);
+            if transform.mode == Normalization::CentreSupport {
+                add_into(&mut shift, &row);
+                count += 1;
+            }
+        }
+        sums.push(Some(sum));
+    }
+    if count > 0 {
+        shift.iter_mut().for_each(|s| *s /= count as f64);
+    }
+    let prototypes = sums
+        .into_iter()
+        .zip(&support.per_class)
+        .map(|(sum, indices)| {
+            sum.map(|sum| {
+                sum.iter()
+                    .zip(&shift)
+                    .map(|(m, s)| m / indices.len() as f64 - s)
+                    .collect()
+            })
+        })
+        .collect();
+    (prototypes, shift)
+}
+
+/// Exact cosines of a (shifted) query with each prototype; 0 for a zero vector.
+fn exact_cosines(query: &[f64], prototypes: &[Option<Vec<f64>>]) -> Vec<f64> {
+    let qn = norm(query);
+    prototypes
+        .iter()
+        .map(|p| match p {
+            Some(p) if norm(p) > 0.0 && qn > 0.0 => dot64(query, p) / (qn * norm(p)),
+            _ => 0.0,
+        })
+        .collect()
+}
+
+/// The class prototypes of one draw, ready for scoring queries.
+#[derive(Debug, Clone)]
+struct DrawPrototypes {
+    /// Exact prototypes (f64) and the shift, for the exact path.
+    exact: Vec<Option<Vec<f64>>>,
+    shift: Vec<f64>,
+    /// Per class: `α_c = D_c·m`, `γ_c = ρ_c·m`, `1/|D_c|` (0 for a zero prototype), the bias
+    /// `shift·D_c` and `|ρ_c|`.
+    alpha: Vec<f64>,
+    gamma: Vec<f64>,
+    inv_norm: Vec<f64>,
+    bias: Vec<f64>,
+    rho_norm: Vec<f64>,
+    /// Per class `ρ_c = D_c − α_c·m` in f32 for the hot loop, row-major `n_classes × dim`.
+    rho: Vec<f32>,
+}
+
+/// One normalisation mode's view of a prepared target: everything a draw needs to be scored.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    mode: Normalization,
+    dim: usize,
+    transform: Transform,
+    axis: Vec<f64>,
+    support_raw: Arc<Embeddings>,
+    /// `None`: the queries are the support pool's rows (pool protocol).
+    queries_raw: Option<Arc<Embeddings>>,
+    /// Per query `a_q = y_q·m`.
+    along: Vec<f64>,
+    /// Per query `|r̃_q|`.
+    residual_norm: Vec<f64>,
+    /// Per query `r̃_q = f32(y_q − a_q·m)`, row-major.
+    residual: Vec<f32>,
+}
+
+impl Scorer {
+    /// Builds the scorer of `mode` from raw (un-normalised) embeddings.
+    ///
+    /// `queries` is `None` when the queries are the support pool itself (pool protocol).
+    /// The target, for the transductive modes, is the support pool plus the queries.
+    ///
+    /// # Panics
+    /// If the support and query embeddings differ in dimension.
+    pub fn new(
+        support: Arc<Embeddings>,
+        queries: Option<Arc<Embeddings>>,
+        mode: Normalization,
+    ) -> Scorer {
+        let dim = support.dim;
+        if let Some(q) = &queries {
+            assert_eq!(
+                q.dim, dim,
+                "support embeddings have dim {dim} but query embeddings have dim {}",
+                q.dim
+            );
+        }
+        let transform = Transform::fit(mode, &support, queries.as_deref());
+        let query_set: &Embeddings = queries.as_deref().unwrap_or(&support);
+        let rows: Vec<Vec<f64>> = (0..query_set.n())
+            .map(|i| transform.apply(query_set.row(i)))
+            .collect();
+        let axis = common_axis(&rows, dim);
+        let mut along = Vec::with_capacity(rows.len());
+        let mut residual_norm = Vec::with_capacity(rows.len());
+        let mut residual = Vec::with_capacity(rows.len() * dim);
+        for row in &rows {
+            let a = dot64(row, &axis);
+            let start = residual.len();
+            residual.extend(row.iter().zip(&axis).map(|(v, m)| (v - a * m) as f32));
+            residual_norm.push(
+                residual[start..]
+                    .iter()
+                    .map(|&r| f64::from(r) * f64::from(r))
+                    .sum::<f64>()
+                    .sqrt(),
+            );
+            along.push(a);
+        }
+        Scorer {
+            mode,
+            dim,
+            transform,
+            axis,
+            support_raw: support,
+            queries_raw: queries,
+            along,
+            residual_norm,
+            residual,
+        }
+    }
+
+    /// The mode this scorer applies.
+    pub fn mode(&self) -> Normalization {
+        self.mode
+    }
+
+    /// Number of query rows.
+    pub fn n_queries(&self) -> usize {
+        self.along.len()
+    }
+
+    fn query_raw(&self) -> &Embeddings {
+        self.queries_raw.as_deref().unwrap_or(&self.support_raw)
+    }
+
+    fn residual(&self, q: usize) -> &[f32] {
+        &self.residual[q * self.dim..(q + 1) * self.dim]
+    }
+
+    fn prototypes(&self, support: &SupportSet) -> DrawPrototypes {
+        let dim = self.dim;
+        let n_classes = support.n_classes();
+        let (exact, shift) = exact_prototypes(&self.transform, &self.support_raw, support);
+        let mut out = DrawPrototypes {
+            exact: Vec::new(),
+            shift: Vec::new(),
+            alpha: vec![0.0; n_classes],
+            gamma: vec![0.0; n_classes],
+            inv_norm: vec![0.0; n_classes],
+            bias: vec![0.0; n_classes],
+            rho_norm: vec![0.0; n_classes],
+            rho: vec![0.0; n_classes * dim],
+        };
+        for (c, d) in exact.iter().enumerate() {
+            // A class without support keeps an all-zero prototype: cosine 0 with everything.
+            let Some(d) = d else { continue };
+            let n = norm(d);
+            if !(n > 0.0 && n.is_finite()) {
+                continue;
+            }
+            let alpha = dot64(d, &self.axis);
+            let rho: Vec<f64> = d
+                .iter()
+                .zip(&self.axis)
+                .map(|(v, m)| v - alpha * m)
+                .collect();
+            out.inv_norm[c] = 1.0 / n;
+            out.alpha[c] = alpha;
+            out.gamma[c] = dot64(&rho, &self.axis);
+            out.bias[c] = dot64(&shift, d);
+            out.rho_norm[c] = norm(&rho);
+            out.rho[c * dim..(c + 1) * dim]
+                .iter_mut()
+                .zip(&rho)
+                .for_each(|(o, &v)| *o = v as f32);
+        }
+        out.exact = exact;
+        out.shift = shift;
+        out
+    }
+
+    /// The predicted class of query `q` given the residual dots `dots[c] = r̃_q·ρ̃_c`.
+    ///
+    /// The fast scores approximate `(y_q − shift)·D_c / |D_c|` (the cosine times a positive
+    /// factor common to all classes) with a rigorous bound on their error. When the best
+    /// class does not win by more than the bounds (and the tie tolerance), the query is
+    /// rescored exactly as the float64 reference does, so the prediction always equals it.
+    fn classify(&self, protos: &DrawPrototypes, q: usize, dots: &[f32], work: &mut Work) -> usize {
+        let a = self.along[q];
+        let r_norm = self.residual_norm[q];
+        // f32 dot: (dim/16 + 5) roundings of at most 2^-24 each on Σ|r̃ᵢρ̃ᵢ| ≤ |r̃||ρ̃|, plus the
+        // rounding of r and ρ to f32 (2^-24 each); a 1.5 safety factor.
+        let dot_rel = 1.5 * ((self.dim / LANES) as f64 + 8.0) * f64::from(f32::EPSILON) / 2.0;
+        let n_classes = dots.len();
+        work.scores.clear();
+        work.bounds.clear();
+        for class in 0..n_classes {
+            let inv = protos.inv_norm[class];
+            if inv == 0.0 {
+                work.scores.push(0.0);
+                work.bounds.push(0.0);
+                continue;
+            }
+            let alpha = protos.alpha[class];
+            let big = a * alpha + a * protos.gamma[class] - protos.bias[class];
+            let dot = f64::from(dots[class]);
+            let score = (big + dot) * inv;
+            let f64_part = 1e-12
+                * (a.abs() * (alpha.abs() + protos.gamma[class].abs())
+                    + protos.bias[class].abs()
+                    + dot.abs());
+            let bound = (dot_rel * r_norm * protos.rho_norm[class] + f64_part) * inv;
+            work.scores.push(score);
+            work.bounds.push(bound);
+        }
+        let best = argmax(&work.scores);
+        let scale = work
+            .scores
+            .iter()
+            .zip(&work.bounds)
+            .fold(0f64, |m, (s, b)| m.max(s.abs() + b));
+        let certain = work
+            .scores
+            .iter()
+            .zip(&work.bounds)
+            .enumerate()
+            .all(|(c, (s, b))| {
+                c == best || work.scores[best] - s > work.bounds[best] + b + 4.0 * TIE * scale
+            });
+        if certain && work.scores.iter().all(|s| s.is_finite()) {
+            return best;
+        }
+        // Too close to call in f32: the reference's own arithmetic decides.
+        let y = self.transform.apply(self.query_raw().row(q));
+        let shifted: Vec<f64> = y.iter().zip(&protos.shift).map(|(v, s)| v - s).collect();
+        argmax(&exact_cosines(&shifted, &protos.exact))
+    }
+
+    /// Class of each query in `query_indices` for the support set `support`: the prototype
+    /// with the highest cosine, ties to the lowest class index.
+    pub fn predict(&self, support: &SupportSet, query_indices: &[usize]) -> Vec<usize> {
+        let protos = self.prototypes(support);
+        let kernel = Kernel::detect();
+        let mut dots = vec![0f32; support.n_classes()];
+        let mut work = Work::default();
+        query_indices
+            .iter()
+            .map(|&q| {
+                kernel.dots(self.residual(q), &protos.rho, self.dim, &mut dots);
+                self.classify(&protos, q, &dots, &mut work)
+            })
+            .collect()
+    }
+
+    /// Metrics of one draw, classifying every query of `draw.queries`.
+    pub fn evaluate_draw(
+        &self,
+        query_labels: &[usize],
+        draw: &Draw,
+        n_classes: usize,
+    ) -> DrawMetrics {
+        let mut confusion = ConfusionMatrix::new(n_classes);
+        for (&q, p) in draw
+            .queries
+            .iter()
+            .zip(self.predict(&draw.support, &draw.queries))
+        {
+            confusion.add(query_labels[q], p);
+        }
+        DrawMetrics::from_confusion(confusion)
+    }
+
+    /// Metrics of every draw of a bank, in draw order, on up to `threads` threads (0 means 1).
+    ///
+    /// Exactly the results of [`Scorer::evaluate_draw`] on each draw, but a batch of draws is
+    /// scored per pass over the query rows, so that the query matrix is read from memory once
+    /// per batch rather than once per draw.
+    pub fn evaluate_bank(
+        &self,
+        query_labels: &[usize],
+        draws: &[Draw],
+        n_classes: usize,
+        threads: usize,
+    ) -> Vec<DrawMetrics> {
+        let threads = threads.clamp(1, draws.len().max(1));
+        let per_draw_bytes = (n_classes * self.dim * std::mem::size_of::<f32>()).max(1);
+        let batch = (BATCH_PROTOTYPE_BYTES / per_draw_bytes).max(1);
+        let evaluate = |chunk: &[Draw]| -> Vec<DrawMetrics> {
+            chunk
+                .chunks(batch)
+                .flat_map(|b| self.evaluate_batch(query_labels, b, n_classes))
+                .collect()
+        };
+        if threads == 1 {
+            return evaluate(draws);
+        }
+        let chunk_len = draws.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = draws
+                .chunks(chunk_len)
+                .map(|chunk| scope.spawn(move || evaluate(chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    fn evaluate_batch(
+        &self,
+        query_labels: &[usize],
+        batch: &[Draw],
+        n_classes: usize,
+    ) -> Vec<DrawMetrics> {
+        let dim = self.dim;
+        let kernel = Kernel::detect();
+        let protos: Vec<DrawPrototypes> =
+            batch.iter().map(|d| self.prototypes(&d.support)).collect();
+        // All prototypes of the batch in one matrix, so one query row meets them all.
+        let mut rho = Vec::with_capacity(batch.len() * n_classes * dim);
+        for p in &protos {
+            rho.extend_from_slice(&p.rho);
+        }
+        let mut dots = vec![0f32; batch.len() * n_classes];
+        let mut work = Work::default();
+        let mut confusions = vec![ConfusionMatrix::new(n_classes); batch.len()];
+        // A merge over the draws' query lists: each step takes the smallest pending query row
+        // and serves every draw waiting on it. Every entry is consumed exactly once, so
+        // unsorted or duplicate queries stay correct, only slower.
+        let mut cursors = vec![0usize; batch.len()];
+        loop {
+            let next_row = batch
+                .iter()
+                .zip(&cursors)
+                .filter_map(|(draw, &cursor)| draw.queries.get(cursor))
+                .min();
+            let Some(&row) = next_row else { break };
+            kernel.dots(self.residual(row), &rho, dim, &mut dots);
+            for (b, (draw, cursor)) in batch.iter().zip(cursors.iter_mut()).enumerate() {
+                if draw.queries.get(*cursor) == Some(&row) {
+                    let predicted = self.classify(
+                        &protos[b],
+                        row,
+                        &dots[b * n_classes..(b + 1) * n_classes],
+                        &mut work,
+                    );
+                    confusions[b].add(query_labels[row], predicted);
+                    *cursor += 1;
+                }
+            }
+        }
+        confusions
+            .into_iter()
+            .map(DrawMetrics::from_confusion)
+            .collect()
+    }
+}
+
+/// Scratch space of [`Scorer::classify`].
+#[derive(Debug, Default)]
+struct Work {
+    scores: Vec<f64>,
+    bounds: Vec<f64>,
+}
+
+/// Prototype bytes per batch of draws: small enough to stay in L2 cache next to a query row.
+const BATCH_PROTOTYPE_BYTES: usize = 512 * 1024;
+
+/// The unit mean direction of the rows (after normalising each), or the first basis vector.
+fn common_axis(rows: &[Vec<f64>], dim: usize) -> Vec<f64> {
+    let mut sum = vec![0f64; dim];
+    for row in rows {
+        let n = norm(row);
+        if n > 0.0 && n.is_finite() {
+            sum.iter_mut().zip(row).for_each(|(s, v)| *s += v / n);
+        }
+    }
+    let n = norm(&sum);
+    if n > 0.0 && n.is_finite() {
+        sum.iter_mut().for_each(|s| *s /= n);
+    } else if dim > 0 {
+        sum.iter_mut().for_each(|s| *s = 0.0);
+        sum[0] = 1.0;
+    }
+    sum
+}
+
+/// Scores closer than this (relative to the largest magnitude) count as tied: below it, f64
+/// rounding of the score, not the data, would decide.
+const TIE: f64 = 1e-12;
+
+/// Index of the largest score; ties (within [`TIE`]) go to the lowest index, NaN never wins.
+fn argmax(scores: &[f64]) -> usize {
+    let scale = scores
+        .iter()
+        .filter(|s| s.is_finite())
+        .fold(0f64, |m, s| m.max(s.abs()));
+    let mut best = 0;
+    let mut best_score = f64::NEG_INFINITY;
+    for (class, &score) in scores.iter().enumerate() {
+        if score > best_score + TIE * scale {
+            best = class;
+            best_score = score;
+        }
+    }
+    best
+}
+
+/// The float64 reference: the mode's transform, prototypes and cosines, all in f64, the
+/// plain way (slow; for tests and checks). Same arguments as [`Scorer::new`] and
+/// [`Scorer::predict`].
+pub fn reference_predict(
+    support_emb: &Embeddings,
+    queries_emb: Option<&Embeddings>,
+    mode: Normalization,
+    support: &SupportSet,
+    query_indices: &[usize],
+) -> Vec<usize> {
+    let transform = Transform::fit(mode, support_emb, queries_emb);
+    let (prototypes, shift) = exact_prototypes(&transform, support_emb, support);
+    let query_set = queries_emb.unwrap_or(support_emb);
+    query_indices
+        .iter()
+        .map(|&q| {
+            let y = transform.apply(query_set.row(q));
+            let shifted: Vec<f64> = y.iter().zip(&shift).map(|(v, s)| v - s).collect();
+            argmax(&exact_cosines(&shifted, &prototypes))
+        })
+        .collect()
+}
+
+/// Lanes of partial sums per prototype in the dot kernels: enough independent accumulators
+/// to hide the latency of the adds. The summation order is fixed by it, so the batched and
+/// the per-draw paths give bit-identical scores.
+const LANES: usize = 16;
+
+/// The residual dot-product kernel, chosen once per call site from the CPU's features.
+#[derive(Debug, Clone, Copy)]
+enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Kernel {
+    fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Kernel::Avx2Fma;
+        }
+        Kernel::Portable
+    }
+
+    /// `out[p] = query · protos[p]` for each `dim`-long row `p` of `protos`.
+    fn dots(self, query: &[f32], protos: &[f32], dim: usize, out: &mut [f32]) {
+        debug_assert_eq!(query.len(), dim);
+        debug_assert_eq!(protos.len(), out.len() * dim);
+        match self {
+            Kernel::Portable => {
+                for (o, p) in out.iter_mut().zip(protos.chunks_exact(dim.max(1))) {
+                    *o = dot_portable(query, p);
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => {
+                // SAFETY: `detect` returned this variant only after checking that the CPU
+                // supports AVX2 and FMA; the kernel checks its slice lengths itself.
+                unsafe { avx2::dots(query, protos, dim, out) }
+            }
+        }
+    }
+}
+
+/// Dot product with the fixed 16-lane summation order (no FMA).
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let a_chunks = a.chunks_exact(LANES);
+    let b_chunks = b.chunks_exact(LANES);
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0f32; LANES];
+    for (ca, cb) in a_chunks.zip(b_chunks) {
+        for lane in 0..LANES {
+            acc[lane] += ca[lane] * cb[lane];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! AVX2 + FMA dot products of one query row against four prototype rows at a time: the
+    //! query chunk is loaded once per four fused multiply-adds.
+
+    use std::arch::x86_64::{
+        __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+
+    use super::LANES;
+
+    /// Lane sums (two 8-wide accumulators = 16 lanes) of one prototype, reduced in lane order.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn reduce(lo: __m256, hi: __m256) -> f32 {
+        let mut lanes = [0f32; LANES];
+        // SAFETY: `lanes` holds 16 floats; each store writes 8 of them.
+        unsafe {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), lo);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), hi);
+        }
+        lanes.iter().sum()
+    }
+
+    /// `out[p] = query · protos[p]`, every prototype summed in the same order whether it is
+    /// computed in a group of four or on its own.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dots(query: &[f32], protos: &[f32], dim: usize, out: &mut [f32]) {
+        assert_eq!(query.len(), dim, "query row length");
+        assert_eq!(protos.len(), out.len() * dim, "prototype matrix shape");
+        if dim == 0 {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return;
+        }
+        let body = dim - dim % LANES;
+        let tail = |p: &[f32]| -> f32 {
+            query[body..]
+                .iter()
+                .zip(&p[body..])
+                .map(|(x, y)| x * y)
+                .sum()
+        };
+        let n = out.len();
+        let mut start = 0;
+        while start < n {
+            // Groups of four; a short last group repeats its first row (results discarded).
+            let idx: [usize; 4] =
+                std::array::from_fn(|j| if start + j < n { start + j } else { start });
+            let rows: [&[f32]; 4] = idx.map(|i| &protos[i * dim..(i + 1) * dim]);
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 16 <= body <= dim, the length of the query and of every row.
+                unsafe {
+                    let q_lo = _mm256_loadu_ps(query.as_ptr().add(i));
+                    let q_hi = _mm256_loadu_ps(query.as_ptr().add(i + 8));
+                    for (j, row) in rows.iter().enumerate() {
+                        let p_lo = _mm256_loadu_ps(row.as_ptr().add(i));
+                        let p_hi = _mm256_loadu_ps(row.as_ptr().add(i + 8));
+                        acc[2 * j] = _mm256_fmadd_ps(q_lo, p_lo, acc[2 * j]);
+                        acc[2 * j + 1] = _mm256_fmadd_ps(q_hi, p_hi, acc[2 * j + 1]);
+                    }
+                }
+                i += LANES;
+            }
+            for (j, &p) in idx.iter().enumerate() {
+                if start + j < n {
+                    out[p] = reduce(acc[2 * j], acc[2 * j + 1]) + tail(rows[j]);
+                }
+            }
+            start += 4;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_agree_with_a_plain_dot() {
+        let dim = 37;
+        let query: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        let protos: Vec<f32> = (0..5 * dim).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut out = vec![0f32; 5];
+        Kernel::detect().dots(&query, &protos, dim, &mut out);
+        for (p, &o) in out.iter().enumerate() {
+            let plain: f64 = query
+                .iter()
+                .zip(&protos[p * dim..(p + 1) * dim])
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            assert!(
+                (f64::from(o) - plain).abs() < 1e-5,
+                "row {p}: {o} vs {plain}"
+            );
+        }
+        // A row alone gives the same bits as in a group.
+        let mut single = vec![0f32; 1];
+        Kernel::detect().dots(&query, &protos[3 * dim..4 * dim], dim, &mut single);
+        assert_eq!(single[0].to_bits(), out[3].to_bits());
+    }
+}

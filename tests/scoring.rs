@@ -1,0 +1,318 @@
+//! Exact prototype scoring: directionally collapsed embeddings against a float64 reference,
+//! the four normalisations worked out by hand, and the collapse diagnostics.
+
+use std::sync::Arc;
+
+use bloodshot::fewshot::classify::Embeddings;
+use bloodshot::fewshot::evaluate::{KShotOptions, KShotResult};
+use bloodshot::fewshot::metrics::KShotSummary;
+use bloodshot::fewshot::sampler::{SamplerOptions, SupportSet, heldout_draws};
+use bloodshot::fewshot::score::{CollapseStats, Normalization, Scorer, reference_predict};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn embeddings(dim: usize, rows: &[&[f32]]) -> Embeddings {
+    Embeddings::new(dim, rows.concat()).expect("whole rows")
+}
+
+fn support(per_class: &[&[usize]]) -> SupportSet {
+    SupportSet {
+        per_class: per_class.iter().map(|c| c.to_vec()).collect(),
+    }
+}
+
+/// A random unit vector of `dim` values (f64).
+fn unit(rng: &mut ChaCha8Rng, dim: usize) -> Vec<f64> {
+    let v: Vec<f64> = (0..dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// Collapsed embeddings: `scale · (u + ε·(d_label + noise))` with one shared unit vector `u`,
+/// scales 2,100–3,300, ε = 1e-4, and unit class directions `d_c`: every pairwise cosine is
+/// above 0.9999999, as in the AAMSoftmax runs that showed the trap.
+fn collapsed(labels: &[usize], rng: &mut ChaCha8Rng, dim: usize) -> Embeddings {
+    let mut shared_rng = ChaCha8Rng::seed_from_u64(1);
+    let u = unit(&mut shared_rng, dim);
+    let directions = [unit(&mut shared_rng, dim), unit(&mut shared_rng, dim)];
+    let rows = labels
+        .iter()
+        .flat_map(|&label| {
+            let scale = rng.random_range(2100.0..3300.0);
+            let noise = unit(rng, dim);
+            (0..dim)
+                .map(|i| (scale * (u[i] + 1e-4 * (directions[label][i] + noise[i]))) as f32)
+                .collect::<Vec<f32>>()
+        })
+        .collect();
+    Embeddings::new(dim, rows).expect("whole rows")
+}
+
+/// The trap: everything in f32, as the original code (and sklearn on f32 arrays) did.
+fn naive_f32_predict(
+    support_emb: &Embeddings,
+    queries: &Embeddings,
+    s: &SupportSet,
+    query_indices: &[usize],
+) -> Vec<usize> {
+    let normalise = |v: &mut Vec<f32>| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+    };
+    let prototypes: Vec<Vec<f32>> = s
+        .per_class
+        .iter()
+        .map(|idx| {
+            let mut p = vec![0f32; support_emb.dim];
+            for &i in idx {
+                p.iter_mut()
+                    .zip(support_emb.row(i))
+                    .for_each(|(a, b)| *a += b);
+            }
+            normalise(&mut p);
+            p
+        })
+        .collect();
+    query_indices
+        .iter()
+        .map(|&q| {
+            let mut query = queries.row(q).to_vec();
+            normalise(&mut query);
+            let scores: Vec<f32> = prototypes
+                .iter()
+                .map(|p| p.iter().zip(&query).map(|(a, b)| a * b).sum())
+                .collect();
+            usize::from(scores[1] > scores[0])
+        })
+        .collect()
+}
+
+fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
+    pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
+}
+
+#[test]
+fn collapsed_embeddings_score_like_float64_draw_by_draw() {
+    let dim = 1280;
+    let mut rng = ChaCha8Rng::seed_from_u64(2019);
+    let pool_labels: Vec<usize> = (0..120).map(|i| usize::from(i >= 60)).collect();
+    let query_labels: Vec<usize> = (0..200).map(|i| i % 2).collect();
+    let pool = collapsed(&pool_labels, &mut rng, dim);
+    let queries = collapsed(&query_labels, &mut rng, dim);
+
+    let stats = CollapseStats::of(&queries).expect("enough rows");
+    assert!(
+        stats.mean_pairwise_cosine > 0.9999999,
+        "the synthetic set must be collapsed: {stats:?}"
+    );
+    assert!(stats.collapsed());
+    let warning = stats.warning().expect("a collapse warning");
+    assert!(
+        warning.contains("directionally collapsed")
+            && warning.contains("mean pairwise cosine 0.9999999"),
+        "{warning}"
+    );
+
+    let draws = heldout_draws(
+        &pool_labels,
+        2,
+        query_labels.len(),
+        &SamplerOptions::new(10, 20, 3),
+    )
+    .expect("draws");
+    let mut naive = Vec::new();
+    for mode in Normalization::ALL {
+        let scorer = Scorer::new(
+            Arc::new(pool.clone()),
+            Some(Arc::new(queries.clone())),
+            mode,
+        );
+        let mut reference_acc = Vec::new();
+        for draw in &draws {
+            let reference =
+                reference_predict(&pool, Some(&queries), mode, &draw.support, &draw.queries);
+            let ours = scorer.predict(&draw.support, &draw.queries);
+            assert_eq!(ours, reference, "draw {} under {mode}", draw.index);
+            reference_acc.push(accuracy(&reference, &query_labels));
+            if mode == Normalization::None {
+                let n = naive_f32_predict(&pool, &queries, &draw.support, &draw.queries);
+                naive.push(accuracy(&n, &query_labels));
+            }
+        }
+        let mean = reference_acc.iter().sum::<f64>() / reference_acc.len() as f64;
+        // Centring the raw embeddings mixes in their varying norms (2,100–3,300 along the
+        // shared direction), which swamps the tiny class directions: those two modes are
+        // rightly near chance here. The unit-normalised modes keep the signal.
+        if matches!(mode, Normalization::None | Normalization::Cl2n) {
+            assert!(mean > 0.95, "{mode}: float64 reference accuracy {mean}");
+        }
+        // The bank evaluation gives the same accuracies.
+        let bank = scorer.evaluate_bank(&query_labels, &draws, 2, 2);
+        let summary = KShotSummary::from_draws(&bank).expect("draws");
+        assert!(
+            (summary.accuracy.mean - mean).abs() < 1e-12,
+            "{mode}: bank {} vs reference {mean}",
+            summary.accuracy.mean
+        );
+    }
+    let naive_mean = naive.iter().sum::<f64>() / naive.len() as f64;
+    assert!(
+        naive_mean < 0.75,
+        "a naive float32 cosine should be near chance here, got {naive_mean}"
+    );
+}
+
+#[test]
+fn random_embeddings_match_the_reference_in_every_mode() {
+    let dim = 37;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let labels: Vec<usize> = (0..90).map(|i| i % 3).collect();
+    let rows: Vec<f32> = labels
+        .iter()
+        .flat_map(|&l| {
+            (0..dim)
+                .map(|d| if d % 3 == l { 0.4 } else { 0.0 } + 2.0)
+                .collect::<Vec<f32>>()
+        })
+        .map(|v| v + rng.random_range(-1.0..1.0))
+        .collect();
+    let pool = Embeddings::new(dim, rows).expect("whole rows");
+    let draws = bloodshot::fewshot::sampler::pool_draws(
+        &labels,
+        &vec![None; labels.len()],
+        3,
+        &SamplerOptions::new(4, 15, 5),
+    )
+    .expect("draws");
+    for mode in Normalization::ALL {
+        let scorer = Scorer::new(Arc::new(pool.clone()), None, mode);
+        for draw in &draws {
+            assert_eq!(
+                scorer.predict(&draw.support, &draw.queries),
+                reference_predict(&pool, None, mode, &draw.support, &draw.queries),
+                "{mode}, draw {}",
+                draw.index
+            );
+        }
+    }
+}
+
+/// Support: class 0 = (10,−1), (6,−1); class 1 = (10,1), (14,1). Queries (4, 0.3),
+/// (16, −0.3), (−10, −9.5). The target (for the transductive modes) is all seven rows.
+#[test]
+fn the_four_normalisations_by_hand() {
+    let support_emb = embeddings(
+        2,
+        &[&[10.0, -1.0], &[6.0, -1.0], &[10.0, 1.0], &[14.0, 1.0]],
+    );
+    let queries = embeddings(2, &[&[4.0, 0.3], &[16.0, -0.3], &[-10.0, -9.5]]);
+    let s = support(&[&[0, 1], &[2, 3]]);
+    let predict = |mode| {
+        Scorer::new(
+            Arc::new(support_emb.clone()),
+            Some(Arc::new(queries.clone())),
+            mode,
+        )
+        .predict(&s, &[0, 1, 2])
+    };
+
+    // none: prototypes (8,−1) and (12,1).
+    //   q0 (4,0.3):   cos 0.9802 vs 0.99995            → 1
+    //   q1 (16,−0.3): 128.3/(16.0028·8.0623) = 0.99443 vs 191.7/(16.0028·12.0416) = 0.99481 → 1
+    //   q2 (−10,−9.5): −0.634 vs −0.780               → 0
+    assert_eq!(predict(Normalization::None), vec![1, 1, 0]);
+
+    // centre-support: μ = mean of the four support rows = (10,0); D0 = (−2,−1), D1 = (2,1)
+    // = −D0, so the sign of (q−μ)·(2,1) decides: q0 −11.7 → 0, q1 11.7 → 1, q2 −49.5 → 0.
+    assert_eq!(predict(Normalization::CentreSupport), vec![0, 1, 0]);
+
+    // centre-target: μ = mean of all seven rows = (50/7, −9.5/7) = (7.1429, −1.3571);
+    // D0 = (0.8571, 0.3571), D1 = (4.8571, 2.3571).
+    //   q0−μ = (−3.1429, 1.6571): cos −0.637 vs −0.592 → 1
+    //   q1−μ = (8.8571, 1.0571):  cos  0.962 vs  0.945 → 0
+    //   q2−μ = (−17.143, −8.143): cos −0.9988 vs −1.0000 → 0
+    assert_eq!(predict(Normalization::CentreTarget), vec![1, 0, 0]);
+
+    // cl2n: unit rows, minus their mean (0.7000, −0.1570), normalised again; the prototypes
+    // are then (0.9843, −0.1155) and (0.7938, 0.6069):
+    //   q0: cos 0.738 vs 0.9996 → 1;  q1: 0.903 vs 0.947 → 1;  q2: −0.880 vs −0.962 → 0
+    assert_eq!(predict(Normalization::Cl2n), vec![1, 1, 0]);
+
+    // The same through the reference.
+    for (mode, expected) in [
+        (Normalization::None, [1, 1, 0]),
+        (Normalization::CentreSupport, [0, 1, 0]),
+        (Normalization::CentreTarget, [1, 0, 0]),
+        (Normalization::Cl2n, [1, 1, 0]),
+    ] {
+        assert_eq!(
+            reference_predict(&support_emb, Some(&queries), mode, &s, &[0, 1, 2]),
+            expected,
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn collapse_statistics_by_hand() {
+    // Units (1,0), (0,1), (1,0): sum (2,1), |sum|² = 5.
+    // mean unit norm √5/3 = 0.745356; mean pairwise cosine (0 + 1 + 0)/3 = (5 − 3)/(3·2);
+    // angles to the mean direction 26.565°, 63.435°, 26.565° → median 26.565°.
+    let e = embeddings(2, &[&[3.0, 0.0], &[0.0, 0.5], &[7.0, 0.0], &[0.0, 0.0]]);
+    let s = CollapseStats::of(&e).expect("three non-zero rows");
+    assert_eq!(s.n, 3);
+    assert!((s.mean_unit_norm - 5f64.sqrt() / 3.0).abs() < 1e-12);
+    assert!((s.mean_pairwise_cosine - 1.0 / 3.0).abs() < 1e-12);
+    assert!((s.median_angle_deg - 0.5f64.atan().to_degrees()).abs() < 1e-9);
+    assert!(!s.collapsed());
+    assert_eq!(s.warning(), None);
+    assert_eq!(CollapseStats::of(&embeddings(2, &[&[1.0, 0.0]])), None);
+}
+
+#[test]
+fn normalisation_names_and_result_identity() {
+    for mode in Normalization::ALL {
+        assert_eq!(mode.as_str().parse::<Normalization>(), Ok(mode));
+    }
+    assert_eq!(
+        "center-target".parse::<Normalization>(),
+        Ok(Normalization::CentreTarget)
+    );
+    let err = "l2".parse::<Normalization>().unwrap_err();
+    assert!(err.contains("`l2`") && err.contains("cl2n"), "{err}");
+    assert!(Normalization::Cl2n.transductive() && Normalization::CentreTarget.transductive());
+    assert!(!Normalization::None.transductive() && !Normalization::CentreSupport.transductive());
+    assert_eq!(Normalization::Cl2n.label(), "cl2n (transductive)");
+
+    // A result saved before normalisations existed reads as `none`, and the mode is part of
+    // a result's file name, so two modes never overwrite each other.
+    let opts: KShotOptions = serde_json::from_str(
+        r#"{"k":10,"draws":100,"seed":0,"protocol":"pool","by_subject":false,"with_replacement":false,"support_part":"fold_0"}"#,
+    )
+    .expect("old options");
+    assert_eq!(opts.normalize, Normalization::None);
+    let result = |normalize| KShotResult {
+        run_id: "r".into(),
+        epoch: 3,
+        target: "t".into(),
+        options: KShotOptions {
+            normalize,
+            ..opts.clone()
+        },
+        protocol: bloodshot::fewshot::evaluate::Protocol::Pool,
+        classes: vec!["all".into(), "hem".into()],
+        support_pool: 10,
+        queries: 10,
+        summary: None,
+        sweep: vec![],
+        collapse: None,
+    };
+    assert_eq!(
+        result(Normalization::None).file_name(),
+        "e003-pool-k10-d100-s0.json"
+    );
+    assert_eq!(
+        result(Normalization::CentreTarget).file_name(),
+        "e003-pool-k10-d100-s0-centre-target.json"
+    );
+}
