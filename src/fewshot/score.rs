@@ -3,8 +3,8 @@
 //!
 //! # Why not a plain float32 cosine
 //! Trained embedders (AAMSoftmax runs in particular) can produce *directionally collapsed*
-//! embeddings: every target embedding points almost the same way (pairwise cosine
-//! > 0.9999999) and the class signal lives in direction differences of order 1e-7 in cosine.
+//! embeddings: every target embedding points almost the same way (pairwise cosine above
+//! 0.9999999) and the class signal lives in direction differences of order 1e-7 in cosine.
 //! Once a cosine close to 1.0 is formed in float32 that signal is at the float32 epsilon and
 //! the predictions are noise. The original method had this trap.
 //!
@@ -515,10 +515,9 @@ impl Scorer {
         // f32 dot: (dim/16 + 5) roundings of at most 2^-24 each on Σ|r̃ᵢρ̃ᵢ| ≤ |r̃||ρ̃|, plus the
         // rounding of r and ρ to f32 (2^-24 each); a 1.5 safety factor.
         let dot_rel = 1.5 * ((self.dim / LANES) as f64 + 8.0) * f64::from(f32::EPSILON) / 2.0;
-        let n_classes = dots.len();
         work.scores.clear();
         work.bounds.clear();
-        for class in 0..n_classes {
+        for (class, &dot) in dots.iter().enumerate() {
             let inv = protos.inv_norm[class];
             if inv == 0.0 {
                 work.scores.push(0.0);
@@ -527,7 +526,7 @@ impl Scorer {
             }
             let alpha = protos.alpha[class];
             let big = a * alpha + a * protos.gamma[class] - protos.bias[class];
-            let dot = f64::from(dots[class]);
+            let dot = f64::from(dot);
             let score = (big + dot) * inv;
             let f64_part = 1e-12
                 * (a.abs() * (alpha.abs() + protos.gamma[class].abs())
