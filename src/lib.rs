@@ -5,6 +5,7 @@
 pub mod data;
 pub mod device;
 pub mod fewshot;
+pub mod interop;
 pub mod model;
 pub mod paths;
 pub mod report;

@@ -46,6 +46,7 @@ fn report(id: &str, objective: Objective, draws: &[DrawMetrics]) -> RunReport {
             burn_version: "0.22.1".into(),
             git_commit: Some("abc123".into()),
             created_unix: 0,
+            source: None,
         },
         status: RunStatus {
             state: RunState::Finished,

@@ -13,7 +13,10 @@ use bloodshot::train::run::{resolve, write_json};
 use bloodshot::train::{self, Start, StopMode, StopSignal, TrainConfig, TrainEvent};
 
 use super::progress::Progress;
-use super::{ExportArgs, KshotArgs, SampleDataArgs, StatsArgs, TrainArgs};
+use super::{
+    ExportArgs, ExportWeightsArgs, ImportArgs, KshotArgs, SampleDataArgs, StatsArgs, TrainArgs,
+};
+use bloodshot::interop::ImportOptions;
 
 fn runs_dir(opt: &Option<PathBuf>) -> PathBuf {
     opt.clone().unwrap_or_else(paths::default_runs_dir)
@@ -435,6 +438,73 @@ pub fn export(a: ExportArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     std::fs::write(&out, report::render(&rep, &cmp))
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!("{}", out.display());
+    Ok(())
+}
+
+/// `bloodshot import`.
+pub fn import(a: ImportArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    let opts = ImportOptions {
+        name: a.name.clone(),
+        classes: a.classes.clone(),
+        objective: a.objective,
+        image_size: Some(a.image_size),
+    };
+    let device = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu)?;
+    let imported = bloodshot::interop::import_checkpoint(&a.file, &runs_dir(runs), &opts, &device)?;
+    if a.json {
+        return print_json(&serde_json::json!({
+            "run_id": imported.run.id(),
+            "run_dir": imported.run.path,
+            "kind": imported.kind.describe(),
+            "objective": imported.objective,
+            "classes": imported.classes,
+            "weights": imported.applied,
+            "ignored": imported.ignored,
+        }));
+    }
+    println!(
+        "imported {} ({}): {} weights, objective {}, {} classes",
+        a.file.display(),
+        imported.kind.describe(),
+        imported.applied,
+        imported.objective,
+        imported.classes.len()
+    );
+    if !imported.ignored.is_empty() {
+        let shown: Vec<&String> = imported.ignored.iter().take(4).collect();
+        println!(
+            "not used: {} entries ({}{})",
+            imported.ignored.len(),
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if imported.ignored.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("run {}: {}", imported.run.id(), imported.run.path.display());
+    Ok(())
+}
+
+/// `bloodshot export-weights`.
+pub fn export_weights(a: ExportWeightsArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    let run = resolve(&runs_dir(runs), &a.run)?;
+    let out = a
+        .out
+        .unwrap_or_else(|| run.path.join("weights.safetensors"));
+    let device = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu)?;
+    let s = bloodshot::interop::export::export_run(&run, a.checkpoint, &out, &device)?;
+    println!(
+        "{} ({} tensors, {:.1} MB, torchvision names)",
+        out.display(),
+        s.tensors,
+        s.bytes as f64 / 1e6
+    );
     Ok(())
 }
 

@@ -37,6 +37,11 @@ pub enum Command {
     Kshot(KshotArgs),
     /// Write the markdown report of a run.
     Export(ExportArgs),
+    /// Import a torchvision EfficientNet-B0 state dict, a BloodShot Lightning checkpoint or
+    /// an `export-weights` safetensors file as a new run.
+    Import(ImportArgs),
+    /// Write a run's weights as safetensors with torchvision key names.
+    ExportWeights(ExportWeightsArgs),
     /// (Re)generate the synthetic sample data.
     SampleData(SampleDataArgs),
     /// Open the console.
@@ -178,6 +183,44 @@ pub struct ExportArgs {
     #[arg(long, default_value = "latest")]
     pub run: String,
     /// Output file (default: report.md in the run folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The checkpoint: `.pth`/`.pt` (torchvision state dict), `.ckpt` (BloodShot Lightning)
+    /// or `.safetensors` (torchvision names).
+    pub file: PathBuf,
+    /// Run id to create (default: `<time>-<objective>-import`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Class names of the head, in its order (default: BloodShot's 11 AML classes for an
+    /// 11-class `metric_loss.W`, else class-0, class-1, …).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<String>>,
+    /// softmax | aam | aam-consistency (default: inferred from the head).
+    #[arg(long)]
+    pub objective: Option<Objective>,
+    /// Image side the model was trained at.
+    #[arg(long, default_value_t = 224)]
+    pub image_size: u32,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `export-weights`.
+#[derive(Debug, Args)]
+pub struct ExportWeightsArgs {
+    /// Run: folder path, id, or `latest`.
+    #[arg(long, default_value = "latest")]
+    pub run: String,
+    /// Checkpoint epoch (default: the last complete one).
+    #[arg(long)]
+    pub checkpoint: Option<usize>,
+    /// Output file (default: weights.safetensors in the run folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -41,6 +41,7 @@ impl ImageCache {
         h.update(meta.len().to_le_bytes());
         h.update(mtime.to_le_bytes());
         h.update(self.size.to_le_bytes());
+        h.update(crate::data::decode::PREPROCESSING.as_bytes());
         let d = h.finalize();
         Some(d.iter().take(16).map(|b| format!("{b:02x}")).collect())
     }

@@ -114,7 +114,14 @@ fn check_bmp_length(path: &Path, len: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Decodes a file to `size`×`size` RGB8 (HWC, row-major).
+/// Identity of the decode + resize pipeline, part of every cache key: changing the filter or
+/// the channel handling must never reuse images or embeddings computed the old way.
+pub const PREPROCESSING: &str = "rgb8 first-3-channels catmull-rom (PIL bicubic)";
+
+/// Decodes an image, keeps its first 3 channels and resizes it to `size`×`size` with a
+/// bicubic (Catmull-Rom, a = −0.5) filter, as PIL's default `Image.resize` does in the
+/// original pipeline (`tests/interop.rs` measures the difference against PIL). RGB8, HWC,
+/// row-major.
 pub fn load_rgb(path: &Path, size: u32) -> Result<Vec<u8>, String> {
     content_format(path)?;
     let mut reader = ImageReader::open(path)
@@ -129,7 +136,7 @@ pub fn load_rgb(path: &Path, size: u32) -> Result<Vec<u8>, String> {
     let out = if rgb.width() == size && rgb.height() == size {
         rgb
     } else {
-        image::imageops::resize(&rgb, size, size, FilterType::Triangle)
+        image::imageops::resize(&rgb, size, size, FilterType::CatmullRom)
     };
     Ok(out.into_raw())
 }

@@ -40,6 +40,7 @@ fn key(paths: &[PathBuf], epoch: usize, image_size: u32) -> String {
     let mut h = Sha256::new();
     h.update(epoch.to_le_bytes());
     h.update(image_size.to_le_bytes());
+    h.update(crate::data::decode::PREPROCESSING.as_bytes());
     for p in paths {
         h.update(p.to_string_lossy().as_bytes());
         if let Ok(m) = std::fs::metadata(p) {

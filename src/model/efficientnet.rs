@@ -17,7 +17,7 @@ pub const EMBEDDING_DIM: usize = 1280;
 const STOCHASTIC_DEPTH: f64 = 0.2;
 
 /// (expand ratio, kernel, stride, in channels, out channels, repeats) of the seven stages.
-const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+pub const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
     (1, 3, 1, 32, 16, 1),
     (6, 3, 2, 16, 24, 2),
     (6, 5, 2, 24, 40, 2),
@@ -184,6 +184,24 @@ impl EfficientNetB0 {
             x = block.forward(x);
         }
         silu(self.head.forward(x))
+    }
+
+    /// The output of each of torchvision's nine `features[i]` stages: the stem (with its
+    /// SiLU), the seven MBConv stages, and the head convolution (with its SiLU). Used to find
+    /// where an implementation diverges from torchvision.
+    pub fn stage_outputs(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut outputs = Vec::with_capacity(STAGES.len() + 2);
+        let mut x = silu(self.stem.forward(images));
+        outputs.push(x.clone());
+        let mut blocks = self.blocks.iter();
+        for &(.., repeats) in &STAGES {
+            for block in blocks.by_ref().take(repeats) {
+                x = block.forward(x);
+            }
+            outputs.push(x.clone());
+        }
+        outputs.push(silu(self.head.forward(x)));
+        outputs
     }
 
     /// Embedding: global average pool of the features, `[batch, 1280]`.

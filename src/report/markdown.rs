@@ -147,68 +147,22 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
         report.status.last_epoch,
         c.epochs
     );
-    out.push_str("## Configuration\n\n| setting | value |\n|---|---|\n");
-    let rows: Vec<(&str, String)> = vec![
-        ("objective", c.objective.as_str().into()),
-        ("base dataset", c.base.display().to_string()),
-        (
-            "classes",
-            format!("{} ({})", i.classes.len(), i.classes.join(", ")),
-        ),
-        (
-            "split train/val/test",
-            format!(
-                "{} / {} / {}",
-                i.split_sizes[0], i.split_sizes[1], i.split_sizes[2]
-            ),
-        ),
-        ("epochs", c.epochs.to_string()),
-        ("batch size", c.batch_size.to_string()),
-        ("learning rate (Adam)", format!("{}", c.lr)),
-        ("image size", format!("{} px", c.image_size)),
-        ("margin m", format!("{} rad", c.aam.margin)),
-        ("scale s", format!("{}", c.aam.scale)),
-        ("consistency λ", format!("{}", c.lambda)),
-        ("seed", c.seed.to_string()),
-        (
-            "limit per class",
-            c.limit_per_class.map_or("none".into(), |l| l.to_string()),
-        ),
-        ("min class size", c.min_class_size.to_string()),
-        ("BN recalibration passes", c.bn_recalibration.to_string()),
-        ("device", i.device.clone()),
-        ("bloodshot", i.version.clone()),
-        ("burn", i.burn_version.clone()),
-        (
-            "git commit",
-            i.git_commit.clone().unwrap_or_else(|| "unknown".into()),
-        ),
-    ];
-    for (k, v) in rows {
-        let _ = writeln!(out, "| {k} | {v} |");
-    }
-    out.push('\n');
-
-    out.push_str("## Training\n\n");
-    if report.epochs.is_empty() {
-        out.push_str("No epoch has finished yet.\n\n");
+    if let Some(source) = &i.source {
+        // An imported model: training happened elsewhere, only these settings are known.
+        let _ = writeln!(
+            out,
+            "Not trained here: {source}.\n\n## Configuration\n\n| setting | value |\n|---|---|\n| objective | {} |\n| classes | {} ({}) |\n| image size | {} px |\n| bloodshot | {} |\n",
+            c.objective.as_str(),
+            i.classes.len(),
+            i.classes.join(", "),
+            c.image_size,
+            i.version
+        );
     } else {
-        out.push_str("| epoch | train loss | consistency | train acc | val loss | val acc | seconds | images/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for e in &report.epochs {
-            let _ = writeln!(
-                out,
-                "| {} | {:.4} | {:.4} | {:.3} | {:.4} | {:.3} | {:.1} | {:.1} |",
-                e.epoch,
-                e.train_loss,
-                e.train_consistency,
-                e.train_accuracy,
-                e.val_loss,
-                e.val_accuracy,
-                e.seconds,
-                e.images_per_sec
-            );
-        }
-        out.push('\n');
+        render_configuration(&mut out, report);
+    }
+    if i.source.is_none() {
+        render_training(&mut out, report);
     }
 
     out.push_str("## Base test split\n\n");
@@ -392,5 +346,77 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
     out.push('\n');
     if shown < 2 {
         out.push_str("Only this run has a matching k-shot result so far.\n\n");
+    }
+}
+
+/// The configuration table of a trained run.
+fn render_configuration(out: &mut String, report: &RunReport) {
+    let i = &report.info;
+    let c = &i.config;
+    out.push_str("## Configuration\n\n| setting | value |\n|---|---|\n");
+    let rows: Vec<(&str, String)> = vec![
+        ("objective", c.objective.as_str().into()),
+        ("base dataset", c.base.display().to_string()),
+        (
+            "classes",
+            format!("{} ({})", i.classes.len(), i.classes.join(", ")),
+        ),
+        (
+            "split train/val/test",
+            format!(
+                "{} / {} / {}",
+                i.split_sizes[0], i.split_sizes[1], i.split_sizes[2]
+            ),
+        ),
+        ("epochs", c.epochs.to_string()),
+        ("batch size", c.batch_size.to_string()),
+        ("learning rate (Adam)", format!("{}", c.lr)),
+        ("image size", format!("{} px", c.image_size)),
+        ("margin m", format!("{} rad", c.aam.margin)),
+        ("scale s", format!("{}", c.aam.scale)),
+        ("consistency λ", format!("{}", c.lambda)),
+        ("seed", c.seed.to_string()),
+        (
+            "limit per class",
+            c.limit_per_class.map_or("none".into(), |l| l.to_string()),
+        ),
+        ("min class size", c.min_class_size.to_string()),
+        ("BN recalibration passes", c.bn_recalibration.to_string()),
+        ("device", i.device.clone()),
+        ("bloodshot", i.version.clone()),
+        ("burn", i.burn_version.clone()),
+        (
+            "git commit",
+            i.git_commit.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    out.push('\n');
+}
+
+/// The per-epoch table of a trained run.
+fn render_training(out: &mut String, report: &RunReport) {
+    out.push_str("## Training\n\n");
+    if report.epochs.is_empty() {
+        out.push_str("No epoch has finished yet.\n\n");
+    } else {
+        out.push_str("| epoch | train loss | consistency | train acc | val loss | val acc | seconds | images/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for e in &report.epochs {
+            let _ = writeln!(
+                out,
+                "| {} | {:.4} | {:.4} | {:.3} | {:.4} | {:.3} | {:.1} | {:.1} |",
+                e.epoch,
+                e.train_loss,
+                e.train_consistency,
+                e.train_accuracy,
+                e.val_loss,
+                e.val_accuracy,
+                e.seconds,
+                e.images_per_sec
+            );
+        }
+        out.push('\n');
     }
 }

@@ -30,6 +30,9 @@ pub struct RunInfo {
     pub git_commit: Option<String>,
     /// Seconds since the Unix epoch at creation.
     pub created_unix: u64,
+    /// Where the weights came from when the run was imported rather than trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Run state as last written.

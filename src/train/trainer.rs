@@ -466,6 +466,7 @@ fn train_inner(
             burn_version: "0.22.1".into(),
             git_commit: option_env!("BLOODSHOT_GIT_COMMIT").map(String::from),
             created_unix: unix_now(),
+            source: None,
         };
         run.write_info(&info)?;
     } else {

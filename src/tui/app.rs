@@ -101,6 +101,10 @@ pub enum Action {
     Export,
     /// Resume the selected run.
     Resume,
+    /// Open the import prompt.
+    Import,
+    /// Export the selected run's weights as safetensors.
+    ExportWeights,
     /// Quit dialog: stop after epoch.
     StopAfterEpoch,
     /// Quit dialog: stop now.
@@ -112,7 +116,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -137,6 +141,8 @@ impl Action {
         Action::Mark,
         Action::Export,
         Action::Resume,
+        Action::Import,
+        Action::ExportWeights,
         Action::StopAfterEpoch,
         Action::StopNow,
         Action::Cancel,
@@ -474,6 +480,10 @@ pub struct RunsState {
     pub marked: Vec<String>,
     /// Comparison markdown of the marked runs (same rendering as the export).
     pub last_export: Option<Result<Vec<PathBuf>, String>>,
+    /// The import prompt, while open: the path typed so far.
+    pub prompt: Option<String>,
+    /// Outcome of the last import or weights export (one line).
+    pub last_interop: Option<Result<String, String>>,
 }
 
 /// A field of the k-shot form.
@@ -638,6 +648,10 @@ pub enum Effect {
     Train(Box<TrainConfig>),
     /// Resume a run.
     Resume(RunDir),
+    /// Import a checkpoint file as a run.
+    Import(PathBuf),
+    /// Write a run's weights as safetensors.
+    ExportWeights(PathBuf),
     /// Reload the runs list.
     LoadRuns,
     /// Load a checkpoint and embed the target.
@@ -944,7 +958,52 @@ impl App {
                     })];
                 }
             }
+            Action::Import => {
+                self.runs.prompt = Some(String::new());
+            }
+            Action::ExportWeights => {
+                let Some(r) = self.runs.rows.get(self.runs.selected) else {
+                    self.status = Some("no run to export".into());
+                    return vec![];
+                };
+                if r.checkpoints.is_empty() {
+                    self.status = Some(format!("run {} has no checkpoint yet", r.id));
+                    return vec![];
+                }
+                return vec![Effect::ExportWeights(r.path.clone())];
+            }
             Action::StopAfterEpoch | Action::StopNow | Action::Cancel => {}
+        }
+        vec![]
+    }
+
+    /// A key while the import prompt is open: edit the path, Enter imports, Esc cancels.
+    pub fn on_prompt_key(&mut self, code: crossterm::event::KeyCode) -> Vec<Effect> {
+        use crossterm::event::KeyCode;
+        let Some(text) = self.runs.prompt.as_mut() else {
+            return vec![];
+        };
+        match code {
+            KeyCode::Char(c) => text.push(c),
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Esc => self.runs.prompt = None,
+            KeyCode::Enter => {
+                let path = text.trim().to_string();
+                self.runs.prompt = None;
+                if path.is_empty() {
+                    return vec![];
+                }
+                let path = match path.strip_prefix("~/") {
+                    Some(rest) => directories::BaseDirs::new()
+                        .map_or_else(|| PathBuf::from(&path), |d| d.home_dir().join(rest)),
+                    None => PathBuf::from(path),
+                };
+                self.status = Some(format!("importing {}…", path.display()));
+                return vec![Effect::Import(path)];
+            }
+            _ => {}
         }
         vec![]
     }
@@ -1232,12 +1291,21 @@ impl App {
                 }
             }
             E::Gpu(r) => self.train.gpu = Some(r),
+            E::Interop(r) => {
+                self.status = Some(match &r {
+                    Ok(m) => m.clone(),
+                    Err(e) => format!("failed: {e}"),
+                });
+                self.runs.last_interop = Some(r);
+                self.runs.last_export = None;
+            }
             E::Exported(r) => {
                 self.status = Some(match &r {
                     Ok(p) => format!("exported {} report(s)", p.len()),
                     Err(e) => format!("export failed: {e}"),
                 });
                 self.runs.last_export = Some(r);
+                self.runs.last_interop = None;
             }
         }
         vec![]

@@ -72,6 +72,8 @@ pub enum AppEvent {
     Swept(Result<Vec<SweepPoint>, String>),
     /// Export done.
     Exported(Result<Vec<PathBuf>, String>),
+    /// An import or weights export finished (one line either way).
+    Interop(Result<String, String>),
     /// GPU reading while training on a GPU.
     Gpu(Result<super::gpu::GpuStats, String>),
 }

@@ -219,6 +219,20 @@ pub const BINDINGS: &[Binding] = &[
         "resume the selected run from its last checkpoint",
     ),
     b(
+        "i",
+        &[Char('i')],
+        Scope::Tab(Tab::Runs),
+        Action::Import,
+        "import a PyTorch checkpoint as a new run",
+    ),
+    b(
+        "W",
+        &[Char('W')],
+        Scope::Tab(Tab::Runs),
+        Action::ExportWeights,
+        "write the run's weights as safetensors",
+    ),
+    b(
         "F5",
         &[F(5)],
         Scope::Tab(Tab::Runs),

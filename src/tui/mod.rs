@@ -203,6 +203,11 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
         tokio::select! {
             Some(ev) = rx.recv() => {
                 let effects = match ev {
+                    AppEvent::Input(Event::Key(k))
+                        if k.kind != KeyEventKind::Release && app.runs.prompt.is_some() =>
+                    {
+                        app.on_prompt_key(k.code)
+                    }
                     AppEvent::Input(Event::Key(k)) if k.kind != KeyEventKind::Release => {
                         match keys::action_for(k, app.tab, app.quit_dialog) {
                             Some(a) => app.on_action(a),
@@ -336,6 +341,13 @@ fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
                     worker::save_kshot(tx, row.path, s, opts, target, runs_dir)
                 });
             }
+        }
+        Effect::Import(path) => {
+            let runs_dir = app.runs_dir.clone();
+            tokio::task::spawn_blocking(move || worker::import(tx, path, runs_dir));
+        }
+        Effect::ExportWeights(run) => {
+            tokio::task::spawn_blocking(move || worker::export_weights(tx, run));
         }
         Effect::Export(paths) => {
             tokio::task::spawn_blocking(move || worker::export(tx, paths));

@@ -623,3 +623,50 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
 fn kshot_tab_with_results_80x24() {
     insta::assert_snapshot!(render(&kshot(), 80, 24));
 }
+
+#[test]
+fn runs_tab_import_prompt() {
+    let mut a = runs();
+    assert!(a.on_action(Action::Import).is_empty());
+    for c in "/data/bloodshot.ckpt".chars() {
+        assert!(a.on_prompt_key(KeyCode::Char(c)).is_empty());
+    }
+    insta::assert_snapshot!(render(&a, 110, 30));
+    a.on_prompt_key(KeyCode::Backspace);
+    a.on_prompt_key(KeyCode::Char('t'));
+    let effects = a.on_prompt_key(KeyCode::Enter);
+    assert!(
+        matches!(effects.as_slice(), [super::app::Effect::Import(p)] if p == &PathBuf::from("/data/bloodshot.ckpt")),
+        "{effects:?}"
+    );
+    assert!(a.runs.prompt.is_none());
+    // Esc cancels without importing.
+    a.on_action(Action::Import);
+    a.on_prompt_key(KeyCode::Char('x'));
+    assert!(a.on_prompt_key(KeyCode::Esc).is_empty());
+    assert!(a.runs.prompt.is_none());
+}
+
+#[test]
+fn runs_tab_failed_import_says_why_and_adds_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.pth");
+    std::fs::write(&bad, "hello").unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    super::worker::import(tx, bad.clone(), dir.path().join("runs"));
+    let mut a = runs();
+    let n = a.runs.rows.len();
+    a.on_event(rx.try_recv().expect("an Interop event"));
+    assert!(rx.try_recv().is_err(), "no run list reload after a failure");
+    assert_eq!(a.runs.rows.len(), n);
+    let Some(Err(e)) = &a.runs.last_interop else {
+        panic!("{:?}", a.runs.last_interop)
+    };
+    assert!(e.contains("neither a PyTorch checkpoint"), "{e}");
+    assert!(!dir.path().join("runs").exists());
+    let screen = render(&a, 110, 30);
+    assert!(
+        screen.contains("notes.pth: neither a PyTorch checkpoint"),
+        "{screen}"
+    );
+}

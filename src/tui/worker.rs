@@ -235,6 +235,47 @@ pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
     let _ = tx.send(AppEvent::Swept(r));
 }
 
+/// Imports a checkpoint file as a new run (on the CPU), then reloads the run list.
+pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
+    let r = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu).and_then(|device| {
+        bloodshot::interop::import_checkpoint(
+            &path,
+            &runs_dir,
+            &bloodshot::interop::ImportOptions::default(),
+            &device,
+        )
+    });
+    let ok = r.is_ok();
+    let _ = tx.send(AppEvent::Interop(r.map(|i| {
+        format!(
+            "imported {} as run {} ({}, {} classes)",
+            path.display(),
+            i.run.id(),
+            i.objective,
+            i.classes.len()
+        )
+    })));
+    if ok {
+        load_runs(tx, runs_dir);
+    }
+}
+
+/// Writes the run's last checkpoint as `weights.safetensors` in its folder.
+pub fn export_weights(tx: Tx, run_path: PathBuf) {
+    let out = run_path.join("weights.safetensors");
+    let r = RunDir::open(&run_path).and_then(|run| {
+        let device = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu)?;
+        bloodshot::interop::export::export_run(&run, None, &out, &device)
+    });
+    let _ = tx.send(AppEvent::Interop(r.map(|s| {
+        format!(
+            "wrote {} ({} tensors, torchvision names)",
+            out.display(),
+            s.tensors
+        )
+    })));
+}
+
 /// Writes `report.md` in each run folder (the same rendering as `bloodshot export`).
 pub fn export(tx: Tx, runs: Vec<PathBuf>) {
     let r = runs

@@ -131,9 +131,32 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         }
     }
     f.render_widget(Paragraph::new(lines).block(block(t, "Compare")), cmp);
-    let foot_text = match &app.runs.last_export {
+    let foot_text = if let Some(text) = &app.runs.prompt {
+        Line::from(vec![
+            Span::styled("import checkpoint: ", Style::default().fg(t.accent)),
+            Span::raw(format!("{text}█")),
+            Span::styled(
+                "  (Enter import · Esc cancel)",
+                Style::default().fg(t.muted),
+            ),
+        ])
+    } else if let Some(r) = &app.runs.last_interop {
+        match r {
+            Ok(m) => Line::from(Span::styled(m.clone(), Style::default().fg(t.good))),
+            Err(e) => Line::from(Span::styled(e.clone(), Style::default().fg(t.bad))),
+        }
+    } else {
+        export_line(app)
+    };
+    f.render_widget(Paragraph::new(foot_text), foot);
+}
+
+/// The footer when no prompt is open: the keys, or the last markdown export's outcome.
+fn export_line(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    match &app.runs.last_export {
         None => Line::from(Span::styled(
-            "Space mark · e export markdown · R resume · F5 reload",
+            "Space mark · e export markdown · R resume · i import · W weights · F5 reload",
             Style::default().fg(t.muted),
         )),
         Some(Ok(paths)) => Line::from(Span::styled(
@@ -151,6 +174,5 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
             format!("export failed: {e}"),
             Style::default().fg(t.bad),
         )),
-    };
-    f.render_widget(Paragraph::new(foot_text), foot);
+    }
 }

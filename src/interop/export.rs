@@ -1,0 +1,166 @@
+//! Writing a run's weights as safetensors with torchvision's key names, so that
+//! `torchvision.models.efficientnet_b0().load_state_dict(safetensors.torch.load_file(F),
+//! strict=False)` loads the embedder (and the softmax head as `classifier.1.*`; AAMSoftmax
+//! class centres go to `metric_loss.W`, `[1280, classes]`, as in BloodShot's checkpoints).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::store::{ModuleSnapshot, bridge};
+
+use super::keys::{
+    BLOODSHOT_AAM_W, BURN_AAM_WEIGHT, BURN_LINEAR_BIAS, BURN_LINEAR_WEIGHT, TORCH_CLASSIFIER_BIAS,
+    TORCH_CLASSIFIER_WEIGHT, embedder_keys,
+};
+use crate::model::Classifier;
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    /// Tensors written.
+    pub tensors: usize,
+    /// Bytes of the file.
+    pub bytes: u64,
+}
+
+/// Values of a 2-D tensor, transposed (`[r, c]` → `[c, r]`).
+fn transposed(values: &[f32], r: usize, c: usize) -> Vec<f32> {
+    let mut t = vec![0f32; values.len()];
+    for i in 0..r {
+        for j in 0..c {
+            t[j * r + i] = values[i * c + j];
+        }
+    }
+    t
+}
+
+/// Writes `model` to `out` (through a `.partial` file and a rename). `metadata` is stored in
+/// the file's header (bloodshot stores the classes and the objective there).
+pub fn write_safetensors(
+    model: &Classifier,
+    metadata: HashMap<String, String>,
+    out: &Path,
+) -> Result<ExportSummary, String> {
+    let names: HashMap<String, String> = embedder_keys()
+        .into_iter()
+        .map(|p| (p.burn, p.torch))
+        .chain([(
+            BURN_LINEAR_BIAS.to_string(),
+            TORCH_CLASSIFIER_BIAS.to_string(),
+        )])
+        .collect();
+    let mut named: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for t in model.collect(None, None, true) {
+        let data = bridge::to_data(&t)
+            .map_err(|e| format!("cannot read weight `{}`: {e}", t.name))?
+            .convert::<f32>();
+        let shape = data.shape().to_vec();
+        let values: Vec<f32> = data
+            .try_to_vec::<f32>()
+            .map_err(|e| format!("cannot read weight `{}`: {e:?}", t.name))?;
+        match t.name.as_str() {
+            // Ours [1280, classes] → torch Linear [classes, 1280].
+            BURN_LINEAR_WEIGHT => named.push((
+                TORCH_CLASSIFIER_WEIGHT.into(),
+                vec![shape[1], shape[0]],
+                transposed(&values, shape[0], shape[1]),
+            )),
+            // Ours [classes, 1280] → BloodShot's [1280, classes].
+            BURN_AAM_WEIGHT => named.push((
+                BLOODSHOT_AAM_W.into(),
+                vec![shape[1], shape[0]],
+                transposed(&values, shape[0], shape[1]),
+            )),
+            other => {
+                // Anything else that is not a weight (e.g. the stochastic-depth flag) stays.
+                if let Some(torch) = names.get(other) {
+                    named.push((torch.clone(), shape, values));
+                }
+            }
+        }
+    }
+    let expected = embedder_keys().len();
+    let embedder = named
+        .iter()
+        .filter(|(n, ..)| n.starts_with("features."))
+        .count();
+    if embedder != expected {
+        return Err(format!(
+            "internal: {embedder} embedder weights collected, {expected} expected (a key-table bug)"
+        ));
+    }
+    let views = named
+        .iter()
+        .map(|(name, shape, values)| {
+            let bytes: &[u8] = bytemuck_f32(values);
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| format!("cannot encode `{name}`: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let partial = out.with_file_name(format!(
+        ".{}.partial",
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "weights".into())
+    ));
+    safetensors::serialize_to_file(views, Some(metadata), &partial)
+        .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    std::fs::rename(&partial, out).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        format!("cannot write {}: {e}", out.display())
+    })?;
+    let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
+    Ok(ExportSummary {
+        tensors: named.len(),
+        bytes,
+    })
+}
+
+/// f32 values as little-endian bytes (all supported targets are little-endian).
+fn bytemuck_f32(values: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte pattern is a valid u8; the slice covers
+    // exactly the values' memory.
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    }
+}
+
+/// Writes checkpoint `epoch` (default: the last) of `run` to `out` as safetensors with
+/// torchvision key names; the run's classes and objective go into the file's metadata.
+pub fn export_run(
+    run: &crate::train::RunDir,
+    epoch: Option<usize>,
+    out: &Path,
+    device: &burn::prelude::Device,
+) -> Result<ExportSummary, String> {
+    let epoch = match epoch {
+        Some(e) => e,
+        None => run.last_checkpoint().ok_or_else(|| {
+            format!(
+                "run {} has no checkpoint yet: let it finish an epoch first",
+                run.id()
+            )
+        })?,
+    };
+    let (info, model) = crate::train::load_model(run, epoch, device)?;
+    let metadata: HashMap<String, String> = [
+        ("format", "pt".to_string()),
+        (
+            "producer",
+            format!("bloodshot {}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("run", info.id.clone()),
+        ("epoch", epoch.to_string()),
+        ("objective", info.config.objective.as_str().to_string()),
+        (
+            "classes",
+            serde_json::to_string(&info.classes).unwrap_or_default(),
+        ),
+        ("image_size", info.config.image_size.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    write_safetensors(&model, metadata, out)
+}

@@ -1,0 +1,12 @@
+//! PyTorch interop: importing torchvision EfficientNet-B0 state dicts and BloodShot
+//! Lightning checkpoints (through burn's own PyTorch and safetensors readers), and exporting
+//! a run's weights as safetensors with torchvision's key names.
+
+pub mod export;
+pub mod import;
+pub mod keys;
+
+pub use export::{ExportSummary, write_safetensors};
+pub use import::{
+    ImportOptions, Imported, LoadedWeights, SourceKind, import_checkpoint, load_weights,
+};
