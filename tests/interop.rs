@@ -234,6 +234,24 @@ fn import_export_import_gives_the_same_embeddings_bit_for_bit() {
     let exported = read_safetensors(&out);
     assert_eq!(exported["metric_loss.W"].0, vec![1280, 11]);
     assert_eq!(exported["features.0.1.weight"].0, vec![32]);
+    // What `load_state_dict(strict=False)` needs: every exported weight is a key of
+    // torchvision's own state dict, with the same shape (torch is not installed here, so
+    // the original .pth stands in for `efficientnet_b0().state_dict()`).
+    let mut torchvision =
+        burn::store::PytorchStore::from_file(dir.join("efficientnet_b0_torchvision.pth"))
+            .map_indices_contiguous(false);
+    let reference = torchvision.get_all_tensors().unwrap();
+    for (name, (shape, _)) in exported.iter().filter(|(n, _)| *n != "metric_loss.W") {
+        let t = reference
+            .get(name)
+            .unwrap_or_else(|| panic!("`{name}` is not a torchvision key"));
+        assert_eq!(t.shape.as_slice(), shape.as_slice(), "{name}");
+    }
+    let weights = reference
+        .keys()
+        .filter(|k| k.starts_with("features.") && !k.ends_with("num_batches_tracked"))
+        .count();
+    assert_eq!(weights, 309, "every torchvision feature weight is exported");
 
     let again = import_checkpoint(
         &out,
