@@ -1,7 +1,8 @@
 //! Throughput benchmark (a bench binary, not a test): image decode + resize, embedding and
 //! training images/s, on the device named by `BENCH_DEVICE` (cpu, cuda:0, vulkan:0).
 //!
-//! `cargo bench --bench throughput` — `BENCH_QUICK=1` for a shorter run, `BENCH_STEPS=N`
+//! `cargo bench --bench throughput` — `BENCH_QUICK=1` for a shorter run, `BENCH_SIZE=64` for
+//! 64 px (default 224), `BENCH_STEPS=N`
 //! training steps per objective (default 4), `BENCH_OBJECTIVES=aam-consistency` to choose.
 //! Lines starting with `RESULT` are machine-readable (scripts/gpu-check.sh reads them).
 
@@ -43,6 +44,11 @@ fn main() {
         .ok()
         .and_then(|d| d.parse().ok())
         .unwrap_or_default();
+    let size: usize = std::env::var("BENCH_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(224);
+    println!("throughput device: {}", device::describe(spec));
     let dev = match device::open(spec) {
         Ok(d) => d,
         Err(e) => {
@@ -76,7 +82,7 @@ fn main() {
         n as f64 / s
     );
 
-    let size = 224;
+    // BENCH_SIZE (default 224) for embedding and training.
     let bench_embed = |batch: usize, reps: usize| {
         let net = EfficientNetB0::new(&dev).valid();
         let x = Tensor::<4>::random(

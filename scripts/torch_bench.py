@@ -1,4 +1,4 @@
-"""PyTorch/torchvision reference for scripts/gpu-check.sh: EfficientNet-B0 at 224 px,
+"""PyTorch/torchvision reference for scripts/gpu-check.sh: EfficientNet-B0 at 224 px (argv[2]: size),
 20 training steps (ArcFace-style normalised head + rotation consistency) at batch 32 and
 embedding throughput at batch 64. Prints RESULT lines like the Rust bench."""
 import math
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import torchvision
 
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+size = int(sys.argv[2]) if len(sys.argv) > 2 else 224
 dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 torch.manual_seed(0)
 net = torchvision.models.efficientnet_b0().features.to(dev)
@@ -27,7 +28,7 @@ def sync():
         torch.cuda.synchronize()
 
 
-x = torch.rand(32, 3, 224, 224, device=dev)
+x = torch.rand(32, 3, size, size, device=dev)
 y = torch.arange(32, device=dev) % 11
 times = []
 for _ in range(steps):
@@ -54,11 +55,11 @@ for _ in range(steps):
     sync()
     times.append(time.perf_counter() - t)
 med = statistics.median(times[1:])
-print(f"torch train aam-consistency 224 px batch 32 on {dev}: first step {times[0]:.2f} s, median {med:.4f} s = {32 / med:.1f} images/s")
+print(f"torch train aam-consistency {size} px batch 32 on {dev}: first step {times[0]:.2f} s, median {med:.4f} s = {32 / med:.1f} images/s")
 print(f"RESULT torch_train_aam-consistency first_s={times[0]:.3f} median_s={med:.4f} images_per_s={32 / med:.2f}")
 
 net.eval()
-xb = torch.rand(64, 3, 224, 224, device=dev)
+xb = torch.rand(64, 3, size, size, device=dev)
 with torch.no_grad():
     t = time.perf_counter()
     embed(xb)
@@ -69,5 +70,5 @@ with torch.no_grad():
         embed(xb)
     sync()
     per = (time.perf_counter() - t) / 5
-print(f"torch embed 224 px batch 64: first {first:.2f} s, then {64 / per:.1f} images/s")
+print(f"torch embed {size} px batch 64: first {first:.2f} s, then {64 / per:.1f} images/s")
 print(f"RESULT torch_embed first_s={first:.3f} images_per_s={64 / per:.2f}")

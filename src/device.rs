@@ -1,4 +1,6 @@
-//! Choosing the compute device explicitly: `cpu` (flex), `cuda[:N]`, `vulkan[:N]`.
+//! Choosing the compute device explicitly: `cpu` (flex), `cuda[:N]`, `vulkan[…]` (SPIR-V)
+//! and `wgpu[…]` (WGSL), where `…` picks the adapter: nothing (the best), `:N` (discrete GPU
+//! N), `:integrated:N`, `:virtual:N` or `:cpu` (e.g. Mesa's lavapipe).
 //!
 //! `Device::default()` would silently pick whatever GPU backend is compiled in; we never
 //! call it. A GPU is used only when asked for, and only after it answered a first operation.
@@ -8,16 +10,92 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 
+/// Which wgpu adapter of a graphics API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// The best one wgpu finds (high-power GPUs first).
+    Best,
+    /// The Nth discrete GPU.
+    Discrete(usize),
+    /// The Nth integrated GPU.
+    Integrated(usize),
+    /// The Nth virtual GPU (a VM's or a container's).
+    Virtual(usize),
+    /// A CPU implementation (e.g. Mesa's lavapipe / llvmpipe).
+    Cpu,
+}
+
+impl Adapter {
+    fn suffix(self) -> String {
+        match self {
+            Adapter::Best => String::new(),
+            Adapter::Discrete(n) => format!(":{n}"),
+            Adapter::Integrated(n) => format!(":integrated:{n}"),
+            Adapter::Virtual(n) => format!(":virtual:{n}"),
+            Adapter::Cpu => ":cpu".into(),
+        }
+    }
+
+    #[cfg(any(feature = "vulkan", feature = "wgpu"))]
+    fn kind(self) -> DeviceKind {
+        match self {
+            Adapter::Best => DeviceKind::DefaultDevice,
+            Adapter::Discrete(n) => DeviceKind::DiscreteGpu(n),
+            Adapter::Integrated(n) => DeviceKind::IntegratedGpu(n),
+            Adapter::Virtual(n) => DeviceKind::VirtualGpu(n),
+            Adapter::Cpu => DeviceKind::Cpu,
+        }
+    }
+
+    /// Parses what follows `vulkan` / `wgpu`: nothing, `:N`, `:discrete[:N]`,
+    /// `:integrated[:N]`, `:virtual[:N]` or `:cpu`.
+    fn parse(rest: &[&str], whole: &str) -> Result<Adapter, String> {
+        let index = |s: Option<&&str>| -> Result<usize, String> {
+            match s {
+                None => Ok(0),
+                Some(i) => i.parse::<usize>().map_err(|_| {
+                    format!("device index `{i}` in `{whole}` is not a non-negative integer")
+                }),
+            }
+        };
+        match rest {
+            [] => Ok(Adapter::Best),
+            ["best"] | ["default"] => Ok(Adapter::Best),
+            ["cpu"] => Ok(Adapter::Cpu),
+            ["discrete", tail @ ..] if tail.len() <= 1 => {
+                Ok(Adapter::Discrete(index(tail.first())?))
+            }
+            ["integrated", tail @ ..] if tail.len() <= 1 => {
+                Ok(Adapter::Integrated(index(tail.first())?))
+            }
+            ["virtual", tail @ ..] if tail.len() <= 1 => Ok(Adapter::Virtual(index(tail.first())?)),
+            [n] => Ok(Adapter::Discrete(index(Some(n))?)),
+            _ => Err(format!(
+                "unknown adapter in `{whole}`: use NAME, NAME:N (discrete GPU N), NAME:integrated:N, NAME:virtual:N or NAME:cpu"
+            )),
+        }
+    }
+}
+
 /// What the user asked for with `--device`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeviceSpec {
     /// The pure-Rust flex CPU backend.
     #[default]
     Cpu,
     /// CUDA device N (needs the `cuda` feature).
     Cuda(usize),
-    /// Vulkan device N through wgpu (needs the `vulkan` feature).
-    Vulkan(usize),
+    /// A Vulkan adapter through wgpu with SPIR-V shaders (needs the `vulkan` feature).
+    Vulkan(Adapter),
+    /// A wgpu adapter with WGSL shaders on any graphics API (needs the `wgpu` feature).
+    Wgpu(Adapter),
+}
+
+impl DeviceSpec {
+    /// Whether this is a GPU backend (anything but the flex CPU backend).
+    pub fn is_gpu(self) -> bool {
+        self != DeviceSpec::Cpu
+    }
 }
 
 impl fmt::Display for DeviceSpec {
@@ -25,7 +103,8 @@ impl fmt::Display for DeviceSpec {
         match self {
             DeviceSpec::Cpu => write!(f, "cpu"),
             DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
-            DeviceSpec::Vulkan(n) => write!(f, "vulkan:{n}"),
+            DeviceSpec::Vulkan(a) => write!(f, "vulkan{}", a.suffix()),
+            DeviceSpec::Wgpu(a) => write!(f, "wgpu{}", a.suffix()),
         }
     }
 }
@@ -35,22 +114,57 @@ impl FromStr for DeviceSpec {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase();
-        let (name, index) = match s.split_once(':') {
-            Some((n, i)) => {
-                let index = i.parse::<usize>().map_err(|_| {
+        let parts: Vec<&str> = s.split(':').collect();
+        let index = |i: Option<&&str>| -> Result<usize, String> {
+            match i {
+                None => Ok(0),
+                Some(i) => i.parse::<usize>().map_err(|_| {
                     format!("device index `{i}` in `{s}` is not a non-negative integer")
-                })?;
-                (n.to_string(), index)
+                }),
             }
-            None => (s.clone(), 0),
         };
-        match name.as_str() {
-            "cpu" | "flex" => Ok(DeviceSpec::Cpu),
-            "cuda" | "gpu" => Ok(DeviceSpec::Cuda(index)),
-            "vulkan" | "wgpu" => Ok(DeviceSpec::Vulkan(index)),
+        match parts.as_slice() {
+            ["cpu"] | ["flex"] => Ok(DeviceSpec::Cpu),
+            ["cuda" | "gpu", rest @ ..] if rest.len() <= 1 => {
+                Ok(DeviceSpec::Cuda(index(rest.first())?))
+            }
+            ["vulkan", rest @ ..] => Ok(DeviceSpec::Vulkan(Adapter::parse(rest, &s)?)),
+            ["wgpu", rest @ ..] => Ok(DeviceSpec::Wgpu(Adapter::parse(rest, &s)?)),
             _ => Err(format!(
-                "unknown device `{s}`: use cpu, cuda, cuda:N, vulkan or vulkan:N"
+                "unknown device `{s}`: use cpu, cuda[:N], vulkan[:N|:integrated:N|:virtual:N|:cpu] or wgpu[:…]"
             )),
+        }
+    }
+}
+
+/// Stored as its command-line text; the older `{"Vulkan": N}` / `{"Cuda": N}` / `"Cpu"` forms
+/// of earlier runs' `config.json` still read.
+impl serde::Serialize for DeviceSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        enum Old {
+            Cpu,
+            Cuda(usize),
+            Vulkan(usize),
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Old(Old),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Text(t) if t == "Cpu" => Ok(DeviceSpec::Cpu),
+            Repr::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Repr::Old(Old::Cpu) => Ok(DeviceSpec::Cpu),
+            Repr::Old(Old::Cuda(n)) => Ok(DeviceSpec::Cuda(n)),
+            Repr::Old(Old::Vulkan(n)) => Ok(DeviceSpec::Vulkan(Adapter::Discrete(n))),
         }
     }
 }
@@ -64,6 +178,9 @@ pub fn compiled_backends() -> Vec<&'static str> {
     if cfg!(feature = "vulkan") {
         v.push("vulkan");
     }
+    if cfg!(feature = "wgpu") {
+        v.push("wgpu");
+    }
     v
 }
 
@@ -74,6 +191,7 @@ pub fn burn_device_env(spec: DeviceSpec) -> &'static str {
         DeviceSpec::Cpu => "flex",
         DeviceSpec::Cuda(_) => "cuda",
         DeviceSpec::Vulkan(_) => "vulkan",
+        DeviceSpec::Wgpu(_) => "wgpu",
     }
 }
 
@@ -89,13 +207,99 @@ fn build(spec: DeviceSpec) -> Result<Device, String> {
             compiled_backends().join(", ")
         )),
         #[cfg(feature = "vulkan")]
-        DeviceSpec::Vulkan(n) => Ok(Device::vulkan(DeviceKind::DiscreteGpu(n))),
+        DeviceSpec::Vulkan(a) => Ok(Device::vulkan(a.kind())),
         #[cfg(not(feature = "vulkan"))]
         DeviceSpec::Vulkan(_) => Err(format!(
             "device `{spec}` asked for, but this binary was built without Vulkan: rebuild with `--features vulkan`, or use `--device cpu` (compiled: {})",
             compiled_backends().join(", ")
         )),
+        #[cfg(feature = "wgpu")]
+        DeviceSpec::Wgpu(a) => Ok(Device::wgpu(a.kind())),
+        #[cfg(not(feature = "wgpu"))]
+        DeviceSpec::Wgpu(_) => Err(format!(
+            "device `{spec}` asked for, but this binary was built without wgpu: rebuild with `--features wgpu`, or use `--device cpu` (compiled: {})",
+            compiled_backends().join(", ")
+        )),
     }
+}
+
+/// One line naming the hardware behind `spec`: for a wgpu / Vulkan device the adapter wgpu
+/// selects for it (name, driver, type, graphics API), found the way burn's runtime selects it.
+/// Call it before [`open`]: it creates (and drops) a graphics-API instance of its own.
+pub fn describe(spec: DeviceSpec) -> String {
+    match spec {
+        DeviceSpec::Cpu => format!(
+            "cpu (flex, {} threads)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+        DeviceSpec::Cuda(_) => spec.to_string(),
+        #[cfg(any(feature = "vulkan", feature = "wgpu"))]
+        DeviceSpec::Vulkan(a) | DeviceSpec::Wgpu(a) => match adapter_info(spec, a) {
+            Some(info) => format!(
+                "{spec}: {} · driver {} {} · {:?} · {:?}",
+                info.name, info.driver, info.driver_info, info.device_type, info.backend
+            ),
+            None => format!("{spec}: no such adapter"),
+        },
+        #[cfg(not(any(feature = "vulkan", feature = "wgpu")))]
+        DeviceSpec::Vulkan(_) | DeviceSpec::Wgpu(_) => spec.to_string(),
+    }
+}
+
+#[cfg(any(feature = "vulkan", feature = "wgpu"))]
+fn adapter_info(
+    spec: DeviceSpec,
+    adapter: Adapter,
+) -> Option<burn::tensor::wgpu::wgpu::AdapterInfo> {
+    use burn::tensor::wgpu::wgpu;
+    // `wgpu` settles on Vulkan wherever Vulkan has an adapter, else the next API.
+    let candidates: Vec<wgpu::Backends> = match spec {
+        DeviceSpec::Vulkan(_) => vec![wgpu::Backends::VULKAN],
+        _ => vec![
+            wgpu::Backends::VULKAN,
+            wgpu::Backends::METAL,
+            wgpu::Backends::DX12,
+            wgpu::Backends::GL,
+        ],
+    };
+    for backends in candidates {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapters: Vec<wgpu::AdapterInfo> =
+            futures_lite::future::block_on(instance.enumerate_adapters(backends))
+                .iter()
+                .map(wgpu::Adapter::get_info)
+                .collect();
+        if adapters.is_empty() {
+            continue;
+        }
+        let of_type = |t: wgpu::DeviceType, n: usize| {
+            adapters
+                .iter()
+                .filter(|a| a.device_type == t)
+                .nth(n)
+                .cloned()
+        };
+        return match adapter {
+            Adapter::Best => futures_lite::future::block_on(instance.request_adapter(
+                &wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    ..Default::default()
+                },
+            ))
+            .ok()
+            .map(|a| a.get_info()),
+            Adapter::Discrete(n) => of_type(wgpu::DeviceType::DiscreteGpu, n),
+            Adapter::Integrated(n) => of_type(wgpu::DeviceType::IntegratedGpu, n),
+            Adapter::Virtual(n) => of_type(wgpu::DeviceType::VirtualGpu, n),
+            Adapter::Cpu => of_type(wgpu::DeviceType::Cpu, 0),
+        };
+    }
+    None
 }
 
 /// Builds the device and makes it answer a first small operation, so that a missing driver
@@ -106,10 +310,15 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
         return Ok(device);
     }
     let probe = device.clone();
+    // A backend that cannot start panics inside burn: keep its message for our sentence, but
+    // do not let the default hook print it (and a backtrace) first.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let answer = std::panic::catch_unwind(move || {
         let t = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &probe);
         t.sum().into_scalar::<f32>()
     });
+    std::panic::set_hook(previous);
     match answer {
         Ok(v) if (v - 6.0).abs() < 1e-4 => Ok(device),
         Ok(v) => Err(format!(
@@ -123,7 +332,7 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
                 .unwrap_or_else(|| "no detail".into());
             let first = why.lines().next().unwrap_or("").to_string();
             Err(format!(
-                "device `{spec}` did not answer a first operation ({first}); check the driver and `nvidia-smi`, or use `--device cpu`"
+                "device `{spec}` did not answer a first operation ({first}); check the driver (`nvidia-smi`, `vulkaninfo --summary`), or use `--device cpu`"
             ))
         }
     }

@@ -209,6 +209,7 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let mut p = Progress::new();
     let json = a.json;
     let mut epochs = Vec::new();
+    let mut first_step_shown = false;
     let outcome = train::train(
         start,
         Some(config),
@@ -239,6 +240,12 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
                 seconds,
                 ..
             } => {
+                if !first_step_shown {
+                    // Bounded, visible warm-up: the first step's time (kernel compilation on a
+                    // GPU) is always printed.
+                    first_step_shown = true;
+                    p.line(&format!("first step took {seconds:.2} s"));
+                }
                 if p.is_tty() {
                     p.update(
                     &format!("epoch {epoch} loss {loss:.4} acc {accuracy:.2} {images_per_sec:.1} img/s"),
@@ -317,8 +324,14 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         support_part: a.support_part.clone(),
         normalize: a.normalize,
     };
-    let device = bloodshot::device::open(a.device)?;
     let mut p = Progress::new();
+    if a.device.is_gpu() {
+        p.line(&format!(
+            "embedding on {}",
+            bloodshot::device::describe(a.device)
+        ));
+    }
+    let device = bloodshot::device::open(a.device)?;
     let (epoch, _ds, prep) = evaluate::prepare_checkpoint(
         &run,
         a.checkpoint,

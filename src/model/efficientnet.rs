@@ -172,6 +172,15 @@ impl EfficientNetB0 {
         }
     }
 
+    /// The same network with stochastic depth off (every residual branch kept in training
+    /// too), so that a training-mode forward pass is deterministic: for comparing backends.
+    pub fn without_stochastic_depth(mut self) -> Self {
+        for block in &mut self.blocks {
+            block.drop_prob = 0.0;
+        }
+        self
+    }
+
     /// Number of MBConv blocks (16 for B0).
     pub fn num_blocks(&self) -> usize {
         self.blocks.len()

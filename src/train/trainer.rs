@@ -340,8 +340,7 @@ pub fn train(
                     config.base.display()
                 ));
             }
-            let run = RunDir::create(&runs_dir, config.objective.as_str())?;
-            (run, config, 0)
+            (Err(runs_dir), config, 0)
         }
         Start::Resume {
             run,
@@ -378,20 +377,25 @@ pub fn train(
                 info.config.epochs = config.epochs;
                 run.write_info(&info)?;
             }
-            (run, config, last)
+            (Ok(run), config, last)
         }
     };
-    let base_device = match crate::device::open(config.device) {
-        Ok(d) => d,
-        Err(e) => {
-            // Nothing was trained: leave no empty run folder behind for a new run.
-            if resume_from == 0 && !run.path.join("config.json").exists() {
-                let _ = std::fs::remove_dir_all(&run.path);
-            }
-            return Err(e);
-        }
+    // The device first: one that cannot start leaves no run folder behind.
+    let device_name = crate::device::describe(config.device);
+    let base_device = crate::device::open(config.device)?;
+    let run = match run {
+        Ok(run) => run,
+        Err(runs_dir) => RunDir::create(&runs_dir, config.objective.as_str())?,
     };
-    let result = train_inner(&run, &config, resume_from, &base_device, emit, stop);
+    let result = train_inner(
+        &run,
+        &config,
+        resume_from,
+        &base_device,
+        &device_name,
+        emit,
+        stop,
+    );
     match &result {
         Ok(o) => {
             let state = if o.stopped_early {
@@ -429,11 +433,13 @@ pub fn train(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn train_inner(
     run: &RunDir,
     config: &TrainConfig,
     resume_from: usize,
     base_device: &Device,
+    device_name: &str,
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
 ) -> Result<TrainOutcome, String> {
@@ -525,7 +531,7 @@ fn train_inner(
     emit(TrainEvent::Started {
         run_id: run.id(),
         run_dir: run.path.clone(),
-        device: config.device.to_string(),
+        device: device_name.to_string(),
         classes: ds.classes.clone(),
         split_sizes: [sp.train.len(), sp.val.len(), sp.test.len()],
         steps_per_epoch,

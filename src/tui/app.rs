@@ -1078,7 +1078,14 @@ impl App {
                         f.limit_per_class = step_in(&LIMITS, f.limit_per_class, up)
                     }
                     TrainField::Device => {
-                        let devices = [DeviceSpec::Cpu, DeviceSpec::Cuda(0), DeviceSpec::Vulkan(0)];
+                        use bloodshot::device::Adapter;
+                        let devices = [
+                            DeviceSpec::Cpu,
+                            DeviceSpec::Cuda(0),
+                            DeviceSpec::Vulkan(Adapter::Best),
+                            DeviceSpec::Wgpu(Adapter::Best),
+                            DeviceSpec::Wgpu(Adapter::Cpu),
+                        ];
                         f.device = step_in(&devices, f.device, up);
                     }
                 }

@@ -110,7 +110,56 @@ fn init_logging() -> Option<PathBuf> {
     Some(path)
 }
 
+/// The terminal's stderr while the console draws (−1: not redirected).
+#[cfg(unix)]
+static SAVED_STDERR: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Sends file descriptor 2 to the log file while the console owns the screen: GPU drivers and
+/// other C libraries print warnings there (Mesa: "XDG_RUNTIME_DIR is invalid"), which would
+/// otherwise be drawn over the panes.
+fn stderr_to_log(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        else {
+            return;
+        };
+        // SAFETY: plain descriptor calls on valid descriptors; `file` stays open until dup2
+        // has made fd 2 a second handle on it.
+        unsafe {
+            let saved = libc::dup(2);
+            if saved >= 0 && libc::dup2(file.as_raw_fd(), 2) >= 0 {
+                SAVED_STDERR.store(saved, std::sync::atomic::Ordering::SeqCst);
+            } else if saved >= 0 {
+                libc::close(saved);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Gives the terminal its stderr back (idempotent).
+fn stderr_back() {
+    #[cfg(unix)]
+    {
+        let saved = SAVED_STDERR.swap(-1, std::sync::atomic::Ordering::SeqCst);
+        if saved >= 0 {
+            // SAFETY: `saved` is the descriptor `stderr_to_log` duplicated and kept.
+            unsafe {
+                libc::dup2(saved, 2);
+                libc::close(saved);
+            }
+        }
+    }
+}
+
 fn restore_terminal() {
+    stderr_back();
     let _ = terminal::disable_raw_mode();
     let _ = execute!(
         std::io::stdout(),
@@ -141,6 +190,9 @@ pub fn run(opts: Options) -> Result<(), String> {
         crossterm::cursor::Hide
     )
     .map_err(|e| format!("cannot open the alternate screen: {e}"))?;
+    if let Some(path) = &log {
+        stderr_to_log(path);
+    }
     // Before the input thread starts reading: the query's answer arrives on stdin.
     let graphics = thumb::init_graphics();
     tracing::info!("thumbnails drawn with {graphics}");
@@ -256,7 +308,13 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
 fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &worker::Tx) {
     let index = match device {
         DeviceSpec::Cpu => return,
-        DeviceSpec::Cuda(i) | DeviceSpec::Vulkan(i) => i as u32,
+        DeviceSpec::Cuda(i) => i as u32,
+        // NVML numbers NVIDIA GPUs; a wgpu adapter's index counts only its own type.
+        DeviceSpec::Vulkan(a) | DeviceSpec::Wgpu(a) => match a {
+            bloodshot::device::Adapter::Discrete(i) => i as u32,
+            bloodshot::device::Adapter::Best => 0,
+            _ => return,
+        },
     };
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     app.gpu_poll = Some(flag.clone());

@@ -1,0 +1,85 @@
+//! Helpers shared by the end-to-end tests that drive the real binary in tmux.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A detached tmux session running one command; killed on drop.
+pub struct Tmux {
+    /// Session name.
+    pub session: String,
+}
+
+impl Tmux {
+    /// The visible screen as text.
+    pub fn capture(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Sends keys one by one.
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Waits until the screen contains `needle`; panics with the screen after `secs`.
+    /// Waits until `needle` is on screen; panics with the screen after `secs`.
+    pub fn wait_for(&self, needle: &str, secs: u64) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            if screen.contains(needle) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(secs) {
+                panic!("`{needle}` did not appear within {secs} s; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// Whether tmux is installed (the tests skip with a message where it is not).
+pub fn tmux_available() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok()
+}
+
+/// Starts `command` in a new detached 120×40 session named after `tag` and the process.
+pub fn start(tag: &str, command: &str) -> Tmux {
+    let session = format!("bloodshot-{tag}-{}", std::process::id());
+    let ok = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tmux new-session failed");
+    Tmux { session }
+}
