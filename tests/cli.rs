@@ -185,6 +185,20 @@ fn stats_train_kshot_export_end_to_end() {
     ] {
         assert!(md.contains(needle), "report lacks {needle}:\n{md}");
     }
+    // A checkpoint cut short: one sentence naming the file.
+    let model = Path::new(&run_dir).join("checkpoints/epoch-001/model.bpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 3]).unwrap();
+    let e = err(&bloodshot(
+        h,
+        &["kshot", "--run", &run_dir, "--k", "3", "--draws", "2"],
+    ));
+    assert!(
+        e.contains("checkpoint ") && e.contains("epoch-001/model.bpk is truncated"),
+        "{e}"
+    );
+    std::fs::write(&model, &bytes).unwrap();
+
     let cl2n_block = md
         .split("normalisation cl2n (transductive) (epoch 1)")
         .nth(1)
@@ -212,4 +226,51 @@ fn bad_input_gives_one_clear_message_and_exit_1() {
         &["train", "--device", "cuda", "--epochs", "1"],
     ));
     assert!(e.contains("cuda") && e.contains("--device cpu"), "{e}");
+}
+
+#[test]
+fn stats_table_stays_aligned_with_long_class_names() {
+    let home = tempfile::tempdir().unwrap();
+    let base = home.path().join("base");
+    for (class, n) in [("eosinophil", 3), ("erythroblast", 2), ("LYT", 4)] {
+        let dir = base.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            image::RgbImage::from_pixel(8, 8, image::Rgb([200, 100, 50 + i as u8]))
+                .save(dir.join(format!("{class}_{i}.png")))
+                .unwrap();
+        }
+    }
+    let o = bloodshot(
+        home.path(),
+        &[
+            "stats",
+            "--base",
+            base.to_str().unwrap(),
+            "--min-class-size",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !(l.contains("images") && l.contains("share")))
+        .take(4)
+        .collect();
+    // The image counts end where the header's "images" ends.
+    let end = lines[0].find("images").unwrap() + "images".len();
+    for line in &lines[1..] {
+        let count = [("eosinophil", "3"), ("erythroblast", "2"), ("LYT", "4")]
+            .iter()
+            .find(|(c, _)| line.trim_start().starts_with(&format!("{c} ")))
+            .map(|(_, n)| *n)
+            .unwrap_or_else(|| panic!("unexpected row `{line}`"));
+        assert_eq!(
+            &line[end - 1..end],
+            count,
+            "misaligned row `{line}` under `{}`",
+            lines[0]
+        );
+    }
 }

@@ -239,3 +239,27 @@ fn a_one_class_base_test_is_flagged() {
     let ok = render(&report("run-b", Objective::Aam, &[draw(5, 0, 2, 3)]), &[]);
     assert!(!ok.contains("Every base-test image"), "{ok}");
 }
+
+#[test]
+fn a_bank_saved_again_with_its_sweep_is_reported_once() {
+    let mut a = report(
+        "run-a",
+        Objective::Aam,
+        &[draw(5, 0, 2, 3), draw(4, 1, 3, 2)],
+    );
+    let mut bank_only = a.kshot[0].clone();
+    bank_only.sweep.clear();
+    a.kshot.insert(0, bank_only.clone());
+    // And the very same bank file twice.
+    a.kshot.insert(0, bank_only);
+    let md = render(&a, &[]);
+    assert_eq!(md.matches("accuracy **0.700 ± 0.141**").count(), 1, "{md}");
+    assert!(
+        md.contains("The bank's numbers are the same as above."),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 10 | 0.700 ± 0.141 |"),
+        "the sweep still shows: {md}"
+    );
+}

@@ -36,9 +36,17 @@ pub fn stats_text(title: &str, s: &DatasetStats) -> String {
     let _ = writeln!(o, "  layout: {}", s.layout.describe());
     let _ = writeln!(o, "  usable images: {}", s.usable_images);
     let total: usize = s.classes.iter().map(|c| c.count).sum();
+    // The class column is as wide as the longest name (`eosinophil`, `erythroblast`, …).
+    let w = s
+        .classes
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let _ = writeln!(
         o,
-        "  {:<8} {:>6} {:>7}  {:>8}  status",
+        "  {:<w$} {:>6} {:>7}  {:>8}  status",
         "class", "images", "share", "subjects"
     );
     for c in &s.classes {
@@ -59,7 +67,7 @@ pub fn stats_text(title: &str, s: &DatasetStats) -> String {
         };
         let _ = writeln!(
             o,
-            "  {:<8} {:>6} {:>6.1}%  {:>8}  {status}",
+            "  {:<w$} {:>6} {:>6.1}%  {:>8}  {status}",
             c.name, c.count, share, subj
         );
     }

@@ -205,7 +205,18 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
     if report.kshot.is_empty() {
         out.push_str("No k-shot evaluation yet (`bloodshot kshot --run …`).\n\n");
     }
-    for r in &report.kshot {
+    for (i, r) in report.kshot.iter().enumerate() {
+        // The console saves a bank's result again with its sweep: say the bank once.
+        let repeated = r.summary.is_some()
+            && report.kshot[..i].iter().any(|p| {
+                p.summary == r.summary
+                    && p.options == r.options
+                    && p.epoch == r.epoch
+                    && p.target == r.target
+            });
+        if repeated && r.sweep.is_empty() {
+            continue;
+        }
         let _ = writeln!(
             out,
             "### k = {}, {} draws, seed {}, protocol {}, normalisation {} (epoch {})\n",
@@ -239,8 +250,10 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
                 "without"
             },
         );
-        if let Some(s) = &r.summary {
-            kshot_block(&mut out, r, s);
+        match &r.summary {
+            Some(_) if repeated => out.push_str("The bank's numbers are the same as above.\n\n"),
+            Some(s) => kshot_block(&mut out, r, s),
+            None => {}
         }
         if !r.sweep.is_empty() {
             out.push_str(

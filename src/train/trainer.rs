@@ -316,9 +316,23 @@ pub fn load_model(
 ) -> Result<(RunInfo, Classifier), String> {
     let info = run.info()?;
     let dir = run.checkpoint_dir(epoch);
+    let file = dir.join("model.bpk");
     let model = Classifier::new(info.config.objective, info.classes.len(), device)
-        .try_load_file(dir.join("model.bpk"))
-        .map_err(|e| format!("cannot load checkpoint {}: {e:?}", dir.display()))?;
+        .try_load_file(&file)
+        .map_err(|e| {
+            let detail = format!("{e:?}");
+            let why = if !file.is_file() {
+                "is missing".to_string()
+            } else if detail.contains("fill whole buffer")
+                || detail.contains("UnexpectedEof")
+                || detail.to_ascii_lowercase().contains("truncated")
+            {
+                "is truncated (cut short while it was written or copied)".to_string()
+            } else {
+                format!("is not a bloodshot checkpoint of this run ({detail})")
+            };
+            format!("checkpoint {} {why}", file.display())
+        })?;
     Ok((info, model))
 }
 

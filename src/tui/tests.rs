@@ -670,3 +670,20 @@ fn runs_tab_failed_import_says_why_and_adds_no_run() {
         "{screen}"
     );
 }
+
+/// The sizes a user over SSH has: nothing may be cut mid-sentence (the idle Train message and
+/// the K-shot summary once were).
+#[test]
+fn train_tab_idle_80x24_and_kshot_120x36() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    let screen = render(&a, 80, 24);
+    assert!(
+        screen.contains("Resume an earlier run from") && screen.contains("Runs tab (R)."),
+        "{screen}"
+    );
+    insta::assert_snapshot!("train_tab_idle_80x24", screen);
+    let screen = render(&kshot(), 120, 36);
+    assert!(screen.contains("95% CI 1.000–1.000"), "{screen}");
+    insta::assert_snapshot!("kshot_tab_with_results_120x36", screen);
+}

@@ -279,19 +279,24 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     // Over all draws so far.
     let mut al = vec![];
     if let Some(sum) = &s.summary {
+        // Two short lines rather than one that a 33-column box cuts.
+        al.push(Line::from(Span::styled(
+            format!("acc {:.3} ± {:.3}", sum.accuracy.mean, sum.accuracy.std),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
         al.push(Line::from(Span::styled(
             format!(
-                "acc {:.3} ± {:.3}  (95% CI {:.3}–{:.3})",
-                sum.accuracy.mean, sum.accuracy.std, sum.accuracy.ci95_low, sum.accuracy.ci95_high
+                "95% CI {:.3}–{:.3}",
+                sum.accuracy.ci95_low, sum.accuracy.ci95_high
             ),
-            Style::default().add_modifier(Modifier::BOLD),
+            Style::default().fg(t.muted),
         )));
         let f1: Vec<String> = classes
             .iter()
             .zip(&sum.per_class)
             .map(|(c, p)| format!("{c} {:.2}±{:.2}", p.f1.mean, p.f1.std))
             .collect();
-        al.push(Line::from(format!("F1 {}", f1.join(" · "))));
+        al.push(Line::from(format!("F1 {}", f1.join(" "))));
         al.extend(confusion_lines(t, classes, &sum.confusion));
     } else {
         al.push(Line::from("no draws yet"));

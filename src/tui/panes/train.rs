@@ -165,7 +165,14 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
             )));
         }
     }
-    f.render_widget(Paragraph::new(head_lines), head);
+    // Before any run the one line is a sentence: wrap it rather than cut it.
+    let head_text = Paragraph::new(head_lines);
+    let head_text = if v.run_id.is_none() {
+        head_text.wrap(ratatui::widgets::Wrap { trim: true })
+    } else {
+        head_text
+    };
+    f.render_widget(head_text, head);
 
     let [loss_area, acc_area] =
         Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(charts);
