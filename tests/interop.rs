@@ -86,6 +86,7 @@ fn check_embeddings(model: &Classifier, parity: &Tensors, what: &str) {
                 .forward(input(parity, &format!("input_{size}"))),
         );
         let err = relative_error(&got, &parity[&format!("embedding_{size}")].1);
+        eprintln!("{what}: embeddings at {size} px, max |Δ| / max |expected| = {err:.2e}");
         assert!(
             err <= TOLERANCE,
             "{what}: embeddings at {size} px differ from torchvision by {err:.2e} (max |Δ| / max |expected|)"
@@ -126,6 +127,7 @@ fn torchvision_state_dict_matches_torchvision_stage_by_stage() {
         let (shape, expected) = &parity[&format!("stage{i}_64")];
         assert_eq!(&stage.dims().to_vec(), shape, "stage {i} shape");
         let err = relative_error(&values(stage), expected);
+        eprintln!("stage {i}: max |Δ| / max |expected| = {err:.2e}");
         assert!(
             err <= TOLERANCE,
             "stage {i} (features[{i}]) differs from torchvision by {err:.2e}"
@@ -137,6 +139,7 @@ fn torchvision_state_dict_matches_torchvision_stage_by_stage() {
     let emb = net.embedder.forward(input(&parity, "input_224"));
     let logits = values(net.scores(emb));
     let err = relative_error(&logits, &parity["logits_224"].1);
+    eprintln!("torchvision logits at 224 px: {err:.2e}");
     assert!(err <= TOLERANCE, "classifier logits differ by {err:.2e}");
 }
 
@@ -163,6 +166,7 @@ fn bloodshot_lightning_checkpoint_matches_embeddings_and_aam_cosines() {
     let net = loaded.model.clone().valid();
     let cos = values(net.scores(net.embedder.forward(input(&parity, "input_224"))));
     let err = relative_error(&cos, &parity["cosine_224"].1);
+    eprintln!("AAM cosines at 224 px: {err:.2e}");
     assert!(err <= TOLERANCE, "AAM cosines differ by {err:.2e}");
 }
 
