@@ -351,6 +351,14 @@ fn bad_checkpoints_get_one_sentence_and_leave_no_run() {
         "{e}"
     );
 
+    // Starts like a zip archive, is not one.
+    std::fs::write(tmp.path().join("fake.pth"), b"PK\x03\x04 not really a zip").unwrap();
+    let e = import("fake.pth", None, ImportOptions::default());
+    assert!(
+        e.contains("fake.pth: not a readable PyTorch checkpoint"),
+        "{e}"
+    );
+
     let mut missing = good.clone();
     missing.remove("features.3.1.block.1.0.weight");
     let e = import(

@@ -89,8 +89,15 @@ pub struct Imported {
     pub ignored: Vec<String>,
 }
 
+/// One sentence naming the file (library errors can span lines; they are folded into one).
 fn file_error(path: &Path, what: impl std::fmt::Display) -> String {
-    format!("{}: {what}", path.display())
+    let what = what.to_string();
+    let folded: Vec<&str> = what
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("{}: {}", path.display(), folded.join(" "))
 }
 
 /// The tensors of a checkpoint file, by name, with what kind of file it was.
