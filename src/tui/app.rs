@@ -555,8 +555,8 @@ pub struct KShotSession {
     pub dataset: Arc<bloodshot::data::Dataset>,
     /// PCA basis of the queries.
     pub pca_basis: Arc<bloodshot::fewshot::pca::Pca>,
-    /// The bank (fixed by k, draws, seed).
-    pub bank: Vec<Draw>,
+    /// The bank (fixed by k, draws, seed), shared with background work without copies.
+    pub bank: Arc<[Draw]>,
     /// Metrics of draws evaluated so far under every normalisation (indexed like
     /// [`Normalization::ALL`]), in draw order: the same draws, so comparisons are paired.
     pub done_by_mode: Vec<Vec<DrawMetrics>>,
@@ -1228,9 +1228,9 @@ impl App {
                     Err(e) => self.kshot.message = Some(e),
                     Ok(p) => {
                         let opts = self.kshot.opts.0.clone();
-                        match bloodshot::fewshot::evaluate::draw_bank(&p.prep, &opts) {
-                            Err(e) => self.kshot.message = Some(e),
-                            Ok(bank) => {
+                        {
+                            {
+                                let bank = Arc::clone(&p.bank);
                                 self.kshot.message = Some(format!(
                                     "ready: bank of {} draws at k = {} (seed {})",
                                     bank.len(),

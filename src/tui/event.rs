@@ -26,6 +26,8 @@ pub struct PreparedSession {
     pub pca: Arc<Pca>,
     /// Points of the PCA sample, per class.
     pub points: Vec<Vec<(f64, f64)>>,
+    /// The bank of draws for the options it was prepared with (drawn off the UI thread).
+    pub bank: Arc<[bloodshot::fewshot::sampler::Draw]>,
 }
 
 /// Results of evaluating a range of draws.

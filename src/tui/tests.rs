@@ -223,7 +223,7 @@ fn kshot() -> App {
             .unwrap(),
         ),
         pca_basis: Arc::new(pca),
-        bank,
+        bank: bank.into(),
         done_by_mode,
         summary_by_mode,
         done,

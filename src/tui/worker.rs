@@ -155,7 +155,13 @@ pub fn prepare(
             PrepareProgress::Scanning => Ok(()),
         };
     })
-    .map(|(epoch, ds, prep)| {
+    .and_then(|(epoch, ds, prep)| {
+        // The bank is drawn here, off the UI thread.
+        let bank: Arc<[bloodshot::fewshot::sampler::Draw]> =
+            evaluate::draw_bank(&prep, &opts)?.into();
+        Ok((epoch, ds, prep, bank))
+    })
+    .map(|(epoch, ds, prep, bank)| {
         // The seed's view: PCA of (up to) 400 target embeddings, evenly spaced for determinism.
         let n = prep.query_labels.len();
         let take = n.min(400);
@@ -172,6 +178,7 @@ pub fn prepare(
             dataset: Arc::new(ds),
             pca: Arc::new(pca),
             points,
+            bank,
         })
     });
     let _ = tx.send(AppEvent::Prepared(r));
