@@ -1228,36 +1228,32 @@ impl App {
                     Err(e) => self.kshot.message = Some(e),
                     Ok(p) => {
                         let opts = self.kshot.opts.0.clone();
-                        {
-                            {
-                                let bank = Arc::clone(&p.bank);
-                                self.kshot.message = Some(format!(
-                                    "ready: bank of {} draws at k = {} (seed {})",
-                                    bank.len(),
-                                    opts.k,
-                                    opts.seed
-                                ));
-                                self.kshot.session = Some(KShotSession {
-                                    epoch: p.epoch,
-                                    prep: p.prep,
-                                    dataset: p.dataset,
-                                    pca_basis: p.pca,
-                                    bank,
-                                    done_by_mode: vec![vec![]; Normalization::ALL.len()],
-                                    summary_by_mode: vec![None; Normalization::ALL.len()],
-                                    done: vec![],
-                                    summary: None,
-                                    thumbs_mode: opts.normalize,
-                                    support_thumbs: vec![],
-                                    miss_thumbs: vec![],
-                                    pca: PcaView {
-                                        points: p.points,
-                                        prototypes: vec![],
-                                    },
-                                    sweep: vec![],
-                                });
-                            }
-                        }
+                        let bank = Arc::clone(&p.bank);
+                        self.kshot.message = Some(format!(
+                            "ready: bank of {} draws at k = {} (seed {})",
+                            bank.len(),
+                            opts.k,
+                            opts.seed
+                        ));
+                        self.kshot.session = Some(KShotSession {
+                            epoch: p.epoch,
+                            prep: p.prep,
+                            dataset: p.dataset,
+                            pca_basis: p.pca,
+                            bank,
+                            done_by_mode: vec![vec![]; Normalization::ALL.len()],
+                            summary_by_mode: vec![None; Normalization::ALL.len()],
+                            done: vec![],
+                            summary: None,
+                            thumbs_mode: opts.normalize,
+                            support_thumbs: vec![],
+                            miss_thumbs: vec![],
+                            pca: PcaView {
+                                points: p.points,
+                                prototypes: vec![],
+                            },
+                            sweep: vec![],
+                        });
                     }
                 }
             }
