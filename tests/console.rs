@@ -3,10 +3,8 @@
 //! markdown file exists. Skipped (with a message) where tmux is not installed.
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
-use common::Tmux;
 
 fn step_of(screen: &str) -> Option<usize> {
     let i = screen.find(" step ")?;
@@ -16,35 +14,18 @@ fn step_of(screen: &str) -> Option<usize> {
 
 #[test]
 fn console_trains_draws_exports_and_quits_cleanly() {
-    if Command::new("tmux").arg("-V").output().is_err() {
+    if !common::tmux_available() {
         eprintln!("skipping the console end-to-end test: tmux is not installed");
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let session = format!("bloodshot-test-{}", std::process::id());
     let cmd = format!(
         "cd {} && BLOODSHOT_HOME={} {}; echo \"bloodshot exited with $?\"; sleep 600",
         env!("CARGO_MANIFEST_DIR"),
         home.path().display(),
         env!("CARGO_BIN_EXE_bloodshot")
     );
-    let ok = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &cmd,
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "tmux new-session failed");
-    let t = Tmux { session };
+    let t = common::start("test", &cmd);
 
     t.wait_for("Base (training)", 60);
     t.wait_for("usable images", 60);

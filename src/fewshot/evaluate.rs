@@ -135,14 +135,11 @@ impl Prepared {
         query_labels: Vec<usize>,
         support_subjects: Vec<Option<String>>,
     ) -> Prepared {
+        // The target: the pool, or the support pool and the queries.
         let collapse = if protocol == Protocol::Pool {
             CollapseStats::of(&support_emb)
         } else {
-            let mut all = support_emb.rows.clone();
-            all.extend_from_slice(&query_emb.rows);
-            Embeddings::new(support_emb.dim, all)
-                .ok()
-                .and_then(|e| CollapseStats::of(&e))
+            CollapseStats::of_sets(&[&support_emb, &query_emb])
         };
         Prepared {
             protocol,
@@ -416,24 +413,7 @@ pub fn prepare_checkpoint(
     progress: &mut dyn FnMut(PrepareProgress),
 ) -> Result<(usize, Dataset, Prepared), String> {
     use burn::module::Module;
-    let epoch = match epoch {
-        Some(e) => {
-            if !run.checkpoints().contains(&e) {
-                return Err(format!(
-                    "run {} has no complete checkpoint for epoch {e} (have: {:?})",
-                    run.id(),
-                    run.checkpoints()
-                ));
-            }
-            e
-        }
-        None => run.last_checkpoint().ok_or_else(|| {
-            format!(
-                "run {} has no checkpoint yet: let it finish an epoch first",
-                run.id()
-            )
-        })?,
-    };
+    let epoch = run.checkpoint_or_last(epoch)?;
     let (info, model) = crate::train::load_model(run, epoch, device)?;
     let model = model.valid();
     progress(PrepareProgress::Scanning);

@@ -10,7 +10,7 @@ use burn::store::{ModuleSnapshot, bridge};
 
 use super::keys::{
     BLOODSHOT_AAM_W, BURN_AAM_WEIGHT, BURN_LINEAR_BIAS, BURN_LINEAR_WEIGHT, TORCH_CLASSIFIER_BIAS,
-    TORCH_CLASSIFIER_WEIGHT, embedder_keys,
+    TORCH_CLASSIFIER_WEIGHT, embedder_keys, transposed,
 };
 use crate::model::Classifier;
 
@@ -21,17 +21,6 @@ pub struct ExportSummary {
     pub tensors: usize,
     /// Bytes of the file.
     pub bytes: u64,
-}
-
-/// Values of a 2-D tensor, transposed (`[r, c]` → `[c, r]`).
-fn transposed(values: &[f32], r: usize, c: usize) -> Vec<f32> {
-    let mut t = vec![0f32; values.len()];
-    for i in 0..r {
-        for j in 0..c {
-            t[j * r + i] = values[i * c + j];
-        }
-    }
-    t
 }
 
 /// Writes `model` to `out` (through a `.partial` file and a rename). `metadata` is stored in
@@ -89,10 +78,14 @@ pub fn write_safetensors(
             "internal: {embedder} embedder weights collected, {expected} expected (a key-table bug)"
         ));
     }
+    let bytes: Vec<Vec<u8>> = named
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
     let views = named
         .iter()
-        .map(|(name, shape, values)| {
-            let bytes: &[u8] = bytemuck_f32(values);
+        .zip(&bytes)
+        .map(|((name, shape, _), bytes)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| format!("cannot encode `{name}`: {e}"))
@@ -117,15 +110,6 @@ pub fn write_safetensors(
     })
 }
 
-/// f32 values as little-endian bytes (all supported targets are little-endian).
-fn bytemuck_f32(values: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding and any byte pattern is a valid u8; the slice covers
-    // exactly the values' memory.
-    unsafe {
-        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
-    }
-}
-
 /// Writes checkpoint `epoch` (default: the last) of `run` to `out` as safetensors with
 /// torchvision key names; the run's classes and objective go into the file's metadata.
 pub fn export_run(
@@ -134,15 +118,7 @@ pub fn export_run(
     out: &Path,
     device: &burn::prelude::Device,
 ) -> Result<ExportSummary, String> {
-    let epoch = match epoch {
-        Some(e) => e,
-        None => run.last_checkpoint().ok_or_else(|| {
-            format!(
-                "run {} has no checkpoint yet: let it finish an epoch first",
-                run.id()
-            )
-        })?,
-    };
+    let epoch = run.checkpoint_or_last(epoch)?;
     let (info, model) = crate::train::load_model(run, epoch, device)?;
     let metadata: HashMap<String, String> = [
         ("format", "pt".to_string()),

@@ -12,9 +12,9 @@ use burn::store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore, b
 
 use super::keys::{
     BLOODSHOT_AAM_W, BLOODSHOT_CLASSES, BURN_AAM_WEIGHT, BURN_LINEAR_BIAS, BURN_LINEAR_WEIGHT,
-    TORCH_CLASSIFIER_BIAS, TORCH_CLASSIFIER_WEIGHT, embedder_keys,
+    TORCH_CLASSIFIER_BIAS, TORCH_CLASSIFIER_WEIGHT, embedder_keys, transposed,
 };
-use crate::model::{Classifier, EMBEDDING_DIM, Head, Objective};
+use crate::model::{Classifier, EMBEDDING_DIM, Objective};
 use crate::train::TrainConfig;
 use crate::train::run::{EpochProgress, RunDir, RunInfo, RunState, RunStatus, write_json};
 
@@ -102,21 +102,14 @@ fn file_error(path: &Path, what: impl std::fmt::Display) -> String {
 
 /// The tensors of a checkpoint file, by name, with what kind of file it was.
 fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>), String> {
-    let mut head = [0u8; 16];
-    let n = {
+    let mut head = Vec::with_capacity(16);
+    {
         use std::io::Read;
-        let mut f =
-            std::fs::File::open(path).map_err(|e| file_error(path, format!("cannot open: {e}")))?;
-        let mut n = 0;
-        while n < head.len() {
-            match f.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(file_error(path, format!("cannot read: {e}"))),
-            }
-        }
-        n
-    };
+        std::fs::File::open(path)
+            .and_then(|f| f.take(16).read_to_end(&mut head))
+            .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    }
+    let n = head.len();
     if n >= 2 && &head[..2] == b"PK" {
         // A PyTorch zip archive: a Lightning checkpoint keeps its weights under `state_dict`
         // (beside a pickled module object and training state, which are not read as weights).
@@ -147,19 +140,27 @@ fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>
     ))
 }
 
-/// Class names stored by `export-weights` in a safetensors file's metadata, if any.
-fn metadata_classes(path: &Path) -> Option<Vec<String>> {
-    let bytes = std::fs::read(path).ok()?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
-    let classes = meta.metadata().as_ref()?.get("classes")?.clone();
-    let v: Vec<String> = serde_json::from_str(&classes).ok()?;
-    Some(v)
-}
-
-fn metadata_objective(path: &Path) -> Option<Objective> {
-    let bytes = std::fs::read(path).ok()?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
-    meta.metadata().as_ref()?.get("objective")?.parse().ok()
+/// The header metadata of a safetensors file (what `export-weights` stores: classes,
+/// objective), reading only the header, not the tensors.
+fn safetensors_metadata(path: &Path) -> Option<HashMap<String, String>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let len = usize::try_from(u64::from_le_bytes(len)).ok()?;
+    // A header is small; a huge length is a broken file, not a reason to allocate.
+    if len > 100 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len];
+    f.read_exact(&mut header).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    let meta = header.get("__metadata__")?.as_object()?;
+    Some(
+        meta.iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect(),
+    )
 }
 
 fn shape_of(t: &PackTensor) -> Vec<usize> {
@@ -171,20 +172,13 @@ fn f32_data(name: &str, t: &PackTensor) -> Result<TensorData, String> {
     Ok(data.convert::<f32>())
 }
 
-/// `[r, c]` → `[c, r]`.
+/// A 2-D tensor transposed (`[r, c]` → `[c, r]`).
 fn transpose(data: TensorData) -> Result<TensorData, String> {
-    let shape = data.shape().to_vec();
-    let [r, c] = [shape[0], shape[1]];
+    let [r, c] = [data.shape()[0], data.shape()[1]];
     let v: Vec<f32> = data
         .try_to_vec::<f32>()
         .map_err(|e| format!("cannot read values: {e:?}"))?;
-    let mut t = vec![0f32; v.len()];
-    for i in 0..r {
-        for j in 0..c {
-            t[j * r + i] = v[i * c + j];
-        }
-    }
-    Ok(TensorData::new(t, [c, r]))
+    Ok(TensorData::new(transposed(&v, r, c), [c, r]))
 }
 
 /// Reads the weights of `path` into a model on `device` (no run is created).
@@ -258,10 +252,14 @@ pub fn load_weights(
             ),
         ));
     };
-    let metadata_objective = (kind == SourceKind::Safetensors)
-        .then(|| metadata_objective(path))
-        .flatten();
-    let objective = opts.objective.or(metadata_objective).unwrap_or(inferred);
+    let metadata = (kind == SourceKind::Safetensors)
+        .then(|| safetensors_metadata(path))
+        .flatten()
+        .unwrap_or_default();
+    let objective = opts
+        .objective
+        .or_else(|| metadata.get("objective")?.parse().ok())
+        .unwrap_or(inferred);
     let is_aam = matches!(objective, Objective::Aam | Objective::AamConsistency);
     let head_tensor = match (is_aam, aam, linear) {
         (true, Some(w), _) => (BLOODSHOT_AAM_W, w),
@@ -315,9 +313,9 @@ pub fn load_weights(
             ));
         }
         Some(c) => c.clone(),
-        None => (kind == SourceKind::Safetensors)
-            .then(|| metadata_classes(path))
-            .flatten()
+        None => metadata
+            .get("classes")
+            .and_then(|c| serde_json::from_str::<Vec<String>>(c).ok())
             .filter(|c| c.len() == n_classes)
             .unwrap_or_else(|| {
                 if is_aam && n_classes == BLOODSHOT_CLASSES.len() {
@@ -571,9 +569,4 @@ fn write_run(
         message: Some(info.source.clone().unwrap_or_default()),
         pid: None,
     })
-}
-
-/// Whether `head` is the AAM head (for callers that only hold a model).
-pub fn is_aam(head: &Head) -> bool {
-    matches!(head, Head::Aam(_))
 }

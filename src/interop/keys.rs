@@ -139,3 +139,14 @@ pub const BURN_AAM_WEIGHT: &str = "head.weight";
 pub const BLOODSHOT_CLASSES: [&str; 11] = [
     "BAS", "EBO", "EOS", "LYT", "MON", "MYB", "MYO", "NGB", "NGS", "PMB", "PMO",
 ];
+
+/// Row-major `[r, c]` values as `[c, r]` (our head layouts are the transposes of PyTorch's).
+pub fn transposed(values: &[f32], r: usize, c: usize) -> Vec<f32> {
+    let mut t = vec![0f32; values.len()];
+    for i in 0..r {
+        for j in 0..c {
+            t[j * r + i] = values[i * c + j];
+        }
+    }
+    t
+}

@@ -267,6 +267,30 @@ impl RunDir {
         self.checkpoints().last().copied()
     }
 
+    /// `epoch` when that checkpoint is complete, the last complete one for `None`; otherwise
+    /// one sentence saying what the run has.
+    pub fn checkpoint_or_last(&self, epoch: Option<usize>) -> Result<usize, String> {
+        match epoch {
+            Some(e) => {
+                let have = self.checkpoints();
+                if have.contains(&e) {
+                    Ok(e)
+                } else {
+                    Err(format!(
+                        "run {} has no complete checkpoint for epoch {e} (have: {have:?})",
+                        self.id()
+                    ))
+                }
+            }
+            None => self.last_checkpoint().ok_or_else(|| {
+                format!(
+                    "run {} has no checkpoint yet: let it finish an epoch first",
+                    self.id()
+                )
+            }),
+        }
+    }
+
     /// Folder of the mid-epoch checkpoint written on SIGTERM / SIGHUP.
     pub fn interrupted_dir(&self) -> PathBuf {
         self.path.join("checkpoints").join("interrupted")

@@ -25,19 +25,29 @@ pub const COLLAPSE_COSINE: f64 = 0.999;
 impl CollapseStats {
     /// Measures the rows of `emb` (all-zero rows are left out). `None` with fewer than two rows.
     pub fn of(emb: &Embeddings) -> Option<CollapseStats> {
-        let dim = emb.dim;
-        let mut sum = vec![0f64; dim];
-        let mut units: Vec<Vec<f64>> = Vec::new();
-        for i in 0..emb.n() {
-            let row = to_f64(emb.row(i));
+        Self::of_sets(&[emb])
+    }
+
+    /// Measures the rows of several embedding sets together (e.g. a support pool and its
+    /// queries) without copying them into one matrix: two passes, no unit vectors kept.
+    pub fn of_sets(sets: &[&Embeddings]) -> Option<CollapseStats> {
+        let dim = sets.first()?.dim;
+        let unit = |row: &[f32]| -> Option<Vec<f64>> {
+            let row = to_f64(row);
             let norm = norm(&row);
-            if norm > 0.0 && norm.is_finite() {
-                let unit: Vec<f64> = row.iter().map(|v| v / norm).collect();
-                add_into(&mut sum, &unit);
-                units.push(unit);
-            }
+            (norm > 0.0 && norm.is_finite()).then(|| row.iter().map(|v| v / norm).collect())
+        };
+        let rows = || {
+            sets.iter()
+                .flat_map(|e| (0..e.n()).map(move |i| e.row(i)))
+                .filter_map(unit)
+        };
+        let mut sum = vec![0f64; dim];
+        let mut n = 0usize;
+        for u in rows() {
+            add_into(&mut sum, &u);
+            n += 1;
         }
-        let n = units.len();
         if n < 2 {
             return None;
         }
@@ -45,14 +55,13 @@ impl CollapseStats {
         let mean_unit_norm = sum_sq.sqrt() / n as f64;
         let mean_pairwise_cosine = (sum_sq - n as f64) / (n as f64 * (n as f64 - 1.0));
         let axis_norm = sum_sq.sqrt();
-        let mut angles: Vec<f64> = units
-            .iter()
+        let mut angles: Vec<f64> = rows()
             .map(|u| {
                 if axis_norm == 0.0 {
                     return 90.0;
                 }
                 // The angle from the perpendicular part, which stays accurate near 0°.
-                let along = dot64(u, &sum) / axis_norm;
+                let along = dot64(&u, &sum) / axis_norm;
                 let perpendicular = u
                     .iter()
                     .zip(&sum)
