@@ -1,4 +1,5 @@
-//! Typed events that background work sends to the console loop.
+//! Typed events that background work sends to the console loop, and the small types they
+//! carry that several console files share ([`Which`], [`RunRow`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,8 +11,47 @@ use bloodshot::fewshot::metrics::DrawMetrics;
 use bloodshot::fewshot::pca::Pca;
 use bloodshot::train::TrainEvent;
 
-use super::app::{RunRow, Which};
+use bloodshot::model::Objective;
+use bloodshot::train::RunState;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::gpu::GpuStats;
 use super::thumb::Thumb;
+
+/// Sender of console events.
+pub type Tx = UnboundedSender<AppEvent>;
+
+/// Which dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Base (training) set.
+    Base,
+    /// Target (few-shot) set.
+    Target,
+}
+
+/// A run in the Runs tab (read from its folder).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// Folder.
+    pub path: PathBuf,
+    /// Id.
+    pub id: String,
+    /// Objective.
+    pub objective: Objective,
+    /// Last complete epoch / configured epochs.
+    pub epochs: (usize, usize),
+    /// Best validation accuracy.
+    pub best_val: Option<f64>,
+    /// Last k-shot result: (k, protocol and normalisation when not `none`, accuracy mean, std).
+    pub kshot: Option<(usize, String, f64, f64)>,
+    /// State.
+    pub state: RunState,
+    /// `Running` on disk but its process is gone (killed): resumable.
+    pub interrupted: bool,
+    /// Checkpoints available.
+    pub checkpoints: Vec<usize>,
+}
 
 /// A finished k-shot preparation.
 #[derive(Debug, Clone)]
@@ -77,5 +117,5 @@ pub enum AppEvent {
     /// An import or weights export finished (one line either way).
     Interop(Result<String, String>),
     /// GPU reading while training on a GPU.
-    Gpu(Result<super::gpu::GpuStats, String>),
+    Gpu(Result<GpuStats, String>),
 }

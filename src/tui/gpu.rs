@@ -5,9 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::event::AppEvent;
-use super::worker::Tx;
-
 /// One reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuStats {
@@ -35,15 +32,15 @@ impl GpuStats {
     }
 }
 
-/// Polls GPU `index` every two seconds while `running` holds, sending readings (or one
-/// sentence saying why there are none).
-pub fn poll(tx: Tx, index: u32, running: Arc<AtomicBool>) {
+/// Polls GPU `index` every two seconds while `running` holds, handing each reading (or one
+/// sentence saying why there is none) to `send`, which returns false once nobody listens.
+pub fn poll(send: impl Fn(Result<GpuStats, String>) -> bool, index: u32, running: Arc<AtomicBool>) {
     let nvml = match nvml_wrapper::Nvml::init() {
         Ok(n) => n,
         Err(e) => {
-            let _ = tx.send(AppEvent::Gpu(Err(format!(
+            send(Err(format!(
                 "GPU stats unavailable: NVML could not load ({e})"
-            ))));
+            )));
             return;
         }
     };
@@ -60,7 +57,7 @@ pub fn poll(tx: Tx, index: u32, running: Arc<AtomicBool>) {
         });
         let msg = reading.map_err(|e| format!("GPU stats unavailable for GPU {index}: {e}"));
         let failed = msg.is_err();
-        if tx.send(AppEvent::Gpu(msg)).is_err() || failed {
+        if !send(msg) || failed {
             return;
         }
         std::thread::sleep(Duration::from_secs(2));

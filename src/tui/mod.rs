@@ -1,12 +1,14 @@
 //! The console: a ratatui + crossterm front end over the engine. State lives in
 //! [`app::App`], drawing in [`panes`] (pure), slow work in [`worker`] (off the UI thread).
 
+pub mod action;
 pub mod app;
 pub mod config;
 pub mod event;
 pub mod gpu;
 pub mod keys;
 pub mod panes;
+pub mod state;
 pub mod theme;
 pub mod thumb;
 pub mod worker;
@@ -24,8 +26,9 @@ use ratatui::backend::CrosstermBackend;
 use bloodshot::device::DeviceSpec;
 use bloodshot::train::{Start, StopSignal};
 
-use app::{App, Effect, Which};
-use event::AppEvent;
+use action::Effect;
+use app::App;
+use event::{AppEvent, Which};
 use theme::Theme;
 
 /// Console options from the command line (override the user config).
@@ -86,7 +89,7 @@ pub fn initial_app(opts: &Options) -> (App, Vec<String>) {
         theme_index,
     );
     app.user_theme = user_theme;
-    app::sample_friendly(&mut app.form, base == bloodshot::paths::default_base());
+    state::train::sample_friendly(&mut app.form, base == bloodshot::paths::default_base());
     if let Some(n) = notes.first() {
         app.status = Some(n.clone());
     }
@@ -305,7 +308,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
 }
 
 /// Polls NVML while a run trains on a GPU (nothing on the CPU).
-fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &worker::Tx) {
+fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &event::Tx) {
     let index = match device {
         DeviceSpec::Cpu => return,
         DeviceSpec::Cuda(i) => i as u32,
@@ -319,11 +322,11 @@ fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &worker::Tx) {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     app.gpu_poll = Some(flag.clone());
     let tx = tx.clone();
-    std::thread::spawn(move || gpu::poll(tx, index, flag));
+    std::thread::spawn(move || gpu::poll(|r| tx.send(AppEvent::Gpu(r)).is_ok(), index, flag));
 }
 
 /// Starts an effect's background work.
-fn start(effect: Effect, app: &mut App, tx: &worker::Tx) {
+fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
     let tx = tx.clone();
     match effect {
         Effect::Scan => {

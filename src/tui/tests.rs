@@ -20,9 +20,13 @@ use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
 use bloodshot::train::{EpochSummary, RunState, TrainEvent};
 
-use super::app::{Action, App, KShotSession, PcaView, RunRow, ScanState, Tab};
+use super::action::{Action, Effect, Tab};
+use super::app::App;
+use super::event::RunRow;
 use super::keys::{BINDINGS, Scope, action_for};
 use super::panes;
+use super::state::data::ScanState;
+use super::state::kshot::{KShotSession, PcaView};
 use super::theme::Theme;
 use super::thumb::Thumb;
 
@@ -600,7 +604,7 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
     let event = rx.try_recv().expect("an Evaluated event");
     let effects = a.on_event(event);
     assert!(
-        matches!(effects.as_slice(), [super::app::Effect::SaveKShot]),
+        matches!(effects.as_slice(), [Effect::SaveKShot]),
         "a complete bank is saved"
     );
     for mode in Normalization::ALL {
@@ -636,7 +640,7 @@ fn runs_tab_import_prompt() {
     a.on_prompt_key(KeyCode::Char('t'));
     let effects = a.on_prompt_key(KeyCode::Enter);
     assert!(
-        matches!(effects.as_slice(), [super::app::Effect::Import(p)] if p == &PathBuf::from("/data/bloodshot.ckpt")),
+        matches!(effects.as_slice(), [Effect::Import(p)] if p == &PathBuf::from("/data/bloodshot.ckpt")),
         "{effects:?}"
     );
     assert!(a.runs.prompt.is_none());

@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::mpsc::UnboundedSender;
-
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{StatsPhase, dataset_stats};
 use bloodshot::fewshot::classify::Prototypes;
@@ -16,12 +14,9 @@ use bloodshot::report;
 use bloodshot::train::run::list_runs;
 use bloodshot::train::{self, MetricRecord, RunDir, Start, StopSignal, TrainConfig};
 
-use super::app::{KShotSession, RunRow, SWEEP_KS, Which};
-use super::event::{AppEvent, Evaluated, PreparedSession};
+use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
+use super::state::kshot::{KShotSession, SWEEP_KS};
 use super::thumb::Thumb;
-
-/// Sender of console events.
-pub type Tx = UnboundedSender<AppEvent>;
 
 const THUMB_PX: u32 = 16;
 

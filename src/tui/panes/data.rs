@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bar, block};
-use crate::tui::app::{App, ScanState};
+use crate::tui::app::App;
+use crate::tui::state::data::ScanState;
 use crate::tui::theme::Theme;
 use crate::tui::thumb::Thumb;
 

@@ -12,7 +12,8 @@ use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
 
 use super::{bar, block, form_line};
-use crate::tui::app::{App, KShotField, KShotSession};
+use crate::tui::app::App;
+use crate::tui::state::kshot::{KShotField, KShotSession};
 use crate::tui::theme::Theme;
 
 /// Draws the tab.

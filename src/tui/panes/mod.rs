@@ -12,7 +12,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
-use super::app::{App, Tab};
+use super::action::Tab;
+use super::app::App;
 use super::theme::Theme;
 
 /// Smallest area the panes are laid out in; below it a one-line notice is drawn.

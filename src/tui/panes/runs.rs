@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::block;
-use crate::tui::app::{App, RunRow};
+use crate::tui::app::App;
+use crate::tui::event::RunRow;
 
 fn state_word(r: &RunRow) -> String {
     if r.interrupted {

@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
 
 use super::{bar, block, duration, form_line, smooth};
-use crate::tui::app::{App, TrainField, TrainPhase, TrainView};
+use crate::tui::app::App;
+use crate::tui::state::train::{TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
 
 /// Draws the tab.

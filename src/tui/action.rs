@@ -1,0 +1,190 @@
+//! What input asks for ([`Action`]), which tab is shown ([`Tab`]), and the background work an
+//! update asks for ([`Effect`]). Plain data: the update logic lives in `app.rs` and `state/`.
+
+use std::path::PathBuf;
+
+use bloodshot::device::DeviceSpec;
+use bloodshot::fewshot::evaluate::KShotOptions;
+use bloodshot::train::{RunDir, TrainConfig};
+
+/// The tabs, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    /// Dataset statistics.
+    Data,
+    /// Training form and dashboard.
+    Train,
+    /// K-shot playground.
+    KShot,
+    /// Runs, comparison, export.
+    Runs,
+}
+
+impl Tab {
+    /// All tabs in display order.
+    pub const ALL: [Tab; 4] = [Tab::Data, Tab::Train, Tab::KShot, Tab::Runs];
+
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Data => "Data",
+            Tab::Train => "Train",
+            Tab::KShot => "K-shot",
+            Tab::Runs => "Runs",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    /// The tab to the right (wrapping).
+    pub fn next(self) -> Tab {
+        Tab::ALL[(self.index() + 1) % Tab::ALL.len()]
+    }
+
+    /// The tab to the left (wrapping).
+    pub fn prev(self) -> Tab {
+        Tab::ALL[(self.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
+    }
+}
+
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Quit (asks while training).
+    Quit,
+    /// Help overlay.
+    ToggleHelp,
+    /// Next tab.
+    NextTab,
+    /// Previous tab.
+    PrevTab,
+    /// Data tab.
+    GoData,
+    /// Train tab.
+    GoTrain,
+    /// K-shot tab.
+    GoKShot,
+    /// Runs tab.
+    GoRuns,
+    /// Next theme.
+    CycleTheme,
+    /// Up.
+    Up,
+    /// Down.
+    Down,
+    /// Decrease.
+    Left,
+    /// Increase.
+    Right,
+    /// Rescan datasets / reload runs.
+    Rescan,
+    /// Start training.
+    Start,
+    /// Stop training after the epoch.
+    Stop,
+    /// Prepare the k-shot evaluation.
+    Prepare,
+    /// Next draw.
+    Draw,
+    /// All remaining draws.
+    DrawAll,
+    /// k sweep.
+    Sweep,
+    /// Next embedding normalisation of the k-shot view.
+    NextNormalization,
+    /// Mark a run.
+    Mark,
+    /// Export markdown.
+    Export,
+    /// Resume the selected run.
+    Resume,
+    /// Open the import prompt.
+    Import,
+    /// Export the selected run's weights as safetensors.
+    ExportWeights,
+    /// Quit dialog: stop after epoch.
+    StopAfterEpoch,
+    /// Quit dialog: stop now.
+    StopNow,
+    /// Quit dialog: cancel.
+    Cancel,
+}
+
+impl Action {
+    /// Every action (for the help-coverage test).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub const ALL: [Action; 29] = [
+        Action::Quit,
+        Action::ToggleHelp,
+        Action::NextTab,
+        Action::PrevTab,
+        Action::GoData,
+        Action::GoTrain,
+        Action::GoKShot,
+        Action::GoRuns,
+        Action::CycleTheme,
+        Action::Up,
+        Action::Down,
+        Action::Left,
+        Action::Right,
+        Action::Rescan,
+        Action::Start,
+        Action::Stop,
+        Action::Prepare,
+        Action::Draw,
+        Action::DrawAll,
+        Action::Sweep,
+        Action::NextNormalization,
+        Action::Mark,
+        Action::Export,
+        Action::Resume,
+        Action::Import,
+        Action::ExportWeights,
+        Action::StopAfterEpoch,
+        Action::StopNow,
+        Action::Cancel,
+    ];
+}
+
+/// Work to start outside the state update.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Scan both datasets.
+    Scan,
+    /// Train a new run.
+    Train(Box<TrainConfig>),
+    /// Resume a run.
+    Resume(RunDir),
+    /// Import a checkpoint file as a run.
+    Import(PathBuf),
+    /// Write a run's weights as safetensors.
+    ExportWeights(PathBuf),
+    /// Reload the runs list.
+    LoadRuns,
+    /// Load a checkpoint and embed the target.
+    Prepare {
+        /// Run.
+        run: RunDir,
+        /// Checkpoint (None = last).
+        epoch: Option<usize>,
+        /// Options.
+        opts: KShotOptions,
+        /// Device to embed on.
+        device: DeviceSpec,
+    },
+    /// Evaluate draws `from..to` of the session's bank.
+    Evaluate {
+        /// First draw.
+        from: usize,
+        /// End (exclusive).
+        to: usize,
+    },
+    /// Run a sweep.
+    Sweep,
+    /// Export these runs.
+    Export(Vec<PathBuf>),
+    /// Save the session's results (bank summary and sweep) in the run, like `bloodshot kshot`.
+    SaveKShot,
+}

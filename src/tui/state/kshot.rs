@@ -1,0 +1,369 @@
+//! K-shot tab: the form, the prepared session (embeddings, bank, results under every
+//! normalisation) and the updates that the form's keys and the k-shot workers cause.
+
+use std::sync::Arc;
+
+use bloodshot::device::DeviceSpec;
+use bloodshot::fewshot::evaluate::{KShotOptions, Prepared, Protocol, SweepPoint};
+use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
+use bloodshot::fewshot::sampler::Draw;
+use bloodshot::fewshot::score::Normalization;
+use bloodshot::train::RunDir;
+
+use super::step_in;
+use crate::tui::action::Effect;
+use crate::tui::event::{Evaluated, PreparedSession, RunRow};
+use crate::tui::thumb::Thumb;
+
+const KS: [usize; 10] = [1, 2, 3, 5, 10, 15, 20, 30, 50, 100];
+const DRAWS: [usize; 6] = [10, 20, 50, 100, 200, 500];
+/// k values of the console's sweep.
+pub const SWEEP_KS: [usize; 6] = [1, 2, 3, 5, 10, 20];
+
+/// A field of the k-shot form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KShotField {
+    /// Run.
+    Run,
+    /// Checkpoint.
+    Checkpoint,
+    /// k.
+    K,
+    /// Bank size.
+    Draws,
+    /// Protocol.
+    Protocol,
+    /// By subject.
+    BySubject,
+    /// Seed.
+    Seed,
+    /// Embedding normalisation (changes the view, not the bank).
+    Normalize,
+}
+
+impl KShotField {
+    /// Form order.
+    pub const ALL: [KShotField; 8] = [
+        KShotField::Run,
+        KShotField::Checkpoint,
+        KShotField::K,
+        KShotField::Draws,
+        KShotField::Protocol,
+        KShotField::BySubject,
+        KShotField::Seed,
+        KShotField::Normalize,
+    ];
+
+    /// Label.
+    pub fn label(self) -> &'static str {
+        match self {
+            KShotField::Run => "run",
+            KShotField::Checkpoint => "checkpoint",
+            KShotField::K => "k",
+            KShotField::Draws => "draws in bank",
+            KShotField::Protocol => "protocol",
+            KShotField::BySubject => "by subject",
+            KShotField::Seed => "seed",
+            KShotField::Normalize => "normalize",
+        }
+    }
+}
+
+/// 2-D PCA view: points per class and prototypes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PcaView {
+    /// Points of each class.
+    pub points: Vec<Vec<(f64, f64)>>,
+    /// Prototype of each class in the current draw.
+    pub prototypes: Vec<(f64, f64)>,
+}
+
+/// Prepared k-shot session.
+#[derive(Debug, Clone)]
+pub struct KShotSession {
+    /// Checkpoint epoch.
+    pub epoch: usize,
+    /// Embedded sets.
+    pub prep: Arc<Prepared>,
+    /// Target dataset (paths for thumbnails).
+    pub dataset: Arc<bloodshot::data::Dataset>,
+    /// PCA basis of the queries.
+    pub pca_basis: Arc<bloodshot::fewshot::pca::Pca>,
+    /// The bank (fixed by k, draws, seed), shared with background work without copies.
+    pub bank: Arc<[Draw]>,
+    /// Metrics of draws evaluated so far under every normalisation (indexed like
+    /// [`Normalization::ALL`]), in draw order: the same draws, so comparisons are paired.
+    pub done_by_mode: Vec<Vec<DrawMetrics>>,
+    /// Summary of each mode's draws (indexed like [`Normalization::ALL`]).
+    pub summary_by_mode: Vec<Option<KShotSummary>>,
+    /// Metrics of draws evaluated so far under the selected normalisation, in order.
+    pub done: Vec<DrawMetrics>,
+    /// Summary of `done`.
+    pub summary: Option<KShotSummary>,
+    /// Normalisation the thumbnails' misclassifications were computed with.
+    pub thumbs_mode: Normalization,
+    /// Thumbnails of the current support set per class, and of misclassified queries.
+    pub support_thumbs: Vec<Vec<Thumb>>,
+    /// Misclassified queries of the current draw: (true, predicted, thumb).
+    pub miss_thumbs: Vec<(usize, usize, Thumb)>,
+    /// PCA of (a sample of) the queries, with the current prototypes.
+    pub pca: PcaView,
+    /// Sweep result.
+    pub sweep: Vec<SweepPoint>,
+}
+
+/// K-shot tab.
+#[derive(Debug, Clone, Default)]
+pub struct KShotState {
+    /// Selected form field.
+    pub field: usize,
+    /// Chosen run index into the runs list.
+    pub run: usize,
+    /// Chosen checkpoint (None = last).
+    pub checkpoint: Option<usize>,
+    /// Options.
+    pub opts: KShotOptionsView,
+    /// Preparing: (done, total) of embedding.
+    pub preparing: Option<(usize, usize)>,
+    /// Ready session.
+    pub session: Option<KShotSession>,
+    /// Sweep running.
+    pub sweeping: bool,
+    /// Last error or remark.
+    pub message: Option<String>,
+}
+
+impl KShotState {
+    /// Shows the session's draws under the selected normalisation (no recomputation: every
+    /// mode was scored on the same draws).
+    pub fn show_mode(&mut self) {
+        let mode = self.opts.0.normalize;
+        if let Some(s) = self.session.as_mut() {
+            s.done = s
+                .done_by_mode
+                .get(mode.index())
+                .cloned()
+                .unwrap_or_default();
+            s.summary = s.summary_by_mode.get(mode.index()).cloned().flatten();
+            // A sweep was computed under another mode: drop it rather than mislabel it.
+            s.sweep.clear();
+        }
+        self.message = Some(format!(
+            "normalisation {}: same draws, rescored{}",
+            mode.as_str(),
+            if mode.transductive() {
+                " (transductive: uses the unlabelled target)"
+            } else {
+                ""
+            }
+        ));
+    }
+}
+
+/// The k-shot options as the form edits them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KShotOptionsView(pub KShotOptions);
+
+impl Default for KShotOptionsView {
+    fn default() -> Self {
+        KShotOptionsView(KShotOptions {
+            draws: 50,
+            ..Default::default()
+        })
+    }
+}
+
+impl KShotState {
+    /// `p`: loads the selected run's checkpoint and embeds the target (in the background).
+    pub fn prepare(&mut self, row: Option<&RunRow>, device: DeviceSpec) -> Vec<Effect> {
+        let Some(row) = row else {
+            self.message = Some("no run yet: train one on the Train tab".into());
+            return vec![];
+        };
+        if row.checkpoints.is_empty() {
+            self.message = Some(format!("run {} has no checkpoint yet", row.id));
+            return vec![];
+        }
+        let run = RunDir {
+            path: row.path.clone(),
+        };
+        self.session = None;
+        self.preparing = Some((0, 0));
+        self.message = None;
+        vec![Effect::Prepare {
+            run,
+            epoch: self.checkpoint,
+            opts: self.opts.0.clone(),
+            device,
+        }]
+    }
+
+    /// `d` / `D`: evaluates the next draw of the bank, or all that are left.
+    pub fn next_draws(&mut self, all: bool) -> Vec<Effect> {
+        let Some(s) = &self.session else {
+            self.message = Some("press p first: load the checkpoint and embed the target".into());
+            return vec![];
+        };
+        let from = s.done.len();
+        if from >= s.bank.len() {
+            self.message = Some(format!(
+                "all {} draws of the bank done; change k, draws or seed and press p",
+                s.bank.len()
+            ));
+            return vec![];
+        }
+        let to = if all { s.bank.len() } else { from + 1 };
+        vec![Effect::Evaluate { from, to }]
+    }
+
+    /// `n`: shows the next normalisation (same draws, rescored).
+    pub fn next_normalization(&mut self) {
+        let o = &mut self.opts.0;
+        let next = (o.normalize.index() + 1) % Normalization::ALL.len();
+        o.normalize = Normalization::ALL[next];
+        self.show_mode();
+    }
+
+    /// `w`: the k sweep.
+    pub fn start_sweep(&mut self) -> Vec<Effect> {
+        if self.session.is_none() {
+            self.message = Some("press p first".into());
+            return vec![];
+        }
+        self.sweeping = true;
+        vec![Effect::Sweep]
+    }
+
+    /// Changes the selected form field one choice up or down. Anything but the normalisation
+    /// changes the bank, so a prepared session is dropped.
+    pub fn adjust(&mut self, runs: &[RunRow], up: bool) {
+        let o = &mut self.opts.0;
+        match KShotField::ALL[self.field] {
+            KShotField::Run => {
+                let n = runs.len().max(1);
+                self.run = if up {
+                    (self.run + 1) % n
+                } else {
+                    (self.run + n - 1) % n
+                };
+                self.checkpoint = None;
+            }
+            KShotField::Checkpoint => {
+                let cps = runs
+                    .get(self.run)
+                    .map(|r| r.checkpoints.clone())
+                    .unwrap_or_default();
+                if let Some(&last) = cps.last() {
+                    let cur = self.checkpoint.unwrap_or(last);
+                    self.checkpoint = Some(step_in(&cps, cur, up));
+                }
+            }
+            KShotField::K => o.k = step_in(&KS, o.k, up),
+            KShotField::Draws => o.draws = step_in(&DRAWS, o.draws, up),
+            KShotField::Protocol => {
+                let ps = [Protocol::Auto, Protocol::HeldoutTest, Protocol::Pool];
+                o.protocol = step_in(&ps, o.protocol, up);
+            }
+            KShotField::BySubject => o.by_subject = !o.by_subject,
+            KShotField::Seed => {
+                o.seed = if up {
+                    o.seed + 1
+                } else {
+                    o.seed.saturating_sub(1)
+                }
+            }
+            KShotField::Normalize => {
+                o.normalize = step_in(&Normalization::ALL, o.normalize, up);
+                // Same bank, same embeddings: only the view changes.
+                self.show_mode();
+                return;
+            }
+        }
+        if self.session.is_some() {
+            self.session = None;
+            self.message = Some("settings changed: press p to prepare a new bank".into());
+        }
+    }
+
+    /// A finished preparation: a fresh session with nothing evaluated yet.
+    pub fn prepared(&mut self, r: Result<Box<PreparedSession>, String>) {
+        self.preparing = None;
+        let p = match r {
+            Err(e) => {
+                self.message = Some(e);
+                return;
+            }
+            Ok(p) => p,
+        };
+        let opts = &self.opts.0;
+        self.message = Some(format!(
+            "ready: bank of {} draws at k = {} (seed {})",
+            p.bank.len(),
+            opts.k,
+            opts.seed
+        ));
+        self.session = Some(KShotSession {
+            epoch: p.epoch,
+            prep: p.prep,
+            dataset: p.dataset,
+            pca_basis: p.pca,
+            bank: p.bank,
+            done_by_mode: vec![vec![]; Normalization::ALL.len()],
+            summary_by_mode: vec![None; Normalization::ALL.len()],
+            done: vec![],
+            summary: None,
+            thumbs_mode: opts.normalize,
+            support_thumbs: vec![],
+            miss_thumbs: vec![],
+            pca: PcaView {
+                points: p.points,
+                prototypes: vec![],
+            },
+            sweep: vec![],
+        });
+    }
+
+    /// Evaluated draws: appended under every normalisation; saved once the bank is done.
+    pub fn evaluated(&mut self, r: Result<Box<Evaluated>, String>) -> Vec<Effect> {
+        match (r, self.session.as_mut()) {
+            (Ok(ev), Some(s)) => {
+                for ((done, summary), metrics) in s
+                    .done_by_mode
+                    .iter_mut()
+                    .zip(s.summary_by_mode.iter_mut())
+                    .zip(ev.by_mode)
+                {
+                    done.extend(metrics);
+                    *summary = KShotSummary::from_draws(done);
+                }
+                let mode = self.opts.0.normalize.index();
+                s.done = s.done_by_mode[mode].clone();
+                s.summary = s.summary_by_mode[mode].clone();
+                s.thumbs_mode = ev.thumbs_mode;
+                s.support_thumbs = ev.support_thumbs;
+                s.miss_thumbs = ev.miss_thumbs;
+                s.pca.prototypes = ev.prototypes;
+                if s.done.len() == s.bank.len() {
+                    return vec![Effect::SaveKShot];
+                }
+            }
+            (Err(e), _) => self.message = Some(e),
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// A finished sweep: shown and saved.
+    pub fn swept(&mut self, r: Result<Vec<SweepPoint>, String>) -> Vec<Effect> {
+        self.sweeping = false;
+        match (r, self.session.as_mut()) {
+            (Ok(points), Some(s)) => {
+                s.sweep = points;
+                return vec![Effect::SaveKShot];
+            }
+            (Err(e), _) => self.message = Some(e),
+            _ => {}
+        }
+        vec![]
+    }
+}

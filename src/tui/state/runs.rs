@@ -1,0 +1,92 @@
+//! Runs tab: the run list, marks, the import prompt and the outcome of exports.
+
+use std::path::PathBuf;
+
+use crossterm::event::KeyCode;
+
+use crate::tui::event::RunRow;
+
+/// Runs tab.
+#[derive(Debug, Clone, Default)]
+pub struct RunsState {
+    /// Runs, oldest first.
+    pub rows: Vec<RunRow>,
+    /// Selected row.
+    pub selected: usize,
+    /// Marked rows (by id).
+    pub marked: Vec<String>,
+    /// Comparison markdown of the marked runs (same rendering as the export).
+    pub last_export: Option<Result<Vec<PathBuf>, String>>,
+    /// The import prompt, while open: the path typed so far.
+    pub prompt: Option<String>,
+    /// Outcome of the last import or weights export (one line).
+    pub last_interop: Option<Result<String, String>>,
+}
+
+impl RunsState {
+    /// The selected run.
+    pub fn selected_row(&self) -> Option<&RunRow> {
+        self.rows.get(self.selected)
+    }
+
+    /// Marks or unmarks the selected run.
+    pub fn toggle_mark(&mut self) {
+        if let Some(r) = self.rows.get(self.selected) {
+            let id = r.id.clone();
+            if let Some(i) = self.marked.iter().position(|m| *m == id) {
+                self.marked.remove(i);
+            } else {
+                self.marked.push(id);
+            }
+        }
+    }
+
+    /// The folders to export: the marked runs, or the selected one when none is marked.
+    pub fn export_paths(&self) -> Vec<PathBuf> {
+        if self.marked.is_empty() {
+            self.selected_row()
+                .map(|r| r.path.clone())
+                .into_iter()
+                .collect()
+        } else {
+            self.rows
+                .iter()
+                .filter(|r| self.marked.contains(&r.id))
+                .map(|r| r.path.clone())
+                .collect()
+        }
+    }
+
+    /// A fresh list from disk; the selection stays in range.
+    pub fn replace_rows(&mut self, rows: Vec<RunRow>) {
+        self.selected = self.selected.min(rows.len().saturating_sub(1));
+        self.rows = rows;
+    }
+
+    /// A key while the import prompt is open: edits the path; Enter returns the path to
+    /// import (`~/` expanded), Esc closes the prompt.
+    pub fn prompt_key(&mut self, code: KeyCode) -> Option<PathBuf> {
+        let text = self.prompt.as_mut()?;
+        match code {
+            KeyCode::Char(c) => text.push(c),
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Esc => self.prompt = None,
+            KeyCode::Enter => {
+                let path = text.trim().to_string();
+                self.prompt = None;
+                if path.is_empty() {
+                    return None;
+                }
+                return Some(match path.strip_prefix("~/") {
+                    Some(rest) => directories::BaseDirs::new()
+                        .map_or_else(|| PathBuf::from(&path), |d| d.home_dir().join(rest)),
+                    None => PathBuf::from(path),
+                });
+            }
+            _ => {}
+        }
+        None
+    }
+}

@@ -1,0 +1,321 @@
+//! Train tab: the form's fields and choices, and the live view built from training events.
+
+use std::path::PathBuf;
+
+use bloodshot::device::{Adapter, DeviceSpec};
+use bloodshot::model::{AamParams, Objective};
+use bloodshot::train::{EpochSummary, TrainConfig, TrainEvent};
+
+use super::{step_f64, step_in};
+use crate::tui::gpu::GpuStats;
+
+/// A field of the training form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainField {
+    /// Objective.
+    Objective,
+    /// Epochs.
+    Epochs,
+    /// Batch size.
+    BatchSize,
+    /// Learning rate.
+    Lr,
+    /// Image size.
+    ImageSize,
+    /// Margin.
+    Margin,
+    /// Scale.
+    Scale,
+    /// λ.
+    Lambda,
+    /// Seed.
+    Seed,
+    /// Images per class.
+    Limit,
+    /// Device.
+    Device,
+}
+
+impl TrainField {
+    /// Form order.
+    pub const ALL: [TrainField; 11] = [
+        TrainField::Objective,
+        TrainField::Epochs,
+        TrainField::BatchSize,
+        TrainField::Lr,
+        TrainField::ImageSize,
+        TrainField::Margin,
+        TrainField::Scale,
+        TrainField::Lambda,
+        TrainField::Seed,
+        TrainField::Limit,
+        TrainField::Device,
+    ];
+
+    /// Label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TrainField::Objective => "objective",
+            TrainField::Epochs => "epochs",
+            TrainField::BatchSize => "batch size",
+            TrainField::Lr => "learning rate",
+            TrainField::ImageSize => "image size",
+            TrainField::Margin => "margin (rad)",
+            TrainField::Scale => "scale",
+            TrainField::Lambda => "λ consistency",
+            TrainField::Seed => "seed",
+            TrainField::Limit => "images/class",
+            TrainField::Device => "device",
+        }
+    }
+
+    /// Changes this field of `f` one choice up or down.
+    pub fn adjust(self, f: &mut TrainConfig, up: bool) {
+        match self {
+            TrainField::Objective => {
+                let i = Objective::ALL
+                    .iter()
+                    .position(|o| *o == f.objective)
+                    .unwrap_or(0);
+                f.objective = Objective::ALL[if up { (i + 1) % 3 } else { (i + 2) % 3 }];
+            }
+            TrainField::Epochs => {
+                f.epochs = if up {
+                    f.epochs + 1
+                } else {
+                    f.epochs.saturating_sub(1).max(1)
+                }
+            }
+            TrainField::BatchSize => {
+                f.batch_size = if up {
+                    (f.batch_size * 2).min(512)
+                } else {
+                    (f.batch_size / 2).max(2)
+                }
+            }
+            TrainField::Lr => f.lr = step_f64(&LRS, f.lr, up),
+            TrainField::ImageSize => f.image_size = step_in(&SIZES, f.image_size, up),
+            TrainField::Margin => {
+                f.aam.margin =
+                    ((f.aam.margin + if up { 0.05 } else { -0.05 }).clamp(0.0, 1.5) * 100.0).round()
+                        / 100.0
+            }
+            TrainField::Scale => f.aam.scale = step_f64(&SCALES, f.aam.scale, up),
+            TrainField::Lambda => {
+                f.lambda =
+                    ((f.lambda + if up { 0.25 } else { -0.25 }).max(0.0) * 100.0).round() / 100.0
+            }
+            TrainField::Seed => {
+                f.seed = if up {
+                    f.seed + 1
+                } else {
+                    f.seed.saturating_sub(1)
+                }
+            }
+            TrainField::Limit => f.limit_per_class = step_in(&LIMITS, f.limit_per_class, up),
+            TrainField::Device => {
+                f.device = step_in(&DEVICES, f.device, up);
+            }
+        }
+    }
+}
+
+const LRS: [f64; 7] = [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2];
+const SIZES: [u32; 7] = [32, 48, 64, 96, 128, 160, 224];
+const SCALES: [f64; 6] = [8.0, 16.0, 30.0, 32.0, 48.0, 64.0];
+const LIMITS: [Option<usize>; 8] = [
+    None,
+    Some(4),
+    Some(8),
+    Some(16),
+    Some(32),
+    Some(64),
+    Some(128),
+    Some(256),
+];
+const DEVICES: [DeviceSpec; 5] = [
+    DeviceSpec::Cpu,
+    DeviceSpec::Cuda(0),
+    DeviceSpec::Vulkan(Adapter::Best),
+    DeviceSpec::Wgpu(Adapter::Best),
+    DeviceSpec::Wgpu(Adapter::Cpu),
+];
+
+/// Quick form defaults for the console on small CPUs: tiny settings when the base set is the
+/// bundled sample, the seed's settings otherwise.
+pub fn sample_friendly(form: &mut TrainConfig, is_sample: bool) {
+    if is_sample {
+        form.image_size = 64;
+        form.batch_size = 16;
+        form.epochs = 2;
+        form.limit_per_class = Some(16);
+        form.aam = AamParams {
+            margin: 0.2,
+            scale: 16.0,
+        };
+    }
+}
+
+/// Live training state, built only from engine events.
+#[derive(Debug, Clone, Default)]
+pub struct TrainView {
+    /// Run id.
+    pub run_id: Option<String>,
+    /// Device in use.
+    pub device: String,
+    /// Base classes.
+    pub classes: Vec<String>,
+    /// Train/val/test sizes.
+    pub split_sizes: [usize; 3],
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// First and last epoch of this session.
+    pub epochs: (usize, usize),
+    /// Current epoch and step.
+    pub at: (usize, usize),
+    /// Loss per step.
+    pub loss: Vec<f64>,
+    /// Metric loss per step.
+    pub metric_loss: Vec<f64>,
+    /// Consistency loss per step.
+    pub consistency: Vec<f64>,
+    /// Batch accuracy per step.
+    pub accuracy: Vec<f64>,
+    /// Seconds of each step.
+    pub step_seconds: Vec<f64>,
+    /// Last images/s.
+    pub images_per_sec: f64,
+    /// Epoch summaries.
+    pub epoch_table: Vec<EpochSummary>,
+    /// Checkpoints written: (epoch, folder).
+    pub checkpoints: Vec<(usize, PathBuf)>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Base test accuracy and macro F1.
+    pub base_test: Option<(f64, f64)>,
+    /// Last GPU reading (NVML), or why there is none; `None` on the CPU.
+    pub gpu: Option<Result<GpuStats, String>>,
+    /// Phase.
+    pub phase: TrainPhase,
+}
+
+/// Phase of the training view.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum TrainPhase {
+    /// No run in this session.
+    #[default]
+    Idle,
+    /// Run asked for, nothing heard yet.
+    Starting,
+    /// First step: cache build / kernel compilation.
+    WarmingUp(String),
+    /// Steps running.
+    Running,
+    /// Validation after an epoch.
+    Validating(usize),
+    /// Ended (normally, or stopped by request).
+    Finished {
+        /// Last complete epoch.
+        last_epoch: usize,
+        /// Stopped early.
+        stopped: bool,
+    },
+    /// Failed.
+    Failed(String),
+}
+
+impl TrainView {
+    /// True while a run is in progress.
+    pub fn active(&self) -> bool {
+        matches!(
+            self.phase,
+            TrainPhase::Starting
+                | TrainPhase::WarmingUp(_)
+                | TrainPhase::Running
+                | TrainPhase::Validating(_)
+        )
+    }
+
+    /// Seconds left, from the mean step time after the first (warm-up) step.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        if self.step_seconds.len() < 3 || self.steps_per_epoch == 0 {
+            return None;
+        }
+        let recent = &self.step_seconds[1..];
+        let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+        let (epoch, step) = self.at;
+        let left_this = self.steps_per_epoch.saturating_sub(step);
+        let left_epochs = self.epochs.1.saturating_sub(epoch);
+        Some(mean * (left_this + left_epochs * self.steps_per_epoch) as f64)
+    }
+
+    /// Folds one training event into the view.
+    pub fn apply(&mut self, ev: TrainEvent) {
+        match ev {
+            TrainEvent::Started {
+                run_id,
+                device,
+                classes,
+                split_sizes,
+                steps_per_epoch,
+                first_epoch,
+                epochs,
+                ..
+            } => {
+                *self = TrainView {
+                    run_id: Some(run_id),
+                    device,
+                    classes,
+                    split_sizes,
+                    steps_per_epoch,
+                    epochs: (first_epoch, epochs),
+                    at: (first_epoch, 0),
+                    phase: TrainPhase::Starting,
+                    ..Default::default()
+                }
+            }
+            TrainEvent::WarmingUp { what } => self.phase = TrainPhase::WarmingUp(what),
+            TrainEvent::Step {
+                epoch,
+                step,
+                loss,
+                metric_loss,
+                consistency_loss,
+                accuracy,
+                images_per_sec,
+                seconds,
+                ..
+            } => {
+                self.phase = TrainPhase::Running;
+                self.at = (epoch, step);
+                self.loss.push(loss);
+                self.metric_loss.push(metric_loss);
+                self.consistency.push(consistency_loss);
+                self.accuracy.push(accuracy);
+                self.step_seconds.push(seconds);
+                self.images_per_sec = images_per_sec;
+            }
+            TrainEvent::Validating { epoch } => self.phase = TrainPhase::Validating(epoch),
+            TrainEvent::Epoch(e) => {
+                self.phase = TrainPhase::Running;
+                self.epoch_table.push(e)
+            }
+            TrainEvent::Checkpoint { epoch, path } => self.checkpoints.push((epoch, path)),
+            TrainEvent::Warning(w) => self.warnings.push(w),
+            TrainEvent::BaseTest { accuracy, macro_f1 } => {
+                self.base_test = Some((accuracy, macro_f1))
+            }
+            TrainEvent::Finished {
+                last_epoch,
+                stopped_early,
+                ..
+            } => {
+                self.phase = TrainPhase::Finished {
+                    last_epoch,
+                    stopped: stopped_early,
+                }
+            }
+            TrainEvent::Failed { message } => self.phase = TrainPhase::Failed(message),
+        }
+    }
+}
