@@ -1,6 +1,7 @@
 //! `bloodshot`: the console (no subcommand) and the headless CLI.
 
 mod cli;
+#[cfg(feature = "console")]
 mod tui;
 
 use clap::Parser;
@@ -45,6 +46,7 @@ fn main() {
 }
 
 /// Opens the console; without a terminal, prints the statistics and where to go instead.
+#[cfg(feature = "console")]
 fn console(a: cli::TuiArgs, runs_dir: Option<std::path::PathBuf>) -> Result<(), String> {
     let opts = tui::Options {
         base: a.base.clone(),
@@ -64,4 +66,10 @@ fn console(a: cli::TuiArgs, runs_dir: Option<std::path::PathBuf>) -> Result<(), 
         }
         other => other,
     }
+}
+
+/// A build without the `console` feature is the headless CLI only.
+#[cfg(not(feature = "console"))]
+fn console(_: cli::TuiArgs, _: Option<std::path::PathBuf>) -> Result<(), String> {
+    Err("this build has no console (built without the `console` feature); use the headless commands (bloodshot stats | train | kshot | export, see bloodshot --help), or rebuild with default features".into())
 }
