@@ -192,10 +192,11 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         },
         None => Start::New(runs_dir.clone()),
     };
+    let defaults = TrainConfig::default();
     let config = TrainConfig {
-        base: a.base.clone().unwrap_or_else(paths::default_base),
+        base: a.base.clone().unwrap_or(defaults.base),
         objective: a.objective,
-        epochs: a.epochs.unwrap_or(6),
+        epochs: a.epochs.unwrap_or(defaults.epochs),
         batch_size: a.batch_size,
         lr: a.lr,
         image_size: a.image_size,
@@ -207,7 +208,7 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         seed: a.seed,
         limit_per_class: a.limit_per_class,
         min_class_size: a.min_class_size,
-        device: a.device.unwrap_or_default(),
+        device: a.device.unwrap_or(defaults.device),
         use_cache: !a.no_cache,
         bn_recalibration: a.bn_recalibration,
     };

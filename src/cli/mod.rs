@@ -8,9 +8,21 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use bloodshot::device::DeviceSpec;
+use bloodshot::fewshot::evaluate::KShotOptions;
 use bloodshot::fewshot::evaluate::Protocol;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
+use bloodshot::train::TrainConfig;
+
+/// The engine's training defaults: the CLI shows and uses these, never its own copies.
+fn train_defaults() -> TrainConfig {
+    TrainConfig::default()
+}
+
+/// The engine's k-shot defaults.
+fn kshot_defaults() -> KShotOptions {
+    KShotOptions::default()
+}
 
 /// BloodShot: few-shot learning on blood-cell microscopy, in the terminal.
 ///
@@ -72,37 +84,37 @@ pub struct TrainArgs {
     #[arg(long)]
     pub base: Option<PathBuf>,
     /// softmax | aam | aam-consistency.
-    #[arg(long, default_value = "aam-consistency")]
+    #[arg(long, default_value_t = train_defaults().objective)]
     pub objective: Objective,
     /// Epochs (BloodShot: 6).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Images per step.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = train_defaults().batch_size)]
     pub batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = train_defaults().lr, allow_negative_numbers = true)]
     pub lr: f64,
     /// Square image side in pixels.
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = train_defaults().image_size)]
     pub image_size: u32,
     /// ArcFace margin (radians).
-    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = train_defaults().aam.margin, allow_negative_numbers = true)]
     pub margin: f64,
     /// ArcFace scale.
-    #[arg(long, default_value_t = 64.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = train_defaults().aam.scale, allow_negative_numbers = true)]
     pub scale: f64,
     /// Weight of the rotation-consistency loss.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = train_defaults().lambda, allow_negative_numbers = true)]
     pub lambda: f64,
     /// Seed (split, shuffling, rotations, initialisation).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = train_defaults().seed)]
     pub seed: u64,
     /// Use at most N images per class (quick experiments).
     #[arg(long)]
     pub limit_per_class: Option<usize>,
     /// Drop classes with fewer images.
-    #[arg(long, default_value_t = bloodshot::data::DEFAULT_MIN_CLASS_SIZE)]
+    #[arg(long, default_value_t = train_defaults().min_class_size)]
     pub min_class_size: usize,
     /// Continue RUN (path, id or `latest`) from its last complete epoch.
     #[arg(long)]
@@ -114,7 +126,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Batch-norm recalibration passes after each epoch (0 = none, as the original).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = train_defaults().bn_recalibration)]
     pub bn_recalibration: usize,
     /// GPU kernel autotuning effort: minimal | balanced | extensive | full (sets
     /// CUBECL_AUTOTUNE_LEVEL; lower levels shorten the slow first steps).
@@ -138,19 +150,19 @@ pub struct KshotArgs {
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// Support images per class.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = kshot_defaults().k)]
     pub k: usize,
     /// Accuracy-vs-k sweep, e.g. 1,2,3,5,10.
     #[arg(long, value_delimiter = ',')]
     pub sweep: Vec<usize>,
     /// Number of seeded draws.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = kshot_defaults().draws)]
     pub draws: usize,
     /// Seed of the bank of draws.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = kshot_defaults().seed)]
     pub seed: u64,
     /// auto | heldout-test | pool.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = kshot_defaults().protocol.as_str())]
     pub protocol: Protocol,
     /// Pool protocol: support and query subjects never overlap.
     #[arg(long)]
@@ -159,14 +171,14 @@ pub struct KshotArgs {
     #[arg(long)]
     pub with_replacement: bool,
     /// Part to draw support from in the held-out protocol.
-    #[arg(long, default_value = "fold_0")]
+    #[arg(long, default_value_t = kshot_defaults().support_part)]
     pub support_part: String,
     /// Embedding normalisation: none (the original) | centre-support | centre-target | cl2n
     /// (the last two use the unlabelled target: transductive).
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value_t = kshot_defaults().normalize)]
     pub normalize: Normalization,
     /// cpu | cuda[:N] | vulkan[:N] (for embedding).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value_t = DeviceSpec::default())]
     pub device: DeviceSpec,
     /// Print one JSON object on stdout.
     #[arg(long)]
@@ -204,7 +216,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub objective: Option<Objective>,
     /// Image side the model was trained at.
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = train_defaults().image_size)]
     pub image_size: u32,
     /// Print one JSON object on stdout.
     #[arg(long)]

@@ -73,7 +73,6 @@ impl App {
         let form = TrainConfig {
             base: base.clone(),
             device,
-            epochs: 6,
             ..Default::default()
         };
         App {
