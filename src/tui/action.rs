@@ -94,6 +94,12 @@ pub enum Action {
     Sweep,
     /// Next embedding normalisation of the k-shot view.
     NextNormalization,
+    /// Select the previous thumbnail of the k-shot strip.
+    PrevThumb,
+    /// Select the next thumbnail of the k-shot strip.
+    NextThumb,
+    /// Enlarge the selected thumbnail (or close the enlarged view).
+    Zoom,
     /// Mark a run.
     Mark,
     /// Export markdown.
@@ -115,7 +121,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 32] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -137,6 +143,9 @@ impl Action {
         Action::DrawAll,
         Action::Sweep,
         Action::NextNormalization,
+        Action::PrevThumb,
+        Action::NextThumb,
+        Action::Zoom,
         Action::Mark,
         Action::Export,
         Action::Resume,

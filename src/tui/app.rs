@@ -164,6 +164,12 @@ impl App {
                 return self.kshot.next_draws(action == Action::DrawAll);
             }
             Action::NextNormalization => self.kshot.next_normalization(),
+            Action::PrevThumb | Action::NextThumb => {
+                self.kshot.select_thumb(action == Action::NextThumb)
+            }
+            Action::Zoom => self.kshot.toggle_zoom(),
+            // Esc outside the quit dialog closes the enlarged cell.
+            Action::Cancel => self.kshot.zoom = false,
             Action::Sweep => return self.kshot.start_sweep(),
             Action::Mark => self.runs.toggle_mark(),
             Action::Export => {
@@ -187,7 +193,7 @@ impl App {
                 }
                 return vec![Effect::ExportWeights(r.path.clone())];
             }
-            Action::StopAfterEpoch | Action::StopNow | Action::Cancel => {}
+            Action::StopAfterEpoch | Action::StopNow => {}
         }
         vec![]
     }

@@ -348,6 +348,56 @@ fn kshot_tab_with_results() {
 }
 
 #[test]
+fn thumbnail_strip_selects_and_enlarges() {
+    let mut a = kshot();
+    // The fixture's strip: two support images of each class, then one miss.
+    let n = a.kshot.session.as_ref().unwrap().strip().len();
+    assert_eq!(n, 5);
+    for _ in 0..10 {
+        a.on_action(Action::NextThumb);
+    }
+    assert_eq!(a.kshot.thumb, 4, "selection stops at the last cell");
+    a.on_action(Action::PrevThumb);
+    a.on_action(Action::PrevThumb);
+    assert_eq!(a.kshot.thumb, 2);
+    a.on_action(Action::NextThumb);
+    a.on_action(Action::NextThumb);
+    a.on_action(Action::Zoom);
+    assert!(a.kshot.zoom);
+    let zoomed = render(&a, 120, 36);
+    assert!(
+        zoomed.contains("misclassified · true hem · predicted all"),
+        "{zoomed}"
+    );
+    // The enlarged cell is 2×rows columns wide: far more than a strip cell.
+    let widest = zoomed
+        .lines()
+        .map(|l| l.matches('▀').count())
+        .max()
+        .unwrap_or(0);
+    assert!(widest >= 40, "enlarged cell is {widest} columns wide");
+    insta::assert_snapshot!(zoomed);
+    a.on_action(Action::Cancel);
+    assert!(!a.kshot.zoom, "Esc closes the enlarged cell");
+    a.on_action(Action::Zoom);
+    a.on_action(Action::Zoom);
+    assert!(!a.kshot.zoom, "z closes it too");
+}
+
+#[test]
+fn strip_cells_are_square_and_as_large_as_fit() {
+    use super::panes::strip_cell;
+    // Height 8 and room for all: 8 rows, 16 columns (two pixels per row).
+    assert_eq!(strip_cell(200, 8, 5, 3), (8, 16));
+    // 5 cells in 60 columns: 2·rows + 1 ≤ 12 → 5 rows.
+    assert_eq!(strip_cell(60, 8, 5, 3), (5, 10));
+    // Never below the minimum: the caller scrolls instead.
+    assert_eq!(strip_cell(20, 8, 10, 6), (6, 12));
+    // A short area keeps its own height.
+    assert_eq!(strip_cell(200, 2, 5, 6), (2, 4));
+}
+
+#[test]
 fn runs_tab_empty() {
     let mut a = app();
     a.tab = Tab::Runs;

@@ -15,8 +15,10 @@ use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
-/// Cells a graphics-protocol thumbnail occupies.
-pub const THUMB_CELLS: (u16, u16) = (6, 3);
+/// Cells of the graphics-protocol image drawn in thumbnail strips.
+pub const STRIP_CELLS: (u16, u16) = (16, 8);
+/// Cells of the graphics-protocol image drawn when a thumbnail is enlarged.
+pub const ZOOM_CELLS: (u16, u16) = (64, 32);
 
 static PICKER: OnceLock<Picker> = OnceLock::new();
 
@@ -78,8 +80,11 @@ pub struct Thumb {
     pub h: usize,
     /// RGB8, row-major.
     pub rgb: Vec<u8>,
-    /// Sixel / kitty / iTerm2 image sized to [`THUMB_CELLS`], when available.
-    graphic: Option<Arc<Protocol>>,
+    /// File name of the image (shown when enlarged).
+    pub name: String,
+    /// Sixel / kitty / iTerm2 images sized to [`STRIP_CELLS`] and [`ZOOM_CELLS`], when the
+    /// terminal speaks one.
+    graphic: Option<Arc<(Protocol, Protocol)>>,
 }
 
 impl std::fmt::Debug for Thumb {
@@ -102,10 +107,12 @@ impl PartialEq for Thumb {
 
 impl Eq for Thumb {}
 
-/// Draws a thumbnail into `area`: the protocol image when there is one, half blocks else.
+/// Draws a thumbnail into `area`: the protocol image when there is one (the enlarged one for
+/// areas wider than a strip cell), half blocks else.
 pub fn render(f: &mut Frame, thumb: &Thumb, area: Rect) {
     match &thumb.graphic {
-        Some(p) => f.render_widget(Image::new(p), area),
+        Some(p) if area.width > STRIP_CELLS.0 => f.render_widget(Image::new(&p.1), area),
+        Some(p) => f.render_widget(Image::new(&p.0), area),
         None => f.render_widget(
             Paragraph::new(thumb.lines(area.width as usize, area.height as usize)),
             area,
@@ -121,16 +128,22 @@ impl Thumb {
             .get()
             .filter(|p| p.protocol_type() != ProtocolType::Halfblocks)
             .and_then(|p| {
-                let img = image::RgbImage::from_raw(px, px, rgb.clone())?;
-                let size = Size::new(THUMB_CELLS.0, THUMB_CELLS.1);
-                p.new_protocol(image::DynamicImage::ImageRgb8(img), size, Resize::Fit(None))
-                    .ok()
-                    .map(Arc::new)
+                let img =
+                    image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(px, px, rgb.clone())?);
+                let at = |(w, h): (u16, u16)| {
+                    p.new_protocol(img.clone(), Size::new(w, h), Resize::Fit(None))
+                        .ok()
+                };
+                Some(Arc::new((at(STRIP_CELLS)?, at(ZOOM_CELLS)?)))
             });
         Ok(Thumb {
             w: px as usize,
             h: px as usize,
             rgb,
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             graphic,
         })
     }
@@ -142,6 +155,7 @@ impl Thumb {
             w: px,
             h: px,
             rgb: rgb.iter().copied().cycle().take(px * px * 3).collect(),
+            name: String::new(),
             graphic: None,
         }
     }

@@ -18,7 +18,13 @@ use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
 use super::state::kshot::{KShotSession, SWEEP_KS};
 use super::thumb::Thumb;
 
-const THUMB_PX: u32 = 16;
+/// Thumbnail resolution: enough for a nucleus when a cell is enlarged (`z`); strips scale
+/// it down.
+const THUMB_PX: u32 = 64;
+
+/// Support images shown per class, and misclassified queries shown, per draw.
+const SUPPORT_THUMBS: usize = 4;
+const MISS_THUMBS: usize = 8;
 
 /// Scans one dataset, with one thumbnail per kept class.
 pub fn scan(tx: Tx, which: Which, root: PathBuf) {
@@ -199,7 +205,7 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, mode: Nor
         .iter()
         .map(|idx| {
             idx.iter()
-                .take(3)
+                .take(SUPPORT_THUMBS)
                 .filter_map(|&i| Thumb::from_path(&path_of_support(i), THUMB_PX).ok())
                 .collect()
         })
@@ -212,7 +218,7 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, mode: Nor
         .iter()
         .zip(&preds)
         .filter(|(q, p)| labels[**q] != **p)
-        .take(4)
+        .take(MISS_THUMBS)
         .filter_map(|(&q, &p)| {
             Thumb::from_path(&s.dataset.samples[prep.query_samples[q]].path, THUMB_PX)
                 .ok()

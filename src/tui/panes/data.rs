@@ -74,17 +74,17 @@ fn dataset(
             inner,
         ),
         ScanState::Done(stats, thumbs) => {
-            let thumb_rows: u16 = if inner.height >= 22 && !thumbs.is_empty() {
-                5
+            let text = lines(t, stats, inner.width as usize);
+            // Thumbnails get the rows the statistics leave (at least 4, at most 12).
+            let spare = inner.height.saturating_sub(text.len() as u16);
+            let thumb_rows: u16 = if spare >= 4 && !thumbs.is_empty() {
+                spare.min(12)
             } else {
                 0
             };
             let [text_area, thumb_area] =
                 Layout::vertical([Constraint::Min(0), Constraint::Length(thumb_rows)]).areas(inner);
-            f.render_widget(
-                Paragraph::new(lines(t, stats, text_area.width as usize)),
-                text_area,
-            );
+            f.render_widget(Paragraph::new(text), text_area);
             if thumb_rows > 0 {
                 draw_thumbs(f, t, thumbs, thumb_area);
             }
@@ -244,18 +244,19 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn draw_thumbs(f: &mut Frame, t: &Theme, thumbs: &[(String, Thumb)], area: Rect) {
-    let cell_w = 8u16;
-    let n = (area.width / cell_w) as usize;
+    // Square cells (two pixels per row), as tall as the area allows while every class fits.
+    let (rows, cols) =
+        super::strip_cell(area.width, area.height.saturating_sub(1), thumbs.len(), 3);
+    let n = (area.width / (cols + 1)) as usize;
     for (i, (name, th)) in thumbs.iter().take(n).enumerate() {
-        let x = area.x + i as u16 * cell_w;
-        let h = area.height.saturating_sub(1);
-        crate::tui::thumb::render(f, th, Rect::new(x, area.y, cell_w - 1, h));
+        let x = area.x + i as u16 * (cols + 1);
+        crate::tui::thumb::render(f, th, Rect::new(x, area.y, cols, rows));
         f.render_widget(
             Paragraph::new(Span::styled(
-                truncate(name, 7),
+                truncate(name, cols as usize),
                 Style::default().fg(t.class(i)),
             )),
-            Rect::new(x, area.y + h, cell_w - 1, area.height.min(1)),
+            Rect::new(x, area.y + rows, cols, 1),
         );
     }
 }

@@ -11,9 +11,9 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
 
-use super::{bar, block, form_line};
+use super::{bar, block, form_line, strip_cell};
 use crate::tui::app::App;
-use crate::tui::state::kshot::{KShotField, KShotSession};
+use crate::tui::state::kshot::{KShotField, KShotSession, StripItem};
 use crate::tui::theme::Theme;
 
 /// Draws the tab.
@@ -245,9 +245,12 @@ pub fn confusion_lines(t: &Theme, classes: &[String], cm: &ConfusionMatrix) -> V
 fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     let t = &app.theme;
     let classes = &s.prep.classes;
+    // The thumbnail strip gets what the charts below can spare: 4 rows of cells at 80×24,
+    // 9 at 120×36.
+    let strip_rows = area.height.saturating_sub(9 + 12).clamp(6, 14);
     let [top, mid, bottom] = Layout::vertical([
         Constraint::Length(9),
-        Constraint::Length(6),
+        Constraint::Length(strip_rows),
         Constraint::Min(4),
     ])
     .areas(area);
@@ -335,62 +338,129 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
         hist,
     );
 
-    // Thumbnails of support images and misclassified queries.
-    let title = format!(
-        "support set (per class) · misclassified queries ({})",
-        s.thumbs_mode.as_str()
-    );
-    let blk = block(t, &title);
-    let inner = blk.inner(mid);
-    f.render_widget(blk, mid);
-    let cell = 7u16;
-    let mut x = inner.x;
-    for (c, thumbs) in s.support_thumbs.iter().enumerate() {
-        for th in thumbs {
-            if x + cell > inner.x + inner.width {
-                break;
-            }
-            let h = inner.height.saturating_sub(1);
-            crate::tui::thumb::render(f, th, Rect::new(x, inner.y, cell - 1, h));
-            f.render_widget(
-                Paragraph::new(Span::styled(
-                    classes.get(c).cloned().unwrap_or_default(),
-                    Style::default().fg(t.class(c)),
-                )),
-                Rect::new(x, inner.y + h, cell - 1, inner.height.min(1)),
-            );
-            x += cell;
-        }
-    }
-    x += 1;
-    for (truth, pred, th) in &s.miss_thumbs {
-        if x + cell > inner.x + inner.width {
-            break;
-        }
-        let h = inner.height.saturating_sub(1);
-        crate::tui::thumb::render(f, th, Rect::new(x, inner.y, cell - 1, h));
-        let label = format!(
-            "{}→{}",
-            classes
-                .get(*truth)
-                .map(|c| c.chars().next().unwrap_or('?'))
-                .unwrap_or('?'),
-            classes
-                .get(*pred)
-                .map(|c| c.chars().next().unwrap_or('?'))
-                .unwrap_or('?')
-        );
-        f.render_widget(
-            Paragraph::new(Span::styled(label, Style::default().fg(t.bad))),
-            Rect::new(x, inner.y + h, cell - 1, inner.height.min(1)),
-        );
-        x += cell;
-    }
+    thumb_strip(f, app, s, mid);
 
     let [sweep, pca] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     sweep_chart(f, app, s, sweep);
     pca_chart(f, t, s, pca);
+    if app.kshot.zoom {
+        zoom(f, app, s, area);
+    }
+}
+
+/// Label of a strip cell: the class of a support image, `true→predicted` of a miss.
+fn strip_label(classes: &[String], item: &StripItem, width: usize) -> String {
+    let name = |c: usize| classes.get(c).cloned().unwrap_or_else(|| "?".into());
+    let full = match item {
+        StripItem::Support { class, .. } => name(*class),
+        StripItem::Miss { truth, pred, .. } => format!("{}→{}", name(*truth), name(*pred)),
+    };
+    if full.chars().count() <= width {
+        return full;
+    }
+    match item {
+        // Initials keep a miss readable in a narrow cell.
+        StripItem::Miss { truth, pred, .. } => {
+            let initial = |c: usize| name(c).chars().next().unwrap_or('?');
+            format!("{}→{}", initial(*truth), initial(*pred))
+        }
+        StripItem::Support { .. } => full.chars().take(width).collect(),
+    }
+}
+
+/// Support images (per class) and misclassified queries of the current draw, as large as
+/// the strip's height allows (square: two pixels per row, one per column); when they do not
+/// all fit they shrink down to six rows, then the strip scrolls to keep the selection shown.
+fn thumb_strip(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
+    let t = &app.theme;
+    let classes = &s.prep.classes;
+    let items = s.strip();
+    let selected = app.kshot.thumb.min(items.len().saturating_sub(1));
+    let title = format!(
+        "support set (per class) · misclassified queries ({}) · [ ] select · z enlarge",
+        s.thumbs_mode.as_str()
+    );
+    let blk = block(t, &title);
+    let inner = blk.inner(area);
+    f.render_widget(blk, area);
+    if items.is_empty() || inner.height < 2 || inner.width < 4 {
+        return;
+    }
+    // Cells stay at least 6 rows tall (a nucleus stays visible); the strip scrolls instead.
+    let (rows, cols) = strip_cell(inner.width, inner.height - 1, items.len(), 6);
+    let per_view = (inner.width / (cols + 1)).max(1) as usize;
+    let first = selected.saturating_sub(per_view - 1);
+    for (slot, (i, item)) in items
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(per_view)
+        .enumerate()
+    {
+        let x = inner.x + slot as u16 * (cols + 1);
+        crate::tui::thumb::render(f, item.thumb(), Rect::new(x, inner.y, cols, rows));
+        let colour = match item {
+            StripItem::Support { class, .. } => t.class(*class),
+            StripItem::Miss { .. } => t.bad,
+        };
+        let mut style = Style::default().fg(colour);
+        if i == selected {
+            style = style.add_modifier(Modifier::REVERSED | Modifier::BOLD);
+        }
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                strip_label(classes, item, cols as usize),
+                style,
+            )),
+            Rect::new(x, inner.y + rows, cols, 1),
+        );
+    }
+    if first + per_view < items.len() {
+        let more = format!("+{}", items.len() - first - per_view);
+        let w = more.len() as u16;
+        f.render_widget(
+            Paragraph::new(Span::styled(more, Style::default().fg(t.muted))),
+            Rect::new(inner.right().saturating_sub(w), inner.y + rows, w, 1),
+        );
+    }
+}
+
+/// The selected cell, enlarged over the session view.
+fn zoom(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
+    let t = &app.theme;
+    let items = s.strip();
+    let Some(item) = items.get(app.kshot.thumb) else {
+        return;
+    };
+    let classes = &s.prep.classes;
+    let name = |c: usize| classes.get(c).cloned().unwrap_or_else(|| "?".into());
+    let what = match item {
+        StripItem::Support { class, .. } => format!("support · {}", name(*class)),
+        StripItem::Miss { truth, pred, .. } => {
+            format!(
+                "misclassified · true {} · predicted {}",
+                name(*truth),
+                name(*pred)
+            )
+        }
+    };
+    let name = &item.thumb().name;
+    let title = format!(
+        "{what}{}{name} · {}/{} · z/Esc close",
+        if name.is_empty() { "" } else { " · " },
+        app.kshot.thumb + 1,
+        items.len()
+    );
+    f.render_widget(ratatui::widgets::Clear, area);
+    let blk = block(t, &title);
+    let inner = blk.inner(area);
+    f.render_widget(blk, area);
+    // Square on screen: two pixels per row, one per column.
+    let rows = inner.height.min(inner.width / 2);
+    let cols = 2 * rows;
+    let x = inner.x + (inner.width - cols) / 2;
+    crate::tui::thumb::render(f, item.thumb(), Rect::new(x, inner.y, cols, rows));
 }
 
 fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {

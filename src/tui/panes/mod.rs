@@ -227,3 +227,13 @@ pub fn duration(secs: f64) -> String {
         format!("{s}s")
     }
 }
+
+/// Rows and columns of one strip cell: square (two pixels per row, one per column), as tall
+/// as `height` allows, shrunk down to `min_rows` until `n` cells fit in `width`.
+pub fn strip_cell(width: u16, height: u16, n: usize, min_rows: u16) -> (u16, u16) {
+    let mut rows = height.max(1);
+    while rows > min_rows && (n as u16).saturating_mul(2 * rows + 1) > width {
+        rows -= 1;
+    }
+    (rows, 2 * rows)
+}

@@ -131,6 +131,10 @@ pub struct KShotState {
     pub sweeping: bool,
     /// Last error or remark.
     pub message: Option<String>,
+    /// Selected thumbnail of the strip (index into [`KShotSession::strip`]).
+    pub thumb: usize,
+    /// The selected thumbnail is shown enlarged.
+    pub zoom: bool,
 }
 
 impl KShotState {
@@ -173,7 +177,83 @@ impl Default for KShotOptionsView {
     }
 }
 
+/// One cell of the thumbnail strip.
+#[derive(Debug, Clone, Copy)]
+pub enum StripItem<'a> {
+    /// A support image of class `class` in the current draw.
+    Support {
+        /// Class index.
+        class: usize,
+        /// The image.
+        thumb: &'a Thumb,
+    },
+    /// A misclassified query of the current draw.
+    Miss {
+        /// True class.
+        truth: usize,
+        /// Predicted class.
+        pred: usize,
+        /// The image.
+        thumb: &'a Thumb,
+    },
+}
+
+impl<'a> StripItem<'a> {
+    /// The image.
+    pub fn thumb(&self) -> &'a Thumb {
+        match self {
+            StripItem::Support { thumb, .. } | StripItem::Miss { thumb, .. } => thumb,
+        }
+    }
+}
+
+impl KShotSession {
+    /// The strip's cells in order: support images class by class, then misclassified queries.
+    pub fn strip(&self) -> Vec<StripItem<'_>> {
+        let support = self
+            .support_thumbs
+            .iter()
+            .enumerate()
+            .flat_map(|(class, ts)| {
+                ts.iter()
+                    .map(move |thumb| StripItem::Support { class, thumb })
+            });
+        let misses = self
+            .miss_thumbs
+            .iter()
+            .map(|(truth, pred, thumb)| StripItem::Miss {
+                truth: *truth,
+                pred: *pred,
+                thumb,
+            });
+        support.chain(misses).collect()
+    }
+}
+
 impl KShotState {
+    /// `[` / `]`: moves the strip selection (clamped to the strip).
+    pub fn select_thumb(&mut self, next: bool) {
+        let n = self.session.as_ref().map_or(0, |s| s.strip().len());
+        self.thumb = if next {
+            (self.thumb + 1).min(n.saturating_sub(1))
+        } else {
+            self.thumb.saturating_sub(1)
+        };
+    }
+
+    /// `z`: enlarges the selected cell, or closes it.
+    pub fn toggle_zoom(&mut self) {
+        let has = self
+            .session
+            .as_ref()
+            .is_some_and(|s| self.thumb < s.strip().len());
+        if self.zoom || has {
+            self.zoom = !self.zoom;
+        } else {
+            self.message = Some("no cell to enlarge yet: draw a support set first (r)".into());
+        }
+    }
+
     /// `p`: loads the selected run's checkpoint and embeds the target (in the background).
     pub fn prepare(&mut self, row: Option<&RunRow>, device: DeviceSpec) -> Vec<Effect> {
         let Some(row) = row else {
@@ -188,6 +268,7 @@ impl KShotState {
             path: row.path.clone(),
         };
         self.session = None;
+        self.zoom = false;
         self.preparing = Some((0, 0));
         self.message = None;
         vec![Effect::Prepare {
@@ -343,6 +424,7 @@ impl KShotState {
                 s.support_thumbs = ev.support_thumbs;
                 s.miss_thumbs = ev.miss_thumbs;
                 s.pca.prototypes = ev.prototypes;
+                self.thumb = self.thumb.min(s.strip().len().saturating_sub(1));
                 if s.done.len() == s.bank.len() {
                     return vec![Effect::SaveKShot];
                 }
