@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use bloodshot::data::decode::load_rgb;
 use bloodshot::device::{self, DeviceSpec};
 use bloodshot::model::{Classifier, EfficientNetB0, Objective};
-use bloodshot::train::TrainConfig;
+use bloodshot::runs::TrainConfig;
 use bloodshot::train::trainer::losses;
 
 fn images() -> Vec<PathBuf> {

@@ -14,7 +14,7 @@ use std::process::Command;
 use bloodshot::device::{Adapter, DeviceSpec};
 use bloodshot::model::rotate::rotate;
 use bloodshot::model::{Classifier, Objective};
-use bloodshot::train::TrainConfig;
+use bloodshot::runs::TrainConfig;
 use bloodshot::train::trainer::losses;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};

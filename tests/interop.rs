@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bloodshot::interop::{ImportOptions, SourceKind, import_checkpoint, load_weights};
 use bloodshot::model::{Classifier, Head, Objective};
-use bloodshot::train::RunDir;
+use bloodshot::runs::RunDir;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::{ModuleStore, SafetensorsStore, bridge};

@@ -405,7 +405,7 @@ pub enum PrepareProgress {
 /// Loads a checkpoint, scans the target and embeds what the protocol needs (cached in the
 /// run folder): everything a bank of draws needs, on any device.
 pub fn prepare_checkpoint(
-    run: &crate::train::RunDir,
+    run: &crate::runs::RunDir,
     epoch: Option<usize>,
     target: &std::path::Path,
     opts: &KShotOptions,

@@ -113,7 +113,7 @@ pub fn write_safetensors(
 /// Writes checkpoint `epoch` (default: the last) of `run` to `out` as safetensors with
 /// torchvision key names; the run's classes and objective go into the file's metadata.
 pub fn export_run(
-    run: &crate::train::RunDir,
+    run: &crate::runs::RunDir,
     epoch: Option<usize>,
     out: &Path,
     device: &burn::prelude::Device,

@@ -9,19 +9,18 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::TrainConfig;
 use super::base_test::BaseTestReport;
 use super::events::{StopMode, StopSignal, TrainEvent};
-use super::run::{
-    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus,
-    unix_now, write_json,
-};
 use crate::data::cache::ImageCache;
 use crate::data::loader::{Batch, BatchLoader};
 use crate::data::{Dataset, ScanOptions, scan, split};
 use crate::model::heads::{aam_logits, cross_entropy, one_hot};
 use crate::model::rotate::rotate;
 use crate::model::{Classifier, Head, Objective};
+use crate::runs::{
+    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus,
+    TrainConfig, unix_now, write_json,
+};
 
 /// How a call to [`train`] ended (errors are `Err`).
 #[derive(Debug, Clone)]

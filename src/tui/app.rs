@@ -11,9 +11,8 @@ use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::sampler::Draw;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::{AamParams, Objective};
-use bloodshot::train::{
-    EpochSummary, RunDir, RunState, StopMode, StopSignal, TrainConfig, TrainEvent,
-};
+use bloodshot::runs::{EpochSummary, RunDir, RunState, TrainConfig};
+use bloodshot::train::{StopMode, StopSignal, TrainEvent};
 
 use super::theme::Theme;
 use super::thumb::Thumb;
