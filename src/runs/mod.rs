@@ -4,9 +4,16 @@
 
 mod config;
 mod dir;
+mod json;
+mod jsonl;
+mod list;
+mod records;
+mod time;
 
 pub use config::TrainConfig;
-pub use dir::{
-    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus,
-    list_runs, read_json, read_metrics, repair_jsonl, resolve, timestamp, unix_now, write_json,
-};
+pub use dir::RunDir;
+pub use json::{read_json, write_json};
+pub use jsonl::{MetricsWriter, read_metrics, repair_jsonl};
+pub use list::{list_runs, resolve};
+pub use records::{EpochProgress, EpochSummary, MetricRecord, RunInfo, RunState, RunStatus};
+pub use time::{timestamp, unix_now};
