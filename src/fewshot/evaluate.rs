@@ -414,7 +414,7 @@ pub fn prepare_checkpoint(
 ) -> Result<(usize, Dataset, Prepared), String> {
     use burn::module::Module;
     let epoch = run.checkpoint_or_last(epoch)?;
-    let (info, model) = crate::train::load_model(run, epoch, device)?;
+    let (info, model) = crate::runs::load_model(run, epoch, device)?;
     let model = model.valid();
     progress(PrepareProgress::Scanning);
     let scan_opts = crate::data::ScanOptions {

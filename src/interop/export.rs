@@ -119,7 +119,7 @@ pub fn export_run(
     device: &burn::prelude::Device,
 ) -> Result<ExportSummary, String> {
     let epoch = run.checkpoint_or_last(epoch)?;
-    let (info, model) = crate::train::load_model(run, epoch, device)?;
+    let (info, model) = crate::runs::load_model(run, epoch, device)?;
     let metadata: HashMap<String, String> = [
         ("format", "pt".to_string()),
         (

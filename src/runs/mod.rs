@@ -2,6 +2,7 @@
 //! metrics log, checkpoints, and finding runs by id. Training writes these, evaluation,
 //! reports and the front ends read them; nothing here trains or evaluates.
 
+mod checkpoint;
 mod config;
 mod dir;
 mod json;
@@ -10,6 +11,9 @@ mod list;
 mod records;
 mod time;
 
+pub use checkpoint::{
+    load_model, load_training_state, remove_partial_checkpoints, save_checkpoint,
+};
 pub use config::TrainConfig;
 pub use dir::RunDir;
 pub use json::{read_json, write_json};

@@ -7,4 +7,4 @@ pub mod events;
 pub mod trainer;
 
 pub use events::{StopMode, StopSignal, TrainEvent};
-pub use trainer::{Start, TrainOutcome, load_base, load_model, train};
+pub use trainer::{Start, TrainOutcome, load_base, train};

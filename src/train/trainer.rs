@@ -1,10 +1,10 @@
 //! The training loop.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,7 +19,8 @@ use crate::model::rotate::rotate;
 use crate::model::{Classifier, Head, Objective};
 use crate::runs::{
     EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus,
-    TrainConfig, unix_now, write_json,
+    TrainConfig, load_training_state, remove_partial_checkpoints, save_checkpoint, unix_now,
+    write_json,
 };
 
 /// How a call to [`train`] ended (errors are `Err`).
@@ -245,96 +246,6 @@ fn evaluate(
     (truth, pred, loss)
 }
 
-/// Test hook: `BLOODSHOT_FAULT=checkpoint-write` makes the optimizer-state write fail as a
-/// full disk would, after the model file is written, to exercise the clean-up path.
-fn injected_fault() -> Option<String> {
-    (std::env::var("BLOODSHOT_FAULT").as_deref() == Ok("checkpoint-write"))
-        .then(|| "No space left on device (os error 28) [simulated by BLOODSHOT_FAULT]".to_string())
-}
-
-/// Writes model, optimizer state and progress into `final_dir` through a `.partial`
-/// sibling and a rename: a kill or a full disk never leaves a folder that looks complete.
-fn save_checkpoint(
-    final_dir: &Path,
-    model: &Classifier,
-    optim: &ModuleOptimizer,
-    progress: &EpochProgress,
-) -> Result<PathBuf, String> {
-    let parent = final_dir.parent().map(PathBuf::from).unwrap_or_default();
-    let name = final_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = parent.join(format!(".{name}.partial"));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial)
-        .map_err(|e| format!("cannot create checkpoint folder {}: {e}", partial.display()))?;
-    let res = (|| {
-        model
-            .clone()
-            .save_file(partial.join("model.bpk"))
-            .map_err(|e| {
-                format!(
-                    "cannot write model checkpoint in {}: {e:?}",
-                    partial.display()
-                )
-            })?;
-        if let Some(e) = injected_fault() {
-            return Err(format!(
-                "cannot write optimizer state in {}: {e}",
-                partial.display()
-            ));
-        }
-        optim.save(partial.join("optim.bpk")).map_err(|e| {
-            format!(
-                "cannot write optimizer state in {}: {e:?}",
-                partial.display()
-            )
-        })?;
-        write_json(&partial.join("progress.json"), progress)?;
-        if final_dir.exists() {
-            std::fs::remove_dir_all(final_dir).map_err(|e| e.to_string())?;
-        }
-        // The rename is what makes the checkpoint exist: a kill before it leaves only the
-        // `.partial` folder, which is ignored and cleaned on resume.
-        std::fs::rename(&partial, final_dir)
-            .map_err(|e| format!("cannot finish checkpoint {}: {e}", final_dir.display()))
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(e);
-    }
-    Ok(final_dir.to_path_buf())
-}
-
-/// Loads the model of a complete checkpoint onto `device`.
-pub fn load_model(
-    run: &RunDir,
-    epoch: usize,
-    device: &Device,
-) -> Result<(RunInfo, Classifier), String> {
-    let info = run.info()?;
-    let dir = run.checkpoint_dir(epoch);
-    let file = dir.join("model.bpk");
-    let model = Classifier::new(info.config.objective, info.classes.len(), device)
-        .try_load_file(&file)
-        .map_err(|e| {
-            let detail = format!("{e:?}");
-            let why = if !file.is_file() {
-                "is missing".to_string()
-            } else if detail.contains("fill whole buffer")
-                || detail.contains("UnexpectedEof")
-                || detail.to_ascii_lowercase().contains("truncated")
-            {
-                "is truncated (cut short while it was written or copied)".to_string()
-            } else {
-                format!("is not a bloodshot checkpoint of this run ({detail})")
-            };
-            format!("checkpoint {} {why}", file.display())
-        })?;
-    Ok((info, model))
-}
-
 /// Trains (or resumes) a run, reporting through `emit`. Errors are one sentence; whatever
 /// was written before an error (metrics, checkpoints) stays valid.
 pub fn train(
@@ -517,20 +428,8 @@ fn train_inner(
         } else {
             run.checkpoint_dir(resume_from)
         };
-        model = model
-            .try_load_file(dir.join("model.bpk"))
-            .map_err(|e| format!("cannot load checkpoint {}: {e:?}", dir.display()))?;
-        optim = optim
-            .load(dir.join("optim.bpk"))
-            .map_err(|e| format!("cannot load optimizer state in {}: {e:?}", dir.display()))?;
-        // Clean up a checkpoint that a kill left half-written.
-        if let Ok(rd) = std::fs::read_dir(run.path.join("checkpoints")) {
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".partial") {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
+        (model, optim) = load_training_state(&dir, model, optim)?;
+        remove_partial_checkpoints(run);
         metrics
             .write(&MetricRecord::Resumed {
                 after_epoch: resume_from,
