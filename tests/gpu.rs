@@ -15,7 +15,7 @@ use bloodshot::device::{Adapter, DeviceSpec};
 use bloodshot::model::rotate::rotate;
 use bloodshot::model::{Classifier, Objective};
 use bloodshot::runs::TrainConfig;
-use bloodshot::train::trainer::losses;
+use bloodshot::train::loss::losses;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;

@@ -3,8 +3,14 @@
 
 pub mod base_test;
 pub mod diagnose;
+mod epoch;
 pub mod events;
+mod inputs;
+pub mod loss;
+mod step;
 pub mod trainer;
+mod validate;
 
 pub use events::{StopMode, StopSignal, TrainEvent};
-pub use trainer::{Start, TrainOutcome, load_base, train};
+pub use inputs::load_base;
+pub use trainer::{Start, TrainOutcome, train};
