@@ -18,8 +18,8 @@ use rand_chacha::ChaCha8Rng;
 use bloodshot::data::decode::load_rgb;
 use bloodshot::device::{self, DeviceSpec};
 use bloodshot::model::{Classifier, EfficientNetB0, Objective};
-use bloodshot::train::TrainConfig;
-use bloodshot::train::trainer::losses;
+use bloodshot::runs::TrainConfig;
+use bloodshot::train::loss::losses;
 
 fn images() -> Vec<PathBuf> {
     let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/real-sample/cnmc/all");

@@ -9,4 +9,5 @@ pub mod interop;
 pub mod model;
 pub mod paths;
 pub mod report;
+pub mod runs;
 pub mod train;

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bloodshot::train::run::{read_metrics, resolve};
-use bloodshot::train::{MetricRecord, RunState};
+use bloodshot::runs::{MetricRecord, RunState, read_metrics, resolve};
 
 const TRAIN: &[&str] = &[
     "train",

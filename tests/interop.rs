@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bloodshot::interop::{ImportOptions, SourceKind, import_checkpoint, load_weights};
 use bloodshot::model::{Classifier, Head, Objective};
-use bloodshot::train::RunDir;
+use bloodshot::runs::RunDir;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::store::{ModuleStore, SafetensorsStore, bridge};
@@ -276,7 +276,7 @@ fn import_export_import_gives_the_same_embeddings_bit_for_bit() {
     assert_eq!(again.classes, imported.classes, "classes from the metadata");
 
     let embed = |run: &RunDir| {
-        let (_, model) = bloodshot::train::load_model(run, 1, &dev()).unwrap();
+        let (_, model) = bloodshot::runs::load_model(run, 1, &dev()).unwrap();
         let net = model.valid();
         values(net.embedder.forward(input(&parity, "input_64")))
     };

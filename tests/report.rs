@@ -8,8 +8,8 @@ use bloodshot::fewshot::metrics::{ConfusionMatrix, DrawMetrics, KShotSummary};
 use bloodshot::fewshot::score::{CollapseStats, Normalization};
 use bloodshot::model::Objective;
 use bloodshot::report::{RunReport, render};
+use bloodshot::runs::{EpochSummary, RunInfo, RunState, RunStatus, TrainConfig};
 use bloodshot::train::base_test::BaseTestReport;
-use bloodshot::train::{EpochSummary, RunInfo, RunState, RunStatus, TrainConfig};
 
 fn draw(tp: u64, fn_: u64, fp: u64, tn: u64) -> DrawMetrics {
     let mut cm = ConfusionMatrix::new(2);

@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 
 use bloodshot::model::{AamParams, Objective};
-use bloodshot::train::{
-    self, MetricRecord, RunState, Start, StopMode, StopSignal, TrainConfig, TrainEvent,
-};
+use bloodshot::runs::{MetricRecord, RunState, TrainConfig};
+use bloodshot::train::{self, Start, StopMode, StopSignal, TrainEvent};
 
 fn config(objective: Objective, epochs: usize) -> TrainConfig {
     TrainConfig {
@@ -119,7 +118,7 @@ fn softmax_run_learns_and_writes_every_file() {
         3
     );
     let base: bloodshot::train::base_test::BaseTestReport =
-        bloodshot::train::run::read_json(&run.base_test_path()).unwrap();
+        bloodshot::runs::read_json(&run.base_test_path()).unwrap();
     assert_eq!(base.metrics.confusion.total(), 30);
     // With batch-norm statistics recalibrated after each epoch, the evaluation-mode network
     // does not answer one class for every image (it did, before recalibration, on runs this
@@ -268,7 +267,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_what_was_written() {
         "{e}"
     );
     assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
-    let run = bloodshot::train::run::list_runs(runs.path())
+    let run = bloodshot::runs::list_runs(runs.path())
         .pop()
         .expect("the run folder is kept");
     assert_eq!(run.status().state, RunState::Failed);

@@ -9,8 +9,8 @@ use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgr
 use bloodshot::model::AamParams;
 use bloodshot::paths;
 use bloodshot::report;
-use bloodshot::train::run::{resolve, write_json};
-use bloodshot::train::{self, Start, StopMode, StopSignal, TrainConfig, TrainEvent};
+use bloodshot::runs::{TrainConfig, resolve, write_json};
+use bloodshot::train::{self, Start, StopMode, StopSignal, TrainEvent};
 
 use super::progress::Progress;
 use super::{

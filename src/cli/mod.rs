@@ -12,7 +12,7 @@ use bloodshot::fewshot::evaluate::KShotOptions;
 use bloodshot::fewshot::evaluate::Protocol;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
-use bloodshot::train::TrainConfig;
+use bloodshot::runs::TrainConfig;
 
 /// The engine's training defaults: the CLI shows and uses these, never its own copies.
 fn train_defaults() -> TrainConfig {

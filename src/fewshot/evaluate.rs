@@ -405,7 +405,7 @@ pub enum PrepareProgress {
 /// Loads a checkpoint, scans the target and embeds what the protocol needs (cached in the
 /// run folder): everything a bank of draws needs, on any device.
 pub fn prepare_checkpoint(
-    run: &crate::train::RunDir,
+    run: &crate::runs::RunDir,
     epoch: Option<usize>,
     target: &std::path::Path,
     opts: &KShotOptions,
@@ -414,7 +414,7 @@ pub fn prepare_checkpoint(
 ) -> Result<(usize, Dataset, Prepared), String> {
     use burn::module::Module;
     let epoch = run.checkpoint_or_last(epoch)?;
-    let (info, model) = crate::train::load_model(run, epoch, device)?;
+    let (info, model) = crate::runs::load_model(run, epoch, device)?;
     let model = model.valid();
     progress(PrepareProgress::Scanning);
     let scan_opts = crate::data::ScanOptions {

@@ -113,13 +113,13 @@ pub fn write_safetensors(
 /// Writes checkpoint `epoch` (default: the last) of `run` to `out` as safetensors with
 /// torchvision key names; the run's classes and objective go into the file's metadata.
 pub fn export_run(
-    run: &crate::train::RunDir,
+    run: &crate::runs::RunDir,
     epoch: Option<usize>,
     out: &Path,
     device: &burn::prelude::Device,
 ) -> Result<ExportSummary, String> {
     let epoch = run.checkpoint_or_last(epoch)?;
-    let (info, model) = crate::train::load_model(run, epoch, device)?;
+    let (info, model) = crate::runs::load_model(run, epoch, device)?;
     let metadata: HashMap<String, String> = [
         ("format", "pt".to_string()),
         (

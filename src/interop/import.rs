@@ -15,8 +15,7 @@ use super::keys::{
     TORCH_CLASSIFIER_BIAS, TORCH_CLASSIFIER_WEIGHT, embedder_keys, transposed,
 };
 use crate::model::{Classifier, EMBEDDING_DIM, Objective};
-use crate::train::TrainConfig;
-use crate::train::run::{EpochProgress, RunDir, RunInfo, RunState, RunStatus, write_json};
+use crate::runs::{EpochProgress, RunDir, RunInfo, RunState, RunStatus, TrainConfig, write_json};
 
 /// What kind of file the weights came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,8 @@ use std::fmt::Write;
 use crate::fewshot::evaluate::KShotResult;
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
 use crate::fewshot::score::Normalization;
+use crate::runs::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus, list_runs, read_json};
 use crate::train::base_test::BaseTestReport;
-use crate::train::run::{list_runs, read_json};
-use crate::train::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus};
 
 /// Everything the report shows about one run.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::run::EpochSummary;
+use crate::runs::EpochSummary;
 
 /// What happened, in order. The CLI prints these; the console draws them.
 #[derive(Debug, Clone, PartialEq)]

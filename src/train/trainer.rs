@@ -1,27 +1,25 @@
-//! The training loop.
+//! A run's life cycle: where it starts (new or resumed), setting it up, its epochs, the
+//! base-test report, and the status it ends with.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
-use super::TrainConfig;
 use super::base_test::BaseTestReport;
+use super::epoch::{EpochEnd, Training, finish_epoch, train_epoch};
 use super::events::{StopMode, StopSignal, TrainEvent};
-use super::run::{
-    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus,
-    unix_now, write_json,
+use super::inputs::{items, load_base};
+use super::validate::evaluate;
+use crate::data::Dataset;
+use crate::data::split::Split;
+use crate::model::Classifier;
+use crate::runs::{
+    EpochProgress, MetricRecord, MetricsWriter, RunDir, RunInfo, RunState, RunStatus, TrainConfig,
+    load_training_state, remove_partial_checkpoints, unix_now, write_json,
 };
-use crate::data::cache::ImageCache;
-use crate::data::loader::{Batch, BatchLoader};
-use crate::data::{Dataset, ScanOptions, scan, split};
-use crate::model::heads::{aam_logits, cross_entropy, one_hot};
-use crate::model::rotate::rotate;
-use crate::model::{Classifier, Head, Objective};
 
 /// How a call to [`train`] ended (errors are `Err`).
 #[derive(Debug, Clone)]
@@ -48,292 +46,6 @@ pub enum Start {
         /// Another device (a checkpoint loads on any backend).
         device: Option<crate::device::DeviceSpec>,
     },
-}
-
-fn batch_tensor(batch: &Batch, size: u32, device: &Device) -> Tensor<4> {
-    let s = size as usize;
-    Tensor::from_data(
-        TensorData::new(batch.pixels.clone(), [batch.len(), 3, s, s]),
-        device,
-    )
-}
-
-fn argmax_rows(scores: Tensor<2>) -> Vec<usize> {
-    scores
-        .argmax(1)
-        .into_data()
-        .iter::<i64>()
-        .map(|v| v as usize)
-        .collect()
-}
-
-fn scalar(t: Tensor<1>) -> f64 {
-    t.into_scalar::<f32>() as f64
-}
-
-/// Losses of one batch: (total, metric, consistency, plain scores for accuracy). Public for
-/// the training benchmark, which times exactly what a training step runs.
-pub fn losses(
-    model: &Classifier,
-    config: &TrainConfig,
-    images: Tensor<4>,
-    labels: &[usize],
-    n_classes: usize,
-    rng: &mut ChaCha8Rng,
-    with_consistency: bool,
-) -> (Tensor<1>, Tensor<1>, Option<Tensor<1>>, Tensor<2>) {
-    let device = images.device();
-    let target = one_hot(labels, n_classes, &device);
-    let b = labels.len();
-    let (emb, emb_rot) = if with_consistency && config.objective == Objective::AamConsistency {
-        let angles: Vec<f32> = (0..b)
-            .map(|_| rng.random::<f32>() * std::f32::consts::TAU)
-            .collect();
-        let rotated = rotate(images.clone(), &angles);
-        // One forward pass over originals and rotated copies together.
-        let both = model
-            .embedder
-            .forward(Tensor::cat(vec![images, rotated], 0));
-        let mut parts = both.split(b, 0);
-        let rot = parts.pop();
-        (parts.remove(0), rot)
-    } else {
-        (model.embedder.forward(images), None)
-    };
-    let (metric, scores) = match &model.head {
-        Head::Softmax(h) => {
-            let logits = h.logits(emb.clone());
-            (cross_entropy(logits.clone(), target), logits)
-        }
-        Head::Aam(h) => {
-            let cos = h.cosines(emb.clone());
-            let logits = aam_logits(cos.clone(), target.clone(), config.aam);
-            (cross_entropy(logits, target), cos)
-        }
-    };
-    let consistency = emb_rot.map(|r| (emb - r).powi_scalar(2).mean());
-    let total = match &consistency {
-        Some(c) => metric.clone() + c.clone().mul_scalar(config.lambda),
-        None => metric.clone(),
-    };
-    (total, metric, consistency, scores)
-}
-
-fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
-    if truth.is_empty() {
-        return 0.0;
-    }
-    pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
-}
-
-/// Re-estimates batch-norm running statistics with `config.bn_recalibration` training-mode
-/// forward passes (no backward, no weight change) over training batches.
-fn recalibrate_batch_norm(
-    model: &Classifier,
-    config: &TrainConfig,
-    train_items: &[(PathBuf, usize)],
-    epoch: usize,
-    device: &Device,
-) {
-    let mut left = config.bn_recalibration;
-    let s = config.image_size as usize;
-    let mut round = 0u64;
-    while left > 0 && train_items.len() >= 2 {
-        let seed = config.seed ^ 0xB1A5 ^ ((epoch as u64) << 8) ^ round;
-        let loader = BatchLoader::start(
-            train_items.to_vec(),
-            config.batch_size,
-            image_cache(config),
-            Some(seed),
-            2,
-        );
-        let mut any = false;
-        for batch in loader {
-            if left == 0 {
-                break;
-            }
-            if batch.len() < 2 {
-                continue;
-            }
-            let x = Tensor::<4>::from_data(
-                TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
-                device,
-            );
-            // Reading the output forces the lazy forward; the graph is dropped unused.
-            let _ = model.embedder.forward(x).into_data();
-            left -= 1;
-            any = true;
-        }
-        if !any {
-            break;
-        }
-        round += 1;
-    }
-}
-
-/// Loads the data the run trains on and splits it (deterministic from the config).
-pub fn load_base(config: &TrainConfig) -> Result<(Dataset, crate::data::split::Split), String> {
-    let opts = ScanOptions {
-        min_class_size: config.min_class_size,
-        limit_per_class: config.limit_per_class,
-    };
-    let ds = scan(&config.base, &opts, &mut |_, _| {}).map_err(|e| e.to_string())?;
-    if ds.classes.len() < 2 {
-        return Err(format!(
-            "{}: only one class ({}) has enough images; training needs at least two",
-            config.base.display(),
-            ds.classes.join(", ")
-        ));
-    }
-    let sp = split::split(&ds.labels(), ds.classes.len(), config.seed);
-    if sp.train.len() < 2 {
-        return Err(format!(
-            "{}: only {} training images after the split",
-            config.base.display(),
-            sp.train.len()
-        ));
-    }
-    Ok((ds, sp))
-}
-
-fn items(ds: &Dataset, idx: &[usize]) -> Vec<(PathBuf, usize)> {
-    idx.iter()
-        .map(|&i| (ds.samples[i].path.clone(), ds.samples[i].class))
-        .collect()
-}
-
-fn image_cache(config: &TrainConfig) -> ImageCache {
-    let root = crate::paths::cache_dir();
-    ImageCache::new(
-        config.use_cache.then_some(root.as_path()),
-        config.image_size,
-    )
-}
-
-/// Evaluates plain-score predictions (and the objective's loss) on a list of images.
-fn evaluate(
-    model: &Classifier,
-    config: &TrainConfig,
-    list: Vec<(PathBuf, usize)>,
-    n_classes: usize,
-    device: &Device,
-    warn: &mut dyn FnMut(String),
-) -> (Vec<usize>, Vec<usize>, f64) {
-    let loader = BatchLoader::start(list, config.batch_size, image_cache(config), None, 2);
-    let mut truth = Vec::new();
-    let mut pred = Vec::new();
-    let mut loss_sum = 0.0;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xE7A1);
-    for batch in loader {
-        for (p, why) in &batch.failed {
-            warn(format!("skipped {}: {why}", p.display()));
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let x = batch_tensor(&batch, config.image_size, device);
-        let (_, metric, _, scores) =
-            losses(model, config, x, &batch.labels, n_classes, &mut rng, false);
-        loss_sum += scalar(metric) * batch.len() as f64;
-        pred.extend(argmax_rows(scores));
-        truth.extend_from_slice(&batch.labels);
-    }
-    let loss = if truth.is_empty() {
-        f64::NAN
-    } else {
-        loss_sum / truth.len() as f64
-    };
-    (truth, pred, loss)
-}
-
-/// Test hook: `BLOODSHOT_FAULT=checkpoint-write` makes the optimizer-state write fail as a
-/// full disk would, after the model file is written, to exercise the clean-up path.
-fn injected_fault() -> Option<String> {
-    (std::env::var("BLOODSHOT_FAULT").as_deref() == Ok("checkpoint-write"))
-        .then(|| "No space left on device (os error 28) [simulated by BLOODSHOT_FAULT]".to_string())
-}
-
-/// Writes model, optimizer state and progress into `final_dir` through a `.partial`
-/// sibling and a rename: a kill or a full disk never leaves a folder that looks complete.
-fn save_checkpoint(
-    final_dir: &Path,
-    model: &Classifier,
-    optim: &ModuleOptimizer,
-    progress: &EpochProgress,
-) -> Result<PathBuf, String> {
-    let parent = final_dir.parent().map(PathBuf::from).unwrap_or_default();
-    let name = final_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = parent.join(format!(".{name}.partial"));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial)
-        .map_err(|e| format!("cannot create checkpoint folder {}: {e}", partial.display()))?;
-    let res = (|| {
-        model
-            .clone()
-            .save_file(partial.join("model.bpk"))
-            .map_err(|e| {
-                format!(
-                    "cannot write model checkpoint in {}: {e:?}",
-                    partial.display()
-                )
-            })?;
-        if let Some(e) = injected_fault() {
-            return Err(format!(
-                "cannot write optimizer state in {}: {e}",
-                partial.display()
-            ));
-        }
-        optim.save(partial.join("optim.bpk")).map_err(|e| {
-            format!(
-                "cannot write optimizer state in {}: {e:?}",
-                partial.display()
-            )
-        })?;
-        write_json(&partial.join("progress.json"), progress)?;
-        if final_dir.exists() {
-            std::fs::remove_dir_all(final_dir).map_err(|e| e.to_string())?;
-        }
-        // The rename is what makes the checkpoint exist: a kill before it leaves only the
-        // `.partial` folder, which is ignored and cleaned on resume.
-        std::fs::rename(&partial, final_dir)
-            .map_err(|e| format!("cannot finish checkpoint {}: {e}", final_dir.display()))
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(e);
-    }
-    Ok(final_dir.to_path_buf())
-}
-
-/// Loads the model of a complete checkpoint onto `device`.
-pub fn load_model(
-    run: &RunDir,
-    epoch: usize,
-    device: &Device,
-) -> Result<(RunInfo, Classifier), String> {
-    let info = run.info()?;
-    let dir = run.checkpoint_dir(epoch);
-    let file = dir.join("model.bpk");
-    let model = Classifier::new(info.config.objective, info.classes.len(), device)
-        .try_load_file(&file)
-        .map_err(|e| {
-            let detail = format!("{e:?}");
-            let why = if !file.is_file() {
-                "is missing".to_string()
-            } else if detail.contains("fill whole buffer")
-                || detail.contains("UnexpectedEof")
-                || detail.to_ascii_lowercase().contains("truncated")
-            {
-                "is truncated (cut short while it was written or copied)".to_string()
-            } else {
-                format!("is not a bloodshot checkpoint of this run ({detail})")
-            };
-            format!("checkpoint {} {why}", file.display())
-        })?;
-    Ok((info, model))
 }
 
 /// Trains (or resumes) a run, reporting through `emit`. Errors are one sentence; whatever
@@ -401,7 +113,7 @@ pub fn train(
         Ok(run) => run,
         Err(runs_dir) => RunDir::create(&runs_dir, config.objective.as_str())?,
     };
-    let result = train_inner(
+    let result = train_run(
         &run,
         &config,
         resume_from,
@@ -447,8 +159,9 @@ pub fn train(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_inner(
+/// Sets the run up (records, status, data, the model of the checkpoint it resumes from),
+/// trains its remaining epochs and writes the base-test report.
+fn train_run(
     run: &RunDir,
     config: &TrainConfig,
     resume_from: usize,
@@ -461,45 +174,9 @@ fn train_inner(
     let device = base_device.clone().autodiff();
     base_device.seed(config.seed);
     let (ds, sp) = load_base(config)?;
-    let n_classes = ds.classes.len();
     // Reported right after `Started`, so a front end sees the run before its remarks.
-    let mut remarks: Vec<String> = ds
-        .skipped
-        .iter()
-        .map(|s| format!("skipped {}: {}", s.path.display(), s.reason))
-        .collect();
-    remarks.extend(
-        ds.class_table
-            .iter()
-            .filter(|c| !c.kept)
-            .map(|c| format!("class {} not used: {}", c.name, c.note)),
-    );
-
-    if resume_from == 0 {
-        let info = RunInfo {
-            id: run.id(),
-            config: config.clone(),
-            classes: ds.classes.clone(),
-            split_sizes: [sp.train.len(), sp.val.len(), sp.test.len()],
-            device: config.device.to_string(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            burn_version: "0.22.1".into(),
-            git_commit: option_env!("BLOODSHOT_GIT_COMMIT").map(String::from),
-            created_unix: unix_now(),
-            source: None,
-        };
-        run.write_info(&info)?;
-    } else {
-        let info = run.info()?;
-        if info.classes != ds.classes {
-            return Err(format!(
-                "cannot resume {}: the base dataset now has classes [{}], the run was trained on [{}]",
-                run.id(),
-                ds.classes.join(", "),
-                info.classes.join(", ")
-            ));
-        }
-    }
+    let remarks = dataset_remarks(&ds);
+    record_start(run, config, &ds, &sp, resume_from)?;
     run.write_status(&RunStatus {
         state: RunState::Running,
         last_epoch: resume_from,
@@ -507,38 +184,14 @@ fn train_inner(
         pid: Some(std::process::id()),
     })?;
     let mut metrics = MetricsWriter::open(&run.metrics_path())?;
-
-    let mut model = Classifier::new(config.objective, n_classes, &device);
-    let mut optim = AdamConfig::new().init();
-    // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
-    let mid_epoch = run.interrupted_checkpoint();
-    if resume_from > 0 || mid_epoch.is_some() {
-        let dir = if mid_epoch.is_some() {
-            run.interrupted_dir()
-        } else {
-            run.checkpoint_dir(resume_from)
-        };
-        model = model
-            .try_load_file(dir.join("model.bpk"))
-            .map_err(|e| format!("cannot load checkpoint {}: {e:?}", dir.display()))?;
-        optim = optim
-            .load(dir.join("optim.bpk"))
-            .map_err(|e| format!("cannot load optimizer state in {}: {e:?}", dir.display()))?;
-        // Clean up a checkpoint that a kill left half-written.
-        if let Ok(rd) = std::fs::read_dir(run.path.join("checkpoints")) {
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".partial") {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
-        metrics
-            .write(&MetricRecord::Resumed {
-                after_epoch: resume_from,
-                at_step: mid_epoch.as_ref().map(|p| p.steps_done),
-            })
-            .map_err(|e| format!("cannot write {}: {e}", run.metrics_path().display()))?;
-    }
+    let (mut model, optim, mid_epoch) = restore(
+        run,
+        config,
+        ds.classes.len(),
+        resume_from,
+        &device,
+        &mut metrics,
+    )?;
 
     let train_items = items(&ds, &sp.train);
     let steps_per_epoch = train_items.len().div_ceil(config.batch_size);
@@ -555,222 +208,153 @@ fn train_inner(
     for r in remarks {
         emit(TrainEvent::Warning(r));
     }
-    let write_err =
-        |e: std::io::Error| format!("cannot write {}: {e}", run.metrics_path().display());
-    let mut last_epoch = resume_from;
-    let mut first_step = true;
-    let chance = 1.0 / n_classes as f64;
-
+    let mut t = Training {
+        run,
+        config,
+        device,
+        base_device,
+        classes: &ds.classes,
+        train_items,
+        val_items: items(&ds, &sp.val),
+        steps_per_epoch,
+        optim,
+        metrics,
+        last_epoch: resume_from,
+        first_step: true,
+    };
+    let outcome = |last_epoch, stopped_early| TrainOutcome {
+        run_dir: run.clone(),
+        last_epoch,
+        stopped_early,
+    };
     for epoch in (resume_from + 1)..=config.epochs {
-        let epoch_start = Instant::now();
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(1_000_003) ^ epoch as u64);
-        // Resuming inside this epoch: same shuffle, the applied steps skipped, sums restored.
-        let resume_here = mid_epoch
-            .clone()
-            .filter(|p| p.epoch == epoch)
-            .unwrap_or_default();
-        let loader = BatchLoader::start_at(
-            train_items.clone(),
-            config.batch_size,
-            image_cache(config),
-            Some(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9)),
-            2,
-            resume_here.steps_done,
-        );
-        // Running sums of the epoch; also what a mid-epoch checkpoint saves.
-        let mut sums = EpochProgress {
-            epoch,
-            ..resume_here
+        let started = Instant::now();
+        let end;
+        (model, end) = train_epoch(&mut t, model, epoch, mid_epoch.as_ref(), emit, stop)?;
+        let EpochEnd::Trained(sums) = end else {
+            return Ok(outcome(t.last_epoch, true));
         };
-
-        let mut last_tick = Instant::now();
-        for batch in loader {
-            for (p, why) in &batch.failed {
-                emit(TrainEvent::Warning(format!(
-                    "skipped {}: {why}",
-                    p.display()
-                )));
-            }
-            if batch.len() < 2 {
-                continue; // batch norm needs two images; a lone remainder is skipped
-            }
-            match stop.mode() {
-                StopMode::Now => {
-                    return Ok(TrainOutcome {
-                        run_dir: run.clone(),
-                        last_epoch,
-                        stopped_early: true,
-                    });
-                }
-                StopMode::Checkpoint => {
-                    let path = save_checkpoint(&run.interrupted_dir(), &model, &optim, &sums)?;
-                    emit(TrainEvent::Checkpoint { epoch, path });
-                    emit(TrainEvent::Warning(format!(
-                        "stopped at epoch {epoch} step {}: the current state is saved; --resume continues from the next step",
-                        sums.steps_done
-                    )));
-                    return Ok(TrainOutcome {
-                        run_dir: run.clone(),
-                        last_epoch,
-                        stopped_early: true,
-                    });
-                }
-                _ => {}
-            }
-            if first_step {
-                emit(TrainEvent::WarmingUp {
-                    what: format!(
-                        "first step on {}: decoding images into the cache{}",
-                        config.device,
-                        if config.device == crate::device::DeviceSpec::Cpu {
-                            ""
-                        } else {
-                            ", compiling and autotuning GPU kernels (can take minutes)"
-                        }
-                    ),
-                });
-            }
-            sums.steps_done += 1;
-            let step = sums.steps_done;
-            let x = batch_tensor(&batch, config.image_size, &device);
-            let (total, metric, consistency, scores) =
-                losses(&model, config, x, &batch.labels, n_classes, &mut rng, true);
-            let grads = total.backward();
-            let loss = scalar(total.clone());
-            let metric_v = scalar(metric);
-            let cons_v = consistency.map(scalar).unwrap_or(0.0);
-            if !loss.is_finite() {
-                return Err(format!(
-                    "loss became {loss} at epoch {epoch} step {step}: stopped; checkpoints up to epoch {last_epoch} are kept (try a lower --lr or --scale)"
-                ));
-            }
-            let grads = GradientsParams::from_grads(grads, &model);
-            model = optim.step(config.lr, model, grads);
-            let pred = argmax_rows(scores);
-            let acc = accuracy(&pred, &batch.labels);
-            let secs = last_tick.elapsed().as_secs_f64();
-            last_tick = Instant::now();
-            let ips = batch.len() as f64 / secs.max(1e-9);
-            sums.loss_sum += loss * batch.len() as f64;
-            sums.consistency_sum += cons_v * batch.len() as f64;
-            sums.correct += pred
-                .iter()
-                .zip(&batch.labels)
-                .filter(|(p, t)| p == t)
-                .count();
-            sums.seen += batch.len();
-            metrics
-                .write(&MetricRecord::Step {
-                    epoch,
-                    step,
-                    loss,
-                    metric_loss: metric_v,
-                    consistency_loss: cons_v,
-                    accuracy: acc,
-                    images_per_sec: ips,
-                })
-                .map_err(write_err)?;
-            emit(TrainEvent::Step {
-                epoch,
-                step,
-                steps: steps_per_epoch,
-                loss,
-                metric_loss: metric_v,
-                consistency_loss: cons_v,
-                accuracy: acc,
-                images_per_sec: ips,
-                seconds: secs,
-            });
-            first_step = false;
-        }
-        if sums.seen == 0 {
-            return Err(format!(
-                "epoch {epoch}: no training image could be decoded (see the warnings)"
-            ));
-        }
-        let train_secs = epoch_start.elapsed().as_secs_f64();
-        emit(TrainEvent::Validating { epoch });
-        recalibrate_batch_norm(&model, config, &train_items, epoch, &device);
-        let valid = model.valid();
-        let (truth, pred, val_loss) = evaluate(
-            &valid,
-            config,
-            items(&ds, &sp.val),
-            n_classes,
-            &base_device,
-            &mut |w| emit(TrainEvent::Warning(w)),
-        );
-        let summary = EpochSummary {
-            epoch,
-            train_loss: sums.loss_sum / sums.seen as f64,
-            train_consistency: sums.consistency_sum / sums.seen as f64,
-            train_accuracy: sums.correct as f64 / sums.seen as f64,
-            val_loss,
-            val_accuracy: accuracy(&pred, &truth),
-            seconds: epoch_start.elapsed().as_secs_f64(),
-            images_per_sec: sums.seen as f64 / train_secs.max(1e-9),
-        };
-        metrics
-            .write(&MetricRecord::Epoch(summary.clone()))
-            .map_err(write_err)?;
-        if summary.train_accuracy > 0.9 && summary.val_accuracy <= 1.5 * chance && !truth.is_empty()
-        {
-            emit(TrainEvent::Warning(format!(
-                "base validation collapsed: train accuracy {:.2} but validation {:.2} (chance {:.2}); the embedding is not learning transferable features — try a smaller --scale or --margin, or softmax",
-                summary.train_accuracy, summary.val_accuracy, chance
-            )));
-        }
-        if let Some(w) =
-            super::diagnose::one_class_collapse("validation", &truth, &pred, &ds.classes)
-        {
-            emit(TrainEvent::Warning(w));
-        }
-        emit(TrainEvent::Epoch(summary));
-        sums.complete = true;
-        let path = save_checkpoint(&run.checkpoint_dir(epoch), &model, &optim, &sums)?;
-        // A mid-epoch checkpoint of this epoch is superseded now.
-        let _ = std::fs::remove_dir_all(run.interrupted_dir());
-        last_epoch = epoch;
-        run.write_status(&RunStatus {
-            state: RunState::Running,
-            last_epoch,
-            message: None,
-            pid: Some(std::process::id()),
-        })?;
-        emit(TrainEvent::Checkpoint { epoch, path });
+        finish_epoch(&mut t, &model, sums, started, emit)?;
         if matches!(stop.mode(), StopMode::AfterEpoch | StopMode::Checkpoint)
             && epoch < config.epochs
         {
-            return Ok(TrainOutcome {
-                run_dir: run.clone(),
-                last_epoch,
-                stopped_early: true,
-            });
+            return Ok(outcome(t.last_epoch, true));
         }
     }
+    write_base_test(&t, &model, &ds, &sp.test, emit)?;
+    Ok(outcome(t.last_epoch, false))
+}
 
-    // Base-test report on the 20 % split, with the last epoch (BloodShot keeps the last).
+/// What the scan of the base set left out: skipped files and classes not used.
+fn dataset_remarks(ds: &Dataset) -> Vec<String> {
+    let mut remarks: Vec<String> = ds
+        .skipped
+        .iter()
+        .map(|s| format!("skipped {}: {}", s.path.display(), s.reason))
+        .collect();
+    remarks.extend(
+        ds.class_table
+            .iter()
+            .filter(|c| !c.kept)
+            .map(|c| format!("class {} not used: {}", c.name, c.note)),
+    );
+    remarks
+}
+
+/// Writes `config.json` for a new run; for a resumed one, checks that the base set still has
+/// the classes the run was trained on.
+fn record_start(
+    run: &RunDir,
+    config: &TrainConfig,
+    ds: &Dataset,
+    sp: &Split,
+    resume_from: usize,
+) -> Result<(), String> {
+    if resume_from == 0 {
+        let info = RunInfo {
+            id: run.id(),
+            config: config.clone(),
+            classes: ds.classes.clone(),
+            split_sizes: [sp.train.len(), sp.val.len(), sp.test.len()],
+            device: config.device.to_string(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            burn_version: "0.22.1".into(),
+            git_commit: option_env!("BLOODSHOT_GIT_COMMIT").map(String::from),
+            created_unix: unix_now(),
+            source: None,
+        };
+        run.write_info(&info)
+    } else {
+        let info = run.info()?;
+        if info.classes != ds.classes {
+            return Err(format!(
+                "cannot resume {}: the base dataset now has classes [{}], the run was trained on [{}]",
+                run.id(),
+                ds.classes.join(", "),
+                info.classes.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A fresh model and optimizer, or those of the checkpoint the run resumes from, with the
+/// mid-epoch progress when that checkpoint is a mid-epoch one.
+fn restore(
+    run: &RunDir,
+    config: &TrainConfig,
+    n_classes: usize,
+    resume_from: usize,
+    device: &Device,
+    metrics: &mut MetricsWriter,
+) -> Result<(Classifier, ModuleOptimizer, Option<EpochProgress>), String> {
+    let mut model = Classifier::new(config.objective, n_classes, device);
+    let mut optim = AdamConfig::new().init();
+    // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
+    let mid_epoch = run.interrupted_checkpoint();
+    if resume_from > 0 || mid_epoch.is_some() {
+        let dir = if mid_epoch.is_some() {
+            run.interrupted_dir()
+        } else {
+            run.checkpoint_dir(resume_from)
+        };
+        (model, optim) = load_training_state(&dir, model, optim)?;
+        remove_partial_checkpoints(run);
+        metrics
+            .write(&MetricRecord::Resumed {
+                after_epoch: resume_from,
+                at_step: mid_epoch.as_ref().map(|p| p.steps_done),
+            })
+            .map_err(|e| format!("cannot write {}: {e}", run.metrics_path().display()))?;
+    }
+    Ok((model, optim, mid_epoch))
+}
+
+/// Base-test report on the 20 % split, with the last epoch (BloodShot keeps the last).
+fn write_base_test(
+    t: &Training,
+    model: &Classifier,
+    ds: &Dataset,
+    test: &[usize],
+    emit: &mut dyn FnMut(TrainEvent),
+) -> Result<(), String> {
     let valid = model.valid();
     let (truth, pred, _) = evaluate(
         &valid,
-        config,
-        items(&ds, &sp.test),
-        n_classes,
-        &base_device,
+        t.config,
+        items(ds, test),
+        ds.classes.len(),
+        &t.base_device,
         &mut |w| emit(TrainEvent::Warning(w)),
     );
     if let Some(w) = super::diagnose::one_class_collapse("base-test", &truth, &pred, &ds.classes) {
         emit(TrainEvent::Warning(w));
     }
-    let report = BaseTestReport::from_predictions(ds.classes.clone(), last_epoch, &truth, &pred);
-    write_json(&run.base_test_path(), &report)?;
+    let report = BaseTestReport::from_predictions(ds.classes.clone(), t.last_epoch, &truth, &pred);
+    write_json(&t.run.base_test_path(), &report)?;
     emit(TrainEvent::BaseTest {
         accuracy: report.metrics.accuracy,
         macro_f1: report.metrics.macro_f1,
     });
-    Ok(TrainOutcome {
-        run_dir: run.clone(),
-        last_epoch,
-        stopped_early: false,
-    })
+    Ok(())
 }

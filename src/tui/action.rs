@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::KShotOptions;
-use bloodshot::train::{RunDir, TrainConfig};
+use bloodshot::runs::{RunDir, TrainConfig};
 
 /// The tabs, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bloodshot::device::DeviceSpec;
-use bloodshot::train::{RunDir, RunState, StopMode, StopSignal, TrainConfig, TrainEvent};
+use bloodshot::runs::{RunDir, RunState, TrainConfig};
+use bloodshot::train::{StopMode, StopSignal, TrainEvent};
 
 use super::action::{Action, Effect, Tab};
 use super::event::{AppEvent, RunRow};

@@ -12,7 +12,7 @@ use bloodshot::fewshot::pca::Pca;
 use bloodshot::train::TrainEvent;
 
 use bloodshot::model::Objective;
-use bloodshot::train::RunState;
+use bloodshot::runs::RunState;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::gpu::GpuStats;

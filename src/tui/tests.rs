@@ -18,7 +18,8 @@ use bloodshot::fewshot::metrics::KShotSummary;
 use bloodshot::fewshot::pca::pca_2d;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
-use bloodshot::train::{EpochSummary, RunState, TrainEvent};
+use bloodshot::runs::{EpochSummary, RunState};
+use bloodshot::train::TrainEvent;
 
 use super::action::{Action, Effect, Tab};
 use super::app::App;

@@ -11,8 +11,8 @@ use bloodshot::fewshot::evaluate::{self, KShotOptions, PrepareProgress};
 use bloodshot::fewshot::pca::{pca_2d, project};
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::report;
-use bloodshot::train::run::list_runs;
-use bloodshot::train::{self, MetricRecord, RunDir, Start, StopSignal, TrainConfig};
+use bloodshot::runs::{MetricRecord, RunDir, TrainConfig, list_runs};
+use bloodshot::train::{self, Start, StopSignal};
 
 use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
 use super::state::kshot::{KShotSession, SWEEP_KS};
@@ -337,7 +337,7 @@ pub fn save_kshot(
         return;
     }
     let path = run.kshot_dir().join(result.file_name());
-    if let Err(e) = bloodshot::train::run::write_json(&path, &result) {
+    if let Err(e) = bloodshot::runs::write_json(&path, &result) {
         let _ = tx.send(AppEvent::PrepareWarning(e));
     }
     load_runs(tx, runs_dir);

@@ -8,7 +8,7 @@ use bloodshot::fewshot::evaluate::{KShotOptions, Prepared, Protocol, SweepPoint}
 use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::sampler::Draw;
 use bloodshot::fewshot::score::Normalization;
-use bloodshot::train::RunDir;
+use bloodshot::runs::RunDir;
 
 use super::step_in;
 use crate::tui::action::Effect;

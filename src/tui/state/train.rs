@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use bloodshot::device::{Adapter, DeviceSpec};
 use bloodshot::model::{AamParams, Objective};
-use bloodshot::train::{EpochSummary, TrainConfig, TrainEvent};
+use bloodshot::runs::{EpochSummary, TrainConfig};
+use bloodshot::train::TrainEvent;
 
 use super::{step_f64, step_in};
 use crate::tui::gpu::GpuStats;

@@ -1,0 +1,415 @@
+//! The seed's Table 1 with error bars: runs grouped by configuration, one row per objective
+//! (and k-shot normalisation) with the mean ± std over training seeds of the k-shot accuracy
+//! and macro-F1, and the paired difference to a baseline objective.
+//!
+//! The paired difference is estimated by a two-level bootstrap: each resample draws the
+//! training seeds with replacement, then for each drawn seed the k-shot draws with
+//! replacement (the same draw indices for both objectives: every run of a group was
+//! evaluated on the same seeded bank of support sets, so draw `j` is the same support set for
+//! both), and averages the differences. The 95 % interval is the 2.5 and 97.5 percentiles of
+//! [`RESAMPLES`] resamples with a fixed seed, so the table is reproducible. It spans both
+//! sources of variation, training seeds and support sets; with one seed it covers the draws
+//! only, and the table says so.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::fewshot::evaluate::KShotResult;
+use crate::fewshot::score::Normalization;
+use crate::model::Objective;
+use crate::runs::TrainConfig;
+
+use super::RunReport;
+
+/// Bootstrap resamples of the paired difference.
+pub const RESAMPLES: usize = 2000;
+
+/// One training seed's k-shot result in a cell of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedResult {
+    /// Training seed.
+    pub train_seed: u64,
+    /// Run id.
+    pub run_id: String,
+    /// Accuracy of each draw of the bank, in draw order.
+    pub accuracy: Vec<f64>,
+    /// Macro-F1 of each draw (empty for results saved before it was recorded).
+    pub macro_f1: Vec<f64>,
+}
+
+impl SeedResult {
+    fn mean_accuracy(&self) -> f64 {
+        mean(&self.accuracy)
+    }
+
+    fn mean_macro_f1(&self) -> Option<f64> {
+        (!self.macro_f1.is_empty()).then(|| mean(&self.macro_f1))
+    }
+}
+
+/// Mean ± sample standard deviation over training seeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OverSeeds {
+    /// Mean of the per-seed means.
+    pub mean: f64,
+    /// Sample standard deviation (n − 1) of the per-seed means; 0 with one seed.
+    pub std: f64,
+}
+
+impl OverSeeds {
+    fn of(values: &[f64]) -> Option<OverSeeds> {
+        if values.is_empty() {
+            return None;
+        }
+        let m = mean(values);
+        let std = if values.len() > 1 {
+            (values.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (values.len() - 1) as f64)
+                .sqrt()
+        } else {
+            0.0
+        };
+        Some(OverSeeds { mean: m, std })
+    }
+}
+
+/// The paired difference of one objective to the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedDifference {
+    /// Mean over the shared seeds and draws of (objective − baseline).
+    pub mean: f64,
+    /// 2.5 percentile of the bootstrap.
+    pub low: f64,
+    /// 97.5 percentile of the bootstrap.
+    pub high: f64,
+    /// Training seeds both objectives have.
+    pub seeds: usize,
+    /// Draws per seed.
+    pub draws: usize,
+}
+
+impl PairedDifference {
+    /// The 95 % interval contains 0.
+    pub fn significant(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// One row: an objective under one normalisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Objective.
+    pub objective: Objective,
+    /// Per training seed, in seed order.
+    pub seeds: Vec<SeedResult>,
+    /// Accuracy over seeds.
+    pub accuracy: OverSeeds,
+    /// Macro-F1 over seeds (when every seed recorded it).
+    pub macro_f1: Option<OverSeeds>,
+    /// Accuracy difference to the baseline (`None` for the baseline itself, or without
+    /// shared seeds).
+    pub vs_baseline: Option<PairedDifference>,
+    /// Macro-F1 difference to the baseline.
+    pub f1_vs_baseline: Option<PairedDifference>,
+}
+
+/// Runs sharing a training configuration (all but objective and seed) and a k-shot
+/// evaluation (target, protocol, k, bank).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The shared training configuration, in words.
+    pub configuration: String,
+    /// The shared k-shot evaluation, in words.
+    pub evaluation: String,
+    /// Normalisation of this group's k-shot results.
+    pub normalize: Normalization,
+    /// Baseline objective of the paired differences.
+    pub baseline: Objective,
+    /// One row per objective, in [`Objective::ALL`] order.
+    pub rows: Vec<Row>,
+}
+
+/// The whole table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table1 {
+    /// Groups in a stable order.
+    pub groups: Vec<Group>,
+}
+
+/// The training configuration without objective and seed, as a grouping key and in words.
+fn configuration(c: &TrainConfig) -> String {
+    let limit = c
+        .limit_per_class
+        .map_or(String::new(), |n| format!(" · ≤{n}/class"));
+    format!(
+        "{} · {} px · {} epochs · batch {} · lr {} · margin {} · scale {} · λ {}{limit} · BN recal. {}",
+        c.base.display(),
+        c.image_size,
+        c.epochs,
+        c.batch_size,
+        c.lr,
+        c.aam.margin,
+        c.aam.scale,
+        c.lambda,
+        c.bn_recalibration
+    )
+}
+
+fn evaluation(r: &KShotResult) -> String {
+    let o = &r.options;
+    format!(
+        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}",
+        r.target.display(),
+        o.k,
+        o.draws,
+        o.seed,
+        r.protocol.as_str(),
+        if o.by_subject { " · by subject" } else { "" },
+        if o.with_replacement {
+            " · with replacement"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Builds the table from run reports: every finished k-shot bank of every run counts, the
+/// latest run per (group, objective, training seed) when a configuration was trained twice.
+/// `baseline` is the objective the others are compared with (the first objective present
+/// in a group when it lacks the baseline).
+pub fn build(runs: &[RunReport], baseline: Objective) -> Table1 {
+    type Key = (String, String, usize);
+    // (configuration, evaluation, normalisation) → objective → seed → result
+    let mut cells: BTreeMap<Key, BTreeMap<usize, BTreeMap<u64, SeedResult>>> = BTreeMap::new();
+    let mut sorted: Vec<&RunReport> = runs.iter().collect();
+    sorted.sort_by_key(|r| (r.info.created_unix, r.info.id.clone()));
+    for run in sorted {
+        let cfg = &run.info.config;
+        let objective = Objective::ALL
+            .iter()
+            .position(|o| *o == cfg.objective)
+            .unwrap_or(0);
+        for k in &run.kshot {
+            let Some(s) = &k.summary else { continue };
+            if s.draw_accuracies.is_empty() {
+                continue;
+            }
+            let key = (
+                configuration(cfg),
+                evaluation(k),
+                k.options.normalize.index(),
+            );
+            cells
+                .entry(key)
+                .or_default()
+                .entry(objective)
+                .or_default()
+                .insert(
+                    cfg.seed,
+                    SeedResult {
+                        train_seed: cfg.seed,
+                        run_id: run.info.id.clone(),
+                        accuracy: s.draw_accuracies.clone(),
+                        macro_f1: s.draw_macro_f1.clone(),
+                    },
+                );
+        }
+    }
+    let groups = cells
+        .into_iter()
+        .map(|((configuration, evaluation, mode), by_objective)| {
+            let base = if by_objective.contains_key(&objective_index(baseline)) {
+                baseline
+            } else {
+                by_objective
+                    .keys()
+                    .next()
+                    .map_or(baseline, |&i| Objective::ALL[i])
+            };
+            let base_seeds: Vec<SeedResult> = by_objective
+                .get(&objective_index(base))
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
+            let rows = by_objective
+                .into_iter()
+                .map(|(i, seeds)| {
+                    let seeds: Vec<SeedResult> = seeds.into_values().collect();
+                    let objective = Objective::ALL[i];
+                    let accs: Vec<f64> = seeds.iter().map(SeedResult::mean_accuracy).collect();
+                    let f1s: Option<Vec<f64>> =
+                        seeds.iter().map(SeedResult::mean_macro_f1).collect();
+                    let (vs_baseline, f1_vs_baseline) = if objective == base {
+                        (None, None)
+                    } else {
+                        (
+                            paired(&seeds, &base_seeds, |s| &s.accuracy),
+                            paired(&seeds, &base_seeds, |s| &s.macro_f1),
+                        )
+                    };
+                    Row {
+                        objective,
+                        accuracy: OverSeeds::of(&accs).unwrap_or(OverSeeds {
+                            mean: 0.0,
+                            std: 0.0,
+                        }),
+                        macro_f1: f1s.as_deref().and_then(OverSeeds::of),
+                        seeds,
+                        vs_baseline,
+                        f1_vs_baseline,
+                    }
+                })
+                .collect();
+            Group {
+                configuration,
+                evaluation,
+                normalize: Normalization::ALL[mode],
+                baseline: base,
+                rows,
+            }
+        })
+        .collect();
+    Table1 { groups }
+}
+
+fn objective_index(o: Objective) -> usize {
+    Objective::ALL.iter().position(|x| *x == o).unwrap_or(0)
+}
+
+/// Per-draw differences on the training seeds both sides have, then [`bootstrap`].
+fn paired(
+    a: &[SeedResult],
+    b: &[SeedResult],
+    metric: impl Fn(&SeedResult) -> &Vec<f64>,
+) -> Option<PairedDifference> {
+    let diffs: Vec<Vec<f64>> = a
+        .iter()
+        .filter_map(|x| {
+            let y = b.iter().find(|y| y.train_seed == x.train_seed)?;
+            let (mx, my) = (metric(x), metric(y));
+            (mx.len() == my.len() && !mx.is_empty())
+                .then(|| mx.iter().zip(my).map(|(p, q)| p - q).collect())
+        })
+        .collect();
+    bootstrap(&diffs, RESAMPLES, 0)
+}
+
+/// Two-level percentile bootstrap of the mean of `diffs[seed][draw]`: seeds with
+/// replacement, then draws with replacement within each drawn seed. `None` without data or
+/// when the seeds disagree on the number of draws.
+pub fn bootstrap(diffs: &[Vec<f64>], resamples: usize, seed: u64) -> Option<PairedDifference> {
+    let n_s = diffs.len();
+    let n_d = diffs.first()?.len();
+    if n_d == 0 || diffs.iter().any(|d| d.len() != n_d) || resamples == 0 {
+        return None;
+    }
+    let point = diffs.iter().map(|d| mean(d)).sum::<f64>() / n_s as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..resamples)
+        .map(|_| {
+            let mut total = 0.0;
+            for _ in 0..n_s {
+                let d = &diffs[rng.random_range(0..n_s)];
+                for _ in 0..n_d {
+                    total += d[rng.random_range(0..n_d)];
+                }
+            }
+            total / (n_s * n_d) as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    Some(PairedDifference {
+        mean: point,
+        low: percentile(&means, 0.025),
+        high: percentile(&means, 0.975),
+        seeds: n_s,
+        draws: n_d,
+    })
+}
+
+/// Linear interpolation between order statistics (numpy's default).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn signed(d: &PairedDifference) -> String {
+    format!(
+        "{:+.3} [{:+.3}, {:+.3}]{}",
+        d.mean,
+        d.low,
+        d.high,
+        if d.significant() {
+            ""
+        } else {
+            " not significant"
+        }
+    )
+}
+
+/// One row's cells as text: objective, seeds, accuracy, macro-F1, Δ accuracy, Δ macro-F1.
+pub fn row_cells(group: &Group, row: &Row) -> [String; 6] {
+    let pm = |s: &OverSeeds| format!("{:.3} ± {:.3}", s.mean, s.std);
+    let delta = |d: &Option<PairedDifference>| {
+        if row.objective == group.baseline {
+            "baseline".to_string()
+        } else {
+            d.as_ref().map_or("– (no shared seeds)".into(), signed)
+        }
+    };
+    [
+        row.objective.title().to_string(),
+        row.seeds.len().to_string(),
+        pm(&row.accuracy),
+        row.macro_f1.as_ref().map_or("–".into(), pm),
+        delta(&row.vs_baseline),
+        delta(&row.f1_vs_baseline),
+    ]
+}
+
+/// The table in markdown, with a sentence on the method.
+pub fn render(out: &mut String, table: &Table1) {
+    out.push_str("## Table 1: objectives over training seeds\n\n");
+    if table.groups.is_empty() {
+        out.push_str("No finished k-shot evaluation yet: evaluate runs (`bloodshot kshot` or a sweep) to fill this table.\n\n");
+        return;
+    }
+    out.push_str(
+        "Mean ± std over training seeds of each seed's mean over the k-shot draws. Δ is the paired difference to the baseline objective (same training seeds, same support sets) with a 95 % two-level bootstrap interval (seeds, then draws, resampled with replacement; 2000 resamples); \"not significant\" when the interval contains 0.\n\n",
+    );
+    for g in &table.groups {
+        let _ = writeln!(
+            out,
+            "**{}** — {} — normalisation {}\n",
+            g.configuration,
+            g.evaluation,
+            g.normalize.label()
+        );
+        let _ = writeln!(
+            out,
+            "| objective | seeds | accuracy | macro-F1 | Δ accuracy vs {b} [95 % CI] | Δ macro-F1 vs {b} [95 % CI] |",
+            b = g.baseline.title()
+        );
+        out.push_str("|---|---:|---|---|---|---|\n");
+        for row in &g.rows {
+            let c = row_cells(g, row);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                c[0], c[1], c[2], c[3], c[4], c[5]
+            );
+        }
+        if g.rows.iter().all(|r| r.seeds.len() < 2) {
+            out.push_str(
+                "\nOne training seed per objective: the intervals cover the support-set draws only, not training variation.\n",
+            );
+        }
+        out.push('\n');
+    }
+}

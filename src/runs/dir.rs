@@ -1,0 +1,180 @@
+//! A run folder: `config.json`, `status.json`, `metrics.jsonl`, `checkpoints/epoch-NNN/`,
+//! `base_test.json`, `kshot/*.json`, `embeddings/`.
+
+use std::path::{Path, PathBuf};
+
+use super::json::{read_json, write_json};
+use super::jsonl::read_metrics;
+use super::records::{EpochProgress, MetricRecord, RunInfo, RunState, RunStatus};
+use super::time::{timestamp, unix_now};
+
+/// Handle on a run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The folder.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Wraps an existing folder.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        if !path.join("config.json").is_file() {
+            return Err(format!(
+                "{} is not a run folder (no config.json)",
+                path.display()
+            ));
+        }
+        Ok(Self { path: path.into() })
+    }
+
+    /// Creates `runs_dir/<id>/` with a fresh id from time and objective.
+    pub fn create(runs_dir: &Path, objective: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(runs_dir)
+            .map_err(|e| format!("cannot create runs folder {}: {e}", runs_dir.display()))?;
+        let now = unix_now();
+        let base = format!("{}-{objective}", timestamp(now));
+        for n in 0..1000 {
+            let id = if n == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
+            let path = runs_dir.join(&id);
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("cannot create run folder {}: {e}", path.display())),
+            }
+        }
+        Err(format!(
+            "too many runs named {base} in {}",
+            runs_dir.display()
+        ))
+    }
+
+    /// Run id.
+    pub fn id(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `config.json`.
+    pub fn info(&self) -> Result<RunInfo, String> {
+        read_json(&self.path.join("config.json"))
+    }
+
+    /// Writes `config.json` atomically.
+    pub fn write_info(&self, info: &RunInfo) -> Result<(), String> {
+        write_json(&self.path.join("config.json"), info)
+    }
+
+    /// `status.json`, or `Running` at epoch 0 when absent.
+    pub fn status(&self) -> RunStatus {
+        read_json(&self.path.join("status.json")).unwrap_or(RunStatus {
+            state: RunState::Running,
+            last_epoch: self.last_checkpoint().unwrap_or(0),
+            message: None,
+            pid: None,
+        })
+    }
+
+    /// Writes `status.json` atomically.
+    pub fn write_status(&self, status: &RunStatus) -> Result<(), String> {
+        write_json(&self.path.join("status.json"), status)
+    }
+
+    /// `metrics.jsonl`.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join("metrics.jsonl")
+    }
+
+    /// Reads `metrics.jsonl`; a torn last line (killed mid-write) is dropped and counted.
+    pub fn metrics(&self) -> (Vec<MetricRecord>, usize) {
+        read_metrics(&self.metrics_path())
+    }
+
+    /// Folder of a complete checkpoint.
+    pub fn checkpoint_dir(&self, epoch: usize) -> PathBuf {
+        self.path
+            .join("checkpoints")
+            .join(format!("epoch-{epoch:03}"))
+    }
+
+    /// Complete checkpoints (epoch numbers), ascending. Partial ones (`.epoch-…`) are ignored.
+    pub fn checkpoints(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = std::fs::read_dir(self.path.join("checkpoints"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        let epoch = n.strip_prefix("epoch-")?.parse::<usize>().ok()?;
+                        e.path().join("model.bpk").is_file().then_some(epoch)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Last complete checkpoint.
+    pub fn last_checkpoint(&self) -> Option<usize> {
+        self.checkpoints().last().copied()
+    }
+
+    /// `epoch` when that checkpoint is complete, the last complete one for `None`; otherwise
+    /// one sentence saying what the run has.
+    pub fn checkpoint_or_last(&self, epoch: Option<usize>) -> Result<usize, String> {
+        match epoch {
+            Some(e) => {
+                let have = self.checkpoints();
+                if have.contains(&e) {
+                    Ok(e)
+                } else {
+                    Err(format!(
+                        "run {} has no complete checkpoint for epoch {e} (have: {have:?})",
+                        self.id()
+                    ))
+                }
+            }
+            None => self.last_checkpoint().ok_or_else(|| {
+                format!(
+                    "run {} has no checkpoint yet: let it finish an epoch first",
+                    self.id()
+                )
+            }),
+        }
+    }
+
+    /// Folder of the mid-epoch checkpoint written on SIGTERM / SIGHUP.
+    pub fn interrupted_dir(&self) -> PathBuf {
+        self.path.join("checkpoints").join("interrupted")
+    }
+
+    /// The mid-epoch checkpoint, when one exists and is newer than the last complete epoch.
+    pub fn interrupted_checkpoint(&self) -> Option<EpochProgress> {
+        let dir = self.interrupted_dir();
+        if !dir.join("model.bpk").is_file() || !dir.join("optim.bpk").is_file() {
+            return None;
+        }
+        let p: EpochProgress = read_json(&dir.join("progress.json")).ok()?;
+        (p.epoch == self.last_checkpoint().unwrap_or(0) + 1).then_some(p)
+    }
+
+    /// Base-test report path.
+    pub fn base_test_path(&self) -> PathBuf {
+        self.path.join("base_test.json")
+    }
+
+    /// Folder of k-shot results.
+    pub fn kshot_dir(&self) -> PathBuf {
+        self.path.join("kshot")
+    }
+
+    /// Folder of cached target embeddings.
+    pub fn embeddings_dir(&self) -> PathBuf {
+        self.path.join("embeddings")
+    }
+}

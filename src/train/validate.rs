@@ -1,0 +1,95 @@
+//! Evaluation on a split of the base set, and the batch-norm recalibration that comes
+//! before it.
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::inputs::{batch_tensor, image_cache};
+use super::loss::{argmax_rows, losses, scalar};
+use crate::data::loader::BatchLoader;
+use crate::model::Classifier;
+use crate::runs::TrainConfig;
+
+/// Evaluates plain-score predictions (and the objective's loss) on a list of images.
+pub(super) fn evaluate(
+    model: &Classifier,
+    config: &TrainConfig,
+    list: Vec<(PathBuf, usize)>,
+    n_classes: usize,
+    device: &Device,
+    warn: &mut dyn FnMut(String),
+) -> (Vec<usize>, Vec<usize>, f64) {
+    let loader = BatchLoader::start(list, config.batch_size, image_cache(config), None, 2);
+    let mut truth = Vec::new();
+    let mut pred = Vec::new();
+    let mut loss_sum = 0.0;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0xE7A1);
+    for batch in loader {
+        for (p, why) in &batch.failed {
+            warn(format!("skipped {}: {why}", p.display()));
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let x = batch_tensor(&batch, config.image_size, device);
+        let (_, metric, _, scores) =
+            losses(model, config, x, &batch.labels, n_classes, &mut rng, false);
+        loss_sum += scalar(metric) * batch.len() as f64;
+        pred.extend(argmax_rows(scores));
+        truth.extend_from_slice(&batch.labels);
+    }
+    let loss = if truth.is_empty() {
+        f64::NAN
+    } else {
+        loss_sum / truth.len() as f64
+    };
+    (truth, pred, loss)
+}
+
+/// Re-estimates batch-norm running statistics with `config.bn_recalibration` training-mode
+/// forward passes (no backward, no weight change) over training batches.
+pub(super) fn recalibrate_batch_norm(
+    model: &Classifier,
+    config: &TrainConfig,
+    train_items: &[(PathBuf, usize)],
+    epoch: usize,
+    device: &Device,
+) {
+    let mut left = config.bn_recalibration;
+    let s = config.image_size as usize;
+    let mut round = 0u64;
+    while left > 0 && train_items.len() >= 2 {
+        let seed = config.seed ^ 0xB1A5 ^ ((epoch as u64) << 8) ^ round;
+        let loader = BatchLoader::start(
+            train_items.to_vec(),
+            config.batch_size,
+            image_cache(config),
+            Some(seed),
+            2,
+        );
+        let mut any = false;
+        for batch in loader {
+            if left == 0 {
+                break;
+            }
+            if batch.len() < 2 {
+                continue;
+            }
+            let x = Tensor::<4>::from_data(
+                TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
+                device,
+            );
+            // Reading the output forces the lazy forward; the graph is dropped unused.
+            let _ = model.embedder.forward(x).into_data();
+            left -= 1;
+            any = true;
+        }
+        if !any {
+            break;
+        }
+        round += 1;
+    }
+}
