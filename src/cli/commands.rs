@@ -9,7 +9,7 @@ use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgr
 use bloodshot::model::AamParams;
 use bloodshot::paths;
 use bloodshot::report;
-use bloodshot::runs::{TrainConfig, resolve, write_json};
+use bloodshot::runs::{TrainConfig, resolve};
 use bloodshot::train::{self, Start, StopMode, StopSignal, TrainEvent};
 
 use super::progress::Progress;
@@ -309,20 +309,6 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
 
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
-    if a.k == 0 {
-        return Err("k = 0: a support set needs at least one image per class".into());
-    }
-    if a.draws == 0 {
-        return Err("--draws 0: at least one draw is needed".into());
-    }
-    if let Some(bad) = a.sweep.iter().find(|&&k| k == 0) {
-        return Err(format!(
-            "--sweep contains k = {bad}: every k must be at least 1"
-        ));
-    }
-    let runs_dir = runs_dir(runs);
-    let run = resolve(&runs_dir, &a.run)?;
-    let target = a.target.clone().unwrap_or_else(paths::default_target);
     let opts = KShotOptions {
         k: a.k,
         draws: a.draws,
@@ -333,6 +319,10 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         support_part: a.support_part.clone(),
         normalize: a.normalize,
     };
+    opts.validate(&a.sweep)?;
+    let runs_dir = runs_dir(runs);
+    let run = resolve(&runs_dir, &a.run)?;
+    let target = a.target.clone().unwrap_or_else(paths::default_target);
     let mut p = Progress::new();
     if a.device.is_gpu() {
         p.line(&format!(
@@ -359,26 +349,18 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let started = std::time::Instant::now();
     let (summary, sweep) = evaluate::run(&prep, &opts, &a.sweep)?;
     let elapsed = started.elapsed();
-    let result = KShotResult {
-        run_id: run.id(),
+    let result = KShotResult::new(
+        &run,
         epoch,
-        target: target.clone(),
-        options: opts.clone(),
-        protocol: prep.protocol,
-        classes: prep.classes.clone(),
-        support_pool: prep.support_labels.len(),
-        queries: prep.query_labels.len(),
+        target.clone(),
+        opts.clone(),
+        &prep,
         summary,
         sweep,
-        collapse: prep.collapse,
-    };
-    let path = run.kshot_dir().join(result.file_name());
-    write_json(&path, &result)?;
+    );
+    let path = result.save(&run)?;
     if let Some(out) = &a.out {
-        let rep = report::collect(&run)?;
-        let cmp = report::markdown::collect_comparable(&run);
-        std::fs::write(out, report::render(&rep, &cmp))
-            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        report::write(&run, Some(out))?;
     }
     if a.json {
         return print_json(&result);
@@ -454,11 +436,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
 /// `bloodshot export`.
 pub fn export(a: ExportArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let run = resolve(&runs_dir(runs), &a.run)?;
-    let rep = report::collect(&run)?;
-    let cmp = report::markdown::collect_comparable(&run);
-    let out = a.out.unwrap_or_else(|| run.path.join("report.md"));
-    std::fs::write(&out, report::render(&rep, &cmp))
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let out = report::write(&run, a.out.as_deref())?;
     println!("{}", out.display());
     Ok(())
 }

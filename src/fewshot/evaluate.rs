@@ -13,6 +13,7 @@ use super::metrics::{DrawMetrics, KShotSummary};
 use super::sampler::{Draw, SamplerOptions, heldout_draws, pool_draws};
 use super::score::{CollapseStats, Normalization, Scorer};
 use crate::data::Dataset;
+use crate::runs::RunDir;
 
 /// Where support and queries come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,7 +320,58 @@ pub struct KShotResult {
     pub collapse: Option<CollapseStats>,
 }
 
+impl KShotOptions {
+    /// Checks the values a user types (k, bank size, sweep ks); the error names the value as
+    /// it is typed on the command line.
+    pub fn validate(&self, sweep: &[usize]) -> Result<(), String> {
+        if self.k == 0 {
+            return Err("k = 0: a support set needs at least one image per class".into());
+        }
+        if self.draws == 0 {
+            return Err("--draws 0: at least one draw is needed".into());
+        }
+        if let Some(bad) = sweep.iter().find(|&&k| k == 0) {
+            return Err(format!(
+                "--sweep contains k = {bad}: every k must be at least 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl KShotResult {
+    /// The record of an evaluation of `run`'s checkpoint `epoch` on the prepared sets.
+    pub fn new(
+        run: &RunDir,
+        epoch: usize,
+        target: PathBuf,
+        options: KShotOptions,
+        prep: &Prepared,
+        summary: Option<KShotSummary>,
+        sweep: Vec<SweepPoint>,
+    ) -> Self {
+        KShotResult {
+            run_id: run.id(),
+            epoch,
+            target,
+            options,
+            protocol: prep.protocol,
+            classes: prep.classes.clone(),
+            support_pool: prep.support_labels.len(),
+            queries: prep.query_labels.len(),
+            summary,
+            sweep,
+            collapse: prep.collapse,
+        }
+    }
+
+    /// Writes the result into the run's `kshot/` folder (atomically); returns the file.
+    pub fn save(&self, run: &RunDir) -> Result<PathBuf, String> {
+        let path = run.kshot_dir().join(self.file_name());
+        crate::runs::write_json(&path, self)?;
+        Ok(path)
+    }
+
     /// File name inside `kshot/`.
     pub fn file_name(&self) -> String {
         let ks = if self.sweep.is_empty() {

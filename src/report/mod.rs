@@ -3,3 +3,18 @@
 pub mod markdown;
 
 pub use markdown::{RunReport, collect, render};
+
+use std::path::{Path, PathBuf};
+
+use crate::runs::RunDir;
+
+/// Writes the markdown report of `run` (with the comparison against the runs beside it) to
+/// `out`, or to `report.md` in the run folder; returns the file written.
+pub fn write(run: &RunDir, out: Option<&Path>) -> Result<PathBuf, String> {
+    let rep = collect(run)?;
+    let cmp = markdown::collect_comparable(run);
+    let out = out.map_or_else(|| run.path.join("report.md"), Path::to_path_buf);
+    std::fs::write(&out, render(&rep, &cmp))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(out)
+}

@@ -290,12 +290,7 @@ pub fn export(tx: Tx, runs: Vec<PathBuf>) {
         .iter()
         .map(|p| {
             let run = RunDir::open(p)?;
-            let rep = report::collect(&run)?;
-            let cmp = report::markdown::collect_comparable(&run);
-            let out = run.path.join("report.md");
-            std::fs::write(&out, report::render(&rep, &cmp))
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            Ok(out)
+            report::write(&run, None)
         })
         .collect::<Result<Vec<_>, String>>();
     let _ = tx.send(AppEvent::Exported(r));
@@ -316,28 +311,24 @@ pub fn save_kshot(
     };
     let complete = s.done.len() == s.bank.len();
     let mode = opts.normalize;
-    let result = evaluate::KShotResult {
-        run_id: run.id(),
-        epoch: s.epoch,
-        target,
-        options: opts,
-        protocol: s.prep.protocol,
-        classes: s.prep.classes.clone(),
-        support_pool: s.prep.support_labels.len(),
-        queries: s.prep.query_labels.len(),
-        summary: if complete {
-            s.summary_by_mode.get(mode.index()).cloned().flatten()
-        } else {
-            None
-        },
-        sweep: s.sweep.clone(),
-        collapse: s.prep.collapse,
+    let summary = if complete {
+        s.summary_by_mode.get(mode.index()).cloned().flatten()
+    } else {
+        None
     };
-    if result.summary.is_none() && result.sweep.is_empty() {
+    if summary.is_none() && s.sweep.is_empty() {
         return;
     }
-    let path = run.kshot_dir().join(result.file_name());
-    if let Err(e) = bloodshot::runs::write_json(&path, &result) {
+    let result = evaluate::KShotResult::new(
+        &run,
+        s.epoch,
+        target,
+        opts,
+        &s.prep,
+        summary,
+        s.sweep.clone(),
+    );
+    if let Err(e) = result.save(&run) {
         let _ = tx.send(AppEvent::PrepareWarning(e));
     }
     load_runs(tx, runs_dir);
