@@ -131,8 +131,8 @@ fn summary_of_three_values() {
     assert_close(s.mean, 0.6, "mean");
     // sample variance = (0.01 + 0 + 0.01) / 2 = 0.01
     assert_close(s.std, 0.1, "std");
-    // t_{0.975, 2} = 4.303
-    let half = 4.303 * 0.1 / 3f64.sqrt();
+    // t_{0.975, 2} = 4.302652729749 (exact; the old 3-decimal table said 4.303)
+    let half = 4.302_652_729_749 * 0.1 / 3f64.sqrt();
     assert_close(s.ci95_low, 0.6 - half, "ci low");
     assert_close(s.ci95_high, 0.6 + half, "ci high");
 }
@@ -145,12 +145,13 @@ fn summary_edge_cases_and_t_table() {
         (1, 0.0, 0.8, 0.8)
     );
     assert_eq!(Summary::of(&[]).n, 0);
-    assert_close(t_quantile_975(1), 12.706, "t(1)");
-    assert_close(t_quantile_975(30), 2.042, "t(30)");
-    assert_close(t_quantile_975(60), 2.000, "t(60)");
-    // exact t_{0.975, 99} = 1.98422; interpolation in 1/df must be within 1e-3
+    // Exact quantiles (R: qt(0.975, df)), to 1e-9: no more 3-decimal table.
+    assert_close(t_quantile_975(1), 12.706_204_736_175, "t(1)");
+    assert_close(t_quantile_975(30), 2.042_272_456_301, "t(30)");
+    assert_close(t_quantile_975(60), 2.000_297_822_014, "t(60)");
+    // t_{0.975, 99} = 1.984216952
     assert!(
-        (t_quantile_975(99) - 1.98422).abs() < 1e-3,
+        (t_quantile_975(99) - 1.984_216_952).abs() < 1e-8,
         "t(99) = {}",
         t_quantile_975(99)
     );

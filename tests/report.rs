@@ -53,6 +53,7 @@ fn report(id: &str, objective: Objective, draws: &[DrawMetrics]) -> RunReport {
             last_epoch: 1,
             message: None,
             pid: None,
+            host: None,
         },
         epochs: vec![EpochSummary {
             epoch: 1,

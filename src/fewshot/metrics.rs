@@ -181,45 +181,28 @@ impl DrawMetrics {
     }
 }
 
-/// Two-sided 95 % Student's t quantiles (t_{0.975, df}) for df = 1..=30, from the usual table.
-const T_975_SMALL_DF: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, //
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, //
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
-/// Tabulated t_{0.975, df} beyond 30, ending at the normal quantile (df = ∞).
-const T_975_LARGE_DF: [(f64, f64); 4] =
-    [(30.0, 2.042), (40.0, 2.021), (60.0, 2.000), (120.0, 1.980)];
-
-/// The 0.975 quantile of Student's t with `df` degrees of freedom (for a two-sided 95 % CI).
+/// The 0.975 quantile of Student's t with `df` degrees of freedom (for a two-sided 95 % CI):
+/// 12.706 at df 1, 1.984 at df 99 (100 draws), → 1.960. Returns 0.0 for df = 0.
 ///
-/// Exact table values (3 decimals) for df ≤ 30; beyond that, linear interpolation in 1/df
-/// between the tabulated df 30, 40, 60, 120 and ∞ (1.960), which is accurate to about 1e-3:
-/// 100 draws (df 99) get 1.984 rather than a too-narrow 1.96. Returns 0.0 for df = 0.
+/// statrs' inverse CDF up to df 1000; beyond, its incomplete-beta inversion drifts (1.8266
+/// at df 10⁷), so the Cornish–Fisher expansion around the normal quantile takes over, exact
+/// to ~1e-10 there.
 pub fn t_quantile_975(df: usize) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+    const Z_975: f64 = 1.959_963_984_540_054;
     if df == 0 {
         return 0.0;
     }
-    if df <= 30 {
-        return T_975_SMALL_DF[df - 1];
+    if df <= 1000
+        && let Ok(t) = StudentsT::new(0.0, 1.0, df as f64)
+    {
+        return t.inverse_cdf(0.975);
     }
-    let inverse = 1.0 / df as f64;
-    let mut upper = T_975_LARGE_DF[0];
-    for &(table_df, t) in &T_975_LARGE_DF[1..] {
-        let lower = (table_df, t);
-        if (df as f64) <= table_df {
-            return interpolate_inverse_df(inverse, upper, lower);
-        }
-        upper = lower;
-    }
-    // Between df 120 and infinity (1/df = 0, t = 1.960).
-    interpolate_inverse_df(inverse, upper, (f64::INFINITY, 1.960))
-}
-
-fn interpolate_inverse_df(inverse: f64, (df_a, t_a): (f64, f64), (df_b, t_b): (f64, f64)) -> f64 {
-    let (x_a, x_b) = (1.0 / df_a, 1.0 / df_b);
-    t_b + (t_a - t_b) * (inverse - x_b) / (x_a - x_b)
+    let z = Normal::standard().inverse_cdf(0.975);
+    let z = if z.is_finite() { z } else { Z_975 };
+    let n = df as f64;
+    let (z3, z5) = (z.powi(3), z.powi(5));
+    z + (z3 + z) / (4.0 * n) + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * n * n)
 }
 
 /// Mean, sample standard deviation and 95 % confidence interval of the mean of a sample.
@@ -298,6 +281,10 @@ pub struct KShotSummary {
     pub confusion: ConfusionMatrix,
     /// Accuracy of each draw, in draw order (for histograms).
     pub draw_accuracies: Vec<f64>,
+    /// Macro-F1 of each draw, in draw order (for paired comparisons; empty in results saved
+    /// before it was recorded).
+    #[serde(default)]
+    pub draw_macro_f1: Vec<f64>,
 }
 
 impl KShotSummary {
@@ -331,6 +318,7 @@ impl KShotSummary {
             per_class,
             confusion,
             draw_accuracies: draws.iter().map(|d| d.accuracy).collect(),
+            draw_macro_f1: draws.iter().map(|d| d.macro_f1).collect(),
         })
     }
 }

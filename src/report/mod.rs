@@ -1,6 +1,7 @@
 //! Markdown reports of runs and comparisons of objectives.
 
 pub mod markdown;
+pub mod table1;
 
 pub use markdown::{RunReport, collect, render};
 

@@ -15,6 +15,10 @@ pub struct RunDir {
     pub path: PathBuf,
 }
 
+/// A run on another machine that wrote nothing for this long counts as interrupted (a step
+/// or a validation pass longer than this would be mistaken for a dead run).
+pub const STALE_SECONDS: u64 = 30 * 60;
+
 impl RunDir {
     /// Wraps an existing folder.
     pub fn open(path: &Path) -> Result<Self, String> {
@@ -52,6 +56,31 @@ impl RunDir {
         ))
     }
 
+    /// Creates the run folder `id` (a sweep's job names its run); fails when it exists, so two
+    /// processes that start the same job cannot both train it.
+    pub fn create_named(runs_dir: &Path, id: &str) -> Result<Self, String> {
+        if id.is_empty()
+            || id.starts_with('.')
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!(
+                "run id `{id}` must be letters, digits, '-', '_' or '.' (and not start with '.')"
+            ));
+        }
+        std::fs::create_dir_all(runs_dir)
+            .map_err(|e| format!("cannot create runs folder {}: {e}", runs_dir.display()))?;
+        let path = runs_dir.join(id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => Ok(Self { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(format!("run {id} already exists in {}", runs_dir.display()))
+            }
+            Err(e) => Err(format!("cannot create run folder {}: {e}", path.display())),
+        }
+    }
+
     /// Run id.
     pub fn id(&self) -> String {
         self.path
@@ -77,7 +106,30 @@ impl RunDir {
             last_epoch: self.last_checkpoint().unwrap_or(0),
             message: None,
             pid: None,
+            host: None,
         })
+    }
+
+    /// `Running` but nobody trains it: its process on this machine is gone, or, for a run
+    /// on another machine sharing the folder, nothing was written for [`STALE_SECONDS`].
+    pub fn interrupted(&self) -> bool {
+        let status = self.status();
+        if status.elsewhere() {
+            return self
+                .seconds_since_write()
+                .is_some_and(|s| s > STALE_SECONDS);
+        }
+        status.interrupted()
+    }
+
+    /// Seconds since the run last wrote its metrics or status (its heartbeat).
+    pub fn seconds_since_write(&self) -> Option<u64> {
+        [self.metrics_path(), self.path.join("status.json")]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
+            .max()
+            .and_then(|t| t.elapsed().ok())
+            .map(|d| d.as_secs())
     }
 
     /// Writes `status.json` atomically.

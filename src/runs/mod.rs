@@ -15,9 +15,11 @@ pub use checkpoint::{
     load_model, load_training_state, remove_partial_checkpoints, save_checkpoint,
 };
 pub use config::TrainConfig;
-pub use dir::RunDir;
+pub use dir::{RunDir, STALE_SECONDS};
 pub use json::{read_json, write_json};
 pub use jsonl::{MetricsWriter, read_metrics, repair_jsonl};
 pub use list::{list_runs, resolve};
-pub use records::{EpochProgress, EpochSummary, MetricRecord, RunInfo, RunState, RunStatus};
+pub use records::{
+    EpochProgress, EpochSummary, MetricRecord, RunInfo, RunState, RunStatus, host_name,
+};
 pub use time::{timestamp, unix_now};

@@ -60,12 +60,45 @@ pub struct RunStatus {
     /// Process that wrote a `Running` state (to tell a live run from a killed one).
     #[serde(default)]
     pub pid: Option<u32>,
+    /// Machine of that process: a pid means nothing on another node sharing the runs folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl RunStatus {
-    /// `Running` but its process is gone: killed or crashed; resumable.
+    /// `Running`, written by this process on this machine.
+    pub fn running(last_epoch: usize) -> Self {
+        RunStatus {
+            state: RunState::Running,
+            last_epoch,
+            message: None,
+            pid: Some(std::process::id()),
+            host: Some(host_name()),
+        }
+    }
+
+    /// A state other than `Running` (no process owns the run).
+    pub fn ended(state: RunState, last_epoch: usize, message: Option<String>) -> Self {
+        RunStatus {
+            state,
+            last_epoch,
+            message,
+            pid: None,
+            host: None,
+        }
+    }
+
+    /// `Running` on another machine: its process cannot be checked from here (see
+    /// [`RunDir::interrupted`](super::RunDir::interrupted) for the heartbeat used instead).
+    pub fn elsewhere(&self) -> bool {
+        self.state == RunState::Running && self.host.as_ref().is_some_and(|h| *h != host_name())
+    }
+
+    /// `Running` but its process on this machine is gone: killed or crashed; resumable.
+    /// A run on another machine is never judged interrupted here.
     pub fn interrupted(&self) -> bool {
         self.state == RunState::Running
+            && !self.elsewhere()
             && match self.pid {
                 Some(pid) if pid == std::process::id() => false,
                 Some(pid) => {
@@ -74,6 +107,16 @@ impl RunStatus {
                 None => true,
             }
     }
+}
+
+/// This machine's name (the kernel's hostname on Linux, else `$HOSTNAME`, else `localhost`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// One line of `metrics.jsonl`.

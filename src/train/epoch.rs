@@ -18,8 +18,8 @@ use super::validate::{evaluate, recalibrate_batch_norm};
 use crate::data::loader::BatchLoader;
 use crate::model::Classifier;
 use crate::runs::{
-    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunState, RunStatus,
-    TrainConfig, save_checkpoint,
+    EpochProgress, EpochSummary, MetricRecord, MetricsWriter, RunDir, RunStatus, TrainConfig,
+    save_checkpoint,
 };
 
 /// What the loop carries from epoch to epoch (everything but the model, which each step
@@ -242,12 +242,7 @@ pub(super) fn finish_epoch(
     // A mid-epoch checkpoint of this epoch is superseded now.
     let _ = std::fs::remove_dir_all(t.run.interrupted_dir());
     t.last_epoch = epoch;
-    t.run.write_status(&RunStatus {
-        state: RunState::Running,
-        last_epoch: epoch,
-        message: None,
-        pid: Some(std::process::id()),
-    })?;
+    t.run.write_status(&RunStatus::running(epoch))?;
     emit(TrainEvent::Checkpoint { epoch, path });
     Ok(())
 }

@@ -36,6 +36,13 @@ pub struct TrainOutcome {
 pub enum Start {
     /// A new run in this runs folder.
     New(PathBuf),
+    /// A new run with this id (a sweep's job) in this runs folder.
+    Named {
+        /// Runs folder.
+        runs_dir: PathBuf,
+        /// Run id.
+        id: String,
+    },
     /// Continue this run from its last complete epoch with its saved configuration; the
     /// epoch count and the device may be changed.
     Resume {
@@ -56,18 +63,21 @@ pub fn train(
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
 ) -> Result<TrainOutcome, String> {
-    let (run, config, resume_from) = match start {
-        Start::New(runs_dir) => {
-            let config = config.ok_or("a new run needs a configuration")?;
-            config.validate()?;
-            if !config.base.is_dir() {
-                return Err(format!(
-                    "base dataset folder {} does not exist or is not a folder",
-                    config.base.display()
-                ));
-            }
-            (Err(runs_dir), config, 0)
+    let fresh = |config: Option<TrainConfig>| -> Result<TrainConfig, String> {
+        let config = config.ok_or("a new run needs a configuration")?;
+        config.validate()?;
+        if !config.base.is_dir() {
+            return Err(format!(
+                "base dataset folder {} does not exist or is not a folder",
+                config.base.display()
+            ));
         }
+        Ok(config)
+    };
+    // `Err((runs folder, id))`: the run folder is created once the device has opened.
+    let (run, config, resume_from) = match start {
+        Start::New(runs_dir) => (Err((runs_dir, None)), fresh(config)?, 0),
+        Start::Named { runs_dir, id } => (Err((runs_dir, Some(id))), fresh(config)?, 0),
         Start::Resume {
             run,
             epochs,
@@ -84,11 +94,12 @@ pub fn train(
             }
             config.validate()?;
             let status = run.status();
-            if status.state == RunState::Running && !status.interrupted() {
+            if status.state == RunState::Running && !run.interrupted() {
                 return Err(format!(
-                    "run {} is being trained by another process (pid {}); stop it first",
+                    "run {} is being trained by another process (pid {} on {}); stop it first",
                     run.id(),
-                    status.pid.map_or("unknown".into(), |p| p.to_string())
+                    status.pid.map_or("unknown".into(), |p| p.to_string()),
+                    status.host.as_deref().unwrap_or("this machine")
                 ));
             }
             if last >= config.epochs && run.base_test_path().is_file() {
@@ -111,7 +122,8 @@ pub fn train(
     let base_device = crate::device::open(config.device)?;
     let run = match run {
         Ok(run) => run,
-        Err(runs_dir) => RunDir::create(&runs_dir, config.objective.as_str())?,
+        Err((runs_dir, Some(id))) => RunDir::create_named(&runs_dir, &id)?,
+        Err((runs_dir, None)) => RunDir::create(&runs_dir, config.objective.as_str())?,
     };
     let result = train_run(
         &run,
@@ -129,12 +141,11 @@ pub fn train(
             } else {
                 RunState::Finished
             };
-            let _ = run.write_status(&RunStatus {
+            let _ = run.write_status(&RunStatus::ended(
                 state,
-                last_epoch: o.last_epoch,
-                message: o.stopped_early.then(|| "stopped by request".into()),
-                pid: None,
-            });
+                o.last_epoch,
+                o.stopped_early.then(|| "stopped by request".into()),
+            ));
             emit(TrainEvent::Finished {
                 run_dir: run.path.clone(),
                 last_epoch: o.last_epoch,
@@ -147,12 +158,11 @@ pub fn train(
             emit(TrainEvent::Failed { message: e.clone() });
         }
         Err(e) => {
-            let _ = run.write_status(&RunStatus {
-                state: RunState::Failed,
-                last_epoch: run.last_checkpoint().unwrap_or(0),
-                message: Some(e.clone()),
-                pid: None,
-            });
+            let _ = run.write_status(&RunStatus::ended(
+                RunState::Failed,
+                run.last_checkpoint().unwrap_or(0),
+                Some(e.clone()),
+            ));
             emit(TrainEvent::Failed { message: e.clone() });
         }
     }
@@ -177,12 +187,7 @@ fn train_run(
     // Reported right after `Started`, so a front end sees the run before its remarks.
     let remarks = dataset_remarks(&ds);
     record_start(run, config, &ds, &sp, resume_from)?;
-    run.write_status(&RunStatus {
-        state: RunState::Running,
-        last_epoch: resume_from,
-        message: None,
-        pid: Some(std::process::id()),
-    })?;
+    run.write_status(&RunStatus::running(resume_from))?;
     let mut metrics = MetricsWriter::open(&run.metrics_path())?;
     let (mut model, optim, mid_epoch) = restore(
         run,

@@ -122,7 +122,7 @@ pub fn run_rows(runs_dir: &Path) -> Vec<RunRow> {
                 best_val,
                 kshot,
                 state: status.state,
-                interrupted: status.interrupted(),
+                interrupted: r.interrupted(),
                 checkpoints: r.checkpoints(),
                 path: r.path,
             })
