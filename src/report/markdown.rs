@@ -275,6 +275,10 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
 
     if comparable.len() > 1 {
         render_comparison(&mut out, report, comparable);
+        let table = super::table1::build(comparable, crate::model::Objective::Softmax);
+        if table.groups.iter().any(|g| g.rows.len() > 1) {
+            super::table1::render(&mut out, &table);
+        }
     }
     out
 }
