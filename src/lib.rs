@@ -10,4 +10,5 @@ pub mod model;
 pub mod paths;
 pub mod report;
 pub mod runs;
+pub mod sweep;
 pub mod train;

@@ -35,6 +35,7 @@ fn main() {
         Some(Command::Export(a)) => cli::commands::export(a, &runs),
         Some(Command::Import(a)) => cli::commands::import(a, &runs),
         Some(Command::ExportWeights(a)) => cli::commands::export_weights(a, &runs),
+        Some(Command::Sweep(a)) => cli::sweep::sweep(*a, &runs),
         Some(Command::SampleData(a)) => cli::commands::sample_data(a),
         Some(Command::Tui(a)) => console(a, runs),
         None => console(Default::default(), runs),

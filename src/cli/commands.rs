@@ -9,7 +9,7 @@ use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgr
 use bloodshot::model::AamParams;
 use bloodshot::paths;
 use bloodshot::report;
-use bloodshot::runs::{TrainConfig, resolve};
+use bloodshot::runs::{RunDir, RunState, TrainConfig, resolve};
 use bloodshot::train::{self, Start, StopMode, StopSignal, TrainEvent};
 
 use super::progress::Progress;
@@ -181,16 +181,54 @@ fn install_signal_handlers(stop: &StopSignal) {
     }
 }
 
+/// `train --run-id ID`: a new run named ID, the resumption of a half-trained one, or `None`
+/// (with a line saying so) when ID is already trained: a job can be run again safely.
+fn start_named(runs_dir: &Path, id: &str, a: &TrainArgs) -> Result<Option<Start>, String> {
+    let path = runs_dir.join(id);
+    if let Ok(run) = RunDir::open(&path) {
+        let status = run.status();
+        let epochs = run.info()?.config.epochs;
+        if status.state == RunState::Finished && status.last_epoch >= epochs {
+            if a.json {
+                print_json(&serde_json::json!({ "run_id": id, "already_trained": true }))?;
+            } else {
+                println!("run {id} is already trained ({epochs} epochs): nothing to do");
+            }
+            return Ok(None);
+        }
+        return Ok(Some(Start::Resume {
+            run,
+            epochs: None,
+            device: a.device,
+        }));
+    }
+    // A start killed before it wrote anything leaves an empty folder: take it over.
+    if path.is_dir() && std::fs::remove_dir(&path).is_err() {
+        return Err(format!(
+            "{} exists but is not a run folder (no config.json); move it away to train run {id}",
+            path.display()
+        ));
+    }
+    Ok(Some(Start::Named {
+        runs_dir: runs_dir.to_path_buf(),
+        id: id.to_string(),
+    }))
+}
+
 /// `bloodshot train`.
 pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let runs_dir = runs_dir(runs);
-    let start = match &a.resume {
-        Some(r) => Start::Resume {
+    let start = match (&a.resume, &a.run_id) {
+        (Some(r), _) => Start::Resume {
             run: resolve(&runs_dir, r)?,
             epochs: a.epochs,
             device: a.device,
         },
-        None => Start::New(runs_dir.clone()),
+        (None, Some(id)) => match start_named(&runs_dir, id, &a)? {
+            Some(start) => start,
+            None => return Ok(()),
+        },
+        (None, None) => Start::New(runs_dir.clone()),
     };
     let defaults = TrainConfig::default();
     let config = TrainConfig {

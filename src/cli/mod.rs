@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod progress;
+pub mod sweep;
 
 use std::path::PathBuf;
 
@@ -54,6 +55,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Write a run's weights as safetensors with torchvision key names.
     ExportWeights(ExportWeightsArgs),
+    /// Train a grid of configurations × seeds and evaluate every run on one shared k-shot
+    /// bank, on the devices given; resumable; or print the jobs for GNU parallel / Slurm.
+    Sweep(Box<SweepArgs>),
     /// (Re)generate the synthetic sample data.
     SampleData(SampleDataArgs),
     /// Open the console.
@@ -119,6 +123,10 @@ pub struct TrainArgs {
     /// Continue RUN (path, id or `latest`) from its last complete epoch.
     #[arg(long)]
     pub resume: Option<String>,
+    /// Train into run ID (a sweep's job): created if absent, resumed if half-trained, left
+    /// alone if already trained.
+    #[arg(long, conflicts_with = "resume")]
+    pub run_id: Option<String>,
     /// cpu | cuda[:N] | vulkan[:N].
     #[arg(long)]
     pub device: Option<DeviceSpec>,
@@ -235,6 +243,98 @@ pub struct ExportWeightsArgs {
     /// Output file (default: weights.safetensors in the run folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Continue sweep ID (or `latest`): jobs not done run, half-trained runs resume from their
+    /// checkpoints, nothing is trained twice.
+    #[arg(long, conflicts_with = "status")]
+    pub resume: Option<String>,
+    /// Print where every job of sweep ID (or `latest`) stands, and exit.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Do not run: print one self-contained shell command per job (train, then k-shot on the
+    /// shared bank), for GNU parallel or a Slurm array.
+    #[arg(long)]
+    pub print_commands: bool,
+    /// Devices, one job per device at a time: cpu | cuda:0,cuda:1 | wgpu | vulkan …
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    pub devices: Vec<DeviceSpec>,
+    /// Objectives to compare.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "softmax,aam,aam-consistency"
+    )]
+    pub objectives: Vec<Objective>,
+    /// Training seeds.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub seeds: Vec<u64>,
+    /// ArcFace margins (grid axis; default: the train default).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub margin: Vec<f64>,
+    /// ArcFace scales (grid axis).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub scale: Vec<f64>,
+    /// Consistency weights λ (grid axis).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub lambda: Vec<f64>,
+    /// Image sizes (grid axis).
+    #[arg(long, value_delimiter = ',')]
+    pub image_size: Vec<u32>,
+    /// Epoch counts (grid axis).
+    #[arg(long, value_delimiter = ',')]
+    pub epochs: Vec<usize>,
+    /// Learning rates (grid axis).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub lr: Vec<f64>,
+    /// Batch sizes (grid axis).
+    #[arg(long, value_delimiter = ',')]
+    pub batch_size: Vec<usize>,
+    /// Base dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Use at most N images per class.
+    #[arg(long)]
+    pub limit_per_class: Option<usize>,
+    /// Drop classes with fewer images.
+    #[arg(long, default_value_t = train_defaults().min_class_size)]
+    pub min_class_size: usize,
+    /// Batch-norm recalibration passes after each epoch.
+    #[arg(long, default_value_t = train_defaults().bn_recalibration)]
+    pub bn_recalibration: usize,
+    /// Do not use the decoded-image cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Target dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Support images per class: one bank (and one result per run) each.
+    #[arg(long = "k", value_delimiter = ',', default_values_t = [kshot_defaults().k])]
+    pub ks: Vec<usize>,
+    /// Draws in the shared bank.
+    #[arg(long, default_value_t = kshot_defaults().draws)]
+    pub draws: usize,
+    /// Seed of the shared bank.
+    #[arg(long, default_value_t = kshot_defaults().seed)]
+    pub kshot_seed: u64,
+    /// auto | heldout-test | pool.
+    #[arg(long, default_value = kshot_defaults().protocol.as_str())]
+    pub protocol: Protocol,
+    /// Pool protocol: support and query subjects never overlap.
+    #[arg(long)]
+    pub by_subject: bool,
+    /// Draw support with replacement (the original sampler).
+    #[arg(long)]
+    pub with_replacement: bool,
+    /// Part to draw support from in the held-out protocol.
+    #[arg(long, default_value_t = kshot_defaults().support_part)]
+    pub support_part: String,
+    /// Normalisations, one result each: none | centre-support | centre-target | cl2n.
+    #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().normalize])]
+    pub normalize: Vec<Normalization>,
 }
 
 /// `sample-data`.

@@ -1,0 +1,222 @@
+//! `bloodshot sweep`: create a sweep (or resume one), run it on the devices given, print its
+//! status, or print its jobs as shell commands for a scheduler.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bloodshot::fewshot::evaluate::KShotOptions;
+use bloodshot::model::AamParams;
+use bloodshot::paths;
+use bloodshot::runs::TrainConfig;
+use bloodshot::sweep::command::{job_args, shell_line};
+use bloodshot::sweep::status::statuses;
+use bloodshot::sweep::{Control, Grid, JobState, KShotSpec, Sweep, SweepEvent, SweepSpec, runner};
+
+use super::SweepArgs;
+
+/// Writes a line and ignores a closed terminal (a dropped SSH session must not stop a sweep).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `bloodshot sweep`.
+pub fn sweep(a: SweepArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    let runs_dir = runs.clone().unwrap_or_else(paths::default_runs_dir);
+    let _ = std::fs::create_dir_all(&runs_dir);
+    let runs_dir = absolute(&runs_dir);
+    if let Some(id) = &a.status {
+        return print_status(&runs_dir, &Sweep::open(&runs_dir, id)?);
+    }
+    let sweep = match &a.resume {
+        Some(id) => Sweep::open(&runs_dir, id)?,
+        None => {
+            let s = Sweep::create(&runs_dir, spec(&a))?;
+            say(&format!(
+                "sweep {}: {} jobs → {}",
+                s.id,
+                s.jobs.len(),
+                s.dir(&runs_dir).display()
+            ));
+            s
+        }
+    };
+    if a.print_commands {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the bloodshot binary: {e}"))?;
+        let exe = exe.display().to_string();
+        let device = a.devices.first().copied().unwrap_or_default();
+        let todo = statuses(&runs_dir, &sweep);
+        for job in &sweep.jobs {
+            if todo[job.index].state == JobState::Done {
+                continue;
+            }
+            let line = shell_line(&exe, &job_args(&runs_dir, &sweep, job, device));
+            let _ = writeln!(std::io::stdout(), "{line}");
+        }
+        return Ok(());
+    }
+    run(&runs_dir, &sweep, &a)
+}
+
+/// The absolute form of `p` when it exists: job commands must work from any folder and on
+/// any node that mounts the same paths.
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn spec(a: &SweepArgs) -> SweepSpec {
+    let d = TrainConfig::default();
+    let base = TrainConfig {
+        base: absolute(&a.base.clone().unwrap_or(d.base.clone())),
+        limit_per_class: a.limit_per_class,
+        min_class_size: a.min_class_size,
+        bn_recalibration: a.bn_recalibration,
+        use_cache: !a.no_cache,
+        device: a.devices.first().copied().unwrap_or(d.device),
+        aam: AamParams { ..d.aam },
+        ..d
+    };
+    SweepSpec {
+        base,
+        grid: Grid {
+            objectives: a.objectives.clone(),
+            seeds: a.seeds.clone(),
+            margins: a.margin.clone(),
+            scales: a.scale.clone(),
+            lambdas: a.lambda.clone(),
+            image_sizes: a.image_size.clone(),
+            epochs: a.epochs.clone(),
+            lrs: a.lr.clone(),
+            batch_sizes: a.batch_size.clone(),
+        },
+        kshot: KShotSpec {
+            target: absolute(&a.target.clone().unwrap_or_else(paths::default_target)),
+            ks: a.ks.clone(),
+            normalizations: a.normalize.clone(),
+            options: KShotOptions {
+                k: a.ks.first().copied().unwrap_or(0),
+                draws: a.draws,
+                seed: a.kshot_seed,
+                protocol: a.protocol,
+                by_subject: a.by_subject,
+                with_replacement: a.with_replacement,
+                support_part: a.support_part.clone(),
+                normalize: a.normalize.first().copied().unwrap_or_default(),
+            },
+        },
+    }
+}
+
+fn run(runs_dir: &Path, sweep: &Sweep, a: &SweepArgs) -> Result<(), String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the bloodshot binary: {e}"))?;
+    let control = std::sync::Arc::new(Control::new());
+    install_signal_handlers(&control, &sweep.id);
+    let n = sweep.jobs.len();
+    let name = |j: usize| {
+        let job = &sweep.jobs[j];
+        format!(
+            "job {}/{n} ({} seed {})",
+            j + 1,
+            job.config.objective.as_str(),
+            job.config.seed
+        )
+    };
+    let outcome = runner::run(
+        runs_dir,
+        sweep,
+        &a.devices,
+        &exe,
+        &control,
+        &|ev| match ev {
+            SweepEvent::Started { job, device } => {
+                say(&format!("{} started on {device}", name(job)))
+            }
+            SweepEvent::Finished { job } => {
+                say(&format!("{} done: {}", name(job), sweep.jobs[job].run_id))
+            }
+            SweepEvent::Failed { job, message } => say(&format!("{} failed: {message}", name(job))),
+            SweepEvent::Stopped { job } => {
+                say(&format!("{} stopped; its state is saved", name(job)))
+            }
+        },
+    )?;
+    if let Some(t) = &outcome.table1 {
+        say(&format!("Table 1: {}", t.display()));
+    }
+    say(&format!(
+        "sweep {}: {} of {n} jobs done, {} failed",
+        sweep.id, outcome.done, outcome.failed
+    ));
+    if outcome.interrupted || outcome.left > outcome.failed {
+        say(&format!(
+            "continue with: bloodshot --runs-dir {} sweep --resume {}",
+            runs_dir.display(),
+            sweep.id
+        ));
+    }
+    if outcome.failed > 0 {
+        return Err(format!(
+            "{} job(s) failed; their logs are in {}",
+            outcome.failed,
+            sweep.dir(runs_dir).join("logs").display()
+        ));
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: the running trainings save their state and the sweep stops (resume it
+/// later). SIGHUP (the SSH session dropped): the sweep carries on.
+fn install_signal_handlers(control: &std::sync::Arc<Control>, id: &str) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let control = std::sync::Arc::clone(control);
+    let id = id.to_string();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    continue;
+                }
+                say(&format!(
+                    "\nbloodshot: stopping sweep {id}: running trainings save their state; resume with `bloodshot sweep --resume {id}`"
+                ));
+                control.cancel();
+            }
+        });
+    }
+}
+
+fn print_status(runs_dir: &Path, sweep: &Sweep) -> Result<(), String> {
+    let all = statuses(runs_dir, sweep);
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "sweep {} · {} jobs · {}",
+        sweep.id,
+        sweep.jobs.len(),
+        sweep.dir(runs_dir).display()
+    );
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<16} {:>5}  {:<10} {:>6}  {:<20} run",
+        "job", "objective", "seed", "state", "done", "device"
+    );
+    for s in &all {
+        let job = &sweep.jobs[s.index];
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<16} {:>5}  {:<10} {:>5.0}%  {:<20} {}",
+            s.index + 1,
+            job.config.objective.as_str(),
+            job.config.seed,
+            s.state.word(),
+            s.progress * 100.0,
+            s.device.as_deref().unwrap_or("–"),
+            s.run_id
+        );
+        if let JobState::Failed(m) = &s.state {
+            let _ = writeln!(out, "      {m}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! A sweep's plan: the grid of training configurations × seeds, the k-shot evaluation every
+//! run gets, and the jobs (one run each, with a run id fixed in advance), saved as
+//! `sweeps/<id>/sweep.json` in the runs folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fewshot::evaluate::KShotOptions;
+use crate::fewshot::score::Normalization;
+use crate::model::Objective;
+use crate::runs::{TrainConfig, read_json, timestamp, unix_now, write_json};
+
+/// Most jobs one sweep may hold (a typo in a grid should not queue a million trainings).
+pub const MAX_JOBS: usize = 10_000;
+
+/// The axes of the grid. An empty axis takes the one value of the sweep's base configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    /// Objectives.
+    pub objectives: Vec<Objective>,
+    /// Training seeds.
+    pub seeds: Vec<u64>,
+    /// ArcFace margins.
+    #[serde(default)]
+    pub margins: Vec<f64>,
+    /// ArcFace scales.
+    #[serde(default)]
+    pub scales: Vec<f64>,
+    /// Consistency weights λ.
+    #[serde(default)]
+    pub lambdas: Vec<f64>,
+    /// Image sizes.
+    #[serde(default)]
+    pub image_sizes: Vec<u32>,
+    /// Epoch counts.
+    #[serde(default)]
+    pub epochs: Vec<usize>,
+    /// Learning rates.
+    #[serde(default)]
+    pub lrs: Vec<f64>,
+    /// Batch sizes.
+    #[serde(default)]
+    pub batch_sizes: Vec<usize>,
+}
+
+fn or_base<T: Clone>(axis: &[T], base: T) -> Vec<T> {
+    if axis.is_empty() {
+        vec![base]
+    } else {
+        axis.to_vec()
+    }
+}
+
+impl Grid {
+    /// Every configuration of the grid. The objective varies fastest, then the seed, so the
+    /// first finished jobs already compare all objectives on one seed.
+    pub fn configs(&self, base: &TrainConfig) -> Vec<TrainConfig> {
+        let mut out = Vec::new();
+        for &epochs in &or_base(&self.epochs, base.epochs) {
+            for &image_size in &or_base(&self.image_sizes, base.image_size) {
+                for &lr in &or_base(&self.lrs, base.lr) {
+                    for &batch_size in &or_base(&self.batch_sizes, base.batch_size) {
+                        for &margin in &or_base(&self.margins, base.aam.margin) {
+                            for &scale in &or_base(&self.scales, base.aam.scale) {
+                                for &lambda in &or_base(&self.lambdas, base.lambda) {
+                                    for &seed in &or_base(&self.seeds, base.seed) {
+                                        for &objective in &or_base(&self.objectives, base.objective)
+                                        {
+                                            let mut c = base.clone();
+                                            c.epochs = epochs;
+                                            c.image_size = image_size;
+                                            c.lr = lr;
+                                            c.batch_size = batch_size;
+                                            c.aam.margin = margin;
+                                            c.aam.scale = scale;
+                                            c.lambda = lambda;
+                                            c.seed = seed;
+                                            c.objective = objective;
+                                            out.push(c);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of configurations, without building them.
+    pub fn size(&self) -> usize {
+        [
+            self.objectives.len(),
+            self.seeds.len(),
+            self.margins.len(),
+            self.scales.len(),
+            self.lambdas.len(),
+            self.image_sizes.len(),
+            self.epochs.len(),
+            self.lrs.len(),
+            self.batch_sizes.len(),
+        ]
+        .iter()
+        .fold(1usize, |n, &a| n.saturating_mul(a.max(1)))
+    }
+}
+
+/// The k-shot evaluation of every finished run: the same target, protocol and seeded bank of
+/// draws for all, so results pair up draw by draw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KShotSpec {
+    /// Target dataset folder.
+    pub target: PathBuf,
+    /// Support images per class, one bank each.
+    pub ks: Vec<usize>,
+    /// Normalisations, one result each.
+    pub normalizations: Vec<Normalization>,
+    /// Draws, seed, protocol and the rest (`k` and `normalize` come from the lists).
+    pub options: KShotOptions,
+}
+
+/// What to sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepSpec {
+    /// Everything a grid axis does not set.
+    pub base: TrainConfig,
+    /// The grid.
+    pub grid: Grid,
+    /// The evaluation of each run.
+    pub kshot: KShotSpec,
+}
+
+impl SweepSpec {
+    /// Checks every configuration and the k-shot spec; the error names the value.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.grid.size();
+        if n > MAX_JOBS {
+            return Err(format!(
+                "the grid has {n} configurations; at most {MAX_JOBS} per sweep"
+            ));
+        }
+        for c in self.grid.configs(&self.base) {
+            c.validate()?;
+        }
+        if !self.base.base.is_dir() {
+            return Err(format!(
+                "base dataset folder {} does not exist or is not a folder",
+                self.base.base.display()
+            ));
+        }
+        if !self.kshot.target.is_dir() {
+            return Err(format!(
+                "target dataset folder {} does not exist or is not a folder",
+                self.kshot.target.display()
+            ));
+        }
+        if self.kshot.ks.is_empty() {
+            return Err("--k needs at least one value".into());
+        }
+        if self.kshot.normalizations.is_empty() {
+            return Err("--normalize needs at least one value".into());
+        }
+        self.kshot.options.validate(&self.kshot.ks)
+    }
+}
+
+/// One training run of the sweep and its evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Position in the sweep (0-based).
+    pub index: usize,
+    /// The run's id, fixed when the sweep is created.
+    pub run_id: String,
+    /// Its configuration (the device is chosen when it runs).
+    pub config: TrainConfig,
+}
+
+/// A sweep as saved in `sweeps/<id>/sweep.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// Id (folder name).
+    pub id: String,
+    /// Seconds since the Unix epoch at creation.
+    pub created_unix: u64,
+    /// What was asked for.
+    pub spec: SweepSpec,
+    /// The jobs, in the order they are run.
+    pub jobs: Vec<Job>,
+}
+
+/// `runs/sweeps`.
+pub fn sweeps_dir(runs_dir: &Path) -> PathBuf {
+    runs_dir.join("sweeps")
+}
+
+impl Sweep {
+    /// Creates a new sweep folder (`sweep-<time>`, with a suffix when another sweep took that
+    /// second, on this machine or another one sharing the folder) and saves the plan.
+    pub fn create(runs_dir: &Path, spec: SweepSpec) -> Result<Sweep, String> {
+        spec.validate()?;
+        let root = sweeps_dir(runs_dir);
+        std::fs::create_dir_all(&root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let now = unix_now();
+        let stem = format!("sweep-{}", timestamp(now));
+        let mut id = None;
+        for n in 0..1000 {
+            let candidate = if n == 0 {
+                stem.clone()
+            } else {
+                format!("{stem}-{n}")
+            };
+            match std::fs::create_dir(root.join(&candidate)) {
+                Ok(()) => {
+                    id = Some(candidate);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot create {}: {e}",
+                        root.join(&candidate).display()
+                    ));
+                }
+            }
+        }
+        let id = id.ok_or_else(|| format!("too many sweeps named {stem}"))?;
+        let jobs = spec
+            .grid
+            .configs(&spec.base)
+            .into_iter()
+            .enumerate()
+            .map(|(index, config)| Job {
+                index,
+                run_id: format!(
+                    "{id}-j{index:02}-{}-s{}",
+                    config.objective.as_str(),
+                    config.seed
+                ),
+                config,
+            })
+            .collect();
+        let sweep = Sweep {
+            id,
+            created_unix: now,
+            spec,
+            jobs,
+        };
+        write_json(&sweep.dir(runs_dir).join("sweep.json"), &sweep)?;
+        Ok(sweep)
+    }
+
+    /// Opens sweep `id` (or `latest`) of `runs_dir`.
+    pub fn open(runs_dir: &Path, id: &str) -> Result<Sweep, String> {
+        if id == "latest" {
+            return Sweep::list(runs_dir).pop().ok_or_else(|| {
+                format!(
+                    "no sweeps in {} yet: start one with `bloodshot sweep`",
+                    runs_dir.display()
+                )
+            });
+        }
+        let file = sweeps_dir(runs_dir).join(id).join("sweep.json");
+        if !file.is_file() {
+            return Err(format!(
+                "no sweep {id} in {} (no {})",
+                runs_dir.display(),
+                file.display()
+            ));
+        }
+        read_json(&file)
+    }
+
+    /// Every sweep of `runs_dir`, oldest first.
+    pub fn list(runs_dir: &Path) -> Vec<Sweep> {
+        let mut out: Vec<Sweep> = std::fs::read_dir(sweeps_dir(runs_dir))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| read_json(&e.path().join("sweep.json")).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by(|a: &Sweep, b| (a.created_unix, &a.id).cmp(&(b.created_unix, &b.id)));
+        out
+    }
+
+    /// The sweep's folder.
+    pub fn dir(&self, runs_dir: &Path) -> PathBuf {
+        sweeps_dir(runs_dir).join(&self.id)
+    }
+
+    /// The k-shot options of one evaluation of the spec.
+    pub fn kshot_options(&self, k: usize, normalize: Normalization) -> KShotOptions {
+        KShotOptions {
+            k,
+            normalize,
+            ..self.spec.kshot.options.clone()
+        }
+    }
+}
