@@ -139,6 +139,12 @@ pub enum MetricRecord {
         accuracy: f64,
         /// Throughput of this step.
         images_per_sec: f64,
+        /// Steps in the epoch (0 in logs written before it was recorded).
+        #[serde(default)]
+        steps: usize,
+        /// Seconds the step took (0 in older logs).
+        #[serde(default)]
+        seconds: f64,
     },
     /// End of an epoch.
     Epoch(EpochSummary),

@@ -170,6 +170,8 @@ pub(super) fn train_epoch(
             consistency_loss: n.consistency_loss,
             accuracy: n.accuracy,
             images_per_sec: ips,
+            steps: t.steps_per_epoch,
+            seconds: secs,
         })?;
         emit(TrainEvent::Step {
             epoch,

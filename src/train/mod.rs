@@ -5,6 +5,7 @@ pub mod base_test;
 pub mod diagnose;
 mod epoch;
 pub mod events;
+pub mod follow;
 mod inputs;
 pub mod loss;
 mod step;
@@ -12,5 +13,6 @@ pub mod trainer;
 mod validate;
 
 pub use events::{StopMode, StopSignal, TrainEvent};
+pub use follow::Follower;
 pub use inputs::load_base;
 pub use trainer::{Start, TrainOutcome, train};

@@ -110,6 +110,8 @@ pub enum Action {
     Import,
     /// Export the selected run's weights as safetensors.
     ExportWeights,
+    /// Follow the selected run live on the Train tab (trained by another process).
+    Watch,
     /// Quit dialog: stop after epoch.
     StopAfterEpoch,
     /// Quit dialog: stop now.
@@ -121,7 +123,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -151,6 +153,7 @@ impl Action {
         Action::Resume,
         Action::Import,
         Action::ExportWeights,
+        Action::Watch,
         Action::StopAfterEpoch,
         Action::StopNow,
         Action::Cancel,
@@ -170,6 +173,8 @@ pub enum Effect {
     Import(PathBuf),
     /// Write a run's weights as safetensors.
     ExportWeights(PathBuf),
+    /// Follow a run's files (trained by another process) on the Train tab.
+    Watch(PathBuf),
     /// Reload the runs list.
     LoadRuns,
     /// Load a checkpoint and embed the target.

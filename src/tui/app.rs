@@ -53,6 +53,8 @@ pub struct App {
     pub stop: Option<StopSignal>,
     /// Keeps the GPU poller going while a GPU run trains.
     pub gpu_poll: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Keeps the follower of a watched run going.
+    pub watch: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// K-shot tab.
     pub kshot: KShotState,
     /// Runs tab.
@@ -93,6 +95,7 @@ impl App {
             train: TrainView::default(),
             stop: None,
             gpu_poll: None,
+            watch: None,
             kshot: KShotState::default(),
             runs: RunsState::default(),
             status: None,
@@ -127,7 +130,8 @@ impl App {
         }
         match action {
             Action::Quit => {
-                if self.train.active() {
+                // A watched run trains elsewhere: quitting here does not touch it.
+                if self.train.active() && !self.train.watched {
                     self.quit_dialog = true;
                 } else {
                     self.should_quit = true;
@@ -152,7 +156,12 @@ impl App {
             }
             Action::Start => return self.start_training(),
             Action::Stop => {
-                if let (Some(s), true) = (&self.stop, self.train.active()) {
+                if self.train.watched {
+                    self.status = Some(
+                        "this run is trained by another process: stop it there (Ctrl-C or kill)"
+                            .into(),
+                    );
+                } else if let (Some(s), true) = (&self.stop, self.train.active()) {
                     s.request(StopMode::AfterEpoch);
                     self.status = Some("stopping after this epoch (checkpoint kept)".into());
                 }
@@ -183,6 +192,7 @@ impl App {
             }
             Action::Resume => return self.resume_selected(),
             Action::Import => self.runs.prompt = Some(String::new()),
+            Action::Watch => return self.watch_selected(),
             Action::ExportWeights => {
                 let Some(r) = self.runs.selected_row() else {
                     self.status = Some("no run to export".into());
@@ -220,7 +230,52 @@ impl App {
         self.status = Some(format!("theme: {}", self.theme.name));
     }
 
+    /// Follows the selected run's files on the Train tab.
+    fn watch_selected(&mut self) -> Vec<Effect> {
+        if self.train.active() && !self.train.watched {
+            self.status = Some("a run is training in this console; watch another after it".into());
+            return vec![];
+        }
+        let Some(r) = self.runs.selected_row() else {
+            self.status = Some("no run to follow".into());
+            return vec![];
+        };
+        let path = r.path.clone();
+        self.stop_watching();
+        self.train = TrainView {
+            phase: TrainPhase::Starting,
+            watched: true,
+            ..Default::default()
+        };
+        self.tab = Tab::Train;
+        vec![Effect::Watch(path)]
+    }
+
+    /// Stops following a watched run (its training goes on elsewhere).
+    fn stop_watching(&mut self) {
+        if let Some(flag) = self.watch.take() {
+            flag.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.train.watched = false;
+    }
+
+    /// An event of the watched run: the same dashboard as a run trained here.
+    fn on_watched_event(&mut self, ev: TrainEvent) -> Vec<Effect> {
+        if self.watch.is_none() {
+            return vec![]; // From a follower stopped since.
+        }
+        let ended = matches!(ev, TrainEvent::Finished { .. } | TrainEvent::Failed { .. });
+        self.train.apply(ev);
+        self.train.watched = true;
+        if ended {
+            self.watch = None;
+            return vec![Effect::LoadRuns];
+        }
+        vec![]
+    }
+
     fn start_training(&mut self) -> Vec<Effect> {
+        self.stop_watching_if_watched();
         if self.train.active() {
             self.status = Some("a run is already training; stop it first (x)".into());
             return vec![];
@@ -238,7 +293,15 @@ impl App {
         vec![Effect::Train(Box::new(cfg))]
     }
 
+    fn stop_watching_if_watched(&mut self) {
+        if self.train.watched {
+            self.stop_watching();
+            self.train.phase = TrainPhase::Idle;
+        }
+    }
+
     fn resume_selected(&mut self) -> Vec<Effect> {
+        self.stop_watching_if_watched();
         if self.train.active() {
             self.status = Some("a run is already training".into());
             return vec![];
@@ -335,6 +398,7 @@ impl App {
             }
             E::Scanned(w, r) => self.data.scanned(w, r),
             E::Train(ev) => return self.on_train_event(ev),
+            E::Watched(ev) => return self.on_watched_event(ev),
             E::Runs(rows) => self.runs_loaded(rows),
             E::PrepareProgress(d, n) => self.kshot.preparing = Some((d, n)),
             E::PrepareWarning(w) => self.kshot.message = Some(w),

@@ -100,6 +100,8 @@ pub enum AppEvent {
     Scanned(Which, ScanResult),
     /// Training event.
     Train(TrainEvent),
+    /// Event of a run followed from its files (trained by another process).
+    Watched(TrainEvent),
     /// Fresh run list.
     Runs(Vec<RunRow>),
     /// Embedding progress.

@@ -366,6 +366,11 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
                 )
             });
         }
+        Effect::Watch(path) => {
+            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            app.watch = Some(flag.clone());
+            std::thread::spawn(move || worker::watch(tx, path, flag));
+        }
         Effect::LoadRuns => {
             let dir = app.runs_dir.clone();
             tokio::task::spawn_blocking(move || worker::load_runs(tx, dir));

@@ -23,7 +23,7 @@ use bloodshot::train::TrainEvent;
 
 use super::action::{Action, Effect, Tab};
 use super::app::App;
-use super::event::RunRow;
+use super::event::{AppEvent, RunRow};
 use super::keys::{BINDINGS, Scope, action_for};
 use super::panes;
 use super::state::data::ScanState;
@@ -741,4 +741,85 @@ fn train_tab_idle_80x24_and_kshot_120x36() {
     let screen = render(&kshot(), 120, 36);
     assert!(screen.contains("95% CI 1.000–1.000"), "{screen}");
     insta::assert_snapshot!("kshot_tab_with_results_120x36", screen);
+}
+
+#[test]
+fn watching_a_run_uses_the_dashboard_and_never_owns_it() {
+    use bloodshot::train::TrainEvent;
+    let mut a = runs();
+    let effects = a.on_action(Action::Watch);
+    let selected = a.runs.rows[a.runs.selected].path.clone();
+    assert!(matches!(effects.as_slice(), [Effect::Watch(p)] if *p == selected));
+    assert_eq!(a.tab, Tab::Train);
+    assert!(a.train.watched && a.train.active());
+    // Effect::Watch is started by the loop, which sets the flag; do what it does.
+    a.watch = Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+        true,
+    )));
+    a.on_event(AppEvent::Watched(TrainEvent::Started {
+        run_id: "20261126-100000-softmax".into(),
+        run_dir: PathBuf::from("/runs/20261126-100000-softmax"),
+        device: "cpu".into(),
+        classes: vec!["A".into(), "B".into()],
+        split_sizes: [10, 2, 2],
+        steps_per_epoch: 5,
+        first_epoch: 1,
+        epochs: 2,
+    }));
+    a.on_event(AppEvent::Watched(TrainEvent::Step {
+        epoch: 1,
+        step: 3,
+        steps: 5,
+        loss: 1.5,
+        metric_loss: 1.5,
+        consistency_loss: 0.0,
+        accuracy: 0.5,
+        images_per_sec: 9.0,
+        seconds: 0.2,
+    }));
+    assert_eq!(a.train.at, (1, 3));
+    assert!(a.train.watched, "Started keeps the view a watched one");
+    let screen = render(&a, 120, 36);
+    assert!(
+        screen.contains("watching: trained by another process"),
+        "{screen}"
+    );
+    // x cannot stop it, q does not ask.
+    a.on_action(Action::Stop);
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("another process")
+    );
+    a.on_action(Action::Quit);
+    assert!(a.should_quit && !a.quit_dialog);
+}
+
+#[test]
+fn starting_a_run_here_stops_watching_and_late_events_are_dropped() {
+    use bloodshot::train::TrainEvent;
+    let mut a = runs();
+    a.on_action(Action::Watch);
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    a.watch = Some(flag.clone());
+    a.on_action(Action::Start);
+    assert!(
+        !flag.load(std::sync::atomic::Ordering::SeqCst),
+        "the follower is told to stop"
+    );
+    assert!(!a.train.watched);
+    // A step the follower sent before it stopped must not land in the new run's view.
+    a.on_event(AppEvent::Watched(TrainEvent::Step {
+        epoch: 4,
+        step: 4,
+        steps: 5,
+        loss: 1.0,
+        metric_loss: 1.0,
+        consistency_loss: 0.0,
+        accuracy: 0.5,
+        images_per_sec: 9.0,
+        seconds: 0.2,
+    }));
+    assert_ne!(a.train.at, (4, 4));
 }

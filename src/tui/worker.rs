@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{StatsPhase, dataset_stats};
@@ -12,7 +13,7 @@ use bloodshot::fewshot::pca::{pca_2d, project};
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::report;
 use bloodshot::runs::{MetricRecord, RunDir, TrainConfig, list_runs};
-use bloodshot::train::{self, Start, StopSignal};
+use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
 
 use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
 use super::state::kshot::{KShotSession, SWEEP_KS};
@@ -78,6 +79,30 @@ pub fn train(tx: Tx, start: Start, config: Option<TrainConfig>, stop: StopSignal
         },
         &stop,
     );
+}
+
+/// Follows a run's files (trained by another process) every half second until it ends or
+/// `running` is cleared.
+pub fn watch(tx: Tx, run_path: PathBuf, running: Arc<AtomicBool>) {
+    let run = match RunDir::open(&run_path) {
+        Ok(r) => r,
+        Err(message) => {
+            let _ = tx.send(AppEvent::Watched(TrainEvent::Failed { message }));
+            return;
+        }
+    };
+    let mut follower = Follower::new(run);
+    while running.load(Ordering::SeqCst) {
+        for ev in follower.poll() {
+            if tx.send(AppEvent::Watched(ev)).is_err() {
+                return;
+            }
+        }
+        if follower.ended() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Reads the run list.

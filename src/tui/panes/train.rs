@@ -112,7 +112,13 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
     let title = v
         .run_id
         .clone()
-        .map(|id| format!("Run {id}"))
+        .map(|id| {
+            if v.watched {
+                format!("Run {id} · watching: trained by another process")
+            } else {
+                format!("Run {id}")
+            }
+        })
         .unwrap_or_else(|| "Dashboard".into());
     let blk = block(t, &title);
     let inner = blk.inner(area);

@@ -198,6 +198,8 @@ pub struct TrainView {
     pub gpu: Option<Result<GpuStats, String>>,
     /// Phase.
     pub phase: TrainPhase,
+    /// The run is trained by another process; this view follows its files.
+    pub watched: bool,
 }
 
 /// Phase of the training view.

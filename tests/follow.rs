@@ -1,0 +1,159 @@
+//! Following a run from its files: a follower polling while a real (tiny) training writes
+//! the folder sees the same steps, epochs, checkpoints and end as the trainer's own events,
+//! and a line caught half-written is read once, when complete.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bloodshot::model::{AamParams, Objective};
+use bloodshot::runs::{RunDir, RunInfo, TrainConfig};
+use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        base: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-data/aml"),
+        objective: Objective::Softmax,
+        epochs: 2,
+        batch_size: 8,
+        lr: 1e-3,
+        image_size: 32,
+        aam: AamParams::default(),
+        lambda: 1.0,
+        seed: 1,
+        limit_per_class: Some(8),
+        min_class_size: 30,
+        device: Default::default(),
+        use_cache: false,
+        bn_recalibration: 0,
+    }
+}
+
+/// The events a dashboard draws, without timings (the follower reads what was written).
+fn shape(events: &[TrainEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                ..
+            } => Some(format!("step {epoch}.{step}/{steps} {loss:.9}")),
+            TrainEvent::Epoch(s) => Some(format!("epoch {} {:.9}", s.epoch, s.val_accuracy)),
+            TrainEvent::Checkpoint { epoch, .. } => Some(format!("checkpoint {epoch}")),
+            TrainEvent::BaseTest { accuracy, .. } => Some(format!("base test {accuracy:.9}")),
+            TrainEvent::Finished {
+                last_epoch,
+                stopped_early,
+                ..
+            } => Some(format!("finished {last_epoch} {stopped_early}")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_follower_sees_what_the_trainer_emits() {
+    let runs = tempfile::tempdir().unwrap();
+    let runs_dir = runs.path().to_path_buf();
+    let done = AtomicBool::new(false);
+    let (own, followed) = std::thread::scope(|s| {
+        let trainer = s.spawn(|| {
+            let mut events = Vec::new();
+            let out = train::train(
+                Start::Named {
+                    runs_dir: runs_dir.clone(),
+                    id: "followed".into(),
+                },
+                Some(config()),
+                &mut |e| events.push(e),
+                &StopSignal::new(),
+            );
+            done.store(true, Ordering::SeqCst);
+            out.unwrap();
+            events
+        });
+        let mut follower = None;
+        let mut seen = Vec::new();
+        // Poll while it trains, then until the follower has seen the end.
+        loop {
+            if follower.is_none()
+                && let Ok(run) = RunDir::open(&runs_dir.join("followed"))
+            {
+                follower = Some(Follower::new(run));
+            }
+            if let Some(f) = follower.as_mut() {
+                seen.extend(f.poll());
+                if f.ended() {
+                    break;
+                }
+            }
+            assert!(
+                !(done.load(Ordering::SeqCst) && follower.is_none()),
+                "the run folder never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (trainer.join().unwrap(), seen)
+    });
+    assert!(
+        matches!(followed.first(), Some(TrainEvent::Started { run_id, epochs: 2, .. }) if run_id == "followed")
+    );
+    assert_eq!(shape(&followed), shape(&own));
+    assert!(
+        shape(&own).len() > 6,
+        "steps, epochs, checkpoints and the end"
+    );
+}
+
+#[test]
+fn a_half_written_line_is_read_once_complete() {
+    let runs = tempfile::tempdir().unwrap();
+    let run = RunDir::create_named(runs.path(), "by-hand").unwrap();
+    let info = RunInfo {
+        id: "by-hand".into(),
+        config: config(),
+        classes: vec!["A".into(), "B".into()],
+        split_sizes: [16, 2, 2],
+        device: "cpu".into(),
+        version: "test".into(),
+        burn_version: "test".into(),
+        git_commit: None,
+        created_unix: 0,
+        source: None,
+    };
+    run.write_info(&info).unwrap();
+    run.write_status(&bloodshot::runs::RunStatus::running(0))
+        .unwrap();
+    let line = r#"{"kind":"step","epoch":1,"step":1,"loss":2.5,"metric_loss":2.5,"consistency_loss":0.0,"accuracy":0.25,"images_per_sec":10.0}"#;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.metrics_path())
+        .unwrap();
+    let (head, tail) = line.split_at(40);
+    f.write_all(head.as_bytes()).unwrap();
+    f.flush().unwrap();
+    let mut follower = Follower::new(run.clone());
+    let first = follower.poll();
+    assert!(matches!(
+        first.as_slice(),
+        [TrainEvent::Started {
+            steps_per_epoch: 2,
+            ..
+        }]
+    ));
+    writeln!(f, "{tail}").unwrap();
+    f.flush().unwrap();
+    let second = follower.poll();
+    // An old-format line (no steps, no seconds): steps come from the split and batch size.
+    assert!(
+        matches!(second.as_slice(), [TrainEvent::Step { epoch: 1, step: 1, steps: 2, loss, .. }] if *loss == 2.5),
+        "{second:?}"
+    );
+    assert!(follower.poll().is_empty(), "nothing new, nothing twice");
+    assert!(!follower.ended());
+}
