@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::KShotOptions;
 use bloodshot::runs::{RunDir, TrainConfig};
+use bloodshot::sweep::{Control, SweepSpec};
 
 /// The tabs, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,11 +21,13 @@ pub enum Tab {
     KShot,
     /// Runs, comparison, export.
     Runs,
+    /// Sweeps: jobs, progress, start / pause / cancel.
+    Sweeps,
 }
 
 impl Tab {
     /// All tabs in display order.
-    pub const ALL: [Tab; 4] = [Tab::Data, Tab::Train, Tab::KShot, Tab::Runs];
+    pub const ALL: [Tab; 5] = [Tab::Data, Tab::Train, Tab::KShot, Tab::Runs, Tab::Sweeps];
 
     /// Title.
     pub fn title(self) -> &'static str {
@@ -31,6 +36,7 @@ impl Tab {
             Tab::Train => "Train",
             Tab::KShot => "K-shot",
             Tab::Runs => "Runs",
+            Tab::Sweeps => "Sweeps",
         }
     }
 
@@ -68,6 +74,8 @@ pub enum Action {
     GoKShot,
     /// Runs tab.
     GoRuns,
+    /// Sweeps tab.
+    GoSweeps,
     /// Next theme.
     CycleTheme,
     /// Up.
@@ -94,10 +102,10 @@ pub enum Action {
     Sweep,
     /// Next embedding normalisation of the k-shot view.
     NextNormalization,
-    /// Select the previous thumbnail of the k-shot strip.
-    PrevThumb,
-    /// Select the next thumbnail of the k-shot strip.
-    NextThumb,
+    /// Previous item: thumbnail of the k-shot strip, or sweep.
+    PrevItem,
+    /// Next item: thumbnail of the k-shot strip, or sweep.
+    NextItem,
     /// Enlarge the selected thumbnail (or close the enlarged view).
     Zoom,
     /// Mark a run.
@@ -110,8 +118,16 @@ pub enum Action {
     Import,
     /// Export the selected run's weights as safetensors.
     ExportWeights,
-    /// Follow the selected run live on the Train tab (trained by another process).
+    /// Follow the selected run (or the selected sweep's training job) live on the Train tab.
     Watch,
+    /// Create a sweep from the forms and run it.
+    NewSweep,
+    /// Run (resume) the selected sweep.
+    RunSweep,
+    /// Start no new job of the running sweep.
+    PauseSweep,
+    /// Stop the running sweep (trainings save their state).
+    CancelSweep,
     /// Quit dialog: stop after epoch.
     StopAfterEpoch,
     /// Quit dialog: stop now.
@@ -123,7 +139,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 38] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -132,6 +148,7 @@ impl Action {
         Action::GoTrain,
         Action::GoKShot,
         Action::GoRuns,
+        Action::GoSweeps,
         Action::CycleTheme,
         Action::Up,
         Action::Down,
@@ -145,8 +162,8 @@ impl Action {
         Action::DrawAll,
         Action::Sweep,
         Action::NextNormalization,
-        Action::PrevThumb,
-        Action::NextThumb,
+        Action::PrevItem,
+        Action::NextItem,
         Action::Zoom,
         Action::Mark,
         Action::Export,
@@ -154,6 +171,10 @@ impl Action {
         Action::Import,
         Action::ExportWeights,
         Action::Watch,
+        Action::NewSweep,
+        Action::RunSweep,
+        Action::PauseSweep,
+        Action::CancelSweep,
         Action::StopAfterEpoch,
         Action::StopNow,
         Action::Cancel,
@@ -175,6 +196,17 @@ pub enum Effect {
     ExportWeights(PathBuf),
     /// Follow a run's files (trained by another process) on the Train tab.
     Watch(PathBuf),
+    /// Run a sweep in the background with this control.
+    RunSweep {
+        /// A new sweep, or the id of one to resume.
+        sweep: SweepStart,
+        /// Devices, one job each at a time.
+        devices: Vec<DeviceSpec>,
+        /// Pause and cancel.
+        control: Arc<Control>,
+    },
+    /// Reload the sweeps list.
+    LoadSweeps,
     /// Reload the runs list.
     LoadRuns,
     /// Load a checkpoint and embed the target.
@@ -201,4 +233,13 @@ pub enum Effect {
     Export(Vec<PathBuf>),
     /// Save the session's results (bank summary and sweep) in the run, like `bloodshot kshot`.
     SaveKShot,
+}
+
+/// Which sweep to run.
+#[derive(Debug, Clone)]
+pub enum SweepStart {
+    /// Create this one.
+    New(Box<SweepSpec>),
+    /// Resume the sweep with this id.
+    Resume(String),
 }

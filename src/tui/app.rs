@@ -15,6 +15,7 @@ use super::event::{AppEvent, RunRow};
 use super::state::data::DataState;
 use super::state::kshot::{KShotField, KShotState};
 use super::state::runs::RunsState;
+use super::state::sweeps::{SweepField, SweepsState};
 use super::state::train::{TrainField, TrainPhase, TrainView};
 use super::theme::Theme;
 
@@ -59,6 +60,8 @@ pub struct App {
     pub kshot: KShotState,
     /// Runs tab.
     pub runs: RunsState,
+    /// Sweeps tab.
+    pub sweeps: SweepsState,
     /// Last status message.
     pub status: Option<String>,
 }
@@ -98,6 +101,7 @@ impl App {
             watch: None,
             kshot: KShotState::default(),
             runs: RunsState::default(),
+            sweeps: SweepsState::default(),
             status: None,
         }
     }
@@ -113,6 +117,9 @@ impl App {
             match action {
                 Action::StopAfterEpoch | Action::StopNow => {
                     if let Some(s) = &self.stop {
+                        if let Some((_, c)) = &self.sweeps.owned {
+                            c.cancel();
+                        }
                         // "Stop now" still saves the current state: it costs a second.
                         s.request(if action == Action::StopNow {
                             StopMode::Checkpoint
@@ -131,7 +138,7 @@ impl App {
         match action {
             Action::Quit => {
                 // A watched run trains elsewhere: quitting here does not touch it.
-                if self.train.active() && !self.train.watched {
+                if (self.train.active() && !self.train.watched) || self.sweeps.running() {
                     self.quit_dialog = true;
                 } else {
                     self.should_quit = true;
@@ -144,12 +151,16 @@ impl App {
             Action::GoTrain => self.tab = Tab::Train,
             Action::GoKShot => self.tab = Tab::KShot,
             Action::GoRuns => self.tab = Tab::Runs,
+            Action::GoSweeps => self.tab = Tab::Sweeps,
             Action::CycleTheme => self.cycle_theme(),
             Action::Up | Action::Down => self.move_selection(action == Action::Down),
             Action::Left | Action::Right => self.adjust(action == Action::Right),
             Action::Rescan => {
                 if self.tab == Tab::Runs {
                     return vec![Effect::LoadRuns];
+                }
+                if self.tab == Tab::Sweeps {
+                    return vec![Effect::LoadSweeps];
                 }
                 self.data = DataState::default();
                 return vec![Effect::Scan];
@@ -174,8 +185,26 @@ impl App {
                 return self.kshot.next_draws(action == Action::DrawAll);
             }
             Action::NextNormalization => self.kshot.next_normalization(),
-            Action::PrevThumb | Action::NextThumb => {
-                self.kshot.select_thumb(action == Action::NextThumb)
+            Action::PrevItem | Action::NextItem if self.tab == Tab::Sweeps => {
+                self.sweeps.select(action == Action::NextItem)
+            }
+            Action::PrevItem | Action::NextItem => {
+                self.kshot.select_thumb(action == Action::NextItem)
+            }
+            Action::NewSweep => return self.new_sweep(),
+            Action::RunSweep => return self.run_sweep(),
+            Action::PauseSweep | Action::CancelSweep => {
+                self.sweeps.message = Some(match &self.sweeps.owned {
+                    None => "no sweep runs in this console".into(),
+                    Some((id, c)) if action == Action::PauseSweep => {
+                        c.pause();
+                        format!("pausing {id}: running jobs finish, no new job starts")
+                    }
+                    Some((id, c)) => {
+                        c.cancel();
+                        format!("stopping {id}: running trainings save their state")
+                    }
+                });
             }
             Action::Zoom => self.kshot.toggle_zoom(),
             // Esc outside the quit dialog closes the enlarged cell.
@@ -192,6 +221,7 @@ impl App {
             }
             Action::Resume => return self.resume_selected(),
             Action::Import => self.runs.prompt = Some(String::new()),
+            Action::Watch if self.tab == Tab::Sweeps => return self.watch_sweep_job(),
             Action::Watch => return self.watch_selected(),
             Action::ExportWeights => {
                 let Some(r) = self.runs.selected_row() else {
@@ -232,15 +262,84 @@ impl App {
 
     /// Follows the selected run's files on the Train tab.
     fn watch_selected(&mut self) -> Vec<Effect> {
-        if self.train.active() && !self.train.watched {
-            self.status = Some("a run is training in this console; watch another after it".into());
-            return vec![];
-        }
         let Some(r) = self.runs.selected_row() else {
             self.status = Some("no run to follow".into());
             return vec![];
         };
         let path = r.path.clone();
+        self.watch_path(path)
+    }
+
+    /// Follows the job of the selected sweep that is training now.
+    fn watch_sweep_job(&mut self) -> Vec<Effect> {
+        let job = self.sweeps.selected_row().and_then(|r| {
+            r.jobs
+                .iter()
+                .find(|j| j.state == bloodshot::sweep::JobState::Training)
+                .map(|j| j.run_id.clone())
+        });
+        match job {
+            Some(id) => {
+                let path = self.runs_dir.join(id);
+                self.watch_path(path)
+            }
+            None => {
+                self.sweeps.message = Some("no job of this sweep is training now".into());
+                vec![]
+            }
+        }
+    }
+
+    /// A new sweep from the Sweeps form, the Train form and the K-shot form, run here.
+    fn new_sweep(&mut self) -> Vec<Effect> {
+        if let Some((id, _)) = &self.sweeps.owned {
+            self.sweeps.message = Some(format!("sweep {id} runs here; pause or cancel it first"));
+            return vec![];
+        }
+        let mut train = self.form.clone();
+        train.base = self.base.clone();
+        let spec = self.sweeps.spec(&train, &self.kshot.opts.0, &self.target);
+        self.start_sweep(
+            super::action::SweepStart::New(Box::new(spec)),
+            "(new)".into(),
+        )
+    }
+
+    /// Runs (resumes) the selected sweep here.
+    fn run_sweep(&mut self) -> Vec<Effect> {
+        if let Some((id, _)) = &self.sweeps.owned {
+            self.sweeps.message = Some(format!("sweep {id} runs here already"));
+            return vec![];
+        }
+        let Some(row) = self.sweeps.selected_row() else {
+            self.sweeps.message = Some("no sweep yet: n creates one".into());
+            return vec![];
+        };
+        if row.done() == row.jobs.len() {
+            self.sweeps.message = Some(format!("every job of {} is done", row.sweep.id));
+            return vec![];
+        }
+        let id = row.sweep.id.clone();
+        self.start_sweep(super::action::SweepStart::Resume(id.clone()), id)
+    }
+
+    fn start_sweep(&mut self, sweep: super::action::SweepStart, id: String) -> Vec<Effect> {
+        let control = Arc::new(bloodshot::sweep::Control::new());
+        self.sweeps.owned = Some((id, Arc::clone(&control)));
+        self.sweeps.message = Some("starting…".into());
+        vec![Effect::RunSweep {
+            sweep,
+            devices: self.sweeps.device_list(),
+            control,
+        }]
+    }
+
+    /// Follows `path` on the Train tab.
+    fn watch_path(&mut self, path: PathBuf) -> Vec<Effect> {
+        if self.train.active() && !self.train.watched {
+            self.status = Some("a run is training in this console; watch another after it".into());
+            return vec![];
+        }
         self.stop_watching();
         self.train = TrainView {
             phase: TrainPhase::Starting,
@@ -338,6 +437,7 @@ impl App {
             Tab::Train => self.form_field = step(self.form_field, TrainField::ALL.len()),
             Tab::KShot => self.kshot.field = step(self.kshot.field, KShotField::ALL.len()),
             Tab::Runs => self.runs.selected = step(self.runs.selected, self.runs.rows.len()),
+            Tab::Sweeps => self.sweeps.field = step(self.sweeps.field, SweepField::ALL.len()),
             Tab::Data => {}
         }
     }
@@ -349,6 +449,7 @@ impl App {
                 TrainField::ALL[self.form_field].adjust(&mut self.form, up)
             }
             Tab::KShot => self.kshot.adjust(&self.runs.rows, up),
+            Tab::Sweeps => self.sweeps.adjust(up),
             Tab::Train | Tab::Runs | Tab::Data => {}
         }
     }
@@ -399,7 +500,47 @@ impl App {
             E::Scanned(w, r) => self.data.scanned(w, r),
             E::Train(ev) => return self.on_train_event(ev),
             E::Watched(ev) => return self.on_watched_event(ev),
-            E::Runs(rows) => self.runs_loaded(rows),
+            E::Runs(rows, table1) => {
+                self.runs_loaded(rows);
+                self.runs.table1 = *table1;
+            }
+            E::Sweeps(rows) => self.sweeps.replace_rows(rows),
+            E::SweepCreated(id) => {
+                if let Some(owned) = self.sweeps.owned.as_mut() {
+                    owned.0 = id;
+                }
+                return vec![Effect::LoadSweeps];
+            }
+            E::SweepProgress(ev) => {
+                use bloodshot::sweep::SweepEvent as S;
+                let name = |j: usize| format!("job {}", j + 1);
+                self.sweeps.message = Some(match ev {
+                    S::Started { job, device } => format!("{} started on {device}", name(job)),
+                    S::Finished { job } => format!("{} done", name(job)),
+                    S::Failed { job, message } => format!("{} failed: {message}", name(job)),
+                    S::Stopped { job } => format!("{} stopped; its state is saved", name(job)),
+                });
+                return vec![Effect::LoadSweeps, Effect::LoadRuns];
+            }
+            E::SweepEnded(r) => {
+                let id = self.sweeps.owned.take().map(|o| o.0).unwrap_or_default();
+                self.sweeps.message = Some(match r {
+                    Ok(o) if o.interrupted => format!(
+                        "{id}: {} of {} jobs done; stopped (s resumes)",
+                        o.done,
+                        o.done + o.left
+                    ),
+                    Ok(o) => format!(
+                        "{id}: {} of {} jobs done, {} failed; Table 1 in {}",
+                        o.done,
+                        o.done + o.left,
+                        o.failed,
+                        o.table1.map_or("–".into(), |p| p.display().to_string())
+                    ),
+                    Err(e) => format!("sweep failed: {e}"),
+                });
+                return vec![Effect::LoadSweeps, Effect::LoadRuns];
+            }
             E::PrepareProgress(d, n) => self.kshot.preparing = Some((d, n)),
             E::PrepareWarning(w) => self.kshot.message = Some(w),
             E::Prepared(r) => self.kshot.prepared(r),

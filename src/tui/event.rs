@@ -102,8 +102,8 @@ pub enum AppEvent {
     Train(TrainEvent),
     /// Event of a run followed from its files (trained by another process).
     Watched(TrainEvent),
-    /// Fresh run list.
-    Runs(Vec<RunRow>),
+    /// Fresh run list, with Table 1 over all runs.
+    Runs(Vec<RunRow>, Box<bloodshot::report::table1::Table1>),
     /// Embedding progress.
     PrepareProgress(usize, usize),
     /// Remark while preparing.
@@ -118,6 +118,14 @@ pub enum AppEvent {
     Exported(Result<Vec<PathBuf>, String>),
     /// An import or weights export finished (one line either way).
     Interop(Result<String, String>),
+    /// Fresh sweeps list.
+    Sweeps(Vec<super::state::sweeps::SweepRow>),
+    /// The sweep this console started has this id.
+    SweepCreated(String),
+    /// Progress of the sweep this console runs.
+    SweepProgress(bloodshot::sweep::SweepEvent),
+    /// The sweep this console ran returned.
+    SweepEnded(Result<bloodshot::sweep::Outcome, String>),
     /// GPU reading while training on a GPU.
     Gpu(Result<GpuStats, String>),
 }

@@ -248,10 +248,11 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
         });
     }
 
-    for e in [Effect::Scan, Effect::LoadRuns] {
+    for e in [Effect::Scan, Effect::LoadRuns, Effect::LoadSweeps] {
         start(e, &mut app, &tx);
     }
     let mut dirty = true;
+    let mut last_sweeps = Instant::now();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut tick = tokio::time::interval(Duration::from_millis(33));
     loop {
@@ -284,12 +285,24 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 }
                 app.should_quit = true;
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                // The Sweeps tab shows jobs of any process: re-read them every two seconds.
+                if app.tab == action::Tab::Sweeps && last_sweeps.elapsed() >= Duration::from_secs(2) {
+                    last_sweeps = Instant::now();
+                    start(Effect::LoadSweeps, &mut app, &tx);
+                }
+            }
         }
         if app.should_quit {
-            let waiting = app.train.active().then(|| {
-                "bloodshot: waiting for the training run to stop (checkpoint of the last complete epoch is kept)…".to_string()
-            });
+            let waiting = if let Some((id, _)) = &app.sweeps.owned {
+                Some(format!(
+                    "bloodshot: sweep {id} stopped; its trainings saved their state. Continue with `bloodshot sweep --resume {id}` or s on the Sweeps tab."
+                ))
+            } else {
+                (app.train.active() && !app.train.watched).then(|| {
+                    "bloodshot: waiting for the training run to stop (checkpoint of the last complete epoch is kept)…".to_string()
+                })
+            };
             return Ok(waiting);
         }
         // Redraw only when something changed, at most ~30 times a second.
@@ -370,6 +383,20 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
             let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
             app.watch = Some(flag.clone());
             std::thread::spawn(move || worker::watch(tx, path, flag));
+        }
+        Effect::LoadSweeps => {
+            let dir = app.runs_dir.clone();
+            tokio::task::spawn_blocking(move || worker::load_sweeps(tx, dir));
+        }
+        Effect::RunSweep {
+            sweep,
+            devices,
+            control,
+        } => {
+            let dir = app.runs_dir.clone();
+            // A plain thread: quitting must not wait for the sweep (it is cancelled, and its
+            // trainings save their state).
+            std::thread::spawn(move || worker::run_sweep(tx, dir, sweep, devices, control));
         }
         Effect::LoadRuns => {
             let dir = app.runs_dir.clone();

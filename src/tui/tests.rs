@@ -355,14 +355,14 @@ fn thumbnail_strip_selects_and_enlarges() {
     let n = a.kshot.session.as_ref().unwrap().strip().len();
     assert_eq!(n, 5);
     for _ in 0..10 {
-        a.on_action(Action::NextThumb);
+        a.on_action(Action::NextItem);
     }
     assert_eq!(a.kshot.thumb, 4, "selection stops at the last cell");
-    a.on_action(Action::PrevThumb);
-    a.on_action(Action::PrevThumb);
+    a.on_action(Action::PrevItem);
+    a.on_action(Action::PrevItem);
     assert_eq!(a.kshot.thumb, 2);
-    a.on_action(Action::NextThumb);
-    a.on_action(Action::NextThumb);
+    a.on_action(Action::NextItem);
+    a.on_action(Action::NextItem);
     a.on_action(Action::Zoom);
     assert!(a.kshot.zoom);
     let zoomed = render(&a, 120, 36);
@@ -822,4 +822,149 @@ fn starting_a_run_here_stops_watching_and_late_events_are_dropped() {
         seconds: 0.2,
     }));
     assert_ne!(a.train.at, (4, 4));
+}
+
+fn sweeps() -> App {
+    use bloodshot::runs::TrainConfig;
+    use bloodshot::sweep::{Grid, Job, JobState, JobStatus, KShotSpec, Sweep, SweepSpec};
+    let mut a = app();
+    a.tab = Tab::Sweeps;
+    let base = TrainConfig::default();
+    let spec = SweepSpec {
+        base: base.clone(),
+        grid: Grid {
+            objectives: vec![Objective::Softmax, Objective::Aam],
+            seeds: vec![0, 1],
+            ..Default::default()
+        },
+        kshot: KShotSpec {
+            target: PathBuf::from("/data/cnmc"),
+            ks: vec![10],
+            normalizations: vec![Normalization::None],
+            options: Default::default(),
+        },
+    };
+    let id = "sweep-20261127-120000".to_string();
+    let jobs: Vec<Job> = spec
+        .grid
+        .configs(&base)
+        .into_iter()
+        .enumerate()
+        .map(|(index, config)| Job {
+            index,
+            run_id: format!(
+                "{id}-j{index:02}-{}-s{}",
+                config.objective.as_str(),
+                config.seed
+            ),
+            config,
+        })
+        .collect();
+    let states = [
+        (JobState::Done, 1.0, (6, 6)),
+        (JobState::Training, 0.42, (2, 6)),
+        (
+            JobState::Failed("loss became NaN at epoch 1 step 3".into()),
+            0.05,
+            (0, 6),
+        ),
+        (JobState::Queued, 0.0, (0, 6)),
+    ];
+    let statuses = jobs
+        .iter()
+        .zip(states)
+        .map(|(j, (state, progress, epochs))| JobStatus {
+            index: j.index,
+            run_id: j.run_id.clone(),
+            device: (state != JobState::Queued).then(|| "cuda:0".to_string()),
+            state,
+            progress,
+            epochs,
+        })
+        .collect();
+    a.sweeps.rows = vec![super::state::sweeps::SweepRow {
+        sweep: std::sync::Arc::new(Sweep {
+            id,
+            created_unix: 0,
+            spec,
+            jobs,
+        }),
+        jobs: statuses,
+        runner: Some(bloodshot::sweep::runner::RunnerRecord {
+            pid: 4242,
+            host: "gpu-node-3".into(),
+            devices: vec!["cuda:0".into()],
+            started_unix: 0,
+            state: "running".into(),
+        }),
+    }];
+    a
+}
+
+#[test]
+fn sweeps_tab_at_120x36_and_80x24() {
+    let a = sweeps();
+    let wide = render(&a, 120, 36);
+    for needle in [
+        "training",
+        "cuda:0",
+        "failed",
+        "queued",
+        "done",
+        "run by pid 4242 on gpu-node-3",
+        "1/4 done",
+    ] {
+        assert!(wide.contains(needle), "`{needle}` missing:\n{wide}");
+    }
+    insta::assert_snapshot!("sweeps_120x36", wide);
+    insta::assert_snapshot!("sweeps_80x24", render(&a, 80, 24));
+    insta::assert_snapshot!(
+        "sweeps_empty",
+        render(
+            &{
+                let mut e = app();
+                e.tab = Tab::Sweeps;
+                e
+            },
+            100,
+            30
+        )
+    );
+}
+
+#[test]
+fn a_new_sweep_takes_the_forms_and_runs_in_the_background() {
+    let mut a = sweeps();
+    a.form.epochs = 3;
+    a.form.image_size = 64;
+    a.kshot.opts.0.draws = 20;
+    // objectives: softmax,aam; seeds 0..2 (default); devices cpu.
+    a.on_action(Action::Right);
+    let effects = a.on_action(Action::NewSweep);
+    let [
+        Effect::RunSweep {
+            sweep: super::action::SweepStart::New(spec),
+            devices,
+            ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(
+        spec.grid.objectives,
+        vec![Objective::Softmax, Objective::Aam]
+    );
+    assert_eq!(spec.grid.seeds, vec![0, 1]);
+    assert_eq!((spec.base.epochs, spec.base.image_size), (3, 64));
+    assert_eq!(spec.kshot.options.draws, 20);
+    assert_eq!(devices, &vec![bloodshot::device::DeviceSpec::Cpu]);
+    assert!(a.sweeps.running());
+    // One sweep at a time in a console; quitting asks first.
+    assert!(a.on_action(Action::NewSweep).is_empty());
+    a.on_action(Action::Quit);
+    assert!(a.quit_dialog && !a.should_quit);
+    // The sweep ends: the console owns nothing any more.
+    a.on_event(AppEvent::SweepEnded(Err("stopped".into())));
+    assert!(!a.sweeps.running());
 }

@@ -15,9 +15,12 @@ use bloodshot::report;
 use bloodshot::runs::{MetricRecord, RunDir, TrainConfig, list_runs};
 use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
 
+use super::action::SweepStart;
 use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
 use super::state::kshot::{KShotSession, SWEEP_KS};
+use super::state::sweeps::SweepRow;
 use super::thumb::Thumb;
+use bloodshot::sweep::{Control, Sweep};
 
 /// Thumbnail resolution: enough for a nucleus when a cell is enlarged (`z`); strips scale
 /// it down.
@@ -107,7 +110,52 @@ pub fn watch(tx: Tx, run_path: PathBuf, running: Arc<AtomicBool>) {
 
 /// Reads the run list.
 pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
-    let _ = tx.send(AppEvent::Runs(run_rows(&runs_dir)));
+    let rows = run_rows(&runs_dir);
+    let reports: Vec<_> = list_runs(&runs_dir)
+        .iter()
+        .filter_map(|r| report::collect(r).ok())
+        .collect();
+    let table = report::table1::build(&reports, bloodshot::model::Objective::Softmax);
+    let _ = tx.send(AppEvent::Runs(rows, Box::new(table)));
+}
+
+/// Reads the sweeps of the runs folder and where each job stands.
+pub fn load_sweeps(tx: Tx, runs_dir: PathBuf) {
+    let rows = Sweep::list(&runs_dir)
+        .into_iter()
+        .map(|s| SweepRow {
+            jobs: bloodshot::sweep::status::statuses(&runs_dir, &s),
+            runner: bloodshot::runs::read_json(&s.dir(&runs_dir).join("runner.json")).ok(),
+            sweep: Arc::new(s),
+        })
+        .collect();
+    let _ = tx.send(AppEvent::Sweeps(rows));
+}
+
+/// Creates (or opens) a sweep and runs it with this console's binary, reporting each job.
+pub fn run_sweep(
+    tx: Tx,
+    runs_dir: PathBuf,
+    start: SweepStart,
+    devices: Vec<bloodshot::device::DeviceSpec>,
+    control: Arc<Control>,
+) {
+    let result = (|| {
+        let sweep = match start {
+            SweepStart::New(spec) => Sweep::create(&runs_dir, *spec)?,
+            SweepStart::Resume(id) => Sweep::open(&runs_dir, &id)?,
+        };
+        let _ = tx.send(AppEvent::SweepCreated(sweep.id.clone()));
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the bloodshot binary: {e}"))?;
+        let progress = std::sync::Mutex::new(tx.clone());
+        bloodshot::sweep::runner::run(&runs_dir, &sweep, &devices, &exe, &control, &|ev| {
+            if let Ok(tx) = progress.lock() {
+                let _ = tx.send(AppEvent::SweepProgress(ev));
+            }
+        })
+    })();
+    let _ = tx.send(AppEvent::SweepEnded(result));
 }
 
 /// Rows of the Runs tab, read from the run folders.

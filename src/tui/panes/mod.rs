@@ -4,6 +4,7 @@ pub mod data;
 pub mod help;
 pub mod kshot;
 pub mod runs;
+pub mod sweeps;
 pub mod train;
 
 use ratatui::Frame;
@@ -47,6 +48,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Tab::Train => train::render(f, app, body),
         Tab::KShot => kshot::render(f, app, body),
         Tab::Runs => runs::render(f, app, body),
+        Tab::Sweeps => sweeps::render(f, app, body),
     }
     draw_status(f, app, status);
     if app.help {
@@ -117,6 +119,27 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
 fn draw_quit_dialog(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     f.render_widget(Clear, area);
+    if app.sweeps.running() {
+        let text = vec![
+            Line::from("A sweep runs in this console. Quitting stops it:"),
+            Line::from("its trainings save their state; resume it later."),
+            Line::from(vec![
+                Span::styled(" a / n ", Style::default().fg(t.accent)),
+                Span::raw("stop the sweep and quit"),
+            ]),
+            Line::from(vec![
+                Span::styled(" Esc ", Style::default().fg(t.accent)),
+                Span::raw("cancel, keep it running"),
+            ]),
+        ];
+        f.render_widget(
+            Paragraph::new(text)
+                .block(block(t, "Quit"))
+                .style(Style::default().fg(t.fg).bg(t.bg)),
+            area,
+        );
+        return;
+    }
     let text = vec![
         Line::from("A run is training. Quit how?"),
         Line::from(""),

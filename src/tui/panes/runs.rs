@@ -6,6 +6,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
+use bloodshot::report::table1::{self, Table1};
+
 use super::block;
 use crate::tui::app::App;
 use crate::tui::event::RunRow;
@@ -102,9 +104,13 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         .filter(|r| app.runs.marked.contains(&r.id))
         .collect();
     let mut lines = vec![];
-    if marked.len() < 2 {
+    let mut title = "Compare";
+    if marked.len() < 2 && !app.runs.table1.groups.is_empty() {
+        title = "Table 1 · objectives over training seeds (Δ: paired bootstrap 95 % CI)";
+        lines = table1_lines(t, &app.runs.table1);
+    } else if marked.len() < 2 {
         lines.push(Line::from(Span::styled(
-            "Mark two or more runs (Space) to compare objectives side by side.",
+            "Mark two or more runs (Space) to compare objectives side by side; runs with k-shot results fill Table 1 here.",
             Style::default().fg(t.muted),
         )));
     } else {
@@ -131,7 +137,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
             )));
         }
     }
-    f.render_widget(Paragraph::new(lines).block(block(t, "Compare")), cmp);
+    f.render_widget(Paragraph::new(lines).block(block(t, title)), cmp);
     let foot_text = if let Some(text) = &app.runs.prompt {
         Line::from(vec![
             Span::styled("import checkpoint: ", Style::default().fg(t.accent)),
@@ -176,4 +182,46 @@ fn export_line(app: &App) -> Line<'static> {
             Style::default().fg(t.bad),
         )),
     }
+}
+
+/// Table 1 as lines: per group a heading, then objective, seeds, accuracy, macro-F1 and the
+/// paired difference to the baseline (the same numbers as the markdown export).
+fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1) -> Vec<Line<'static>> {
+    // The base and target folders are the same for the whole runs folder: left out.
+    let rest = |s: &str| s.split(" · ").skip(1).collect::<Vec<_>>().join(" · ");
+    let mut lines = vec![];
+    for g in &table.groups {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} | {} | {}",
+                rest(&g.configuration),
+                rest(&g.evaluation),
+                g.normalize.as_str()
+            ),
+            Style::default().fg(t.muted),
+        )));
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{:<26}{:>6}  {:<15}{:<15}Δ accuracy vs {}",
+                "objective",
+                "seeds",
+                "accuracy",
+                "macro-F1",
+                g.baseline.as_str()
+            ),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        for row in &g.rows {
+            let c = table1::row_cells(g, row);
+            let sig = row.vs_baseline.is_some_and(|d| d.significant());
+            lines.push(Line::from(vec![
+                Span::raw(format!("{:<26}{:>6}  {:<15}{:<15}", c[0], c[1], c[2], c[3])),
+                Span::styled(
+                    c[4].clone(),
+                    Style::default().fg(if sig { t.good } else { t.fg }),
+                ),
+            ]));
+        }
+    }
+    lines
 }

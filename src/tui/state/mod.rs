@@ -4,6 +4,7 @@
 pub mod data;
 pub mod kshot;
 pub mod runs;
+pub mod sweeps;
 pub mod train;
 
 /// The next (or previous) value of a fixed list of choices, clamped at both ends.

@@ -21,6 +21,8 @@ pub struct RunsState {
     pub prompt: Option<String>,
     /// Outcome of the last import or weights export (one line).
     pub last_interop: Option<Result<String, String>>,
+    /// Table 1 over every run of the folder (objectives over training seeds).
+    pub table1: bloodshot::report::table1::Table1,
 }
 
 impl RunsState {
