@@ -63,7 +63,10 @@ fn the_console_runs_cancels_and_resumes_a_sweep() {
         assert_eq!(s.state, JobState::Done, "{s:?}");
     }
     let table = std::fs::read_to_string(sweep.dir(&runs).join("table1.md")).unwrap();
-    assert!(table.contains("| softmax | 2 | ") && table.contains(" ± "), "{table}");
+    assert!(
+        table.contains("| softmax | 2 | ") && table.contains(" ± "),
+        "{table}"
+    );
     assert!(table.contains("[95 % CI]"), "{table}");
     // The Runs tab shows the same Table 1.
     t.keys(&["4"]);

@@ -1,0 +1,381 @@
+//! Console tests: every tab as an insta snapshot from fixed state (no clock, no randomness,
+//! no terminal), the help/bindings agreement, and no panic at any terminal size.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use bloodshot::data::ScanOptions;
+use bloodshot::data::stats::dataset_stats;
+use bloodshot::fewshot::classify::Embeddings;
+use bloodshot::fewshot::evaluate::{
+    KShotOptions, Prepared, Protocol, SweepPoint, draw_bank, evaluate_draws,
+};
+use bloodshot::fewshot::metrics::KShotSummary;
+use bloodshot::fewshot::pca::pca_2d;
+use bloodshot::fewshot::score::Normalization;
+use bloodshot::model::Objective;
+use bloodshot::runs::{EpochSummary, RunState};
+use bloodshot::train::TrainEvent;
+
+use super::action::{Action, Effect, Tab};
+use super::app::App;
+use super::event::{AppEvent, RunRow};
+use super::keys::{BINDINGS, Scope, action_for};
+use super::panes;
+use super::state::data::ScanState;
+use super::state::kshot::{KShotSession, PcaView};
+use super::theme::Theme;
+use super::thumb::Thumb;
+
+fn app() -> App {
+    App::new(
+        PathBuf::from("sample-data/aml"),
+        PathBuf::from("sample-data/cnmc"),
+        PathBuf::from("/runs"),
+        Default::default(),
+        Theme::built_in(0),
+        0,
+    )
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| panes::draw(f, app)).unwrap();
+    format!("{}", t.backend())
+}
+
+fn with_data() -> App {
+    let mut a = app();
+    for (root, split, min) in [
+        ("sample-data/aml", Some(0), 30),
+        ("sample-data/cnmc", None, 1),
+    ] {
+        let (ds, stats) = dataset_stats(
+            &PathBuf::from(root),
+            &ScanOptions {
+                min_class_size: min,
+                limit_per_class: None,
+            },
+            split,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        let thumbs = ds
+            .classes
+            .iter()
+            .map(|c| (c.clone(), Thumb::solid(8, [200, 100, 150])))
+            .collect();
+        let state = ScanState::Done(Box::new(stats), thumbs);
+        if split.is_some() {
+            a.data.base = state;
+        } else {
+            a.data.target = state;
+        }
+    }
+    a
+}
+
+fn training() -> App {
+    let mut a = app();
+    a.tab = Tab::Train;
+    let evs = vec![
+        TrainEvent::Started {
+            run_id: "20261126-120000-aam-consistency".into(),
+            run_dir: "/runs/x".into(),
+            device: "cpu".into(),
+            classes: (0..10).map(|i| format!("C{i}")).collect(),
+            split_sizes: [110, 20, 30],
+            steps_per_epoch: 7,
+            first_epoch: 1,
+            epochs: 3,
+        },
+        TrainEvent::WarmingUp {
+            what: "first step on cpu: decoding images into the cache".into(),
+        },
+    ];
+    for e in evs {
+        a.on_train_event(e);
+    }
+    for i in 0..10usize {
+        let (epoch, step) = (1 + i / 7, 1 + i % 7);
+        a.on_train_event(TrainEvent::Step {
+            epoch,
+            step,
+            steps: 7,
+            loss: 8.0 - 0.4 * i as f64 + if i % 2 == 0 { 0.3 } else { -0.3 },
+            metric_loss: 7.5 - 0.4 * i as f64,
+            consistency_loss: 0.5 - 0.02 * i as f64,
+            accuracy: 0.05 * i as f64,
+            images_per_sec: 10.0,
+            seconds: if i == 0 { 4.0 } else { 1.6 },
+        });
+        if i == 6 {
+            a.on_train_event(TrainEvent::Epoch(EpochSummary {
+                epoch: 1,
+                train_loss: 6.5,
+                train_consistency: 0.4,
+                train_accuracy: 0.18,
+                val_loss: 6.1,
+                val_accuracy: 0.2,
+                seconds: 14.0,
+                images_per_sec: 9.5,
+            }));
+            a.on_train_event(TrainEvent::Checkpoint {
+                epoch: 1,
+                path: "/runs/x/checkpoints/epoch-001".into(),
+            });
+        }
+    }
+    a.on_train_event(TrainEvent::Warning(
+        "class PMB not used: 10 < 30 images (min class size)".into(),
+    ));
+    a
+}
+
+/// A tiny prepared k-shot set: two well-separated classes in 2-D.
+fn kshot() -> App {
+    let mut a = app();
+    a.tab = Tab::KShot;
+    a.runs.rows = vec![run_row(
+        "20261126-120000-aam",
+        Objective::Aam,
+        RunState::Finished,
+    )];
+    let support: Vec<f32> = (0..12)
+        .flat_map(|i| {
+            if i < 6 {
+                [1.0, 0.1 * i as f32]
+            } else {
+                [0.1 * i as f32 - 0.5, 1.0]
+            }
+        })
+        .collect();
+    let queries: Vec<f32> = (0..10)
+        .flat_map(|i| {
+            if i < 6 {
+                [1.0, 0.15 * i as f32]
+            } else {
+                [0.2, 1.0]
+            }
+        })
+        .collect();
+    let prep = Prepared::new(
+        Protocol::HeldoutTest,
+        vec!["all".into(), "hem".into()],
+        (0..12).collect(),
+        (0..10).collect(),
+        Embeddings {
+            dim: 2,
+            rows: support,
+        },
+        Embeddings {
+            dim: 2,
+            rows: queries,
+        }
+        .l2_normalized(),
+        (0..12).map(|i| usize::from(i >= 6)).collect(),
+        (0..10).map(|i| usize::from(i >= 6)).collect(),
+        vec![None; 12],
+    );
+    let opts = KShotOptions {
+        k: 2,
+        draws: 5,
+        ..Default::default()
+    };
+    a.kshot.opts.0 = opts.clone();
+    let bank = draw_bank(&prep, &opts).unwrap();
+    let done_by_mode: Vec<_> = Normalization::ALL
+        .iter()
+        .map(|&m| evaluate_draws(&prep, m, &bank[..3]))
+        .collect();
+    let summary_by_mode: Vec<_> = done_by_mode
+        .iter()
+        .map(|d| KShotSummary::from_draws(d))
+        .collect();
+    let done = done_by_mode[0].clone();
+    let rows: Vec<usize> = (0..10).collect();
+    let pca = pca_2d(&prep.query_emb, &rows);
+    let mut points = vec![vec![], vec![]];
+    for (p, &r) in pca.points.iter().zip(&rows) {
+        points[prep.query_labels[r]].push(*p);
+    }
+    let summary = KShotSummary::from_draws(&done);
+    let sweep = [1usize, 2, 3]
+        .iter()
+        .map(|&k| SweepPoint {
+            k,
+            summary: KShotSummary::from_draws(&evaluate_draws(
+                &prep,
+                Normalization::None,
+                &draw_bank(&prep, &KShotOptions { k, ..opts.clone() }).unwrap(),
+            ))
+            .unwrap(),
+        })
+        .collect();
+    a.kshot.session = Some(KShotSession {
+        epoch: 2,
+        prep: Arc::new(prep),
+        dataset: Arc::new(
+            bloodshot::data::scan(
+                &PathBuf::from("sample-data/cnmc"),
+                &ScanOptions::default(),
+                &mut |_, _| {},
+            )
+            .unwrap(),
+        ),
+        pca_basis: Arc::new(pca),
+        bank: bank.into(),
+        done_by_mode,
+        summary_by_mode,
+        done,
+        summary,
+        thumbs_mode: Normalization::None,
+        support_thumbs: vec![
+            vec![Thumb::solid(8, [70, 30, 80]); 2],
+            vec![Thumb::solid(8, [60, 20, 90]); 2],
+        ],
+        miss_thumbs: vec![(1, 0, Thumb::solid(8, [60, 20, 90]))],
+        pca: PcaView {
+            points,
+            prototypes: vec![(0.5, 0.0), (-0.5, 0.0)],
+        },
+        sweep,
+    });
+    a
+}
+
+fn run_row(id: &str, objective: Objective, state: RunState) -> RunRow {
+    RunRow {
+        path: PathBuf::from("/runs").join(id),
+        id: id.into(),
+        objective,
+        epochs: (6, 6),
+        best_val: Some(0.81),
+        kshot: Some((10, "heldout-test".into(), 0.612, 0.034)),
+        state,
+        interrupted: false,
+        checkpoints: vec![1, 2, 3, 4, 5, 6],
+    }
+}
+
+fn runs() -> App {
+    let mut a = app();
+    a.tab = Tab::Runs;
+    a.runs.rows = vec![
+        run_row(
+            "20261126-100000-softmax",
+            Objective::Softmax,
+            RunState::Finished,
+        ),
+        run_row("20261126-110000-aam", Objective::Aam, RunState::Finished),
+        RunRow {
+            interrupted: true,
+            best_val: None,
+            kshot: None,
+            epochs: (2, 6),
+            state: RunState::Running,
+            ..run_row(
+                "20261126-120000-aam-consistency",
+                Objective::AamConsistency,
+                RunState::Running,
+            )
+        },
+    ];
+    a.runs.marked = vec![
+        "20261126-100000-softmax".into(),
+        "20261126-110000-aam".into(),
+    ];
+    a.runs.selected = 1;
+    a
+}
+
+/// The console's draw path (worker → event → state) shows exactly what the engine's
+/// `evaluate::run` (the CLI's path) computes for the same bank, under every normalisation,
+/// and `n` switches the shown numbers without recomputing or changing the bank.
+
+/// The sizes a user over SSH has: nothing may be cut mid-sentence (the idle Train message and
+/// the K-shot summary once were).
+
+fn sweeps() -> App {
+    use bloodshot::runs::TrainConfig;
+    use bloodshot::sweep::{Grid, Job, JobState, JobStatus, KShotSpec, Sweep, SweepSpec};
+    let mut a = app();
+    a.tab = Tab::Sweeps;
+    let base = TrainConfig::default();
+    let spec = SweepSpec {
+        base: base.clone(),
+        grid: Grid {
+            objectives: vec![Objective::Softmax, Objective::Aam],
+            seeds: vec![0, 1],
+            ..Default::default()
+        },
+        kshot: KShotSpec {
+            target: PathBuf::from("/data/cnmc"),
+            ks: vec![10],
+            normalizations: vec![Normalization::None],
+            options: Default::default(),
+        },
+    };
+    let id = "sweep-20261127-120000".to_string();
+    let jobs: Vec<Job> = spec
+        .grid
+        .configs(&base)
+        .into_iter()
+        .enumerate()
+        .map(|(index, config)| Job {
+            index,
+            run_id: format!(
+                "{id}-j{index:02}-{}-s{}",
+                config.objective.as_str(),
+                config.seed
+            ),
+            config,
+        })
+        .collect();
+    let states = [
+        (JobState::Done, 1.0, (6, 6)),
+        (JobState::Training, 0.42, (2, 6)),
+        (
+            JobState::Failed("loss became NaN at epoch 1 step 3".into()),
+            0.05,
+            (0, 6),
+        ),
+        (JobState::Queued, 0.0, (0, 6)),
+    ];
+    let statuses = jobs
+        .iter()
+        .zip(states)
+        .map(|(j, (state, progress, epochs))| JobStatus {
+            index: j.index,
+            run_id: j.run_id.clone(),
+            device: (state != JobState::Queued).then(|| "cuda:0".to_string()),
+            state,
+            progress,
+            epochs,
+        })
+        .collect();
+    a.sweeps.rows = vec![super::state::sweeps::SweepRow {
+        sweep: std::sync::Arc::new(Sweep {
+            id,
+            created_unix: 0,
+            spec,
+            jobs,
+        }),
+        jobs: statuses,
+        runner: Some(bloodshot::sweep::runner::RunnerRecord {
+            pid: 4242,
+            host: "gpu-node-3".into(),
+            devices: vec!["cuda:0".into()],
+            started_unix: 0,
+            state: "running".into(),
+        }),
+    }];
+    a
+}
+
+mod pane_snapshots;
+mod updates;

@@ -1,0 +1,250 @@
+//! Every pane against insta snapshots at fixed sizes (80×24, 120×36 and others), and the
+//! help overlay against the key table.
+
+use super::*;
+
+#[test]
+fn data_tab_empty() {
+    insta::assert_snapshot!(render(&app(), 100, 30));
+}
+
+#[test]
+fn data_tab_with_sample_data() {
+    insta::assert_snapshot!(render(&with_data(), 120, 40));
+}
+
+#[test]
+fn data_tab_at_80x24() {
+    insta::assert_snapshot!(render(&with_data(), 80, 24));
+}
+
+#[test]
+fn train_tab_idle() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
+
+#[test]
+fn train_tab_during_training() {
+    insta::assert_snapshot!(render(&training(), 110, 32));
+}
+
+#[test]
+fn train_tab_after_failure_keeps_the_summary() {
+    let mut a = training();
+    a.on_train_event(TrainEvent::Failed {
+        message: "loss became NaN at epoch 2 step 3: stopped; checkpoints up to epoch 1 are kept"
+            .into(),
+    });
+    let screen = render(&a, 110, 32);
+    assert!(screen.contains("failed: loss became NaN"));
+    assert!(
+        screen.contains("✓ saved"),
+        "per-epoch table stays on screen"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn kshot_tab_empty() {
+    let mut a = app();
+    a.tab = Tab::KShot;
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
+
+#[test]
+fn kshot_tab_with_results() {
+    insta::assert_snapshot!(render(&kshot(), 120, 40));
+}
+
+#[test]
+fn thumbnail_strip_selects_and_enlarges() {
+    let mut a = kshot();
+    // The fixture's strip: two support images of each class, then one miss.
+    let n = a.kshot.session.as_ref().unwrap().strip().len();
+    assert_eq!(n, 5);
+    for _ in 0..10 {
+        a.on_action(Action::NextItem);
+    }
+    assert_eq!(a.kshot.thumb, 4, "selection stops at the last cell");
+    a.on_action(Action::PrevItem);
+    a.on_action(Action::PrevItem);
+    assert_eq!(a.kshot.thumb, 2);
+    a.on_action(Action::NextItem);
+    a.on_action(Action::NextItem);
+    a.on_action(Action::Zoom);
+    assert!(a.kshot.zoom);
+    let zoomed = render(&a, 120, 36);
+    assert!(
+        zoomed.contains("misclassified · true hem · predicted all"),
+        "{zoomed}"
+    );
+    // The enlarged cell is 2×rows columns wide: far more than a strip cell.
+    let widest = zoomed
+        .lines()
+        .map(|l| l.matches('▀').count())
+        .max()
+        .unwrap_or(0);
+    assert!(widest >= 40, "enlarged cell is {widest} columns wide");
+    insta::assert_snapshot!(zoomed);
+    a.on_action(Action::Cancel);
+    assert!(!a.kshot.zoom, "Esc closes the enlarged cell");
+    a.on_action(Action::Zoom);
+    a.on_action(Action::Zoom);
+    assert!(!a.kshot.zoom, "z closes it too");
+}
+
+#[test]
+fn strip_cells_are_square_and_as_large_as_fit() {
+    use crate::tui::panes::strip_cell;
+    // Height 8 and room for all: 8 rows, 16 columns (two pixels per row).
+    assert_eq!(strip_cell(200, 8, 5, 3), (8, 16));
+    // 5 cells in 60 columns: 2·rows + 1 ≤ 12 → 5 rows.
+    assert_eq!(strip_cell(60, 8, 5, 3), (5, 10));
+    // Never below the minimum: the caller scrolls instead.
+    assert_eq!(strip_cell(20, 8, 10, 6), (6, 12));
+    // A short area keeps its own height.
+    assert_eq!(strip_cell(200, 2, 5, 6), (2, 4));
+}
+
+#[test]
+fn runs_tab_empty() {
+    let mut a = app();
+    a.tab = Tab::Runs;
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
+
+#[test]
+fn runs_tab_with_comparison() {
+    insta::assert_snapshot!(render(&runs(), 110, 30));
+}
+
+#[test]
+fn help_overlay() {
+    let mut a = app();
+    a.help = true;
+    insta::assert_snapshot!(render(&a, 120, 30));
+}
+
+#[test]
+fn quit_dialog_while_training() {
+    let mut a = training();
+    a.on_action(Action::Quit);
+    assert!(a.quit_dialog && !a.should_quit);
+    insta::assert_snapshot!(render(&a, 100, 30));
+    a.on_action(Action::Cancel);
+    assert!(!a.quit_dialog && !a.should_quit);
+}
+
+#[test]
+fn help_lists_exactly_the_bindings() {
+    let a = app();
+    let text: Vec<String> = crate::tui::panes::help::lines(&a)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let entries: Vec<&String> = text.iter().filter(|l| l.starts_with(' ')).collect();
+    assert_eq!(entries.len(), BINDINGS.len(), "one help line per binding");
+    for (line, b) in entries.iter().zip(BINDINGS) {
+        assert!(line.contains(b.keys) && line.contains(b.help), "{line}");
+    }
+}
+
+#[test]
+fn no_panic_at_any_terminal_size() {
+    let states = [app(), with_data(), training(), kshot(), runs()];
+    let mut with_help = with_data();
+    with_help.help = true;
+    let mut dialog = training();
+    dialog.quit_dialog = true;
+    let widths = [
+        1u16, 2, 3, 5, 10, 20, 39, 40, 41, 60, 80, 81, 100, 120, 200, 300,
+    ];
+    let heights = [1u16, 2, 3, 5, 9, 10, 11, 15, 24, 30, 50, 100];
+    for s in states.iter().chain([&with_help, &dialog]) {
+        for tab in Tab::ALL {
+            let mut s = s.clone();
+            s.tab = tab;
+            for &w in &widths {
+                for &h in &heights {
+                    render(&s, w, h);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn kshot_tab_with_results_80x24() {
+    insta::assert_snapshot!(render(&kshot(), 80, 24));
+}
+
+#[test]
+fn runs_tab_import_prompt() {
+    let mut a = runs();
+    assert!(a.on_action(Action::Import).is_empty());
+    for c in "/data/bloodshot.ckpt".chars() {
+        assert!(a.on_prompt_key(KeyCode::Char(c)).is_empty());
+    }
+    insta::assert_snapshot!(render(&a, 110, 30));
+    a.on_prompt_key(KeyCode::Backspace);
+    a.on_prompt_key(KeyCode::Char('t'));
+    let effects = a.on_prompt_key(KeyCode::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Import(p)] if p == &PathBuf::from("/data/bloodshot.ckpt")),
+        "{effects:?}"
+    );
+    assert!(a.runs.prompt.is_none());
+    // Esc cancels without importing.
+    a.on_action(Action::Import);
+    a.on_prompt_key(KeyCode::Char('x'));
+    assert!(a.on_prompt_key(KeyCode::Esc).is_empty());
+    assert!(a.runs.prompt.is_none());
+}
+
+#[test]
+fn train_tab_idle_80x24_and_kshot_120x36() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    let screen = render(&a, 80, 24);
+    assert!(
+        screen.contains("Resume an earlier run from") && screen.contains("Runs tab (R)."),
+        "{screen}"
+    );
+    insta::assert_snapshot!("train_tab_idle_80x24", screen);
+    let screen = render(&kshot(), 120, 36);
+    assert!(screen.contains("95% CI 1.000–1.000"), "{screen}");
+    insta::assert_snapshot!("kshot_tab_with_results_120x36", screen);
+}
+
+#[test]
+fn sweeps_tab_at_120x36_and_80x24() {
+    let a = sweeps();
+    let wide = render(&a, 120, 36);
+    for needle in [
+        "training",
+        "cuda:0",
+        "failed",
+        "queued",
+        "done",
+        "run by pid 4242 on gpu-node-3",
+        "1/4 done",
+    ] {
+        assert!(wide.contains(needle), "`{needle}` missing:\n{wide}");
+    }
+    insta::assert_snapshot!("sweeps_120x36", wide);
+    insta::assert_snapshot!("sweeps_80x24", render(&a, 80, 24));
+    insta::assert_snapshot!(
+        "sweeps_empty",
+        render(
+            &{
+                let mut e = app();
+                e.tab = Tab::Sweeps;
+                e
+            },
+            100,
+            30
+        )
+    );
+}

@@ -1,0 +1,353 @@
+//! The update logic: actions, background events and the workers, without a terminal.
+
+use super::*;
+
+#[test]
+fn every_action_has_a_binding_and_every_binding_reaches_its_action() {
+    for action in Action::ALL {
+        assert!(
+            BINDINGS.iter().any(|b| b.action == action),
+            "{action:?} has no key"
+        );
+    }
+    for b in BINDINGS {
+        let mods = if b.ctrl {
+            KeyModifiers::CONTROL
+        } else {
+            KeyModifiers::NONE
+        };
+        for code in b.codes {
+            let key = KeyEvent::new(*code, mods);
+            let (tab, dialog) = match b.scope {
+                Scope::Global => (Tab::Data, false),
+                Scope::Tab(t) => (t, false),
+                Scope::QuitDialog => (Tab::Train, true),
+            };
+            assert_eq!(
+                action_for(key, tab, dialog),
+                Some(b.action),
+                "{} in {:?}",
+                b.keys,
+                b.scope
+            );
+        }
+    }
+    // An unbound key does nothing.
+    assert_eq!(
+        action_for(
+            KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE),
+            Tab::Data,
+            false
+        ),
+        None
+    );
+}
+
+#[test]
+fn form_keys_change_values_and_start_validates() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    a.on_action(Action::Right); // objective: aam-consistency → softmax
+    assert_eq!(a.form.objective, Objective::Softmax);
+    a.on_action(Action::Down);
+    a.on_action(Action::Left);
+    assert_eq!(a.form.epochs, 5);
+    let effects = a.on_action(Action::Start);
+    assert_eq!(effects.len(), 1);
+    assert!(a.train.active());
+    // A second start while training is refused with a message.
+    assert!(a.on_action(Action::Start).is_empty());
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("already training")
+    );
+}
+
+#[test]
+fn gpu_readings_show_on_the_dashboard() {
+    let mut a = training();
+    a.train.device = "vulkan:0".into();
+    a.on_event(crate::tui::event::AppEvent::Gpu(Ok(
+        crate::tui::gpu::GpuStats {
+            name: "NVIDIA H100".into(),
+            util_percent: 87,
+            mem_used: 21 << 30,
+            mem_total: 80 << 30,
+        },
+    )));
+    let screen = render(&a, 140, 32);
+    assert!(
+        screen.contains("NVIDIA H100 · 87 % busy · 21.0/80.0 GiB"),
+        "{screen}"
+    );
+    a.on_event(crate::tui::event::AppEvent::Gpu(Err(
+        "GPU stats unavailable: NVML could not load (libnvidia-ml.so)".into(),
+    )));
+    assert!(render(&a, 160, 32).contains("GPU stats unavailable: NVML could not load"));
+}
+
+#[test]
+fn thumbnail_protocol_follows_the_environment() {
+    use ratatui_image::picker::ProtocolType;
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let detect = crate::tui::thumb::detect_protocol;
+    assert_eq!(
+        detect(&env(&[("TERM", "xterm-kitty")])),
+        ProtocolType::Kitty
+    );
+    assert_eq!(
+        detect(&env(&[
+            ("TERM", "xterm-256color"),
+            ("LC_TERMINAL", "iTerm2")
+        ])),
+        ProtocolType::Iterm2
+    );
+    assert_eq!(detect(&env(&[("TERM", "foot")])), ProtocolType::Sixel);
+    assert_eq!(
+        detect(&env(&[("TERM", "xterm-256color")])),
+        ProtocolType::Halfblocks
+    );
+    assert_eq!(
+        detect(&env(&[
+            ("TERM", "xterm-kitty"),
+            ("TMUX", "/tmp/tmux-0/default,1,0")
+        ])),
+        ProtocolType::Halfblocks
+    );
+    assert_eq!(
+        detect(&env(&[("TERM", "screen"), ("BLOODSHOT_GRAPHICS", "sixel")])),
+        ProtocolType::Sixel
+    );
+}
+
+#[test]
+fn a_device_failure_offers_the_cpu() {
+    let mut a = app();
+    a.tab = Tab::Train;
+    a.form.device = bloodshot::device::DeviceSpec::Cuda(0);
+    a.on_action(Action::Start);
+    a.on_train_event(TrainEvent::Failed {
+        message: "device `cuda:0` asked for, but this binary was built without CUDA".into(),
+    });
+    assert_eq!(a.form.device, bloodshot::device::DeviceSpec::Cpu);
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("press s to train there")
+    );
+    assert!(!a.train.active());
+}
+
+#[test]
+fn theme_cycle_and_user_override() {
+    let mut a = app();
+    a.on_action(Action::CycleTheme);
+    assert_eq!(a.theme.name, "light");
+    a.on_action(Action::CycleTheme);
+    assert_eq!(a.theme.name, "high-contrast");
+    a.on_action(Action::CycleTheme);
+    assert_eq!(a.theme.name, "dark");
+    let t = Theme::built_in(0)
+        .overlay("accent = \"#010203\"", "user")
+        .unwrap();
+    assert_eq!(t.accent, ratatui::style::Color::Rgb(1, 2, 3));
+    assert_eq!(t.fg, Theme::built_in(0).fg, "other colours untouched");
+    let e = Theme::built_in(0)
+        .overlay("accent = \"nocolour\"", "theme.toml")
+        .unwrap_err();
+    assert!(e.contains("theme.toml") && e.contains("nocolour"), "{e}");
+    for i in 0..3 {
+        assert!(
+            Theme::built_in(i).classes.len() >= 10,
+            "every theme has class colours"
+        );
+    }
+}
+
+#[test]
+fn console_kshot_numbers_equal_the_engine_in_every_mode() {
+    let mut a = kshot();
+    let session = a.kshot.session.clone().expect("session");
+    let bank_len = session.bank.len();
+    // Start from a fresh session state, then draw the whole bank as `a` would.
+    if let Some(s) = a.kshot.session.as_mut() {
+        s.done_by_mode = vec![vec![]; Normalization::ALL.len()];
+        s.summary_by_mode = vec![None; Normalization::ALL.len()];
+        s.done.clear();
+        s.summary = None;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    crate::tui::worker::evaluate_draws(tx, session.clone(), 0, bank_len, Normalization::None);
+    let event = rx.try_recv().expect("an Evaluated event");
+    let effects = a.on_event(event);
+    assert!(
+        matches!(effects.as_slice(), [Effect::SaveKShot]),
+        "a complete bank is saved"
+    );
+    for mode in Normalization::ALL {
+        let opts = KShotOptions {
+            normalize: mode,
+            ..a.kshot.opts.0.clone()
+        };
+        let (engine, _) = bloodshot::fewshot::evaluate::run(&session.prep, &opts, &[]).unwrap();
+        let s = a.kshot.session.as_ref().unwrap();
+        assert_eq!(s.summary_by_mode[mode.index()], engine, "{mode}");
+        assert_eq!(s.summary, engine, "shown summary under {mode}");
+        a.on_action(Action::NextNormalization);
+    }
+    // Four presses cycle back to `none`.
+    assert_eq!(a.kshot.opts.0.normalize, Normalization::None);
+    assert_eq!(a.kshot.session.as_ref().unwrap().bank.len(), bank_len);
+}
+
+#[test]
+fn runs_tab_failed_import_says_why_and_adds_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.pth");
+    std::fs::write(&bad, "hello").unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    crate::tui::worker::import(tx, bad.clone(), dir.path().join("runs"));
+    let mut a = runs();
+    let n = a.runs.rows.len();
+    a.on_event(rx.try_recv().expect("an Interop event"));
+    assert!(rx.try_recv().is_err(), "no run list reload after a failure");
+    assert_eq!(a.runs.rows.len(), n);
+    let Some(Err(e)) = &a.runs.last_interop else {
+        panic!("{:?}", a.runs.last_interop)
+    };
+    assert!(e.contains("neither a PyTorch checkpoint"), "{e}");
+    assert!(!dir.path().join("runs").exists());
+    let screen = render(&a, 110, 30);
+    assert!(
+        screen.contains("notes.pth: neither a PyTorch checkpoint"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn watching_a_run_uses_the_dashboard_and_never_owns_it() {
+    use bloodshot::train::TrainEvent;
+    let mut a = runs();
+    let effects = a.on_action(Action::Watch);
+    let selected = a.runs.rows[a.runs.selected].path.clone();
+    assert!(matches!(effects.as_slice(), [Effect::Watch(p)] if *p == selected));
+    assert_eq!(a.tab, Tab::Train);
+    assert!(a.train.watched && a.train.active());
+    // Effect::Watch is started by the loop, which sets the flag; do what it does.
+    a.watch = Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+        true,
+    )));
+    a.on_event(AppEvent::Watched(TrainEvent::Started {
+        run_id: "20261126-100000-softmax".into(),
+        run_dir: PathBuf::from("/runs/20261126-100000-softmax"),
+        device: "cpu".into(),
+        classes: vec!["A".into(), "B".into()],
+        split_sizes: [10, 2, 2],
+        steps_per_epoch: 5,
+        first_epoch: 1,
+        epochs: 2,
+    }));
+    a.on_event(AppEvent::Watched(TrainEvent::Step {
+        epoch: 1,
+        step: 3,
+        steps: 5,
+        loss: 1.5,
+        metric_loss: 1.5,
+        consistency_loss: 0.0,
+        accuracy: 0.5,
+        images_per_sec: 9.0,
+        seconds: 0.2,
+    }));
+    assert_eq!(a.train.at, (1, 3));
+    assert!(a.train.watched, "Started keeps the view a watched one");
+    let screen = render(&a, 120, 36);
+    assert!(
+        screen.contains("watching: trained by another process"),
+        "{screen}"
+    );
+    // x cannot stop it, q does not ask.
+    a.on_action(Action::Stop);
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap_or("")
+            .contains("another process")
+    );
+    a.on_action(Action::Quit);
+    assert!(a.should_quit && !a.quit_dialog);
+}
+
+#[test]
+fn starting_a_run_here_stops_watching_and_late_events_are_dropped() {
+    use bloodshot::train::TrainEvent;
+    let mut a = runs();
+    a.on_action(Action::Watch);
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    a.watch = Some(flag.clone());
+    a.on_action(Action::Start);
+    assert!(
+        !flag.load(std::sync::atomic::Ordering::SeqCst),
+        "the follower is told to stop"
+    );
+    assert!(!a.train.watched);
+    // A step the follower sent before it stopped must not land in the new run's view.
+    a.on_event(AppEvent::Watched(TrainEvent::Step {
+        epoch: 4,
+        step: 4,
+        steps: 5,
+        loss: 1.0,
+        metric_loss: 1.0,
+        consistency_loss: 0.0,
+        accuracy: 0.5,
+        images_per_sec: 9.0,
+        seconds: 0.2,
+    }));
+    assert_ne!(a.train.at, (4, 4));
+}
+
+#[test]
+fn a_new_sweep_takes_the_forms_and_runs_in_the_background() {
+    let mut a = sweeps();
+    a.form.epochs = 3;
+    a.form.image_size = 64;
+    a.kshot.opts.0.draws = 20;
+    // objectives: softmax,aam; seeds 0..2 (default); devices cpu.
+    a.on_action(Action::Right);
+    let effects = a.on_action(Action::NewSweep);
+    let [
+        Effect::RunSweep {
+            sweep: crate::tui::action::SweepStart::New(spec),
+            devices,
+            ..
+        },
+    ] = effects.as_slice()
+    else {
+        panic!("{effects:?}");
+    };
+    assert_eq!(
+        spec.grid.objectives,
+        vec![Objective::Softmax, Objective::Aam]
+    );
+    assert_eq!(spec.grid.seeds, vec![0, 1]);
+    assert_eq!((spec.base.epochs, spec.base.image_size), (3, 64));
+    assert_eq!(spec.kshot.options.draws, 20);
+    assert_eq!(devices, &vec![bloodshot::device::DeviceSpec::Cpu]);
+    assert!(a.sweeps.running());
+    // One sweep at a time in a console; quitting asks first.
+    assert!(a.on_action(Action::NewSweep).is_empty());
+    a.on_action(Action::Quit);
+    assert!(a.quit_dialog && !a.should_quit);
+    // The sweep ends: the console owns nothing any more.
+    a.on_event(AppEvent::SweepEnded(Err("stopped".into())));
+    assert!(!a.sweeps.running());
+}
