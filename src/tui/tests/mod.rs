@@ -293,13 +293,6 @@ fn runs() -> App {
     a
 }
 
-/// The console's draw path (worker → event → state) shows exactly what the engine's
-/// `evaluate::run` (the CLI's path) computes for the same bank, under every normalisation,
-/// and `n` switches the shown numbers without recomputing or changing the bank.
-
-/// The sizes a user over SSH has: nothing may be cut mid-sentence (the idle Train message and
-/// the K-shot summary once were).
-
 fn sweeps() -> App {
     use bloodshot::runs::TrainConfig;
     use bloodshot::sweep::{Grid, Job, JobState, JobStatus, KShotSpec, Sweep, SweepSpec};

@@ -203,6 +203,8 @@ fn runs_tab_import_prompt() {
     assert!(a.runs.prompt.is_none());
 }
 
+/// The sizes a user over SSH has: nothing may be cut mid-sentence (the idle Train message and
+/// the K-shot summary once were).
 #[test]
 fn train_tab_idle_80x24_and_kshot_120x36() {
     let mut a = app();

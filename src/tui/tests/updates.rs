@@ -174,6 +174,9 @@ fn theme_cycle_and_user_override() {
     }
 }
 
+/// The console's draw path (worker → event → state) shows exactly what the engine's
+/// `evaluate::run` (the CLI's path) computes for the same bank, under every normalisation,
+/// and `n` switches the shown numbers without recomputing or changing the bank.
 #[test]
 fn console_kshot_numbers_equal_the_engine_in_every_mode() {
     let mut a = kshot();
