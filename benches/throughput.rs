@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use bloodshot::data::decode::load_rgb;
 use bloodshot::device::{self, DeviceSpec};
+use bloodshot::model::inference::InferenceB0;
 use bloodshot::model::{Classifier, EfficientNetB0, Objective};
 use bloodshot::runs::TrainConfig;
 use bloodshot::train::loss::losses;
@@ -83,27 +84,49 @@ fn main() {
     );
 
     // BENCH_SIZE (default 224) for embedding and training.
-    let bench_embed = |batch: usize, reps: usize| {
+    // The k-shot path embeds with batch norm folded (`InferenceB0`); the unfolded network in
+    // evaluation mode is measured too, for the difference.
+    let bench_embed = |batch: usize, reps: usize, folded: bool| {
         let net = EfficientNetB0::new(&dev).valid();
+        let inference = InferenceB0::new(&net);
+        let forward = |x: Tensor<4>| {
+            if folded {
+                inference.forward(x)
+            } else {
+                net.forward(x)
+            }
+        };
         let x = Tensor::<4>::random(
             [batch, 3, size, size],
             burn::tensor::Distribution::Uniform(0.0, 1.0),
             &dev,
         );
         let t = Instant::now();
-        let _ = net.forward(x.clone()).into_data();
+        let _ = forward(x.clone()).into_data();
         let first = t.elapsed().as_secs_f64();
         let t = Instant::now();
         for _ in 0..reps {
-            let _ = net.forward(x.clone()).into_data();
+            let _ = forward(x.clone()).into_data();
         }
         let s = t.elapsed().as_secs_f64() / reps as f64;
+        let what = if folded { "folded" } else { "unfolded" };
         println!(
-            "embed EfficientNet-B0 {size} px batch {batch}: first batch {first:.2} s, then {s:.2} s/batch = {:.1} images/s",
+            "embed EfficientNet-B0 ({what}) {size} px batch {batch}: first batch {first:.2} s, then {s:.2} s/batch = {:.1} images/s",
+            batch as f64 / s
+        );
+        println!(
+            "RESULT embed_{what} batch={batch} first_s={first:.3} images_per_s={:.2}",
             batch as f64 / s
         );
     };
-    bench_embed(64, if quick { 1 } else { 3 });
+    let batch: usize = std::env::var("BENCH_EMBED_BATCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| bloodshot::fewshot::embed::batch_size(&dev));
+    bench_embed(batch, if quick { 1 } else { 3 }, true);
+    if std::env::var_os("BENCH_UNFOLDED").is_some() {
+        bench_embed(batch, if quick { 1 } else { 3 }, false);
+    }
 
     let objectives: Vec<Objective> = std::env::var("BENCH_OBJECTIVES")
         .ok()

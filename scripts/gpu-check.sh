@@ -45,7 +45,7 @@ for size in $SIZES; do
   run_bench cuda "$CUDA_BENCH" cuda:0 "$size"
   if python3 -c "import torch, torchvision" 2>/dev/null; then
     echo "== pytorch $size px"
-    timeout "${BENCH_TIMEOUT:-300}" python3 scripts/torch_bench.py "$STEPS" "$size" 2>&1 | tee "$OUT/torch-$size.txt"
+    timeout "${BENCH_TIMEOUT:-300}" python3 scripts/torch_bench.py "$STEPS" "$size" aam-consistency 64 2>&1 | tee "$OUT/torch-$size.txt"
   else
     echo "== pytorch: not installed (python3 -c 'import torch' fails), skipped"
   fi

@@ -130,3 +130,74 @@ fn rotation_uses_one_angle_per_image() {
         );
     }
 }
+
+/// The folded inference network gives the evaluation-mode embeddings of the network it was
+/// folded from, within 1e-5 relative, after training moved the batch-norm statistics and
+/// affine parameters away from their initial values.
+#[test]
+fn folded_batch_norm_embeds_like_the_network() {
+    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    let ad = dev().autodiff();
+    let mut net = EfficientNetB0::new(&ad);
+    let mut optim = AdamConfig::new().init();
+    for seed in 0..3 {
+        ad.seed(seed);
+        let x = Tensor::<4>::random([4, 3, 64, 64], burn::tensor::Distribution::Default, &ad);
+        // Training-mode passes move the running statistics; the steps move γ and β.
+        let loss = net.forward(x).powf_scalar(2.0).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-2, net, grads);
+    }
+    let net = net.valid();
+    let folded = bloodshot::model::inference::InferenceB0::new(&net);
+    let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &dev());
+    let want = values(net.forward(x.clone()));
+    let got = values(folded.forward(x));
+    assert_eq!(want.len(), got.len());
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = want
+        .iter()
+        .zip(&got)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(scale > 0.0);
+    assert!(
+        worst / scale < 1e-5,
+        "max |Δ| {worst} for max |embedding| {scale}"
+    );
+}
+
+/// The branch-free exponential of the fast SiLU against f64's, and the fast SiLU and sigmoid
+/// against burn's on the CPU backend, from tiny to saturated inputs.
+#[test]
+fn fast_activations_match_burn() {
+    use bloodshot::model::fast;
+    let mut worst = 0f64;
+    for i in -8730..=8830 {
+        let x = i as f32 * 0.01;
+        let want = (x as f64).exp();
+        worst = worst.max(((fast::exp(x) as f64) - want).abs() / want);
+    }
+    assert!(worst < 5e-7, "exp relative error {worst}");
+    assert!(fast::exp(f32::NAN).is_nan());
+    let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.05).collect();
+    let t = || Tensor::<1>::from_floats(xs.as_slice(), &dev());
+    for (name, got, want) in [
+        (
+            "silu",
+            values(fast::silu(t())),
+            values(burn::tensor::activation::silu(t())),
+        ),
+        (
+            "sigmoid",
+            values(fast::sigmoid(t())),
+            values(burn::tensor::activation::sigmoid(t())),
+        ),
+    ] {
+        for ((g, w), x) in got.iter().zip(&want).zip(&xs) {
+            assert!(
+                (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{name}({x}) = {g}, burn says {w}"
+            );
+        }
+    }
+}

@@ -503,7 +503,7 @@ pub fn prepare_checkpoint(
         &paths,
         epoch,
         info.config.image_size,
-        64,
+        super::embed::batch_size(device),
         device,
         Some(&cache_dir),
         &mut |done, total| progress(PrepareProgress::Embedding { done, total }),

@@ -30,8 +30,8 @@ pub const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
 /// Convolution without bias followed by batch normalisation.
 #[derive(Module, Debug)]
 pub struct ConvBn {
-    conv: Conv2d,
-    bn: BatchNorm,
+    pub(super) conv: Conv2d,
+    pub(super) bn: BatchNorm,
 }
 
 impl ConvBn {
@@ -63,8 +63,8 @@ impl ConvBn {
 /// Squeeze-and-excitation: channel gates from globally pooled features.
 #[derive(Module, Debug)]
 pub struct SqueezeExcitation {
-    reduce: Conv2d,
-    expand: Conv2d,
+    pub(super) reduce: Conv2d,
+    pub(super) expand: Conv2d,
 }
 
 impl SqueezeExcitation {
@@ -86,11 +86,11 @@ impl SqueezeExcitation {
 /// Mobile inverted bottleneck block.
 #[derive(Module, Debug)]
 pub struct MbConv {
-    expand: Option<ConvBn>,
-    depthwise: ConvBn,
-    se: SqueezeExcitation,
-    project: ConvBn,
-    residual: bool,
+    pub(super) expand: Option<ConvBn>,
+    pub(super) depthwise: ConvBn,
+    pub(super) se: SqueezeExcitation,
+    pub(super) project: ConvBn,
+    pub(super) residual: bool,
     drop_prob: f64,
     training: Param<Flag>,
 }
@@ -146,9 +146,9 @@ impl MbConv {
 /// EfficientNet-B0 feature extractor; `forward` returns the 1280-d pooled embedding.
 #[derive(Module, Debug)]
 pub struct EfficientNetB0 {
-    stem: ConvBn,
-    blocks: Vec<MbConv>,
-    head: ConvBn,
+    pub(super) stem: ConvBn,
+    pub(super) blocks: Vec<MbConv>,
+    pub(super) head: ConvBn,
 }
 
 impl EfficientNetB0 {

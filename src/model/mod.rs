@@ -2,7 +2,9 @@
 //! and the on-device random rotation used by the consistency loss.
 
 pub mod efficientnet;
+pub mod fast;
 pub mod heads;
+pub mod inference;
 pub mod rotate;
 
 use burn::prelude::*;

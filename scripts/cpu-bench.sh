@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bloodshot (burn's flex CPU backend) against PyTorch on the same machine, one after the
+# other: embedding (eval, no grad, the batch size the k-shot path uses on a CPU) and one
+# training step per objective (batch 32), at 64 and 224 px. Prints a markdown table with
+# rows `embed …` / `train …` and ratios written `0.21×` (bloodshot / PyTorch images/s).
+#
+#   scripts/cpu-bench.sh              # all objectives, 64 and 224 px, 4 steps each
+#   SIZES=224 OBJECTIVES=softmax STEPS=3 scripts/cpu-bench.sh
+#   PYTHON=/path/to/venv/bin/python scripts/cpu-bench.sh
+#
+# Without PyTorch (`$PYTHON -c 'import torch, torchvision'` fails) it says so and prints
+# bloodshot's column only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=${SIZES:-"64 224"}
+OBJECTIVES=${OBJECTIVES:-softmax,aam,aam-consistency}
+STEPS=${STEPS:-4}
+PY=${PYTHON:-python3}
+OUT=$(mktemp -d)
+
+echo "== building the bench (release)" >&2
+cargo bench --bench throughput --no-run >&2 2>&1 | tail -n 1 >&2
+
+HAVE_TORCH=1
+if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
+  HAVE_TORCH=0
+  echo "PyTorch is not installed for $PY (\`$PY -c 'import torch, torchvision'\` fails): measuring bloodshot only; set PYTHON to a Python with torch and torchvision for the ratios." >&2
+fi
+
+for size in $SIZES; do
+  echo "== bloodshot, $size px" >&2
+  BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
+    cargo bench -q --bench throughput > "$OUT/rust-$size.txt" 2>&1 || { cat "$OUT/rust-$size.txt" >&2; exit 1; }
+  if [ "$HAVE_TORCH" = 1 ]; then
+    batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size.txt" | head -n1)
+    echo "== PyTorch, $size px (embedding batch $batch)" >&2
+    "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$OUT/torch-$size.txt" 2>&1 \
+      || { cat "$OUT/torch-$size.txt" >&2; exit 1; }
+  fi
+done
+
+value() { sed -n "s/^RESULT $2 .*images_per_s=\([0-9.]*\).*/\1/p" "$OUT/$1.txt" 2>/dev/null | head -n1; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{$1/$2:.2f}×')" || echo "–"; }
+
+echo
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') · $(nproc) cores · $(date -u +%Y-%m-%d)"
+[ "$HAVE_TORCH" = 1 ] && echo "PyTorch: $("$PY" -c 'import torch; print(torch.__version__, "with", torch.get_num_threads(), "threads")')"
+echo
+echo "| work | bloodshot (flex) | PyTorch CPU | ratio |"
+echo "|---|---|---|---|"
+for size in $SIZES; do
+  batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size.txt" | head -n1)
+  r=$(value "rust-$size" embed_folded); t=$(value "torch-$size" torch_embed)
+  echo "| embed $size px, batch $batch | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") |"
+  for o in ${OBJECTIVES//,/ }; do
+    r=$(value "rust-$size" "train_$o"); t=$(value "torch-$size" "torch_train_$o")
+    echo "| train $o $size px, batch 32 | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") |"
+  done
+done
+echo
+echo "(raw output in $OUT)"
