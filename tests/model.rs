@@ -136,7 +136,7 @@ fn rotation_uses_one_angle_per_image() {
 /// affine parameters away from their initial values.
 #[test]
 fn folded_batch_norm_embeds_like_the_network() {
-    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::optim::{AdamConfig, GradientsParams};
     let ad = dev().autodiff();
     let mut net = EfficientNetB0::new(&ad);
     let mut optim = AdamConfig::new().init();
