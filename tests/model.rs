@@ -201,3 +201,46 @@ fn fast_activations_match_burn() {
         }
     }
 }
+
+/// Under autodiff (training on the CPU) the fast SiLU and sigmoid have burn's values and
+/// burn's gradients.
+#[test]
+fn fast_activations_have_burn_gradients() {
+    use bloodshot::model::fast;
+    let ad = dev().autodiff();
+    let xs: Vec<f32> = (-400..=400).map(|i| i as f32 * 0.05).collect();
+    let weights: Vec<f32> = (0..xs.len())
+        .map(|i| ((i % 7) as f32 - 3.0) * 0.5)
+        .collect();
+    type Act = fn(Tensor<1>) -> Tensor<1>;
+    let pairs: [(&str, Act, Act); 2] = [
+        ("silu", fast::silu, burn::tensor::activation::silu),
+        ("sigmoid", fast::sigmoid, burn::tensor::activation::sigmoid),
+    ];
+    for (name, ours, theirs) in pairs {
+        let run = |f: Act| {
+            let x = Tensor::<1>::from_floats(xs.as_slice(), &ad).require_grad();
+            let w = Tensor::<1>::from_floats(weights.as_slice(), &ad);
+            let y = f(x.clone());
+            let loss = (y.clone() * w).sum();
+            let grads = loss.backward();
+            (values(y), values(x.grad(&grads).unwrap()))
+        };
+        let (y1, g1) = run(ours);
+        let (y2, g2) = run(theirs);
+        for i in 0..xs.len() {
+            assert!(
+                (y1[i] - y2[i]).abs() <= 1e-6 * y2[i].abs().max(1.0),
+                "{name} value at {}",
+                xs[i]
+            );
+            assert!(
+                (g1[i] - g2[i]).abs() <= 1e-5 * g2[i].abs().max(1.0),
+                "{name} grad at {}: {} vs {}",
+                xs[i],
+                g1[i],
+                g2[i]
+            );
+        }
+    }
+}

@@ -3,12 +3,12 @@
 //! average pooling. Parameter count matches `torchvision.models.efficientnet_b0().features`
 //! (4,007,548), which a test checks.
 
+use super::fast::{sigmoid, silu};
 use burn::module::{Flag, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{sigmoid, silu};
 
 /// Width of the pooled feature vector used as the embedding.
 pub const EMBEDDING_DIM: usize = 1280;

@@ -9,9 +9,9 @@
 //! compiler vectorises with AVX2 + FMA when the CPU has them, on every core, and the values
 //! go back into a tensor.
 //!
-//! Only for evaluation on the CPU backend: on a GPU the data would have to travel to the
-//! host, and under autodiff burn's own operations are needed for the backward pass; both
-//! take burn's `silu` / `sigmoid` unchanged.
+//! Under autodiff on the CPU backend (training) the same pass also computes the slopes, and
+//! the result joins the graph with the right gradient (see `with_grad`). On a GPU the data
+//! would have to travel to the host: burn's `silu` / `sigmoid` run there unchanged.
 
 use burn::prelude::*;
 use burn::tensor::activation;
@@ -25,14 +25,97 @@ fn applies(device: &Device) -> bool {
     !device.is_autodiff() && *device == Device::flex()
 }
 
+/// True for the flex backend under autodiff (training on the CPU).
+fn applies_with_grad(device: &Device) -> bool {
+    device.is_autodiff() && device.clone().without_autodiff() == Device::flex()
+}
+
 /// SiLU, `x · sigmoid(x)`.
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if applies_with_grad(&x.device()) {
+        return with_grad(x, silu_and_slope);
+    }
     map(x, silu_slice, activation::silu)
 }
 
 /// The logistic sigmoid.
 pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if applies_with_grad(&x.device()) {
+        return with_grad(x, sigmoid_and_slope);
+    }
     map(x, sigmoid_slice, activation::sigmoid)
+}
+
+/// f(x) under autodiff without burn's scalar sigmoid: the values f(x) and slopes f'(x) are
+/// computed in one vectorised pass over a copy, as constants, and joined to the graph as
+/// `f(x) + (x − detach(x)) · f'(x)`. Its value is f(x) (the second term is exactly 0) and its
+/// gradient with respect to x is f'(x), as burn's own composition would give.
+fn with_grad<const D: usize>(x: Tensor<D>, f: fn(&mut [f32], &mut [f32])) -> Tensor<D> {
+    let device = x.device();
+    let shape = x.shape();
+    let mut values = x.clone().into_data();
+    let Ok(v) = values.as_mut_slice::<f32>() else {
+        return activation::silu(x);
+    };
+    let mut slopes = vec![0f32; v.len()];
+    v.par_chunks_mut(CHUNK)
+        .zip(slopes.par_chunks_mut(CHUNK))
+        .for_each(|(v, d)| f(v, d));
+    let value = Tensor::<D>::from_data(values, &device);
+    let slope = Tensor::<D>::from_data(TensorData::new(slopes, shape), &device);
+    value + (x.clone() - x.detach()) * slope
+}
+
+/// x ← silu(x), d ← silu'(x) = s + x·s·(1 − s) with s = sigmoid(x).
+fn silu_and_slope(v: &mut [f32], d: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { silu_and_slope_avx2(v, d) };
+        return;
+    }
+    silu_and_slope_portable(v, d);
+}
+
+/// x ← sigmoid(x), d ← s·(1 − s).
+fn sigmoid_and_slope(v: &mut [f32], d: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { sigmoid_and_slope_avx2(v, d) };
+        return;
+    }
+    sigmoid_and_slope_portable(v, d);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn silu_and_slope_avx2(v: &mut [f32], d: &mut [f32]) {
+    silu_and_slope_portable(v, d)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sigmoid_and_slope_avx2(v: &mut [f32], d: &mut [f32]) {
+    sigmoid_and_slope_portable(v, d)
+}
+
+#[inline(always)]
+fn silu_and_slope_portable(v: &mut [f32], d: &mut [f32]) {
+    for (x, d) in v.iter_mut().zip(d.iter_mut()) {
+        let s = 1.0 / (1.0 + exp(-*x));
+        *d = s + *x * s * (1.0 - s);
+        *x *= s;
+    }
+}
+
+#[inline(always)]
+fn sigmoid_and_slope_portable(v: &mut [f32], d: &mut [f32]) {
+    for (x, d) in v.iter_mut().zip(d.iter_mut()) {
+        let s = 1.0 / (1.0 + exp(-*x));
+        *d = s * (1.0 - s);
+        *x = s;
+    }
 }
 
 fn map<const D: usize>(
