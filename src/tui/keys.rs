@@ -275,11 +275,18 @@ pub const BINDINGS: &[Binding] = &[
         "follow the selected run live (Train tab)",
     ),
     b(
+        "F5",
+        &[F(5)],
+        Scope::Tab(Tab::Runs),
+        Action::Rescan,
+        "reload the run list",
+    ),
+    b(
         "n",
         &[Char('n')],
         Scope::Tab(Tab::Sweeps),
         Action::NewSweep,
-        "new sweep: this form × the Train and K-shot forms",
+        "new sweep from the forms, run here",
     ),
     b(
         "s",
@@ -329,13 +336,6 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Tab(Tab::Sweeps),
         Action::Rescan,
         "reload the sweeps",
-    ),
-    b(
-        "F5",
-        &[F(5)],
-        Scope::Tab(Tab::Runs),
-        Action::Rescan,
-        "reload the run list",
     ),
     b(
         "a",

@@ -46,19 +46,22 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         area,
     );
     let all = lines(app);
-    // Two columns when one does not fit.
-    if all.len() <= inner.height as usize {
-        f.render_widget(Paragraph::new(all), inner);
-        return;
-    }
-    let half = all.len().div_ceil(2);
-    let [l, r] = ratatui::layout::Layout::horizontal([
-        ratatui::layout::Constraint::Percentage(50),
-        ratatui::layout::Constraint::Percentage(50),
+    // As many columns as the lines need (each at least 36 wide when the screen allows).
+    let rows = (inner.height as usize).max(1);
+    let columns = all
+        .len()
+        .div_ceil(rows)
+        .clamp(1, ((inner.width / 36) as usize).max(1));
+    let per = all.len().div_ceil(columns);
+    let areas = ratatui::layout::Layout::horizontal(vec![
+        ratatui::layout::Constraint::Ratio(
+            1,
+            columns as u32
+        );
+        columns
     ])
-    .areas(inner);
-    let mut all = all;
-    let right = all.split_off(half);
-    f.render_widget(Paragraph::new(all), l);
-    f.render_widget(Paragraph::new(right), r);
+    .split(inner);
+    for (chunk, area) in all.chunks(per.max(1)).zip(areas.iter()) {
+        f.render_widget(Paragraph::new(chunk.to_vec()), *area);
+    }
 }

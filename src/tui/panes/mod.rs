@@ -52,7 +52,16 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     draw_status(f, app, status);
     if app.help {
-        help::render(f, app, centered(area, 110, 24));
+        // As large as the screen allows: the key table grows with every feature.
+        help::render(
+            f,
+            app,
+            centered(
+                area,
+                area.width.saturating_sub(4).min(160),
+                area.height.saturating_sub(2).min(40),
+            ),
+        );
     }
     if app.quit_dialog {
         draw_quit_dialog(f, app, centered(area, 56, 7));
