@@ -157,3 +157,34 @@ fn a_half_written_line_is_read_once_complete() {
     assert!(follower.poll().is_empty(), "nothing new, nothing twice");
     assert!(!follower.ended());
 }
+
+#[test]
+fn the_tail_of_a_metrics_log_drops_its_cut_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.jsonl");
+    let line = |step: usize| {
+        format!(
+            r#"{{"kind":"step","epoch":1,"step":{step},"loss":1.0,"metric_loss":1.0,"consistency_loss":0.0,"accuracy":0.5,"images_per_sec":9.0}}"#
+        )
+    };
+    let text: String = (1..=3).map(|s| line(s) + "\n").collect();
+    std::fs::write(&path, &text).unwrap();
+    let steps = |bytes: u64| -> Vec<usize> {
+        bloodshot::runs::read_metrics_tail(&path, bytes)
+            .into_iter()
+            .filter_map(|r| match r {
+                bloodshot::runs::MetricRecord::Step { step, .. } => Some(step),
+                _ => None,
+            })
+            .collect()
+    };
+    // One and a half lines from the end: the half line is dropped, not misparsed.
+    let one = line(3).len() as u64 + 1;
+    assert_eq!(steps(one + one / 2), vec![3]);
+    assert_eq!(
+        steps(10 * one),
+        vec![1, 2, 3],
+        "the whole file when it is short"
+    );
+    assert!(steps(0).is_empty());
+}

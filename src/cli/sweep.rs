@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bloodshot::fewshot::evaluate::KShotOptions;
-use bloodshot::model::AamParams;
 use bloodshot::paths;
 use bloodshot::runs::TrainConfig;
 use bloodshot::sweep::command::{job_args, shell_line};
@@ -67,13 +66,12 @@ fn absolute(p: &Path) -> PathBuf {
 fn spec(a: &SweepArgs) -> SweepSpec {
     let d = TrainConfig::default();
     let base = TrainConfig {
-        base: absolute(&a.base.clone().unwrap_or(d.base.clone())),
+        base: absolute(a.base.as_deref().unwrap_or(&d.base)),
         limit_per_class: a.limit_per_class,
         min_class_size: a.min_class_size,
         bn_recalibration: a.bn_recalibration,
         use_cache: !a.no_cache,
         device: a.devices.first().copied().unwrap_or(d.device),
-        aam: AamParams { ..d.aam },
         ..d
     };
     SweepSpec {

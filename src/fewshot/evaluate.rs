@@ -365,6 +365,19 @@ impl KShotResult {
         }
     }
 
+    /// Every result saved in the run's `kshot/` folder (unreadable files are skipped), in
+    /// folder order.
+    pub fn load_all(run: &RunDir) -> Vec<KShotResult> {
+        std::fs::read_dir(run.kshot_dir())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter_map(|e| crate::runs::read_json(&e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Writes the result into the run's `kshot/` folder (atomically); returns the file.
     pub fn save(&self, run: &RunDir) -> Result<PathBuf, String> {
         let path = run.kshot_dir().join(self.file_name());

@@ -33,7 +33,7 @@ fn applies_with_grad(device: &Device) -> bool {
 /// SiLU, `x · sigmoid(x)`.
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if applies_with_grad(&x.device()) {
-        return with_grad(x, silu_and_slope);
+        return with_grad(x, silu_and_slope, activation::silu);
     }
     map(x, silu_slice, activation::silu)
 }
@@ -41,7 +41,7 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The logistic sigmoid.
 pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if applies_with_grad(&x.device()) {
-        return with_grad(x, sigmoid_and_slope);
+        return with_grad(x, sigmoid_and_slope, activation::sigmoid);
     }
     map(x, sigmoid_slice, activation::sigmoid)
 }
@@ -50,12 +50,16 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// computed in one vectorised pass over a copy, as constants, and joined to the graph as
 /// `f(x) + (x − detach(x)) · f'(x)`. Its value is f(x) (the second term is exactly 0) and its
 /// gradient with respect to x is f'(x), as burn's own composition would give.
-fn with_grad<const D: usize>(x: Tensor<D>, f: fn(&mut [f32], &mut [f32])) -> Tensor<D> {
+fn with_grad<const D: usize>(
+    x: Tensor<D>,
+    f: fn(&mut [f32], &mut [f32]),
+    slow: fn(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
     let device = x.device();
     let shape = x.shape();
     let mut values = x.clone().into_data();
     let Ok(v) = values.as_mut_slice::<f32>() else {
-        return activation::silu(x);
+        return slow(x); // Not f32: burn's operation.
     };
     let mut slopes = vec![0f32; v.len()];
     v.par_chunks_mut(CHUNK)

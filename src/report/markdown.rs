@@ -38,14 +38,7 @@ pub fn collect(run: &RunDir) -> Result<RunReport, String> {
     }
     epochs.sort_by_key(|e| e.epoch);
     let base_test = read_json(&run.base_test_path()).ok();
-    let mut kshot: Vec<KShotResult> = std::fs::read_dir(run.kshot_dir())
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .filter_map(|e| read_json(&e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut kshot = KShotResult::load_all(run);
     kshot.sort_by_key(|r: &KShotResult| (r.epoch, r.options.k, r.options.seed, r.file_name()));
     Ok(RunReport {
         info,

@@ -67,6 +67,28 @@ fn parse_metrics(text: &str) -> (Vec<MetricRecord>, usize) {
     (out, bad)
 }
 
+/// The records in the last `bytes` of a metrics file (the first, cut line is dropped): the
+/// newest steps without reading a long log.
+pub fn read_metrics_tail(path: &Path, bytes: u64) -> Vec<MetricRecord> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(bytes);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let whole = match (start, text.find('\n')) {
+        (0, _) => &text[..],
+        (_, Some(i)) => &text[i + 1..],
+        (_, None) => "",
+    };
+    parse_metrics(whole).0
+}
+
 /// Parses a metrics file; the count is of lines that were not valid records.
 pub fn read_metrics(path: &Path) -> (Vec<MetricRecord>, usize) {
     std::fs::read_to_string(path)

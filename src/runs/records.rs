@@ -34,6 +34,15 @@ pub struct RunInfo {
     pub source: Option<String>,
 }
 
+impl RunInfo {
+    /// Optimisation steps per epoch: the training images in batches, the last one partial.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.split_sizes[0]
+            .div_ceil(self.config.batch_size.max(1))
+            .max(1)
+    }
+}
+
 /// Run state as last written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -196,6 +196,24 @@ pub fn sweeps_dir(runs_dir: &Path) -> PathBuf {
     runs_dir.join("sweeps")
 }
 
+/// The jobs of sweep `id`: one per configuration of the grid, with its run id fixed.
+pub fn jobs(id: &str, spec: &SweepSpec) -> Vec<Job> {
+    spec.grid
+        .configs(&spec.base)
+        .into_iter()
+        .enumerate()
+        .map(|(index, config)| Job {
+            index,
+            run_id: format!(
+                "{id}-j{index:02}-{}-s{}",
+                config.objective.as_str(),
+                config.seed
+            ),
+            config,
+        })
+        .collect()
+}
+
 impl Sweep {
     /// Creates a new sweep folder (`sweep-<time>`, with a suffix when another sweep took that
     /// second, on this machine or another one sharing the folder) and saves the plan.
@@ -228,21 +246,7 @@ impl Sweep {
             }
         }
         let id = id.ok_or_else(|| format!("too many sweeps named {stem}"))?;
-        let jobs = spec
-            .grid
-            .configs(&spec.base)
-            .into_iter()
-            .enumerate()
-            .map(|(index, config)| Job {
-                index,
-                run_id: format!(
-                    "{id}-j{index:02}-{}-s{}",
-                    config.objective.as_str(),
-                    config.seed
-                ),
-                config,
-            })
-            .collect();
+        let jobs = jobs(&id, &spec);
         let sweep = Sweep {
             id,
             created_unix: now,

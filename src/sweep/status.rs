@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fewshot::evaluate::KShotResult;
-use crate::runs::{MetricRecord, RunDir, RunState, read_json, unix_now, write_json};
+use crate::runs::{
+    MetricRecord, RunDir, RunInfo, RunState, read_json, read_metrics_tail, unix_now, write_json,
+};
 
 use super::plan::{Job, Sweep};
 
@@ -100,22 +102,10 @@ pub fn clear_failure(runs_dir: &Path, sweep: &Sweep, job: usize) {
     let _ = std::fs::remove_file(failure_path(runs_dir, sweep, job));
 }
 
-/// The saved k-shot results of a run.
-pub fn kshot_results(run: &RunDir) -> Vec<KShotResult> {
-    std::fs::read_dir(run.kshot_dir())
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .filter_map(|e| read_json(&e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// True when `run` holds a complete result for every k and normalisation of the sweep, on
 /// its last epoch and the sweep's target.
 pub fn evaluated(sweep: &Sweep, run: &RunDir, epoch: usize) -> bool {
-    let results = kshot_results(run);
+    let results = KShotResult::load_all(run);
     let spec = &sweep.spec.kshot;
     spec.ks.iter().all(|&k| {
         spec.normalizations.iter().all(|&mode| {
@@ -154,10 +144,10 @@ pub fn job_status(runs_dir: &Path, sweep: &Sweep, job: &Job) -> JobStatus {
     let epochs = info.as_ref().map_or(job.config.epochs, |i| i.config.epochs);
     status.device = info.as_ref().map(|i| i.device.clone());
     status.epochs = (st.last_epoch, epochs);
-    let (records, _) = run.metrics();
-    let steps_per_epoch = info.as_ref().map_or(1, |i| {
-        i.split_sizes[0].div_ceil(i.config.batch_size.max(1)).max(1)
-    });
+    // The last step is near the end of the log: a sweep's table is re-read every 2 s, so
+    // whole logs of every job are not.
+    let records = read_metrics_tail(&run.metrics_path(), 16 * 1024);
+    let steps_per_epoch = info.as_ref().map_or(1, RunInfo::steps_per_epoch);
     let at = records.iter().rev().find_map(|r| match r {
         MetricRecord::Step { epoch, step, .. } => Some((*epoch, *step)),
         _ => None,

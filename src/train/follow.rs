@@ -54,9 +54,7 @@ impl Follower {
             let Ok(info) = self.run.info() else {
                 return events; // Not written yet: the trainer is still loading data.
             };
-            self.steps_per_epoch = info.split_sizes[0]
-                .div_ceil(info.config.batch_size.max(1))
-                .max(1);
+            self.steps_per_epoch = info.steps_per_epoch();
             events.push(TrainEvent::Started {
                 run_id: info.id.clone(),
                 run_dir: self.run.path.clone(),

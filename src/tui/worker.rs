@@ -1,7 +1,7 @@
 //! Background work for the console: every slow call runs off the UI thread and reports back
 //! through typed [`AppEvent`]s. Each function here is a thin wrapper over an engine call.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,7 +12,7 @@ use bloodshot::fewshot::evaluate::{self, KShotOptions, PrepareProgress};
 use bloodshot::fewshot::pca::{pca_2d, project};
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::report;
-use bloodshot::runs::{MetricRecord, RunDir, TrainConfig, list_runs};
+use bloodshot::runs::{RunDir, TrainConfig, list_runs};
 use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
 
 use super::action::SweepStart;
@@ -108,13 +108,14 @@ pub fn watch(tx: Tx, run_path: PathBuf, running: Arc<AtomicBool>) {
     }
 }
 
-/// Reads the run list.
+/// Reads the run list and Table 1, reading each run folder once.
 pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
-    let rows = run_rows(&runs_dir);
-    let reports: Vec<_> = list_runs(&runs_dir)
-        .iter()
-        .filter_map(|r| report::collect(r).ok())
+    let runs: Vec<(RunDir, report::RunReport)> = list_runs(&runs_dir)
+        .into_iter()
+        .filter_map(|r| report::collect(&r).ok().map(|rep| (r, rep)))
         .collect();
+    let rows = runs.iter().map(|(r, rep)| run_row(r, rep)).collect();
+    let reports: Vec<report::RunReport> = runs.into_iter().map(|(_, rep)| rep).collect();
     let table = report::table1::build(&reports, bloodshot::model::Objective::Softmax);
     let _ = tx.send(AppEvent::Runs(rows, Box::new(table)));
 }
@@ -158,49 +159,37 @@ pub fn run_sweep(
     let _ = tx.send(AppEvent::SweepEnded(result));
 }
 
-/// Rows of the Runs tab, read from the run folders.
-pub fn run_rows(runs_dir: &Path) -> Vec<RunRow> {
-    list_runs(runs_dir)
-        .into_iter()
-        .filter_map(|r| {
-            let info = r.info().ok()?;
-            let status = r.status();
-            let (records, _) = r.metrics();
-            let best_val = records
-                .iter()
-                .filter_map(|m| match m {
-                    MetricRecord::Epoch(e) => Some(e.val_accuracy),
-                    _ => None,
-                })
-                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-            let kshot = report::collect(&r).ok().and_then(|rep| {
-                rep.kshot.iter().rev().find_map(|k| {
-                    k.summary.as_ref().map(|s| {
-                        (
-                            k.options.k,
-                            match k.options.normalize {
-                                Normalization::None => k.protocol.as_str().to_string(),
-                                mode => format!("{} {mode}", k.protocol.as_str()),
-                            },
-                            s.accuracy.mean,
-                            s.accuracy.std,
-                        )
-                    })
-                })
-            });
-            Some(RunRow {
-                id: info.id.clone(),
-                objective: info.config.objective,
-                epochs: (status.last_epoch, info.config.epochs),
-                best_val,
-                kshot,
-                state: status.state,
-                interrupted: r.interrupted(),
-                checkpoints: r.checkpoints(),
-                path: r.path,
-            })
+/// A row of the Runs tab from what the report read of the run.
+fn run_row(r: &RunDir, rep: &report::RunReport) -> RunRow {
+    let best_val = rep
+        .epochs
+        .iter()
+        .map(|e| e.val_accuracy)
+        .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+    let kshot = rep.kshot.iter().rev().find_map(|k| {
+        k.summary.as_ref().map(|s| {
+            (
+                k.options.k,
+                match k.options.normalize {
+                    Normalization::None => k.protocol.as_str().to_string(),
+                    mode => format!("{} {mode}", k.protocol.as_str()),
+                },
+                s.accuracy.mean,
+                s.accuracy.std,
+            )
         })
-        .collect()
+    });
+    RunRow {
+        id: rep.info.id.clone(),
+        objective: rep.info.config.objective,
+        epochs: (rep.status.last_epoch, rep.info.config.epochs),
+        best_val,
+        kshot,
+        state: rep.status.state,
+        interrupted: r.interrupted(),
+        checkpoints: r.checkpoints(),
+        path: r.path.clone(),
+    }
 }
 
 /// Loads a checkpoint, embeds the target and computes the PCA view.

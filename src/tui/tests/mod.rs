@@ -295,7 +295,7 @@ fn runs() -> App {
 
 fn sweeps() -> App {
     use bloodshot::runs::TrainConfig;
-    use bloodshot::sweep::{Grid, Job, JobState, JobStatus, KShotSpec, Sweep, SweepSpec};
+    use bloodshot::sweep::{Grid, JobState, JobStatus, KShotSpec, Sweep, SweepSpec};
     let mut a = app();
     a.tab = Tab::Sweeps;
     let base = TrainConfig::default();
@@ -314,21 +314,7 @@ fn sweeps() -> App {
         },
     };
     let id = "sweep-20261127-120000".to_string();
-    let jobs: Vec<Job> = spec
-        .grid
-        .configs(&base)
-        .into_iter()
-        .enumerate()
-        .map(|(index, config)| Job {
-            index,
-            run_id: format!(
-                "{id}-j{index:02}-{}-s{}",
-                config.objective.as_str(),
-                config.seed
-            ),
-            config,
-        })
-        .collect();
+    let jobs = bloodshot::sweep::plan::jobs(&id, &spec);
     let states = [
         (JobState::Done, 1.0, (6, 6)),
         (JobState::Training, 0.42, (2, 6)),
