@@ -244,3 +244,120 @@ fn fast_activations_have_burn_gradients() {
         }
     }
 }
+
+/// Deterministic pseudo-random values in [-1, 1).
+fn wiggly(n: usize, seed: u32) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| {
+            let h = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503))
+                .wrapping_mul(2_246_822_519);
+            (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn close(ours: &[f32], theirs: &[f32], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: length");
+    let scale = theirs.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        assert!((a - b).abs() <= 2e-5 * scale, "{what}[{i}]: {a} vs {b}");
+    }
+}
+
+/// `model::conv::forward` (the CPU's own depthwise kernels and 1×1-as-matrix-product) gives
+/// burn's `Conv2d` values and gradients, for every kernel, stride and padding B0 uses, odd
+/// sizes, with and without bias, in training (autodiff) and inference.
+#[test]
+fn cpu_convolutions_match_burn() {
+    use bloodshot::model::conv;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    // (channels in, out, groups, kernel, stride, h, w, bias)
+    let cases = [
+        (4, 4, 4, 3, 1, 7, 9, false),
+        (4, 4, 4, 3, 2, 7, 9, true),
+        (3, 3, 3, 5, 1, 6, 11, false),
+        (3, 3, 3, 5, 2, 9, 6, true),
+        (2, 2, 2, 3, 2, 2, 3, false), // smaller than the kernel's reach
+        (5, 3, 1, 1, 1, 4, 5, false),
+        (5, 3, 1, 1, 1, 1, 1, true),
+        (3, 4, 1, 3, 2, 8, 8, false), // dense 3×3 (stem): burn's own
+    ];
+    let inference = dev();
+    let training = dev().autodiff();
+    for (n, &(cin, cout, groups, k, s, h, w, bias)) in cases.iter().enumerate() {
+        let what = format!("case {n}: {cin}->{cout} groups {groups} {k}x{k}/{s} on {h}x{w}");
+        let pad = (k - 1) / 2;
+        let cfg = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_groups(groups)
+            .with_bias(bias);
+        let xs = wiggly(2 * cin * h * w, n as u32);
+        for device in [&inference, &training] {
+            let layer = cfg.init(device);
+            let mut x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [2, cin, h, w]), device);
+            if device.is_autodiff() {
+                x = x.require_grad();
+            }
+            let y_ours = conv::forward(&layer, x.clone());
+            let y_burn = layer.forward(x.clone());
+            assert_eq!(y_ours.dims(), y_burn.dims(), "{what}: shape");
+            let r = Tensor::<4>::from_data(
+                TensorData::new(wiggly(y_burn.shape().num_elements(), 99), y_burn.dims()),
+                device,
+            );
+            close(
+                &values(y_ours.clone()),
+                &values(y_burn.clone()),
+                &format!("{what}: values"),
+            );
+            if !device.is_autodiff() {
+                continue;
+            }
+            let g_ours = (y_ours * r.clone()).sum().backward();
+            let g_burn = (y_burn * r).sum().backward();
+            let grad = |t: Tensor<4>, g| values(t.grad(g).expect("a gradient"));
+            close(
+                &grad(x.clone(), &g_ours),
+                &grad(x.clone(), &g_burn),
+                &format!("{what}: dx"),
+            );
+            let wt = layer.weight.val();
+            close(
+                &grad(wt.clone(), &g_ours),
+                &grad(wt, &g_burn),
+                &format!("{what}: dw"),
+            );
+            if let Some(b) = &layer.bias {
+                let g = |g| values(b.val().grad(g).expect("a bias gradient"));
+                close(&g(&g_ours), &g(&g_burn), &format!("{what}: db"));
+            }
+        }
+    }
+}
+
+/// A depthwise 3×3 convolution, stride 2, padding 1, all-ones kernel on a 4×4 plane holding
+/// 1..16: each output is the sum of the inputs its window covers, by hand.
+#[test]
+fn depthwise_kernel_sums_windows_by_hand() {
+    use bloodshot::model::depthwise::{self, Geometry};
+    let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
+    let g = Geometry::new([1, 1, 4, 4], 3, 2, 1).unwrap();
+    assert_eq!((g.oh, g.ow), (2, 2));
+    let y = depthwise::forward(&x, &[1.0; 9], None, &g);
+    // Windows: rows/cols {0,1} -> 1+2+5+6; rows {0,1} cols {1,2,3} -> 2+3+4+6+7+8;
+    // rows {1,2,3} cols {0,1} -> 5+6+9+10+13+14; rows/cols {1,2,3} -> 6+7+8+10+...+16.
+    assert_eq!(y, vec![14.0, 30.0, 57.0, 99.0]);
+    // With the output gradient all ones, each input's gradient counts the windows it is in.
+    let dx = depthwise::x_backward(&[1.0; 4], &[1.0; 9], &g);
+    #[rustfmt::skip]
+    assert_eq!(dx, vec![1.0, 2.0, 1.0, 1.0,
+                        2.0, 4.0, 2.0, 2.0,
+                        1.0, 2.0, 1.0, 1.0,
+                        1.0, 2.0, 1.0, 1.0]);
+    // The weight gradient at tap (i, j) sums the inputs that tap reads over the 4 outputs.
+    let dw = depthwise::w_backward(&x, &[1.0; 4], &g);
+    assert_eq!(dw[4], 1.0 + 3.0 + 9.0 + 11.0); // centre tap reads x[0,0], x[0,2], x[2,0], x[2,2]
+    assert_eq!(dw[0], 6.0); // top-left tap: only output (1,1) reads inside, x[1,1]
+}

@@ -3,6 +3,7 @@
 //! average pooling. Parameter count matches `torchvision.models.efficientnet_b0().features`
 //! (4,007,548), which a test checks.
 
+use super::conv;
 use super::fast::{sigmoid, silu};
 use burn::module::{Flag, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -56,7 +57,7 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv::forward(&self.conv, x))
     }
 }
 
@@ -77,8 +78,8 @@ impl SqueezeExcitation {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let s = x.clone().mean_dim(2).mean_dim(3);
-        let s = silu(self.reduce.forward(s));
-        let s = sigmoid(self.expand.forward(s));
+        let s = silu(conv::forward(&self.reduce, s));
+        let s = sigmoid(conv::forward(&self.expand, s));
         x * s
     }
 }

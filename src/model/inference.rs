@@ -9,6 +9,7 @@
 //! `W'_c = s_c · W_c`, `b'_c = β_c − s_c · μ_c`. It changes float rounding only; embeddings
 //! stay within 1e-5 relative of the unfolded network (a test checks).
 
+use super::conv;
 use super::fast::{sigmoid, silu};
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
@@ -55,13 +56,16 @@ impl FoldedBlock {
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = match &self.expand {
-            Some(e) => silu(e.forward(input.clone())),
+            Some(e) => silu(conv::forward(e, input.clone())),
             None => input.clone(),
         };
-        x = silu(self.depthwise.forward(x));
+        x = silu(conv::forward(&self.depthwise, x));
         let s = x.clone().mean_dim(2).mean_dim(3);
-        let s = sigmoid(self.excite.forward(silu(self.reduce.forward(s))));
-        x = self.project.forward(x * s);
+        let s = sigmoid(conv::forward(
+            &self.excite,
+            silu(conv::forward(&self.reduce, s)),
+        ));
+        x = conv::forward(&self.project, x * s);
         if self.residual { x + input } else { x }
     }
 }
@@ -87,11 +91,11 @@ impl InferenceB0 {
     /// Embedding: global average pool of the features, `[batch, 1280]`, as
     /// [`EfficientNetB0::forward`] in evaluation mode.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = silu(self.stem.forward(images));
+        let mut x = silu(conv::forward(&self.stem, images));
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let f = silu(self.head.forward(x));
+        let f = silu(conv::forward(&self.head, x));
         let [b, c, _, _] = f.dims();
         f.mean_dim(2).mean_dim(3).reshape([b, c])
     }

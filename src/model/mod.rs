@@ -1,6 +1,8 @@
 //! The image embedder (EfficientNet-B0), the classification heads of the three objectives,
 //! and the on-device random rotation used by the consistency loss.
 
+pub mod conv;
+pub mod depthwise;
 pub mod efficientnet;
 pub mod fast;
 pub mod heads;
