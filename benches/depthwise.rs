@@ -22,6 +22,8 @@ fn time(label: &str, reps: usize, mut f: impl FnMut()) {
 }
 
 fn main() {
+    bloodshot::memory::init();
+    let _memory = bloodshot::memory::Hold::new(); // as training on the CPU does
     let (b, c, hw) = (32, 96, 112);
     let dev = Device::flex();
     let ad = dev.clone().autodiff();

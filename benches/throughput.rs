@@ -40,6 +40,7 @@ fn images() -> Vec<PathBuf> {
 }
 
 fn main() {
+    bloodshot::memory::init(); // as the program does
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let spec: DeviceSpec = std::env::var("BENCH_DEVICE")
         .ok()
@@ -55,6 +56,15 @@ fn main() {
         Err(e) => {
             eprintln!("throughput: {e}");
             std::process::exit(1);
+        }
+    };
+    // Freed memory stays in the process during each measurement, as `train` and
+    // `embed_images` keep it on the CPU (src/memory.rs); BENCH_NO_HOLD=1 measures without.
+    let hold = || {
+        if std::env::var("BENCH_NO_HOLD").is_ok_and(|v| v == "1") {
+            None
+        } else {
+            bloodshot::memory::Hold::for_device(&dev)
         }
     };
     println!(
@@ -87,6 +97,7 @@ fn main() {
     // The k-shot path embeds with batch norm folded (`InferenceB0`); the unfolded network in
     // evaluation mode is measured too, for the difference.
     let bench_embed = |batch: usize, reps: usize, folded: bool| {
+        let _memory = hold();
         let net = EfficientNetB0::new(&dev).valid();
         let inference = InferenceB0::new(&net);
         let forward = |x: Tensor<4>| {
@@ -139,6 +150,7 @@ fn main() {
         .max(2);
     for objective in objectives {
         let batch = 32;
+        let _memory = hold();
         let ad = dev.clone().autodiff();
         let cfg = TrainConfig {
             objective,

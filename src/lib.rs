@@ -6,6 +6,7 @@ pub mod data;
 pub mod device;
 pub mod fewshot;
 pub mod interop;
+pub mod memory;
 pub mod model;
 pub mod paths;
 pub mod report;

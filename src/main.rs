@@ -9,6 +9,8 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() {
+    // One malloc arena for all threads, before any starts (see bloodshot::memory).
+    bloodshot::memory::init();
     let args = Cli::parse();
     // Pin burn's fall-back device to what the user chose (never a GPU picked blindly).
     let device = match &args.command {

@@ -106,6 +106,7 @@ pub fn embed_images(
     // Batch norm folded into the convolutions: the same embeddings (within 1e-5 relative),
     // fewer passes over the activations.
     let model = crate::model::inference::InferenceB0::new(model);
+    let _memory = crate::memory::Hold::for_device(device);
     let k = key(paths, epoch, image_size);
     if let Some(dir) = cache_dir
         && let Some(hit) = read_cached(dir, &k, paths.len())

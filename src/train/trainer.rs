@@ -120,6 +120,7 @@ pub fn train(
     // The device first: one that cannot start leaves no run folder behind.
     let device_name = crate::device::describe(config.device);
     let base_device = crate::device::open(config.device)?;
+    let _memory = crate::memory::Hold::for_device(&base_device);
     let run = match run {
         Ok(run) => run,
         Err((runs_dir, Some(id))) => RunDir::create_named(&runs_dir, &id)?,
