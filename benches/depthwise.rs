@@ -53,11 +53,11 @@ fn main() {
         // The same layer through bloodshot's CPU path (src/model/conv.rs).
         let conv = cfg.init(&dev);
         time(&format!("{name} forward, bloodshot"), 5, || {
-            let _ = bloodshot::model::conv::forward(&conv, x.clone()).into_data();
+            let _ = bloodshot::model::cpu::conv::forward(&conv, x.clone()).into_data();
         });
         let conv = cfg.init(&ad);
         time(&format!("{name} forward+backward, bloodshot"), 3, || {
-            let y = bloodshot::model::conv::forward(&conv, xa.clone());
+            let y = bloodshot::model::cpu::conv::forward(&conv, xa.clone());
             let g = y.sum().backward();
             let _ = xa.grad(&g).map(|t| t.into_data());
         });

@@ -269,7 +269,7 @@ fn close(ours: &[f32], theirs: &[f32], what: &str) {
 /// sizes, with and without bias, in training (autodiff) and inference.
 #[test]
 fn cpu_convolutions_match_burn() {
-    use bloodshot::model::conv;
+    use bloodshot::model::cpu::conv;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
     // (channels in, out, groups, kernel, stride, h, w, bias)
@@ -341,7 +341,7 @@ fn cpu_convolutions_match_burn() {
 /// 1..16: each output is the sum of the inputs its window covers, by hand.
 #[test]
 fn depthwise_kernel_sums_windows_by_hand() {
-    use bloodshot::model::depthwise::{self, Geometry};
+    use bloodshot::model::cpu::depthwise::{self, Geometry};
     let x: Vec<f32> = (1..=16).map(|v| v as f32).collect();
     let g = Geometry::new([1, 1, 4, 4], 3, 2, 1).unwrap();
     assert_eq!((g.oh, g.ow), (2, 2));
@@ -360,4 +360,85 @@ fn depthwise_kernel_sums_windows_by_hand() {
     let dw = depthwise::w_backward(&x, &[1.0; 4], &g);
     assert_eq!(dw[4], 1.0 + 3.0 + 9.0 + 11.0); // centre tap reads x[0,0], x[0,2], x[2,0], x[2,2]
     assert_eq!(dw[0], 6.0); // top-left tap: only output (1,1) reads inside, x[1,1]
+}
+
+/// Training-mode batch norm on the CPU (`model::cpu::batch_norm`) gives burn's `BatchNorm`
+/// output, input / γ / β gradients and running statistics.
+#[test]
+fn cpu_batch_norm_matches_burn() {
+    use bloodshot::model::cpu::batch_norm;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    let ad = dev().autodiff();
+    for (n, (b, c, h, w)) in [(3, 4, 5, 7), (2, 3, 1, 1), (4, 2, 8, 8)]
+        .into_iter()
+        .enumerate()
+    {
+        let what = format!("[{b}, {c}, {h}, {w}]");
+        let make = || {
+            let mut bn = BatchNormConfig::new(c).init(&ad);
+            let g: Vec<f32> = wiggly(c, 7).iter().map(|v| 1.0 + v).collect();
+            bn.gamma = Param::from_tensor(Tensor::<1>::from_floats(g.as_slice(), &ad));
+            bn.beta = Param::from_tensor(Tensor::<1>::from_floats(wiggly(c, 8).as_slice(), &ad));
+            bn
+        };
+        // Values with an offset per channel, as activations have.
+        let xs: Vec<f32> = wiggly(b * c * h * w, n as u32 + 20)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 3.0 * v + ((i / (h * w)) % c) as f32)
+            .collect();
+        let r =
+            Tensor::<4>::from_floats(TensorData::new(wiggly(b * c * h * w, 5), [b, c, h, w]), &ad);
+        let run = |ours: bool| {
+            let bn = make();
+            let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [b, c, h, w]), &ad)
+                .require_grad();
+            let y = if ours {
+                batch_norm::forward(&bn, x.clone())
+            } else {
+                bn.forward(x.clone())
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            (
+                values(y),
+                values(x.grad(&grads).unwrap()),
+                values(bn.gamma.val().grad(&grads).unwrap()),
+                values(bn.beta.val().grad(&grads).unwrap()),
+                values(bn.running_mean.value_sync()),
+                values(bn.running_var.value_sync()),
+            )
+        };
+        let (ours, burn) = (run(true), run(false));
+        close(&ours.0, &burn.0, &format!("{what} output"));
+        close(&ours.1, &burn.1, &format!("{what} dx"));
+        close(&ours.2, &burn.2, &format!("{what} dγ"));
+        close(&ours.3, &burn.3, &format!("{what} dβ"));
+        close(&ours.4, &burn.4, &format!("{what} running mean"));
+        close(&ours.5, &burn.5, &format!("{what} running variance"));
+    }
+}
+
+/// One channel holding 1, 2, 3, 4 (two images, two values each): mean 2.5, biased variance
+/// 1.25, so with γ = 1, β = 0 the output is (x − 2.5)/√1.25 (ε = 1e-5 aside), and the
+/// running statistics move 10 % of the way from (0, 1): 0.25 and 1.025.
+#[test]
+fn cpu_batch_norm_by_hand() {
+    use bloodshot::model::cpu::batch_norm;
+    use burn::nn::BatchNormConfig;
+    let ad = dev().autodiff();
+    let bn = BatchNormConfig::new(1).init(&ad);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![1f32, 2.0, 3.0, 4.0], [2, 1, 1, 2]),
+        &ad,
+    );
+    let y = values(batch_norm::forward(&bn, x));
+    let s = (1.25f32 + 1e-5).sqrt();
+    let expected = [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s];
+    for (a, b) in y.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-6, "{y:?} vs {expected:?}");
+    }
+    let rm = values(bn.running_mean.value_sync());
+    assert!((rm[0] - 0.25).abs() < 1e-6, "running mean {rm:?}");
+    assert!((values(bn.running_var.value_sync())[0] - 1.025).abs() < 1e-6);
 }

@@ -3,7 +3,7 @@
 //! average pooling. Parameter count matches `torchvision.models.efficientnet_b0().features`
 //! (4,007,548), which a test checks.
 
-use super::conv;
+use super::cpu::{batch_norm, conv};
 use super::fast::{sigmoid, silu};
 use burn::module::{Flag, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -57,7 +57,7 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv::forward(&self.conv, x))
+        batch_norm::forward(&self.bn, conv::forward(&self.conv, x))
     }
 }
 

@@ -10,11 +10,17 @@
 //! go back into a tensor.
 //!
 //! Under autodiff on the CPU backend (training) the same pass also computes the slopes, and
-//! the result joins the graph with the right gradient (see `with_grad`). On a GPU the data
+//! the result is one node of the graph whose backward pass multiplies by them (`with_grad`). On a GPU the data
 //! would have to travel to the host: burn's `silu` / `sigmoid` run there unchanged.
 
+use super::cpu::{self, Ad};
 use burn::prelude::*;
 use burn::tensor::activation;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 /// Values per parallel task: large enough to amortise the split, small enough for 2+ cores.
@@ -46,28 +52,63 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     map(x, sigmoid_slice, activation::sigmoid)
 }
 
-/// f(x) under autodiff without burn's scalar sigmoid: the values f(x) and slopes f'(x) are
-/// computed in one vectorised pass over a copy, as constants, and joined to the graph as
-/// `f(x) + (x − detach(x)) · f'(x)`. Its value is f(x) (the second term is exactly 0) and its
-/// gradient with respect to x is f'(x), as burn's own composition would give.
+/// f(x) under autodiff on the CPU, as one node of burn's graph: the values f(x) and slopes
+/// f'(x) come from one vectorised pass, the slopes are kept for the backward pass, which is
+/// one multiplication `dx = dy · f'(x)`. (An earlier version joined constant values and
+/// slopes to the graph as `f(x) + (x − detach(x)) · f'(x)`, three more element-wise passes
+/// forward and two backward on every activation.)
 fn with_grad<const D: usize>(
     x: Tensor<D>,
     f: fn(&mut [f32], &mut [f32]),
     slow: fn(Tensor<D>) -> Tensor<D>,
 ) -> Tensor<D> {
-    let device = x.device();
-    let shape = x.shape();
-    let mut values = x.clone().into_data();
-    let Ok(v) = values.as_mut_slice::<f32>() else {
-        return slow(x); // Not f32: burn's operation.
+    if x.dtype() != burn::tensor::DType::F32 {
+        return slow(x); // A half-precision model: burn's operation.
+    }
+    let Ok(xa) = x.clone().try_into_primitive::<Ad>() else {
+        return slow(x);
     };
-    let mut slopes = vec![0f32; v.len()];
-    v.par_chunks_mut(CHUNK)
+    let shape = xa.primitive().layout().shape().clone();
+    let mut values = cpu::values(xa.primitive()).into_owned();
+    let mut slopes = vec![0f32; values.len()];
+    values
+        .par_chunks_mut(CHUNK)
         .zip(slopes.par_chunks_mut(CHUNK))
         .for_each(|(v, d)| f(v, d));
-    let value = Tensor::<D>::from_data(values, &device);
-    let slope = Tensor::<D>::from_data(TensorData::new(slopes, shape), &device);
-    value + (x.clone() - x.detach()) * slope
+    let y = cpu::flex(values, shape.clone());
+    let out = match Activation
+        .prepare::<NoCheckpointing>([xa.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(cpu::flex(slopes, shape), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive::<Ad>(out)
+}
+
+/// The autodiff node of an element-wise activation: `dx = dy · slope`.
+#[derive(Debug)]
+struct Activation;
+
+impl Backward<Flex, 1> for Activation {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let Some(node) = node else { return };
+        let slope = ops.state;
+        let dx: Vec<f32> = {
+            let (dy, s) = (cpu::values(&dy), cpu::values(&slope));
+            dy.par_iter()
+                .zip(s.par_iter())
+                .map(|(g, s)| g * s)
+                .collect()
+        };
+        let shape = slope.layout().shape().clone();
+        grads.register::<Flex>(node.id, cpu::flex(dx, shape));
+    }
 }
 
 /// x ← silu(x), d ← silu'(x) = s + x·s·(1 − s) with s = sigmoid(x).

@@ -9,7 +9,7 @@
 //! `W'_c = s_c · W_c`, `b'_c = β_c − s_c · μ_c`. It changes float rounding only; embeddings
 //! stay within 1e-5 relative of the unfolded network (a test checks).
 
-use super::conv;
+use super::cpu::conv;
 use super::fast::{sigmoid, silu};
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;

@@ -1,8 +1,7 @@
 //! The image embedder (EfficientNet-B0), the classification heads of the three objectives,
 //! and the on-device random rotation used by the consistency loss.
 
-pub mod conv;
-pub mod depthwise;
+pub mod cpu;
 pub mod efficientnet;
 pub mod fast;
 pub mod heads;

@@ -13,28 +13,10 @@
 //! On GPUs (and for anything else) this is burn's `Conv2d::forward`.
 
 use super::depthwise::{self, Geometry};
+use super::{Cpu, cpu};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-
-/// Which of the CPU paths a device takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cpu {
-    Training,
-    Inference,
-    No,
-}
-
-fn cpu(device: &Device) -> Cpu {
-    if device.is_autodiff() {
-        if device.clone().without_autodiff() == Device::flex() {
-            return Cpu::Training;
-        }
-    } else if *device == Device::flex() {
-        return Cpu::Inference;
-    }
-    Cpu::No
-}
 
 /// `conv.forward(x)`.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {

@@ -17,7 +17,6 @@
 //! with burn's own convolution for each shape EfficientNet-B0 uses.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -25,9 +24,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-/// Flex under burn's default autodiff (no gradient checkpointing), as `Device::autodiff`
-/// builds it.
-type Ad = burn_autodiff::Autodiff<Flex>;
+use super::{Ad, flex, values};
 
 /// Where one depthwise convolution reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,20 +302,6 @@ pub fn w_backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
         axpy(&mut dw, 1.0, image);
     }
     dw
-}
-
-/// The f32 values of a flex tensor in row-major order (copied only when it is a view).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(v) => std::borrow::Cow::Borrowed(v),
-        None => {
-            std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec())
-        }
-    }
-}
-
-fn flex(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// The autodiff node: its backward pass computes both gradients with the kernels above.

@@ -1,0 +1,51 @@
+//! The CPU (flex) backend's own versions of the operations that dominate EfficientNet-B0
+//! training there: depthwise convolution, 1×1 convolution and training-mode batch norm.
+//! Each computes the same function as burn's operation (tests compare values and gradients)
+//! without the layout copies and element-wise passes that burn 0.22's generic
+//! implementations spend their time in (`docs/cpu-profile.md`). On other backends, and for
+//! tensors these do not cover, the callers use burn's operation.
+
+pub mod batch_norm;
+pub mod conv;
+pub mod depthwise;
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn_flex::{Flex, FlexTensor};
+use std::borrow::Cow;
+
+/// Flex under burn's default autodiff (no gradient checkpointing), as `Device::autodiff`
+/// builds it.
+pub(crate) type Ad = burn_autodiff::Autodiff<Flex>;
+
+/// Which of the CPU paths a device takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cpu {
+    Training,
+    Inference,
+    No,
+}
+
+fn cpu(device: &Device) -> Cpu {
+    if device.is_autodiff() {
+        if device.clone().without_autodiff() == Device::flex() {
+            return Cpu::Training;
+        }
+    } else if *device == Device::flex() {
+        return Cpu::Inference;
+    }
+    Cpu::No
+}
+
+/// The f32 values of a flex tensor in row-major order (copied only when it is a view).
+pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap_or(&[]).to_vec()),
+    }
+}
+
+/// A flex tensor of these values.
+pub(crate) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
