@@ -281,7 +281,8 @@ fn cpu_convolutions_match_burn() {
         (2, 2, 2, 3, 2, 2, 3, false), // smaller than the kernel's reach
         (5, 3, 1, 1, 1, 4, 5, false),
         (5, 3, 1, 1, 1, 1, 1, true),
-        (3, 4, 1, 3, 2, 8, 8, false), // dense 3×3 (stem): burn's own
+        (3, 4, 1, 3, 2, 8, 8, false),  // dense 3×3 (stem): burn's own
+        (2, 2, 2, 3, 1, 64, 60, true), // several tasks per channel (see below)
     ];
     let inference = dev();
     let training = dev().autodiff();
@@ -293,10 +294,14 @@ fn cpu_convolutions_match_burn() {
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .with_groups(groups)
             .with_bias(bias);
-        let xs = wiggly(2 * cin * h * w, n as u32);
+        // Five images: the 64×60 planes go three images to a task, so one channel has a full
+        // task and a partial one.
+        let batch = if h == 64 { 5 } else { 2 };
+        let xs = wiggly(batch * cin * h * w, n as u32);
         for device in [&inference, &training] {
             let layer = cfg.init(device);
-            let mut x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [2, cin, h, w]), device);
+            let mut x =
+                Tensor::<4>::from_data(TensorData::new(xs.clone(), [batch, cin, h, w]), device);
             if device.is_autodiff() {
                 x = x.require_grad();
             }

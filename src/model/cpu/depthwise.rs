@@ -125,183 +125,257 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// One task's working memory, reused across the planes it handles.
+/// Images per task: enough that a task's loops run over ≈ 16k values (small planes are
+/// handled many images at a time, so their loops stay long).
+fn group(g: &Geometry) -> usize {
+    (16_384 / g.phase_len().max(1)).clamp(1, g.batch.max(1))
+}
+
+/// The tasks of one convolution: (channel, first image, images).
+fn tasks(g: &Geometry) -> impl IndexedParallelIterator<Item = (usize, usize, usize)> + '_ {
+    let per = group(g);
+    let groups = g.batch.div_ceil(per);
+    (0..g.channels * groups).into_par_iter().map(move |t| {
+        let (c, first) = (t / groups, (t % groups) * per);
+        (c, first, per.min(g.batch - first))
+    })
+}
+
+/// Plane (image, channel) of an `[n, c, …]` buffer with planes of `len` values.
+fn plane<'a>(t: &'a [f32], g: &Geometry, image: usize, channel: usize, len: usize) -> &'a [f32] {
+    let at = (image * g.channels + channel) * len;
+    &t[at..at + len]
+}
+
+/// A buffer whose planes parallel tasks write, each plane by exactly one task.
+struct Planes {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: tasks only write disjoint planes (`plane_mut`'s contract), so sharing the pointer
+// between threads cannot make two of them touch the same value.
+unsafe impl Sync for Planes {}
+
+impl Planes {
+    fn new(buffer: &mut [f32]) -> Self {
+        Self {
+            ptr: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
+    }
+
+    /// Values `at..at + len`.
+    ///
+    /// # Safety
+    /// No other live reference may cover any of these values.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn plane_mut(&self, at: usize, len: usize) -> &mut [f32] {
+        assert!(at + len <= self.len, "plane outside the buffer");
+        // SAFETY: in bounds (just checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) }
+    }
+}
+
+/// One task's working memory: the planes of one channel for up to `images` images.
 ///
-/// The zero-padded input plane is split into stride² *phase planes* (phase (a, b) holds
+/// Each zero-padded input plane is split into stride² *phase planes* (phase (a, b) holds
 /// padded pixels (s·r + a, s·c + b)), and output-shaped planes are laid out with rows
 /// `phase_cols` apart (*pitched*; the columns past `ow` are scratch). Then tap (i, j) of
 /// every output pixel reads phase (i mod s, j mod s) at one fixed offset from the output's
-/// own pitched index, so each of the k² taps is a single `y += w · x` over the whole
-/// plane: no per-row bounds, no strided loads, long vectorised loops even on 4×4 planes.
+/// own pitched index. Images follow each other `phase_len` apart in both layouts, so each of
+/// the k² taps is a single `y += w · x` over all the task's images at once: no per-row
+/// bounds, no strided loads, and long vectorised loops even on 2×2 planes.
 struct Scratch {
+    images: usize,
     phases: Vec<f32>,
     pitched: Vec<f32>,
 }
 
 impl Scratch {
     fn new(g: &Geometry) -> Self {
+        let images = group(g);
         Self {
-            phases: vec![0.0; g.stride * g.stride * g.phase_len()],
-            pitched: vec![0.0; g.pitched_len()],
+            images,
+            phases: vec![0.0; g.stride * g.stride * images * g.phase_len()],
+            pitched: vec![0.0; images * g.phase_len()],
         }
     }
 
-    /// Phase planes of the zero-padded input plane `x`.
-    fn split(&mut self, x: &[f32], g: &Geometry) {
-        let (s, p, wq, len) = (g.stride, g.pad, g.phase_cols(), g.phase_len());
+    /// Where padded pixel (rp, cp) of image m lies among the phase planes.
+    #[inline(always)]
+    fn at(&self, g: &Geometry, m: usize, rp: usize, cp: usize) -> usize {
+        let s = g.stride;
+        let phase = (rp % s) * s + cp % s;
+        (phase * self.images + m) * g.phase_len() + (rp / s) * g.phase_cols() + cp / s
+    }
+
+    /// Phase planes of the zero-padded input planes `xs` (one per image).
+    fn split(&mut self, xs: &[&[f32]], g: &Geometry) {
         self.phases.fill(0.0);
-        for (r, row) in x.chunks_exact(g.w).enumerate() {
-            let rp = r + p;
-            if s == 1 {
-                let start = rp * wq + p;
-                self.phases[start..start + g.w].copy_from_slice(row);
-                continue;
-            }
-            for (c, &v) in row.iter().enumerate() {
-                let cp = c + p;
-                self.phases[((rp % s) * s + cp % s) * len + (rp / s) * wq + cp / s] = v;
+        for (m, x) in xs.iter().enumerate() {
+            for (r, row) in x.chunks_exact(g.w).enumerate() {
+                if g.stride == 1 {
+                    let start = self.at(g, m, r + g.pad, g.pad);
+                    self.phases[start..start + g.w].copy_from_slice(row);
+                    continue;
+                }
+                for (c, &v) in row.iter().enumerate() {
+                    let at = self.at(g, m, r + g.pad, c + g.pad);
+                    self.phases[at] = v;
+                }
             }
         }
     }
 
-    /// The padded-plane values of phase planes, cropped back to the `h × w` plane.
-    fn join(&self, out: &mut [f32], g: &Geometry) {
-        let (s, p, wq, len) = (g.stride, g.pad, g.phase_cols(), g.phase_len());
+    /// Image m's padded plane, cropped back to `h × w`, into `out`.
+    fn join(&self, m: usize, out: &mut [f32], g: &Geometry) {
         for (r, row) in out.chunks_exact_mut(g.w).enumerate() {
-            let rp = r + p;
-            if s == 1 {
-                let start = rp * wq + p;
+            if g.stride == 1 {
+                let start = self.at(g, m, r + g.pad, g.pad);
                 row.copy_from_slice(&self.phases[start..start + g.w]);
                 continue;
             }
             for (c, v) in row.iter_mut().enumerate() {
-                let cp = c + p;
-                *v = self.phases[((rp % s) * s + cp % s) * len + (rp / s) * wq + cp / s];
+                *v = self.phases[self.at(g, m, r + g.pad, c + g.pad)];
             }
         }
     }
 
-    /// `dy` (`oh × ow`) into the pitched plane, zero in the scratch columns.
-    fn pitch(&mut self, dy: &[f32], g: &Geometry) {
-        let wq = g.phase_cols();
-        for (prow, row) in self.pitched.chunks_exact_mut(wq).zip(dy.chunks_exact(g.ow)) {
-            prow[..g.ow].copy_from_slice(row);
-            prow[g.ow..].fill(0.0);
+    /// Output gradients `dys` (`oh × ow`, one per image) into the pitched planes, zero
+    /// everywhere else.
+    fn pitch(&mut self, dys: &[&[f32]], g: &Geometry) {
+        let (wq, len) = (g.phase_cols(), g.phase_len());
+        self.pitched.fill(0.0);
+        for (m, dy) in dys.iter().enumerate() {
+            for (r, row) in dy.chunks_exact(g.ow).enumerate() {
+                let start = m * len + r * wq;
+                self.pitched[start..start + g.ow].copy_from_slice(row);
+            }
         }
     }
 
-    /// Tap (i, j)'s window: the phase-plane values that line up with the pitched plane.
-    fn window(&self, g: &Geometry, i: usize, j: usize) -> std::ops::Range<usize> {
+    /// The pitched values that `images` images span.
+    fn span(&self, g: &Geometry, images: usize) -> usize {
+        (images - 1) * g.phase_len() + g.pitched_len()
+    }
+
+    /// Tap (i, j)'s window: the phase values that line up with the pitched span.
+    fn window(&self, g: &Geometry, i: usize, j: usize, images: usize) -> std::ops::Range<usize> {
         let (phase, offset) = g.tap(i, j);
-        let start = phase * g.phase_len() + offset;
-        start..start + g.pitched_len()
+        let start = phase * self.images * g.phase_len() + offset;
+        start..start + self.span(g, images)
     }
-}
-
-/// One output plane: `out = bias + Σ_ij w[i, j] · shift_ij(x)`.
-fn forward_plane(x: &[f32], w: &[f32], bias: f32, out: &mut [f32], g: &Geometry, sc: &mut Scratch) {
-    sc.split(x, g);
-    sc.pitched.fill(bias);
-    for i in 0..g.kernel {
-        for j in 0..g.kernel {
-            let window = sc.window(g, i, j);
-            axpy(&mut sc.pitched, w[i * g.kernel + j], &sc.phases[window]);
-        }
-    }
-    let wq = g.phase_cols();
-    for (row, prow) in out.chunks_exact_mut(g.ow).zip(sc.pitched.chunks_exact(wq)) {
-        row.copy_from_slice(&prow[..g.ow]);
-    }
-}
-
-/// One input-gradient plane: every output gradient goes back to the k² inputs it read.
-fn x_backward_plane(dy: &[f32], w: &[f32], dx: &mut [f32], g: &Geometry, sc: &mut Scratch) {
-    sc.pitch(dy, g);
-    sc.phases.fill(0.0);
-    for i in 0..g.kernel {
-        for j in 0..g.kernel {
-            let window = sc.window(g, i, j);
-            axpy(&mut sc.phases[window], w[i * g.kernel + j], &sc.pitched);
-        }
-    }
-    sc.join(dx, g);
-}
-
-/// One plane's share of the weight gradient: `acc[i, j] = Σ dy · shift_ij(x)`.
-fn w_backward_plane(x: &[f32], dy: &[f32], acc: &mut [f32], g: &Geometry, sc: &mut Scratch) {
-    sc.split(x, g);
-    sc.pitch(dy, g);
-    for i in 0..g.kernel {
-        for j in 0..g.kernel {
-            acc[i * g.kernel + j] = dot(&sc.pitched, &sc.phases[sc.window(g, i, j)]);
-        }
-    }
-}
-
-/// Planes per parallel task: enough work (≈ 16k values) to amortise the task.
-fn min_planes(g: &Geometry) -> usize {
-    (16_384 / (g.in_plane() + g.out_plane()).max(1)).max(1)
 }
 
 /// The convolution of `x` (`[n, c, h, w]`, contiguous) with `w` (`[c, 1, k, k]`), plus a
 /// per-channel bias when given.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
-    let kk = g.kernel * g.kernel;
+    let (k, kk) = (g.kernel, g.kernel * g.kernel);
     let mut out = vec![0f32; g.batch * g.channels * g.out_plane()];
-    out.par_chunks_mut(g.out_plane())
-        .enumerate()
-        .with_min_len(min_planes(g))
-        .for_each_init(
-            || Scratch::new(g),
-            |sc, (plane, out)| {
-                let c = plane % g.channels;
-                let xp = &x[plane * g.in_plane()..(plane + 1) * g.in_plane()];
-                let b = bias.map_or(0.0, |b| b[c]);
-                forward_plane(xp, &w[c * kk..(c + 1) * kk], b, out, g, sc);
-            },
-        );
+    let planes = Planes::new(&mut out);
+    tasks(g).for_each_init(
+        || Scratch::new(g),
+        |sc, (c, first, images)| {
+            let xs: Vec<&[f32]> = (first..first + images)
+                .map(|i| plane(x, g, i, c, g.in_plane()))
+                .collect();
+            sc.split(&xs, g);
+            let span = sc.span(g, images);
+            sc.pitched[..span].fill(bias.map_or(0.0, |b| b[c]));
+            for i in 0..k {
+                for j in 0..k {
+                    let window = sc.window(g, i, j, images);
+                    axpy(
+                        &mut sc.pitched[..span],
+                        w[c * kk + i * k + j],
+                        &sc.phases[window],
+                    );
+                }
+            }
+            for m in 0..images {
+                let at = ((first + m) * g.channels + c) * g.out_plane();
+                // SAFETY: plane (first + m, c) belongs to this task alone.
+                let out = unsafe { planes.plane_mut(at, g.out_plane()) };
+                let pitched = &sc.pitched[m * g.phase_len()..];
+                for (row, prow) in out
+                    .chunks_exact_mut(g.ow)
+                    .zip(pitched.chunks(g.phase_cols()))
+                {
+                    row.copy_from_slice(&prow[..g.ow]);
+                }
+            }
+        },
+    );
     out
 }
 
 /// The gradient with respect to the input, from the output gradient `dy`.
 pub fn x_backward(dy: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
-    let kk = g.kernel * g.kernel;
+    let (k, kk) = (g.kernel, g.kernel * g.kernel);
     let mut dx = vec![0f32; g.batch * g.channels * g.in_plane()];
-    dx.par_chunks_mut(g.in_plane())
-        .enumerate()
-        .with_min_len(min_planes(g))
-        .for_each_init(
-            || Scratch::new(g),
-            |sc, (plane, dx)| {
-                let c = plane % g.channels;
-                let dyp = &dy[plane * g.out_plane()..(plane + 1) * g.out_plane()];
-                x_backward_plane(dyp, &w[c * kk..(c + 1) * kk], dx, g, sc);
-            },
-        );
+    let planes = Planes::new(&mut dx);
+    tasks(g).for_each_init(
+        || Scratch::new(g),
+        |sc, (c, first, images)| {
+            let dys: Vec<&[f32]> = (first..first + images)
+                .map(|i| plane(dy, g, i, c, g.out_plane()))
+                .collect();
+            sc.pitch(&dys, g);
+            sc.phases.fill(0.0);
+            let span = sc.span(g, images);
+            for i in 0..k {
+                for j in 0..k {
+                    let window = sc.window(g, i, j, images);
+                    axpy(
+                        &mut sc.phases[window],
+                        w[c * kk + i * k + j],
+                        &sc.pitched[..span],
+                    );
+                }
+            }
+            for m in 0..images {
+                let at = ((first + m) * g.channels + c) * g.in_plane();
+                // SAFETY: plane (first + m, c) belongs to this task alone.
+                sc.join(m, unsafe { planes.plane_mut(at, g.in_plane()) }, g);
+            }
+        },
+    );
     dx
 }
 
 /// The gradient with respect to the weight, `[c, 1, k, k]` flattened.
 pub fn w_backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
-    let kk = g.kernel * g.kernel;
-    let mut partial = vec![0f32; g.batch * g.channels * kk];
+    let (k, kk) = (g.kernel, g.kernel * g.kernel);
+    let groups = g.batch.div_ceil(group(g));
+    let mut partial = vec![0f32; g.channels * groups * kk];
+    partial.par_chunks_mut(kk).zip(tasks(g)).for_each_init(
+        || Scratch::new(g),
+        |sc, (acc, (c, first, images))| {
+            let xs: Vec<&[f32]> = (first..first + images)
+                .map(|i| plane(x, g, i, c, g.in_plane()))
+                .collect();
+            let dys: Vec<&[f32]> = (first..first + images)
+                .map(|i| plane(dy, g, i, c, g.out_plane()))
+                .collect();
+            sc.split(&xs, g);
+            sc.pitch(&dys, g);
+            let span = sc.span(g, images);
+            for i in 0..k {
+                for j in 0..k {
+                    let window = sc.window(g, i, j, images);
+                    acc[i * k + j] = dot(&sc.pitched[..span], &sc.phases[window]);
+                }
+            }
+        },
+    );
+    // Tasks are channel-major: each channel's groups are consecutive.
     partial
-        .par_chunks_mut(kk)
-        .enumerate()
-        .with_min_len(min_planes(g))
-        .for_each_init(
-            || Scratch::new(g),
-            |sc, (plane, acc)| {
-                let xp = &x[plane * g.in_plane()..(plane + 1) * g.in_plane()];
-                let dyp = &dy[plane * g.out_plane()..(plane + 1) * g.out_plane()];
-                w_backward_plane(xp, dyp, acc, g, sc);
-            },
-        );
-    let mut dw = vec![0f32; g.channels * kk];
-    for image in partial.chunks_exact(g.channels * kk) {
-        axpy(&mut dw, 1.0, image);
-    }
-    dw
+        .chunks_exact(groups * kk)
+        .flat_map(|per_channel| {
+            (0..kk).map(move |t| per_channel.chunks_exact(kk).map(|acc| acc[t]).sum::<f32>())
+        })
+        .collect()
 }
 
 /// The autodiff node: its backward pass computes both gradients with the kernels above.
