@@ -95,25 +95,62 @@ impl Geometry {
     }
 }
 
-/// `y[o] += a · x[o]`.
-#[inline(always)]
+/// `y[o] += a · x[o]`, with the widest vector instructions the CPU has (the crate is
+/// built for baseline x86-64, SSE2, so they are chosen at run time as in `fast.rs`).
+#[inline]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { axpy_avx512(y, a, x) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { axpy_avx2(y, a, x) };
+        }
+    }
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * *x;
     }
 }
 
-/// Σ a[o] · b[o], in eight independent lanes so that it vectorises.
-#[inline(always)]
+/// Σ a[o] · b[o], in independent lanes so that it vectorises (dispatched like [`axpy`]).
+#[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { dot_avx512(a, b) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_lanes::<8>(a, b, |x, y, acc| acc + x * y)
+}
+
+#[inline(always)]
+fn axpy_fused(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y = a.mul_add(*x, *y);
+    }
+}
+
+#[inline(always)]
+fn dot_lanes<const L: usize>(a: &[f32], b: &[f32], fma: impl Fn(f32, f32, f32) -> f32) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut lanes = [0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
+    let mut lanes = [0f32; L];
+    let mut ca = a.chunks_exact(L);
+    let mut cb = b.chunks_exact(L);
     for (x, y) in ca.by_ref().zip(cb.by_ref()) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
+        for l in 0..L {
+            lanes[l] = fma(x[l], y[l], lanes[l]);
         }
     }
     let tail: f32 = ca
@@ -123,6 +160,30 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| x * y)
         .sum();
     lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn axpy_avx512(y: &mut [f32], a: f32, x: &[f32]) {
+    axpy_fused(y, a, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn axpy_avx2(y: &mut [f32], a: f32, x: &[f32]) {
+    axpy_fused(y, a, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes::<32>(a, b, f32::mul_add)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes::<16>(a, b, f32::mul_add)
 }
 
 /// Images per task: enough that a task's loops run over ≈ 16k values (small planes are
