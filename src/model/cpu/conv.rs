@@ -1,18 +1,21 @@
-//! `Conv2d::forward` as EfficientNet-B0 uses it, with two faster formulations on the CPU
+//! `Conv2d::forward` as EfficientNet-B0 uses it, with faster formulations on the CPU
 //! (flex) backend. Values are the same convolution's; only the way they are computed
 //! differs, and `tests/model.rs` checks values and gradients against burn's `Conv2d`.
 //!
 //! - **1×1, stride 1, one group** (expansion, projection, head, squeeze-and-excitation):
-//!   a batched matrix product `[1, c_out, c_in] × [n, c_in, h·w]`. Its backward pass is two
-//!   more matrix products, where flex's convolution backward spends its time on layout copies
-//!   (forward + backward of one `[32, 96, 112, 112]` layer: 1716 ms as a convolution, 584 ms
-//!   as a product; PyTorch 554 ms; `cargo bench --bench depthwise`). Used under autodiff only:
-//!   flex's own 1×1 forward is faster than the product.
-//! - **Depthwise** (groups = channels): `depthwise.rs`, in training and in inference.
+//!   matrix products per image (`pointwise.rs`), in training (forward and both gradients)
+//!   and in inference. Flex's convolution backward spends its time on layout copies: one
+//!   `[32, 96, 112, 112]` layer, forward and backward, took 1716 ms as a convolution, 584 ms
+//!   as a batched `matmul` and 206 ms here (PyTorch 554 ms; `cargo bench --bench
+//!   depthwise`); flex's `matmul` copies every result once more. If the products cannot run
+//!   (not f32), the batched `matmul` under autodiff, else burn's convolution.
+//! - **Depthwise** (groups = channels): `depthwise.rs`, in training (its gradients; the
+//!   forward pass is flex's own, which is fast).
 //!
 //! On GPUs (and for anything else) this is burn's `Conv2d::forward`.
 
 use super::depthwise::{self, Geometry};
+use super::pointwise;
 use super::{Cpu, cpu};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -27,19 +30,31 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().map(|b| b.val());
     if mode == Cpu::Training && is_pointwise(conv) {
-        return pointwise(weight, bias, x);
-    }
-    if let Some(g) = depthwise_geometry(conv, &weight, &x) {
-        let y = match mode {
-            Cpu::Training => depthwise::forward_autodiff(&x, &weight, &g).map(|y| match bias {
-                Some(b) => y + b.reshape([1, g.channels, 1, 1]),
+        return match pointwise::forward_autodiff(&x, &weight) {
+            Some(y) => match bias {
+                Some(b) => {
+                    let [c_out, ..] = weight.dims();
+                    y + b.reshape([1, c_out, 1, 1])
+                }
                 None => y,
-            }),
-            _ => depthwise::forward_inference(&x, &weight, bias.as_ref(), &g),
+            },
+            None => pointwise(weight, bias, x),
         };
-        if let Some(y) = y {
-            return y;
-        }
+    }
+    if mode == Cpu::Inference
+        && is_pointwise(conv)
+        && let Some(y) = pointwise::forward_inference(&x, &weight, bias.as_ref())
+    {
+        return y;
+    }
+    if mode == Cpu::Training
+        && let Some(g) = depthwise_geometry(conv, &weight, &x)
+        && let Some(y) = depthwise::forward_autodiff(&x, &weight, &g)
+    {
+        return match bias {
+            Some(b) => y + b.reshape([1, g.channels, 1, 1]),
+            None => y,
+        };
     }
     conv.forward(x)
 }

@@ -1,5 +1,7 @@
-//! Depthwise convolution for the CPU: forward, input gradient and weight gradient written
-//! for one channel plane at a time, and joined to burn's autodiff graph as one node.
+//! Depthwise convolution for training on the CPU: input- and weight-gradient kernels written
+//! for the planes of one channel at a time, joined to burn's autodiff graph as one node whose
+//! forward pass is flex's own convolution (fast once its outputs are not fresh pages, see
+//! `memory.rs`); a forward kernel of the same kind is the fallback and the tests' reference.
 //!
 //! Why: burn 0.22's flex backend computes a depthwise convolution's backward pass as a
 //! general grouped transposed convolution, with layout copies around it (`copy_2d_tiled`,
@@ -8,9 +10,9 @@
 //! convolution is k² shifted multiply-adds inside each (image, channel) plane, and so are
 //! both of its gradients, so each is written here as k² whole-plane `y += w · x` loops (see
 //! [`Scratch`] for how padding and stride are taken out of them) that the compiler
-//! vectorises, with planes shared among rayon's threads (a 112×112 plane fits in L2). The
-//! same layer here: 78 ms forward (PyTorch 158), 451 ms forward + backward
-//! (`cargo bench --bench depthwise`).
+//! vectorises (AVX-512 or AVX2 + FMA when the CPU has them), with channels shared among
+//! rayon's threads. The same layer here: 160 ms forward + backward (`cargo bench --bench
+//! depthwise`; burn's 684–790 ms with the memory held, PyTorch 526 ms).
 //!
 //! Layouts are burn's: input `[n, c, h, w]`, weight `[c, 1, k, k]`, square kernel, the same
 //! stride and padding on both axes, no dilation. `tests/model.rs` compares all three results
@@ -462,6 +464,26 @@ impl Backward<Flex, 2> for DepthwiseBackward {
     }
 }
 
+/// The forward pass: flex's own convolution, which is faster than [`forward`] once its
+/// outputs no longer cost fresh pages (`memory::Hold`; 36 ms against 43 ms for the bench
+/// layer); [`forward`] if that call cannot be made.
+fn forward_flex(x: &FlexTensor, w: &FlexTensor, g: &Geometry) -> FlexTensor {
+    let options = burn::tensor::ops::ConvOptions::new(
+        [g.stride, g.stride],
+        [g.pad, g.pad],
+        [1, 1],
+        g.channels,
+    );
+    let xt = Tensor::<4>::from_primitive::<Flex>(x.clone());
+    let wt = Tensor::<4>::from_primitive::<Flex>(w.clone());
+    burn::tensor::module::conv2d(xt, wt, None, options)
+        .try_into_primitive::<Flex>()
+        .unwrap_or_else(|_| {
+            let y = forward(&values(x), &values(w), None, g);
+            flex(y, [g.batch, g.channels, g.oh, g.ow])
+        })
+}
+
 /// The depthwise convolution of `x` with `weight` on flex under autodiff, with gradients
 /// from the kernels above. `None` when the tensors are not f32 on that backend (the caller
 /// then uses burn's convolution).
@@ -471,9 +493,6 @@ pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>, g: &Geometry) -> Opti
     }
     let xa = x.clone().try_into_primitive::<Ad>().ok()?;
     let wa = weight.clone().try_into_primitive::<Ad>().ok()?;
-    let out_shape = [g.batch, g.channels, g.oh, g.ow];
-    let run =
-        |x: &FlexTensor, w: &FlexTensor| flex(forward(&values(x), &values(w), None, g), out_shape);
     let out = match DepthwiseBackward
         .prepare::<NoCheckpointing>([xa.node(), wa.node()])
         .compute_bound()
@@ -481,39 +500,10 @@ pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>, g: &Geometry) -> Opti
     {
         OpsKind::Tracked(prep) => {
             let (xf, wf) = (xa.into_primitive(), wa.into_primitive());
-            let y = run(&xf, &wf);
+            let y = forward_flex(&xf, &wf, g);
             prep.finish((xf, wf, *g), y)
         }
-        OpsKind::UnTracked(prep) => prep.finish(run(xa.primitive(), wa.primitive())),
+        OpsKind::UnTracked(prep) => prep.finish(forward_flex(xa.primitive(), wa.primitive(), g)),
     };
     Some(Tensor::from_primitive::<Ad>(out))
-}
-
-/// The depthwise convolution (with an optional bias) on flex without autodiff, as the
-/// inference path uses it. `None` when the tensors are not f32 flex tensors.
-pub fn forward_inference(
-    x: &Tensor<4>,
-    weight: &Tensor<4>,
-    bias: Option<&Tensor<1>>,
-    g: &Geometry,
-) -> Option<Tensor<4>> {
-    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
-    let wf = weight.clone().try_into_primitive::<Flex>().ok()?;
-    let bf = match bias {
-        Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?),
-        None => None,
-    };
-    if [Some(&xf), Some(&wf), bf.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|t| t.dtype() != burn::tensor::DType::F32)
-    {
-        return None;
-    }
-    let b = bf.as_ref().map(values);
-    let y = forward(&values(&xf), &values(&wf), b.as_deref(), g);
-    Some(Tensor::from_primitive::<Flex>(flex(
-        y,
-        [g.batch, g.channels, g.oh, g.ow],
-    )))
 }

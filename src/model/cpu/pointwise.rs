@@ -1,0 +1,250 @@
+//! 1×1 convolution (stride 1, one group) for training on the CPU, as one autodiff node whose
+//! three products call the `gemm` crate (the one flex uses) directly on the `[n, c, h·w]`
+//! layout.
+//!
+//! Per image, with W `[c_out, c_in]`, x `[c_in, h·w]`, dy `[c_out, h·w]`:
+//! `y = W·x`, `dx = Wᵀ·dy`, `dW = Σ_images dy·xᵀ`; the transposes are strides, not copies.
+//! Through flex's `matmul` the same products cost a second pass over every result: flex
+//! allocates each output as `vec![0u8; n]` and `Bytes::from_bytes_vec` copies it into an
+//! aligned buffer (`docs/cpu-profile.md`), ≈ 10 % of a 64 px training step.
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
+
+use super::{Ad, flex, values};
+
+/// Sizes of one 1×1 convolution.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    hw: usize,
+    shape_in: [usize; 4],
+    shape_out: [usize; 4],
+}
+
+/// `dst (m × p) = [dst +] a (m × k) · b (k × p)`, row-major `dst`, with `a` and `b` given by
+/// their row and column strides.
+///
+/// # Safety
+/// Each pointer must cover its matrix under its strides, and `dst` must not overlap the others.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    dst: &mut [f32],
+    accumulate: bool,
+    (m, k, p): (usize, usize, usize),
+    a: *const f32,
+    (a_rs, a_cs): (usize, usize),
+    b: *const f32,
+    (b_rs, b_cs): (usize, usize),
+) {
+    debug_assert!(dst.len() >= m * p);
+    // SAFETY: the caller's contract; `dst` is `m × p` row-major (asserted in debug builds).
+    unsafe {
+        gemm::gemm(
+            m,
+            p,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            p as isize,
+            accumulate,
+            a,
+            a_cs as isize,
+            a_rs as isize,
+            b,
+            b_cs as isize,
+            b_rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `y[i] = W · x[i]` for every image.
+fn forward(x: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
+    let mut y = vec![0f32; d.n * d.c_out * d.hw];
+    y.par_chunks_mut(d.c_out * d.hw)
+        .zip(x.par_chunks(d.c_in * d.hw))
+        .for_each(|(y, x)| {
+            // SAFETY: W is c_out × c_in, x is c_in × hw, y is c_out × hw, all row-major.
+            unsafe {
+                product(
+                    y,
+                    false,
+                    (d.c_out, d.c_in, d.hw),
+                    w.as_ptr(),
+                    (d.c_in, 1),
+                    x.as_ptr(),
+                    (d.hw, 1),
+                )
+            }
+        });
+    y
+}
+
+/// `dx[i] = Wᵀ · dy[i]` for every image.
+fn x_backward(dy: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
+    let mut dx = vec![0f32; d.n * d.c_in * d.hw];
+    dx.par_chunks_mut(d.c_in * d.hw)
+        .zip(dy.par_chunks(d.c_out * d.hw))
+        .for_each(|(dx, dy)| {
+            // SAFETY: Wᵀ is W (c_out × c_in, row-major) read with swapped strides.
+            unsafe {
+                product(
+                    dx,
+                    false,
+                    (d.c_in, d.c_out, d.hw),
+                    w.as_ptr(),
+                    (1, d.c_in),
+                    dy.as_ptr(),
+                    (d.hw, 1),
+                )
+            }
+        });
+    dx
+}
+
+/// `dW = Σ_i dy[i] · x[i]ᵀ`: images split among the threads, each summing into its own
+/// matrix, then the matrices summed.
+fn w_backward(x: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
+    let size = d.c_out * d.c_in;
+    let per = d.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let parts: Vec<Vec<f32>> = (0..d.n.div_ceil(per))
+        .into_par_iter()
+        .map(|part| {
+            let mut acc = vec![0f32; size];
+            for i in part * per..((part + 1) * per).min(d.n) {
+                let xi = &x[i * d.c_in * d.hw..(i + 1) * d.c_in * d.hw];
+                let dyi = &dy[i * d.c_out * d.hw..(i + 1) * d.c_out * d.hw];
+                // SAFETY: dy[i] is c_out × hw row-major; x[i]ᵀ is x[i] (c_in × hw) read with
+                // swapped strides; acc is c_out × c_in.
+                unsafe {
+                    product(
+                        &mut acc,
+                        i > part * per,
+                        (d.c_out, d.hw, d.c_in),
+                        dyi.as_ptr(),
+                        (d.hw, 1),
+                        xi.as_ptr(),
+                        (1, d.hw),
+                    )
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut dw = vec![0f32; size];
+    for part in &parts {
+        for (a, b) in dw.iter_mut().zip(part) {
+            *a += b;
+        }
+    }
+    dw
+}
+
+#[derive(Debug)]
+struct PointwiseBackward;
+
+impl Backward<Flex, 2> for PointwiseBackward {
+    type State = (FlexTensor, FlexTensor, Dims);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, w, d) = ops.state;
+        let dy = values(&dy);
+        if let Some(node) = node_x {
+            let dx = x_backward(&dy, &values(&w), d);
+            grads.register::<Flex>(node.id, flex(dx, d.shape_in));
+        }
+        if let Some(node) = node_w {
+            let dw = w_backward(&values(&x), &dy, d);
+            grads.register::<Flex>(node.id, flex(dw, [d.c_out, d.c_in, 1, 1]));
+        }
+    }
+}
+
+/// The 1×1 convolution of `x` (`[n, c_in, h, w]`) with `weight` (`[c_out, c_in, 1, 1]`) on
+/// flex under autodiff. `None` when the tensors are not f32 on that backend (the caller then
+/// uses burn's operations).
+pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>) -> Option<Tensor<4>> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return None;
+    }
+    let [n, c_in, h, w] = x.dims();
+    let [c_out, ..] = weight.dims();
+    let d = Dims {
+        n,
+        c_in,
+        c_out,
+        hw: h * w,
+        shape_in: [n, c_in, h, w],
+        shape_out: [n, c_out, h, w],
+    };
+    let xa = x.clone().try_into_primitive::<Ad>().ok()?;
+    let wa = weight.clone().try_into_primitive::<Ad>().ok()?;
+    let (xf, wf) = (xa.primitive().clone(), wa.primitive().clone());
+    let y = flex(forward(&values(&xf), &values(&wf), d), d.shape_out);
+    let out = match PointwiseBackward
+        .prepare::<NoCheckpointing>([xa.node(), wa.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((xf, wf, d), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
+}
+
+/// The 1×1 convolution on flex without autodiff (the inference path), plus a per-channel
+/// bias when given. `None` when the tensors are not f32 flex tensors.
+pub fn forward_inference(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+) -> Option<Tensor<4>> {
+    let [n, c_in, h, w] = x.dims();
+    let [c_out, ..] = weight.dims();
+    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
+    let wf = weight.clone().try_into_primitive::<Flex>().ok()?;
+    let bf = match bias {
+        Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?),
+        None => None,
+    };
+    if [Some(&xf), Some(&wf), bf.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|t| t.dtype() != DType::F32)
+    {
+        return None;
+    }
+    let d = Dims {
+        n,
+        c_in,
+        c_out,
+        hw: h * w,
+        shape_in: [n, c_in, h, w],
+        shape_out: [n, c_out, h, w],
+    };
+    let mut y = forward(&values(&xf), &values(&wf), d);
+    if let Some(b) = &bf {
+        let b = values(b);
+        y.par_chunks_mut(d.hw).enumerate().for_each(|(plane, y)| {
+            let v = b[plane % c_out];
+            y.iter_mut().for_each(|y| *y += v);
+        });
+    }
+    Some(Tensor::from_primitive::<Flex>(flex(y, d.shape_out)))
+}
