@@ -72,48 +72,44 @@ unsafe fn product(
     }
 }
 
-/// `y[i] = W · x[i]` for every image.
-fn forward(x: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
-    let mut y = vec![0f32; d.n * d.c_out * d.hw];
-    y.par_chunks_mut(d.c_out * d.hw)
-        .zip(x.par_chunks(d.c_in * d.hw))
-        .for_each(|(y, x)| {
-            // SAFETY: W is c_out × c_in, x is c_in × hw, y is c_out × hw, all row-major.
+/// `out[i] = M · input[i]` for every image, with M (`rows × inner`) the weight W
+/// (`c_out × c_in`, row-major) read with the strides `m_strides` (W itself or Wᵀ).
+fn per_image(
+    input: &[f32],
+    w: &[f32],
+    (rows, inner): (usize, usize),
+    m_strides: (usize, usize),
+    hw: usize,
+) -> Vec<f32> {
+    let mut out = vec![0f32; input.len() / inner * rows];
+    out.par_chunks_mut(rows * hw)
+        .zip(input.par_chunks(inner * hw))
+        .for_each(|(out, input)| {
+            // SAFETY: M covers W's c_out·c_in values under `m_strides`; input[i] is
+            // `inner × hw` and out[i] `rows × hw`, row-major.
             unsafe {
                 product(
-                    y,
+                    out,
                     false,
-                    (d.c_out, d.c_in, d.hw),
+                    (rows, inner, hw),
                     w.as_ptr(),
-                    (d.c_in, 1),
-                    x.as_ptr(),
-                    (d.hw, 1),
+                    m_strides,
+                    input.as_ptr(),
+                    (hw, 1),
                 )
             }
         });
-    y
+    out
 }
 
-/// `dx[i] = Wᵀ · dy[i]` for every image.
+/// `y[i] = W · x[i]` for every image.
+fn forward(x: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
+    per_image(x, w, (d.c_out, d.c_in), (d.c_in, 1), d.hw)
+}
+
+/// `dx[i] = Wᵀ · dy[i]` for every image (Wᵀ is W read with swapped strides).
 fn x_backward(dy: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
-    let mut dx = vec![0f32; d.n * d.c_in * d.hw];
-    dx.par_chunks_mut(d.c_in * d.hw)
-        .zip(dy.par_chunks(d.c_out * d.hw))
-        .for_each(|(dx, dy)| {
-            // SAFETY: Wᵀ is W (c_out × c_in, row-major) read with swapped strides.
-            unsafe {
-                product(
-                    dx,
-                    false,
-                    (d.c_in, d.c_out, d.hw),
-                    w.as_ptr(),
-                    (1, d.c_in),
-                    dy.as_ptr(),
-                    (d.hw, 1),
-                )
-            }
-        });
-    dx
+    per_image(dy, w, (d.c_in, d.c_out), (1, d.c_in), d.hw)
 }
 
 /// `dW = Σ_i dy[i] · x[i]ᵀ`: images split among the threads, each summing into its own
