@@ -40,20 +40,14 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     };
     let device = x.device();
     let m = bn.momentum;
-    let running_mean = bn
-        .running_mean
-        .value_sync()
-        .to_device(&device)
-        .mul_scalar(1.0 - m)
-        .add(mean.mul_scalar(m));
-    let running_var = bn
-        .running_var
-        .value_sync()
-        .to_device(&device)
-        .mul_scalar(1.0 - m)
-        .add(var.mul_scalar(m));
-    bn.running_mean.update(running_mean.detach());
-    bn.running_var.update(running_var.detach());
+    for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
+        let updated = running
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - m)
+            .add(batch.mul_scalar(m));
+        running.update(updated.detach());
+    }
     out
 }
 

@@ -8,7 +8,7 @@
 //!   `[32, 96, 112, 112]` layer, forward and backward, took 1716 ms as a convolution, 584 ms
 //!   as a batched `matmul` and 206 ms here (PyTorch 554 ms; `cargo bench --bench
 //!   depthwise`); flex's `matmul` copies every result once more. If the products cannot run
-//!   (not f32), the batched `matmul` under autodiff, else burn's convolution.
+//!   (not f32), burn's convolution.
 //! - **Depthwise** (groups = channels): `depthwise.rs`, in training (its gradients; the
 //!   forward pass is flex's own, which is fast).
 //!
@@ -29,34 +29,24 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
     let weight = conv.weight.val();
     let bias = conv.bias.as_ref().map(|b| b.val());
-    if mode == Cpu::Training && is_pointwise(conv) {
-        return match pointwise::forward_autodiff(&x, &weight) {
-            Some(y) => match bias {
-                Some(b) => {
-                    let [c_out, ..] = weight.dims();
-                    y + b.reshape([1, c_out, 1, 1])
-                }
-                None => y,
-            },
-            None => pointwise(weight, bias, x),
-        };
+    let y = match mode {
+        Cpu::Training if is_pointwise(conv) => pointwise::forward_autodiff(&x, &weight),
+        Cpu::Training => depthwise_geometry(conv, &weight, &x)
+            .and_then(|g| depthwise::forward_autodiff(&x, &weight, &g)),
+        _ if is_pointwise(conv) => {
+            return pointwise::forward_inference(&x, &weight, bias.as_ref())
+                .unwrap_or_else(|| conv.forward(x));
+        }
+        _ => None,
+    };
+    match (y, bias) {
+        (Some(y), Some(b)) => {
+            let channels = y.dims()[1];
+            y + b.reshape([1, channels, 1, 1])
+        }
+        (Some(y), None) => y,
+        (None, _) => conv.forward(x),
     }
-    if mode == Cpu::Inference
-        && is_pointwise(conv)
-        && let Some(y) = pointwise::forward_inference(&x, &weight, bias.as_ref())
-    {
-        return y;
-    }
-    if mode == Cpu::Training
-        && let Some(g) = depthwise_geometry(conv, &weight, &x)
-        && let Some(y) = depthwise::forward_autodiff(&x, &weight, &g)
-    {
-        return match bias {
-            Some(b) => y + b.reshape([1, g.channels, 1, 1]),
-            None => y,
-        };
-    }
-    conv.forward(x)
 }
 
 fn is_pointwise(conv: &Conv2d) -> bool {
@@ -68,20 +58,6 @@ fn is_pointwise(conv: &Conv2d) -> bool {
             conv.padding,
             PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
         )
-}
-
-/// A 1×1 convolution as a batched matrix product.
-fn pointwise(weight: Tensor<4>, bias: Option<Tensor<1>>, x: Tensor<4>) -> Tensor<4> {
-    let [n, c_in, h, w] = x.dims();
-    let [c_out, ..] = weight.dims();
-    let y = weight
-        .reshape([1, c_out, c_in])
-        .matmul(x.reshape([n, c_in, h * w]));
-    let y = match bias {
-        Some(b) => y + b.reshape([1, c_out, 1]),
-        None => y,
-    };
-    y.reshape([n, c_out, h, w])
 }
 
 /// The depthwise geometry when `conv` is one (groups = in = out channels, square kernel,

@@ -20,13 +20,12 @@
 
 use burn::prelude::*;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use super::{Ad, flex, values};
+use super::{binary_node, flex, values};
 
 /// Where one depthwise convolution reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,8 +193,11 @@ fn group(g: &Geometry) -> usize {
     (16_384 / g.phase_len().max(1)).clamp(1, g.batch.max(1))
 }
 
-/// The tasks of one convolution: (channel, first image, images).
-fn tasks(g: &Geometry) -> impl IndexedParallelIterator<Item = (usize, usize, usize)> + '_ {
+/// One task: (channel, first image, images).
+type Task = (usize, usize, usize);
+
+/// The tasks of one convolution.
+fn tasks(g: &Geometry) -> impl IndexedParallelIterator<Item = Task> + '_ {
     let per = group(g);
     let groups = g.batch.div_ceil(per);
     (0..g.channels * groups).into_par_iter().map(move |t| {
@@ -273,10 +275,11 @@ impl Scratch {
         (phase * self.images + m) * g.phase_len() + (rp / s) * g.phase_cols() + cp / s
     }
 
-    /// Phase planes of the zero-padded input planes `xs` (one per image).
-    fn split(&mut self, xs: &[&[f32]], g: &Geometry) {
+    /// Phase planes of the zero-padded input planes (c, first + m) of `x`, m < `images`.
+    fn split(&mut self, x: &[f32], g: &Geometry, (c, first, images): Task) {
         self.phases.fill(0.0);
-        for (m, x) in xs.iter().enumerate() {
+        for m in 0..images {
+            let x = plane(x, g, first + m, c, g.in_plane());
             for (r, row) in x.chunks_exact(g.w).enumerate() {
                 if g.stride == 1 {
                     let start = self.at(g, m, r + g.pad, g.pad);
@@ -305,12 +308,13 @@ impl Scratch {
         }
     }
 
-    /// Output gradients `dys` (`oh × ow`, one per image) into the pitched planes, zero
-    /// everywhere else.
-    fn pitch(&mut self, dys: &[&[f32]], g: &Geometry) {
+    /// Output gradients (c, first + m) of `dy` (`oh × ow` each) into the pitched planes,
+    /// zero everywhere else.
+    fn pitch(&mut self, dy: &[f32], g: &Geometry, (c, first, images): Task) {
         let (wq, len) = (g.phase_cols(), g.phase_len());
         self.pitched.fill(0.0);
-        for (m, dy) in dys.iter().enumerate() {
+        for m in 0..images {
+            let dy = plane(dy, g, first + m, c, g.out_plane());
             for (r, row) in dy.chunks_exact(g.ow).enumerate() {
                 let start = m * len + r * wq;
                 self.pitched[start..start + g.ow].copy_from_slice(row);
@@ -340,10 +344,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<
     tasks(g).for_each_init(
         || Scratch::new(g),
         |sc, (c, first, images)| {
-            let xs: Vec<&[f32]> = (first..first + images)
-                .map(|i| plane(x, g, i, c, g.in_plane()))
-                .collect();
-            sc.split(&xs, g);
+            sc.split(x, g, (c, first, images));
             let span = sc.span(g, images);
             sc.pitched[..span].fill(bias.map_or(0.0, |b| b[c]));
             for i in 0..k {
@@ -381,10 +382,7 @@ pub fn x_backward(dy: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     tasks(g).for_each_init(
         || Scratch::new(g),
         |sc, (c, first, images)| {
-            let dys: Vec<&[f32]> = (first..first + images)
-                .map(|i| plane(dy, g, i, c, g.out_plane()))
-                .collect();
-            sc.pitch(&dys, g);
+            sc.pitch(dy, g, (c, first, images));
             sc.phases.fill(0.0);
             let span = sc.span(g, images);
             for i in 0..k {
@@ -414,15 +412,10 @@ pub fn w_backward(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let mut partial = vec![0f32; g.channels * groups * kk];
     partial.par_chunks_mut(kk).zip(tasks(g)).for_each_init(
         || Scratch::new(g),
-        |sc, (acc, (c, first, images))| {
-            let xs: Vec<&[f32]> = (first..first + images)
-                .map(|i| plane(x, g, i, c, g.in_plane()))
-                .collect();
-            let dys: Vec<&[f32]> = (first..first + images)
-                .map(|i| plane(dy, g, i, c, g.out_plane()))
-                .collect();
-            sc.split(&xs, g);
-            sc.pitch(&dys, g);
+        |sc, (acc, task)| {
+            let (_, _, images) = task;
+            sc.split(x, g, task);
+            sc.pitch(dy, g, task);
             let span = sc.span(g, images);
             for i in 0..k {
                 for j in 0..k {
@@ -488,22 +481,7 @@ fn forward_flex(x: &FlexTensor, w: &FlexTensor, g: &Geometry) -> FlexTensor {
 /// from the kernels above. `None` when the tensors are not f32 on that backend (the caller
 /// then uses burn's convolution).
 pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>, g: &Geometry) -> Option<Tensor<4>> {
-    if x.dtype() != burn::tensor::DType::F32 || weight.dtype() != burn::tensor::DType::F32 {
-        return None;
-    }
-    let xa = x.clone().try_into_primitive::<Ad>().ok()?;
-    let wa = weight.clone().try_into_primitive::<Ad>().ok()?;
-    let out = match DepthwiseBackward
-        .prepare::<NoCheckpointing>([xa.node(), wa.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (xf, wf) = (xa.into_primitive(), wa.into_primitive());
-            let y = forward_flex(&xf, &wf, g);
-            prep.finish((xf, wf, *g), y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward_flex(xa.primitive(), wa.primitive(), g)),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    binary_node(DepthwiseBackward, x, weight, *g, |x, w| {
+        forward_flex(x, w, g)
+    })
 }

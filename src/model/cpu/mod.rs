@@ -11,7 +11,9 @@ pub mod depthwise;
 pub mod pointwise;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
+use burn::tensor::{DType, TensorData};
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::ops::{Backward, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use std::borrow::Cow;
 
@@ -49,4 +51,36 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
 /// A flex tensor of these values.
 pub(crate) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `forward` of the flex values behind `x` and `w`, joined to burn's autodiff graph as one
+/// node of `op`, whose backward pass gets both inputs and `extra`. `None` when the tensors
+/// are not f32 flex tensors under autodiff (the caller then uses burn's operation).
+fn binary_node<B, E>(
+    op: B,
+    x: &Tensor<4>,
+    w: &Tensor<4>,
+    extra: E,
+    forward: impl FnOnce(&FlexTensor, &FlexTensor) -> FlexTensor,
+) -> Option<Tensor<4>>
+where
+    B: Backward<Flex, 2, State = (FlexTensor, FlexTensor, E)>,
+    E: Clone + Send + std::fmt::Debug + 'static,
+{
+    if x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+        return None;
+    }
+    let xa = x.clone().try_into_primitive::<Ad>().ok()?;
+    let wa = w.clone().try_into_primitive::<Ad>().ok()?;
+    let (xf, wf) = (xa.primitive().clone(), wa.primitive().clone());
+    let y = forward(&xf, &wf);
+    let out = match op
+        .prepare::<NoCheckpointing>([xa.node(), wa.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((xf, wf, extra), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Some(Tensor::from_primitive::<Ad>(out))
 }

@@ -11,13 +11,12 @@
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_autodiff::checkpoint::base::Checkpointer;
-use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use super::{Ad, flex, values};
+use super::{binary_node, flex, values};
 
 /// Sizes of one 1×1 convolution.
 #[derive(Clone, Copy, Debug)]
@@ -25,9 +24,33 @@ struct Dims {
     n: usize,
     c_in: usize,
     c_out: usize,
+    h: usize,
+    w: usize,
     hw: usize,
-    shape_in: [usize; 4],
-    shape_out: [usize; 4],
+}
+
+impl Dims {
+    /// The sizes of `x` (`[n, c_in, h, w]`) convolved with `weight` (`[c_out, c_in, 1, 1]`).
+    fn new(x: &Tensor<4>, weight: &Tensor<4>) -> Self {
+        let [n, c_in, h, w] = x.dims();
+        let [c_out, ..] = weight.dims();
+        Self {
+            n,
+            c_in,
+            c_out,
+            h,
+            w,
+            hw: h * w,
+        }
+    }
+
+    fn shape_in(&self) -> [usize; 4] {
+        [self.n, self.c_in, self.h, self.w]
+    }
+
+    fn shape_out(&self) -> [usize; 4] {
+        [self.n, self.c_out, self.h, self.w]
+    }
 }
 
 /// `dst (m × p) = [dst +] a (m × k) · b (k × p)`, row-major `dst`, with `a` and `b` given by
@@ -163,7 +186,7 @@ impl Backward<Flex, 2> for PointwiseBackward {
         let dy = values(&dy);
         if let Some(node) = node_x {
             let dx = x_backward(&dy, &values(&w), d);
-            grads.register::<Flex>(node.id, flex(dx, d.shape_in));
+            grads.register::<Flex>(node.id, flex(dx, d.shape_in()));
         }
         if let Some(node) = node_w {
             let dw = w_backward(&values(&x), &dy, d);
@@ -176,32 +199,10 @@ impl Backward<Flex, 2> for PointwiseBackward {
 /// flex under autodiff. `None` when the tensors are not f32 on that backend (the caller then
 /// uses burn's operations).
 pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>) -> Option<Tensor<4>> {
-    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
-        return None;
-    }
-    let [n, c_in, h, w] = x.dims();
-    let [c_out, ..] = weight.dims();
-    let d = Dims {
-        n,
-        c_in,
-        c_out,
-        hw: h * w,
-        shape_in: [n, c_in, h, w],
-        shape_out: [n, c_out, h, w],
-    };
-    let xa = x.clone().try_into_primitive::<Ad>().ok()?;
-    let wa = weight.clone().try_into_primitive::<Ad>().ok()?;
-    let (xf, wf) = (xa.primitive().clone(), wa.primitive().clone());
-    let y = flex(forward(&values(&xf), &values(&wf), d), d.shape_out);
-    let out = match PointwiseBackward
-        .prepare::<NoCheckpointing>([xa.node(), wa.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((xf, wf, d), y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Some(Tensor::from_primitive::<Ad>(out))
+    let d = Dims::new(x, weight);
+    binary_node(PointwiseBackward, x, weight, d, |x, w| {
+        flex(forward(&values(x), &values(w), d), d.shape_out())
+    })
 }
 
 /// The 1×1 convolution on flex without autodiff (the inference path), plus a per-channel
@@ -211,8 +212,6 @@ pub fn forward_inference(
     weight: &Tensor<4>,
     bias: Option<&Tensor<1>>,
 ) -> Option<Tensor<4>> {
-    let [n, c_in, h, w] = x.dims();
-    let [c_out, ..] = weight.dims();
     let xf = x.clone().try_into_primitive::<Flex>().ok()?;
     let wf = weight.clone().try_into_primitive::<Flex>().ok()?;
     let bf = match bias {
@@ -226,21 +225,14 @@ pub fn forward_inference(
     {
         return None;
     }
-    let d = Dims {
-        n,
-        c_in,
-        c_out,
-        hw: h * w,
-        shape_in: [n, c_in, h, w],
-        shape_out: [n, c_out, h, w],
-    };
+    let d = Dims::new(x, weight);
     let mut y = forward(&values(&xf), &values(&wf), d);
     if let Some(b) = &bf {
         let b = values(b);
         y.par_chunks_mut(d.hw).enumerate().for_each(|(plane, y)| {
-            let v = b[plane % c_out];
+            let v = b[plane % d.c_out];
             y.iter_mut().for_each(|y| *y += v);
         });
     }
-    Some(Tensor::from_primitive::<Flex>(flex(y, d.shape_out)))
+    Some(Tensor::from_primitive::<Flex>(flex(y, d.shape_out())))
 }
