@@ -76,6 +76,53 @@ pub fn holds() -> usize {
     *HOLDS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Peak resident memory of one phase of the work (training steps, batch-norm
+/// recalibration, validation, base test, embedding), for `scripts/memory.sh`: with
+/// `BLOODSHOT_MEMORY_PHASES=1`, the kernel's peak (`VmHWM`) is reset when the phase starts
+/// (`/proc/self/clear_refs`) and printed to stderr when it ends, as
+/// `memory phase NAME: peak X MB (resident at start Y MB)`. Otherwise, and off Linux, it
+/// does nothing.
+#[must_use = "the phase ends when this is dropped"]
+pub struct Phase {
+    name: &'static str,
+    start_kb: Option<u64>,
+}
+
+impl Phase {
+    /// Starts measuring `name`.
+    pub fn start(name: &'static str) -> Phase {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let on = *ON.get_or_init(|| std::env::var_os("BLOODSHOT_MEMORY_PHASES").is_some());
+        let start_kb = on
+            .then(|| {
+                std::fs::write("/proc/self/clear_refs", "5").ok()?;
+                status_kb("VmRSS")
+            })
+            .flatten();
+        Phase { name, start_kb }
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        if let (Some(start), Some(peak)) = (self.start_kb, status_kb("VmHWM")) {
+            eprintln!(
+                "memory phase {}: peak {} MB (resident at start {} MB)",
+                self.name,
+                peak / 1024,
+                start / 1024
+            );
+        }
+    }
+}
+
+/// A `kB` field of `/proc/self/status`.
+fn status_kb(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod sys {
     /// glibc's defaults (`mallopt(3)`).

@@ -105,6 +105,7 @@ pub fn embed_images(
 ) -> Result<EmbeddedImages, String> {
     // Batch norm folded into the convolutions: the same embeddings (within 1e-5 relative),
     // fewer passes over the activations.
+    let _phase = crate::memory::Phase::start("embedding");
     let model = crate::model::inference::InferenceB0::new(model);
     let _memory = crate::memory::Hold::for_device(device);
     let k = key(paths, epoch, image_size);

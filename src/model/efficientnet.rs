@@ -133,7 +133,8 @@ impl MbConv {
             return x;
         }
         // Stochastic depth ("row" mode): drop the whole residual branch per sample.
-        if self.drop_prob > 0.0 && self.training.is_enabled() && x.device().is_autodiff() {
+        let training = self.training.is_enabled() && x.device().is_autodiff();
+        if self.drop_prob > 0.0 && (training || super::recalibrate::active()) {
             let keep = 1.0 - self.drop_prob;
             let [b, _, _, _] = x.dims();
             let mask =
@@ -180,6 +181,19 @@ impl EfficientNetB0 {
             block.drop_prob = 0.0;
         }
         self
+    }
+
+    /// Every batch norm, in forward order (stem, each block's expand, depthwise and
+    /// projection, head).
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        let mut all = vec![&self.stem.bn];
+        for b in &self.blocks {
+            all.extend(b.expand.iter().map(|e| &e.bn));
+            all.push(&b.depthwise.bn);
+            all.push(&b.project.bn);
+        }
+        all.push(&self.head.bn);
+        all
     }
 
     /// Number of MBConv blocks (16 for B0).

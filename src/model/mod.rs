@@ -6,6 +6,7 @@ pub mod efficientnet;
 pub mod fast;
 pub mod heads;
 pub mod inference;
+pub mod recalibrate;
 pub mod rotate;
 
 use burn::prelude::*;

@@ -207,8 +207,12 @@ pub(super) fn finish_epoch(
     }
     let train_secs = started.elapsed().as_secs_f64();
     emit(TrainEvent::Validating { epoch });
-    recalibrate_batch_norm(model, config, &t.train_items, epoch, &t.device);
+    {
+        let _phase = crate::memory::Phase::start("recalibration");
+        recalibrate_batch_norm(model, config, &t.train_items, epoch, &t.base_device);
+    }
     let valid = model.valid();
+    let phase = crate::memory::Phase::start("validation");
     let (truth, pred, val_loss) = evaluate(
         &valid,
         config,
@@ -217,6 +221,7 @@ pub(super) fn finish_epoch(
         &t.base_device,
         &mut |w| emit(TrainEvent::Warning(w)),
     );
+    drop(phase);
     let summary = EpochSummary {
         epoch,
         train_loss: sums.loss_sum / sums.seen as f64,

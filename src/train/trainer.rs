@@ -236,7 +236,9 @@ fn train_run(
     for epoch in (resume_from + 1)..=config.epochs {
         let started = Instant::now();
         let end;
+        let phase = crate::memory::Phase::start("training steps");
         (model, end) = train_epoch(&mut t, model, epoch, mid_epoch.as_ref(), emit, stop)?;
+        drop(phase);
         let EpochEnd::Trained(sums) = end else {
             return Ok(outcome(t.last_epoch, true));
         };
@@ -247,7 +249,10 @@ fn train_run(
             return Ok(outcome(t.last_epoch, true));
         }
     }
-    write_base_test(&t, &model, &ds, &sp.test, emit)?;
+    {
+        let _phase = crate::memory::Phase::start("base test");
+        write_base_test(&t, &model, &ds, &sp.test, emit)?;
+    }
     Ok(outcome(t.last_epoch, false))
 }
 

@@ -11,6 +11,7 @@ use super::inputs::{batch_tensor, image_cache};
 use super::loss::{argmax_rows, losses, scalar};
 use crate::data::loader::BatchLoader;
 use crate::model::Classifier;
+use crate::model::recalibrate::recalibrate;
 use crate::runs::TrainConfig;
 
 /// Evaluates plain-score predictions (and the objective's loss) on a list of images.
@@ -50,46 +51,56 @@ pub(super) fn evaluate(
 }
 
 /// Re-estimates batch-norm running statistics with `config.bn_recalibration` training-mode
-/// forward passes (no backward, no weight change) over training batches.
+/// forward passes (batch statistics, no graph, no backward, no weight change) over training
+/// batches, on `base_device` (the training device without autodiff): one batch of
+/// activations alive at a time ([`crate::model::recalibrate`]).
 pub(super) fn recalibrate_batch_norm(
     model: &Classifier,
     config: &TrainConfig,
     train_items: &[(PathBuf, usize)],
     epoch: usize,
-    device: &Device,
+    base_device: &Device,
 ) {
-    let mut left = config.bn_recalibration;
-    let s = config.image_size as usize;
-    let mut round = 0u64;
-    while left > 0 && train_items.len() >= 2 {
-        let seed = config.seed ^ 0xB1A5 ^ ((epoch as u64) << 8) ^ round;
-        let loader = BatchLoader::start(
-            train_items.to_vec(),
-            config.batch_size,
-            image_cache(config),
-            Some(seed),
-            2,
-        );
-        let mut any = false;
-        for batch in loader {
-            if left == 0 {
-                break;
-            }
-            if batch.len() < 2 {
-                continue;
-            }
-            let x = Tensor::<4>::from_data(
-                TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
-                device,
-            );
-            // Reading the output forces the lazy forward; the graph is dropped unused.
-            let _ = model.embedder.forward(x).into_data();
-            left -= 1;
-            any = true;
-        }
-        if !any {
-            break;
-        }
-        round += 1;
+    if config.bn_recalibration == 0 || train_items.len() < 2 {
+        return;
     }
+    let s = config.image_size as usize;
+    let mut left = config.bn_recalibration;
+    let mut round = 0u64;
+    let mut loader: Option<BatchLoader> = None;
+    let mut any_this_round = false;
+    let batches = std::iter::from_fn(|| {
+        while left > 0 {
+            let current = loader.get_or_insert_with(|| {
+                let seed = config.seed ^ 0xB1A5 ^ ((epoch as u64) << 8) ^ round;
+                any_this_round = false;
+                BatchLoader::start(
+                    train_items.to_vec(),
+                    config.batch_size,
+                    image_cache(config),
+                    Some(seed),
+                    2,
+                )
+            });
+            match current.next() {
+                Some(batch) if batch.len() >= 2 => {
+                    left -= 1;
+                    any_this_round = true;
+                    let n = batch.labels.len();
+                    return Some(Tensor::<4>::from_data(
+                        TensorData::new(batch.pixels, [n, 3, s, s]),
+                        base_device,
+                    ));
+                }
+                Some(_) => {}
+                None if !any_this_round => return None,
+                None => {
+                    loader = None;
+                    round += 1;
+                }
+            }
+        }
+        None
+    });
+    recalibrate(&model.embedder, batches);
 }

@@ -1,4 +1,5 @@
-//! Helpers shared by the end-to-end tests that drive the real binary in tmux.
+//! Helpers shared by the tests: the real binary in tmux or as a child process, and
+//! deterministic test values.
 
 #![allow(dead_code)]
 
@@ -82,4 +83,29 @@ pub fn start(tag: &str, command: &str) -> Tmux {
         .success();
     assert!(ok, "tmux new-session failed");
     Tmux { session }
+}
+
+/// Runs the `bloodshot` binary with `BLOODSHOT_HOME=home`, in the repository root. Mesa's
+/// Vulkan drivers complain on stderr when no login session set XDG_RUNTIME_DIR: one is made.
+pub fn bloodshot_in(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let runtime = home.join("xdg-runtime");
+    let _ = std::fs::create_dir_all(&runtime);
+    Command::new(env!("CARGO_BIN_EXE_bloodshot"))
+        .args(args)
+        .env("BLOODSHOT_HOME", home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run bloodshot")
+}
+
+/// Deterministic pseudo-random values in [-1, 1).
+pub fn wiggly(n: usize, seed: u32) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| {
+            let h = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503))
+                .wrapping_mul(2_246_822_519);
+            (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
 }

@@ -30,25 +30,95 @@ use rayon::prelude::*;
 
 use super::{Ad, Cpu, cpu, flex, values};
 
-/// `bn.forward(x)`; in training on the CPU, through the node below.
+/// `bn.forward(x)`; in training on the CPU, through the node below; during a batch-norm
+/// recalibration ([`crate::model::recalibrate`]) on a device without autodiff, with batch
+/// statistics and no graph.
 pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    if cpu(&x.device()) != Cpu::Training || !bn.training.is_enabled() {
+    let device = x.device();
+    if !device.is_autodiff() && crate::model::recalibrate::active() {
+        let (out, mean, var) = match cpu(&device) {
+            Cpu::Inference => statistics(&x, &bn.gamma.val(), &bn.beta.val(), bn.epsilon),
+            _ => None,
+        }
+        .unwrap_or_else(|| generic(x, bn));
+        update_running(bn, mean, var, &device);
+        return out;
+    }
+    if cpu(&device) != Cpu::Training || !bn.training.is_enabled() {
         return bn.forward(x);
     }
     let Some((out, mean, var)) = train(&x, &bn.gamma.val(), &bn.beta.val(), bn.epsilon) else {
         return bn.forward(x);
     };
-    let device = x.device();
+    update_running(bn, mean, var, &device);
+    out
+}
+
+/// `running ← (1 − momentum)·running + momentum·batch`, as burn's `BatchNorm` does.
+fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Tensor<1>, device: &Device) {
     let m = bn.momentum;
     for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
         let updated = running
             .value_sync()
-            .to_device(&device)
+            .to_device(device)
             .mul_scalar(1.0 - m)
             .add(batch.mul_scalar(m));
         running.update(updated.detach());
     }
-    out
+}
+
+/// Batch-statistics normalisation with burn's tensor operations (any backend, no graph):
+/// the output, the batch mean and the biased batch variance.
+fn generic(x: Tensor<4>, bn: &BatchNorm) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let [_, c, _, _] = x.dims();
+    let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+    let centred = x - mean.clone();
+    let var = centred.clone().square().mean_dim(0).mean_dim(2).mean_dim(3);
+    let inv_std = var.clone().add_scalar(bn.epsilon).sqrt().recip();
+    let gamma = bn.gamma.val().reshape([1, c, 1, 1]);
+    let beta = bn.beta.val().reshape([1, c, 1, 1]);
+    let out = centred * inv_std * gamma + beta;
+    (out, mean.reshape([c]), var.reshape([c]))
+}
+
+/// Batch-statistics normalisation of a flex tensor without autodiff, with the same
+/// per-channel sums as the training node: the output, batch mean and biased variance.
+#[allow(clippy::type_complexity)]
+fn statistics(
+    x: &Tensor<4>,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    epsilon: f64,
+) -> Option<(Tensor<4>, Tensor<1>, Tensor<1>)> {
+    let d = Dims::of_f32(x, gamma, beta)?;
+    let c = d.c;
+    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
+    let gf = gamma.clone().try_into_primitive::<Flex>().ok()?;
+    let bf = beta.clone().try_into_primitive::<Flex>().ok()?;
+    let (out, mean, var) = normalise(&xf, &values(&gf), &values(&bf), epsilon, d);
+    let device = x.device();
+    let stat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), &device);
+    Some((Tensor::from_primitive::<Flex>(out), stat(mean), stat(var)))
+}
+
+/// `(x − μ)·γ/√(σ² + ε) + β` per channel with the batch's μ and biased σ²: the output and
+/// the statistics.
+fn normalise(
+    xf: &FlexTensor,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    d: Dims,
+) -> (FlexTensor, Vec<f32>, Vec<f32>) {
+    let xv = values(xf);
+    let (mean, var) = stats(&xv, d);
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
+        .collect();
+    let a: Vec<f32> = (0..d.c).map(|ch| gamma[ch] * inv_std[ch]).collect();
+    let b: Vec<f32> = (0..d.c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
+    (flex(per_plane(&xv, None, &a, &b, d), d.shape), mean, var)
 }
 
 /// Sizes of one batch-norm input: images, channels, values per plane.
@@ -61,6 +131,24 @@ struct Dims {
 }
 
 impl Dims {
+    /// The sizes of `x`, when it, `gamma` and `beta` are all f32 (the kernels here are
+    /// f32-only; the callers use burn's operation otherwise).
+    fn of_f32(x: &Tensor<4>, gamma: &Tensor<1>, beta: &Tensor<1>) -> Option<Dims> {
+        if [x.dtype(), gamma.dtype(), beta.dtype()]
+            .iter()
+            .any(|d| *d != DType::F32)
+        {
+            return None;
+        }
+        let [n, c, h, w] = x.dims();
+        Some(Dims {
+            n,
+            c,
+            hw: h * w,
+            shape: [n, c, h, w],
+        })
+    }
+
     /// The `n` planes of channel `ch` in `t`.
     fn planes<'a>(&self, t: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> + Clone {
         let (c, hw) = (self.c, self.hw);
@@ -218,38 +306,18 @@ fn train(
     beta: &Tensor<1>,
     epsilon: f64,
 ) -> Option<(Tensor<4>, Tensor<1>, Tensor<1>)> {
-    if [x.dtype(), gamma.dtype(), beta.dtype()]
-        .iter()
-        .any(|d| *d != DType::F32)
-    {
-        return None;
-    }
-    let [n, c, h, w] = x.dims();
-    let d = Dims {
-        n,
-        c,
-        hw: h * w,
-        shape: [n, c, h, w],
-    };
+    let d = Dims::of_f32(x, gamma, beta)?;
+    let c = d.c;
     let xa = x.clone().try_into_primitive::<Ad>().ok()?;
     let ga = gamma.clone().try_into_primitive::<Ad>().ok()?;
     let ba = beta.clone().try_into_primitive::<Ad>().ok()?;
     let xf = xa.primitive().clone();
     let gv = values(ga.primitive()).into_owned();
-    let (mean, var) = {
-        let xv = values(&xf);
-        stats(&xv, d)
-    };
+    let (y, mean, var) = normalise(&xf, &gv, &values(ba.primitive()), epsilon, d);
     let inv_std: Vec<f32> = var
         .iter()
         .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
         .collect();
-    let y = {
-        let bv = values(ba.primitive());
-        let a: Vec<f32> = (0..c).map(|ch| gv[ch] * inv_std[ch]).collect();
-        let b: Vec<f32> = (0..c).map(|ch| bv[ch] - mean[ch] * a[ch]).collect();
-        flex(per_plane(&values(&xf), None, &a, &b, d), [n, c, h, w])
-    };
     let device = x.device();
     let stat = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [c]), &device);
     let (mean_t, var_t) = (stat(&mean), stat(&var));
