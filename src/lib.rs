@@ -11,5 +11,6 @@ pub mod model;
 pub mod paths;
 pub mod report;
 pub mod runs;
+pub mod simd;
 pub mod sweep;
 pub mod train;

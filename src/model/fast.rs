@@ -114,8 +114,8 @@ impl Backward<Flex, 1> for Activation {
 /// x ← silu(x), d ← silu'(x) = s + x·s·(1 − s) with s = sigmoid(x).
 fn silu_and_slope(v: &mut [f32], d: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    if crate::simd::level() >= crate::simd::Level::Avx2Fma {
+        // SAFETY: `simd::level` returns a level only when the CPU has it: AVX2 and FMA here.
         unsafe { silu_and_slope_avx2(v, d) };
         return;
     }
@@ -125,8 +125,8 @@ fn silu_and_slope(v: &mut [f32], d: &mut [f32]) {
 /// x ← sigmoid(x), d ← s·(1 − s).
 fn sigmoid_and_slope(v: &mut [f32], d: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    if crate::simd::level() >= crate::simd::Level::Avx2Fma {
+        // SAFETY: `simd::level` returns a level only when the CPU has it: AVX2 and FMA here.
         unsafe { sigmoid_and_slope_avx2(v, d) };
         return;
     }
@@ -185,8 +185,8 @@ fn map<const D: usize>(
 
 fn silu_slice(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    if crate::simd::level() >= crate::simd::Level::Avx2Fma {
+        // SAFETY: `simd::level` returns a level only when the CPU has it: AVX2 and FMA here.
         unsafe { silu_avx2(v) };
         return;
     }
@@ -195,8 +195,8 @@ fn silu_slice(v: &mut [f32]) {
 
 fn sigmoid_slice(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+    if crate::simd::level() >= crate::simd::Level::Avx2Fma {
+        // SAFETY: `simd::level` returns a level only when the CPU has it: AVX2 and FMA here.
         unsafe { sigmoid_avx2(v) };
         return;
     }

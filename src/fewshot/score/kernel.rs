@@ -16,8 +16,7 @@ pub(super) enum Kernel {
 impl Kernel {
     pub(super) fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::simd::level() >= crate::simd::Level::Avx2Fma {
             return Kernel::Avx2Fma;
         }
         Kernel::Portable
@@ -35,7 +34,7 @@ impl Kernel {
             }
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => {
-                // SAFETY: `detect` returned this variant only after checking that the CPU
+                // SAFETY: `detect` returned this variant only when `simd::level` said the CPU
                 // supports AVX2 and FMA; the kernel checks its slice lengths itself.
                 unsafe { avx2::dots(query, protos, dim, out) }
             }

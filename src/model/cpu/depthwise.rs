@@ -26,6 +26,8 @@ use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
 use super::{binary_node, flex, values};
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Level;
 
 /// Where one depthwise convolution reads and writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,21 +98,17 @@ impl Geometry {
     }
 }
 
-/// `y[o] += a · x[o]`, with the widest vector instructions the CPU has (the crate is
-/// built for baseline x86-64, SSE2, so they are chosen at run time as in `fast.rs`).
+/// `y[o] += a · x[o]`, with the vector instructions of [`crate::simd::level`] (the crate is
+/// built for baseline x86-64, SSE2, so they are chosen at run time).
 #[inline]
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { axpy_avx512(y, a, x) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { axpy_avx2(y, a, x) };
-        }
+    match crate::simd::level() {
+        // SAFETY: `simd::level` returns a level only when the CPU has it (AVX-512F here).
+        Level::Avx512 => return unsafe { axpy_avx512(y, a, x) },
+        // SAFETY: as above, AVX2 and FMA.
+        Level::Avx2Fma => return unsafe { axpy_avx2(y, a, x) },
+        Level::Portable => {}
     }
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * *x;
@@ -121,16 +119,12 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { dot_avx512(a, b) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { dot_avx2(a, b) };
-        }
+    match crate::simd::level() {
+        // SAFETY: `simd::level` returns a level only when the CPU has it (AVX-512F here).
+        Level::Avx512 => return unsafe { dot_avx512(a, b) },
+        // SAFETY: as above, AVX2 and FMA.
+        Level::Avx2Fma => return unsafe { dot_avx2(a, b) },
+        Level::Portable => {}
     }
     dot_lanes::<8>(a, b, |x, y, acc| acc + x * y)
 }
