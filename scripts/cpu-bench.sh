@@ -7,6 +7,12 @@
 #   scripts/cpu-bench.sh              # all objectives, 64 and 224 px, 4 steps each
 #   SIZES=224 OBJECTIVES=softmax STEPS=3 scripts/cpu-bench.sh
 #   PYTHON=/path/to/venv/bin/python scripts/cpu-bench.sh
+#   BUSY=1 scripts/cpu-bench.sh       # each side measured quiet, then beside one busy process
+#
+# BUSY=1: every measurement runs twice, first quiet, then with one `nice -n 19` process
+# spinning on one core for the whole measurement (both sides alike, as a shared GPU server's
+# data loaders or monitoring would), and a second table gives each side's loss
+# (1 − busy/quiet) and the ratio of the two losses (bloodshot's / PyTorch's).
 #
 # Without PyTorch (`$PYTHON -c 'import torch, torchvision'` fails) it says so and prints
 # bloodshot's column only.
@@ -28,16 +34,26 @@ if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
   echo "PyTorch is not installed for $PY (\`$PY -c 'import torch, torchvision'\` fails): measuring bloodshot only; set PYTHON to a Python with torch and torchvision for the ratios." >&2
 fi
 
+busy_start() { nice -n 19 sh -c 'while :; do :; done' & BUSY_PID=$!; }
+busy_stop() { kill "$BUSY_PID" 2>/dev/null; wait "$BUSY_PID" 2>/dev/null || true; }
+MODES="quiet"
+if [ "${BUSY:-0}" = 1 ]; then MODES="quiet busy"; fi
+
 for size in $SIZES; do
-  echo "== bloodshot, $size px" >&2
-  BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
-    cargo bench -q --bench throughput > "$OUT/rust-$size.txt" 2>&1 || { cat "$OUT/rust-$size.txt" >&2; exit 1; }
-  if [ "$HAVE_TORCH" = 1 ]; then
-    batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size.txt" | head -n1)
-    echo "== PyTorch, $size px (embedding batch $batch)" >&2
-    "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$OUT/torch-$size.txt" 2>&1 \
-      || { cat "$OUT/torch-$size.txt" >&2; exit 1; }
-  fi
+  for mode in $MODES; do
+    suffix=""
+    if [ "$mode" = busy ]; then suffix="-busy"; busy_start; fi
+    echo "== bloodshot, $size px ($mode)" >&2
+    BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
+      cargo bench -q --bench throughput > "$OUT/rust-$size$suffix.txt" 2>&1 || { busy_stop; cat "$OUT/rust-$size$suffix.txt" >&2; exit 1; }
+    if [ "$HAVE_TORCH" = 1 ]; then
+      batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size$suffix.txt" | head -n1)
+      echo "== PyTorch, $size px (embedding batch $batch; $mode)" >&2
+      "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$OUT/torch-$size$suffix.txt" 2>&1 \
+        || { busy_stop; cat "$OUT/torch-$size$suffix.txt" >&2; exit 1; }
+    fi
+    if [ "$mode" = busy ]; then busy_stop; fi
+  done
 done
 
 value() { sed -n "s/^RESULT $2 .*images_per_s=\([0-9.]*\).*/\1/p" "$OUT/$1.txt" 2>/dev/null | head -n1; }
@@ -58,5 +74,24 @@ for size in $SIZES; do
     echo "| train $o $size px, batch 32 | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") |"
   done
 done
+if [ "${BUSY:-0}" = 1 ]; then
+  loss() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{100 * (1 - $2 / $1):.0f} %')" || echo "–"; }
+  worse() { [ -n "$1" ] && [ -n "$2" ] && [ -n "$3" ] && [ -n "$4" ] && python3 -c "
+a, b = 1 - $2 / $1, 1 - $4 / $3
+print(f'{a / b:.1f}×' if b > 0.005 else 'PyTorch lost nothing')" || echo "–"; }
+  echo
+  echo "With one \`nice -n 19\` busy process (images/s quiet → busy):"
+  echo
+  echo "| work | bloodshot | loss | PyTorch | loss | bloodshot's loss / PyTorch's |"
+  echo "|---|---|---|---|---|---|"
+  for size in $SIZES; do
+    for w in embed_folded:torch_embed $(for o in ${OBJECTIVES//,/ }; do echo "train_$o:torch_train_$o"; done); do
+      r=${w%%:*}; t=${w##*:}
+      rq=$(value "rust-$size" "$r"); rb=$(value "rust-$size-busy" "$r")
+      tq=$(value "torch-$size" "$t"); tb=$(value "torch-$size-busy" "$t")
+      echo "| ${r/_folded/} $size px | ${rq:-–} → ${rb:-–} | $(loss "$rq" "$rb") | ${tq:-–} → ${tb:-–} | $(loss "$tq" "$tb") | $(worse "$rq" "$rb" "$tq" "$tb") |"
+    done
+  done
+fi
 echo
 echo "(raw output in $OUT)"
