@@ -9,18 +9,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
+use bloodshot::bench;
 use bloodshot::data::decode::load_rgb;
 use bloodshot::device::{self, DeviceSpec};
-use bloodshot::model::inference::InferenceB0;
-use bloodshot::model::{Classifier, EfficientNetB0, Objective};
-use bloodshot::runs::TrainConfig;
-use bloodshot::train::loss::losses;
+use bloodshot::model::Objective;
 
 fn images() -> Vec<PathBuf> {
     let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/real-sample/cnmc/all");
@@ -93,50 +85,24 @@ fn main() {
         n as f64 / s
     );
 
-    // BENCH_SIZE (default 224) for embedding and training.
-    // The k-shot path embeds with batch norm folded (`InferenceB0`); the unfolded network in
-    // evaluation mode is measured too, for the difference.
-    let bench_embed = |batch: usize, reps: usize, folded: bool| {
-        let _memory = hold();
-        let net = EfficientNetB0::new(&dev).valid();
-        let inference = InferenceB0::new(&net);
-        let forward = |x: Tensor<4>| {
-            if folded {
-                inference.forward(x)
-            } else {
-                net.forward(x)
-            }
-        };
-        let x = Tensor::<4>::random(
-            [batch, 3, size, size],
-            burn::tensor::Distribution::Uniform(0.0, 1.0),
-            &dev,
-        );
-        let t = Instant::now();
-        let _ = forward(x.clone()).into_data();
-        let first = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for _ in 0..reps {
-            let _ = forward(x.clone()).into_data();
-        }
-        let s = t.elapsed().as_secs_f64() / reps as f64;
-        let what = if folded { "folded" } else { "unfolded" };
-        println!(
-            "embed EfficientNet-B0 ({what}) {size} px batch {batch}: first batch {first:.2} s, then {s:.2} s/batch = {:.1} images/s",
-            batch as f64 / s
-        );
-        println!(
-            "RESULT embed_{what} batch={batch} first_s={first:.3} images_per_s={:.2}",
-            batch as f64 / s
-        );
-    };
+    // BENCH_SIZE (default 224) for embedding and training (`bloodshot::bench`, which the
+    // GPU check's `bloodshot bench` runs too). The k-shot path embeds with batch norm folded
+    // (`InferenceB0`); the unfolded network in evaluation mode is measured on request.
     let batch: usize = std::env::var("BENCH_EMBED_BATCH")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| bloodshot::fewshot::embed::batch_size(&dev));
-    bench_embed(batch, if quick { 1 } else { 3 }, true);
+    let reps = if quick { 1 } else { 3 };
+    let mut folds = vec![true];
     if std::env::var_os("BENCH_UNFOLDED").is_some() {
-        bench_embed(batch, if quick { 1 } else { 3 }, false);
+        folds.push(false);
+    }
+    for folded in folds {
+        let _memory = hold();
+        let t = bench::embed(&dev, size, batch, reps, folded);
+        for line in bench::embed_lines(&t, size, folded) {
+            println!("{line}");
+        }
     }
 
     let objectives: Vec<Objective> = std::env::var("BENCH_OBJECTIVES")
@@ -149,48 +115,10 @@ fn main() {
         .unwrap_or(if quick { 2 } else { 4 })
         .max(2);
     for objective in objectives {
-        let batch = 32;
         let _memory = hold();
-        let ad = dev.clone().autodiff();
-        let cfg = TrainConfig {
-            objective,
-            batch_size: batch,
-            ..Default::default()
-        };
-        let mut model = Classifier::new(objective, 11, &ad);
-        let mut optim = AdamConfig::new().init();
-        let labels: Vec<usize> = (0..batch).map(|i| i % 11).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let x = Tensor::<4>::random(
-            [batch, 3, size, size],
-            burn::tensor::Distribution::Uniform(0.0, 1.0),
-            &ad,
-        );
-        let mut times = Vec::new();
-        for _ in 0..steps {
-            let t = Instant::now();
-            let (total, ..) = losses(&model, &cfg, x.clone(), &labels, 11, &mut rng, true);
-            let grads = GradientsParams::from_grads(total.backward(), &model);
-            model = optim.step(1e-3, model, grads);
-            let _ = total.into_scalar::<f32>();
-            times.push(t.elapsed().as_secs_f64());
+        let t = bench::train(&dev, objective, size, 32, steps);
+        for line in bench::train_lines(&t, objective, size) {
+            println!("{line}");
         }
-        let rest = &times[1..];
-        let mut sorted = rest.to_vec();
-        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let median = sorted[sorted.len() / 2];
-        println!(
-            "train {objective} {size} px batch {batch}: first step {:.2} s, median of the next {} {:.2} s = {:.1} images/s",
-            times[0],
-            rest.len(),
-            median,
-            batch as f64 / median
-        );
-        println!(
-            "RESULT train_{objective} first_s={:.3} median_s={:.4} images_per_s={:.2}",
-            times[0],
-            median,
-            batch as f64 / median
-        );
     }
 }

@@ -2,6 +2,7 @@
 //! evaluation and markdown reports. No terminal code lives here; the console and the
 //! headless CLI are thin front ends over these calls.
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod fewshot;

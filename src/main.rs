@@ -16,6 +16,7 @@ fn main() {
     let device = match &args.command {
         Some(Command::Train(t)) => t.device.unwrap_or_default(),
         Some(Command::Kshot(k)) => k.device,
+        Some(Command::Bench(b)) => b.device,
         Some(Command::Tui(t)) => t.device.unwrap_or_default(),
         _ => Default::default(),
     };
@@ -38,6 +39,8 @@ fn main() {
         Some(Command::Import(a)) => cli::commands::import(a, &runs),
         Some(Command::ExportWeights(a)) => cli::commands::export_weights(a, &runs),
         Some(Command::Sweep(a)) => cli::sweep::sweep(*a, &runs),
+        Some(Command::Devices(a)) => cli::commands::devices(a),
+        Some(Command::Bench(a)) => cli::commands::bench(a),
         Some(Command::SampleData(a)) => cli::commands::sample_data(a),
         Some(Command::Tui(a)) => console(a, runs),
         None => console(Default::default(), runs),

@@ -76,3 +76,174 @@ fn a_backend_that_is_not_compiled_in_is_one_sentence() {
         "{e}"
     );
 }
+
+use bloodshot::device::cuda_driver::CudaDevice;
+use bloodshot::device::inventory::{AdapterEntry, Backend, CpuInfo, CudaEntry, Inventory};
+
+/// An inventory as a machine with one lavapipe adapter, two CUDA devices and no Vulkan
+/// build would report it.
+fn machine() -> Inventory {
+    let gpu = |index: usize| CudaDevice {
+        index,
+        name: "NVIDIA H200".into(),
+        memory_bytes: 150_000_000_000,
+        compute_capability: (9, 0),
+    };
+    Inventory {
+        cpu: CpuInfo {
+            threads: 2,
+            simd: "avx2+fma".into(),
+            simd_supported: vec!["portable".into(), "avx2+fma".into()],
+        },
+        wgpu: Backend::Available {
+            devices: vec![AdapterEntry {
+                device: "wgpu:cpu".into(),
+                name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
+                kind: "CPU".into(),
+                driver: "llvmpipe Mesa 22.3.6".into(),
+                api: "Vulkan".into(),
+            }],
+        },
+        vulkan: Backend::NotCompiled {
+            rebuild: "this binary was built without vulkan: rebuild with `cargo build --release --features vulkan`".into(),
+        },
+        cuda: Backend::Available {
+            devices: CudaEntry {
+                driver_cuda_version: "12.8".into(),
+                devices: vec![gpu(0), gpu(1)],
+            },
+        },
+    }
+}
+
+#[test]
+fn the_inventory_lists_what_each_backend_found() {
+    let inv = machine();
+    assert_eq!(
+        inv.usable(),
+        vec![
+            DeviceSpec::Cpu,
+            DeviceSpec::Wgpu(Adapter::Best),
+            DeviceSpec::Wgpu(Adapter::Cpu),
+            DeviceSpec::Cuda(0),
+            DeviceSpec::Cuda(1),
+        ]
+    );
+    for ok in ["cpu", "wgpu", "wgpu:cpu", "cuda", "cuda:1"] {
+        assert_eq!(inv.check(ok.parse().unwrap()), Ok(()), "{ok}");
+    }
+    assert_eq!(
+        inv.check("cuda:2".parse().unwrap()).unwrap_err(),
+        "device `cuda:2` is not on this machine: cuda lists cuda:0, cuda:1 (`bloodshot devices` shows every device)"
+    );
+    assert_eq!(
+        inv.check("wgpu:0".parse().unwrap()).unwrap_err(),
+        "device `wgpu:0` is not on this machine: wgpu lists wgpu, wgpu:cpu (`bloodshot devices` shows every device)"
+    );
+    assert_eq!(
+        inv.check("vulkan".parse().unwrap()).unwrap_err(),
+        "device `vulkan` asked for, but this binary was built without vulkan: rebuild with `cargo build --release --features vulkan`"
+    );
+    let text = bloodshot::device::inventory::render(&inv);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "cpu      cpu · flex · 2 threads · SIMD kernels: avx2+fma (this CPU runs portable, avx2+fma)",
+            "wgpu     wgpu:cpu · llvmpipe (LLVM 15.0.6, 256 bits) · CPU · Vulkan · driver llvmpipe Mesa 22.3.6",
+            "vulkan   not compiled in: this binary was built without vulkan: rebuild with `cargo build --release --features vulkan`",
+            "cuda     cuda:0 · NVIDIA H200 · 139.7 GiB · compute 9.0 · driver CUDA 12.8",
+            "cuda     cuda:1 · NVIDIA H200 · 139.7 GiB · compute 9.0 · driver CUDA 12.8",
+        ]
+    );
+}
+
+#[test]
+fn a_backend_without_a_driver_is_refused_with_its_reason() {
+    let mut inv = machine();
+    inv.cuda = Backend::Unavailable {
+        reason: "no NVIDIA driver: libcuda.so.1 could not be loaded (libcuda.so.1: cannot open shared object file: No such file or directory); install the NVIDIA driver (nothing else: no CUDA toolkit is needed)".into(),
+    };
+    assert_eq!(inv.usable().len(), 3);
+    let e = inv.check(DeviceSpec::Cuda(0)).unwrap_err();
+    assert!(
+        e.starts_with(
+            "device `cuda:0` cannot be used: no NVIDIA driver: libcuda.so.1 could not be loaded"
+        ),
+        "{e}"
+    );
+    let json = serde_json::to_value(&inv).unwrap();
+    assert_eq!(json["cuda"]["status"], "unavailable");
+    assert_eq!(json["wgpu"]["status"], "available");
+    assert_eq!(json["wgpu"]["devices"][0]["device"], "wgpu:cpu");
+    assert_eq!(json["vulkan"]["status"], "not-compiled");
+}
+
+mod common;
+use common::bloodshot_in as bloodshot;
+
+/// `bloodshot devices` on this machine: the CPU with the SIMD level the kernels use, one line
+/// per backend, and the same as JSON.
+#[test]
+fn devices_lists_this_machine() {
+    let home = tempfile::tempdir().unwrap();
+    let o = bloodshot(home.path(), &["devices"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let level = bloodshot::simd::detected().name();
+    assert!(
+        text.starts_with("cpu      cpu · flex · ")
+            && text.contains(&format!("SIMD kernels: {level}")),
+        "{text}"
+    );
+    for backend in ["wgpu", "vulkan", "cuda"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{backend:<8} "))),
+            "a line for {backend}: {text}"
+        );
+    }
+    if !cfg!(feature = "cuda") {
+        assert!(
+            text.contains("cuda     not compiled in: this binary was built without cuda"),
+            "{text}"
+        );
+    }
+    let o = bloodshot(home.path(), &["devices", "--json"]);
+    assert!(o.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["cpu"]["simd"], level);
+    assert_eq!(json["cpu"]["simd_supported"][0], "portable");
+    if std::env::var_os("BLOODSHOT_REQUIRE_GPU").is_some() {
+        assert_eq!(json["wgpu"]["status"], "available", "{json}");
+    }
+    assert!(
+        !home.path().join("runs").exists(),
+        "listing devices creates nothing"
+    );
+}
+
+/// `sweep --devices` with a device this machine lacks: one sentence, no sweep folder.
+#[test]
+fn a_sweep_on_a_missing_device_creates_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let o = bloodshot(
+        home.path(),
+        &["sweep", "--devices", "cpu,wgpu:virtual:5", "--seeds", "0"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    assert!(
+        err.contains("device `wgpu:virtual:5`") && !err.contains("panicked"),
+        "{err}"
+    );
+    let runs = home.path().join("runs");
+    let left: Vec<_> = std::fs::read_dir(&runs)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| n != "sweeps"),
+        "no sweep was created: {left:?}"
+    );
+}

@@ -9,7 +9,6 @@
 #![cfg(feature = "wgpu")]
 
 use std::path::Path;
-use std::process::Command;
 
 use bloodshot::device::{Adapter, DeviceSpec};
 use bloodshot::model::rotate::rotate;
@@ -123,6 +122,42 @@ fn forward_embeddings_agree_with_flex() {
     assert!(err <= FORWARD, "embeddings differ by {err:.2e}");
 }
 
+/// Batch-norm recalibration without a graph on the GPU (burn's tensor operations for the
+/// batch statistics) leaves the running statistics the CPU's own kernels leave.
+#[test]
+fn recalibration_agrees_with_flex() {
+    use bloodshot::model::recalibrate::recalibrate;
+    let Some(gpu) = gpu() else { return };
+    let batches = [batch(3), batch(4)];
+    let stats = |on: &Device| {
+        let ad = on.clone().autodiff();
+        let m = model(Objective::Softmax).to_device(&ad).train();
+        assert_eq!(
+            recalibrate(&m.embedder, batches.iter().map(|b| tensor(b, on))),
+            2
+        );
+        m.embedder
+            .batch_norms()
+            .iter()
+            .flat_map(|bn| {
+                let mut v = values(bn.running_mean.value_sync().to_device(&cpu()));
+                v.extend(values(bn.running_var.value_sync().to_device(&cpu())));
+                v
+            })
+            .collect::<Vec<f32>>()
+    };
+    let (on_cpu, on_gpu) = (stats(&cpu()), stats(&gpu));
+    let err = relative(&on_cpu, &on_gpu);
+    assert!(err <= FORWARD, "running statistics differ by {err:.2e}");
+    let initial = (0.0f32, 1.0f32);
+    assert!(
+        on_cpu
+            .iter()
+            .any(|v| (v - initial.0).abs() > 1e-3 && (v - initial.1).abs() > 1e-3),
+        "the statistics moved"
+    );
+}
+
 #[test]
 fn losses_and_one_adam_step_agree_with_flex() {
     let Some(gpu) = gpu() else { return };
@@ -232,16 +267,7 @@ fn checkpoints_cross_devices() {
 }
 
 fn bloodshot(home: &Path, args: &[&str]) -> std::process::Output {
-    // Mesa's Vulkan drivers complain on stderr when no login session set XDG_RUNTIME_DIR.
-    let runtime = home.join("xdg-runtime");
-    let _ = std::fs::create_dir_all(&runtime);
-    Command::new(env!("CARGO_BIN_EXE_bloodshot"))
-        .args(args)
-        .env("BLOODSHOT_HOME", home)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run bloodshot")
+    common::bloodshot_in(home, args)
 }
 
 #[test]
@@ -316,7 +342,7 @@ fn an_adapter_that_does_not_exist_is_one_sentence_and_no_run() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("device `wgpu:virtual:7` did not answer a first operation"),
+        err.contains("device `wgpu:virtual:7` is not on this machine: wgpu lists wgpu"),
         "{err}"
     );
     assert!(

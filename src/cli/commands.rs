@@ -14,7 +14,8 @@ use bloodshot::train::{self, Start, StopMode, StopSignal, TrainEvent};
 
 use super::progress::Progress;
 use super::{
-    ExportArgs, ExportWeightsArgs, ImportArgs, KshotArgs, SampleDataArgs, StatsArgs, TrainArgs,
+    BenchArgs, DevicesArgs, ExportArgs, ExportWeightsArgs, ImportArgs, KshotArgs, SampleDataArgs,
+    StatsArgs, TrainArgs,
 };
 use bloodshot::interop::ImportOptions;
 
@@ -217,6 +218,9 @@ fn start_named(runs_dir: &Path, id: &str, a: &TrainArgs) -> Result<Option<Start>
 
 /// `bloodshot train`.
 pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    if let Some(device) = a.device {
+        bloodshot::device::inventory::require(&[device])?;
+    }
     let runs_dir = runs_dir(runs);
     let start = match (&a.resume, &a.run_id) {
         (Some(r), _) => Start::Resume {
@@ -555,5 +559,45 @@ pub fn sample_data(a: SampleDataArgs) -> Result<(), String> {
         s.bytes as f64 / 1e6,
         a.out.display()
     );
+    Ok(())
+}
+
+/// `bloodshot devices`.
+pub fn devices(a: DevicesArgs) -> Result<(), String> {
+    use bloodshot::device::inventory::{Inventory, render};
+    let inv = Inventory::scan();
+    if a.json {
+        let text = serde_json::to_string_pretty(&inv).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", render(&inv));
+    }
+    Ok(())
+}
+
+/// `bloodshot bench` (hidden): throughput lines, `RESULT` lines for scripts.
+pub fn bench(a: BenchArgs) -> Result<(), String> {
+    use bloodshot::bench;
+    bloodshot::device::inventory::require(&[a.device])?;
+    println!("device: {}", bloodshot::device::describe(a.device));
+    let dev = bloodshot::device::open(a.device)?;
+    let batch = a
+        .embed_batch
+        .unwrap_or_else(|| bloodshot::fewshot::embed::batch_size(&dev));
+    let say = |lines: [String; 2]| {
+        for l in lines {
+            println!("{l}");
+        }
+    };
+    {
+        let _memory = bloodshot::memory::Hold::for_device(&dev);
+        let t = bench::embed(&dev, a.size, batch, a.embed_reps, true);
+        say(bench::embed_lines(&t, a.size, true));
+    }
+    for objective in a.objectives {
+        let _memory = bloodshot::memory::Hold::for_device(&dev);
+        let t = bench::train(&dev, objective, a.size, a.batch_size, a.steps);
+        say(bench::train_lines(&t, objective, a.size));
+    }
     Ok(())
 }

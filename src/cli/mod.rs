@@ -58,8 +58,16 @@ pub enum Command {
     /// Train a grid of configurations × seeds and evaluate every run on one shared k-shot
     /// bank, on the devices given; resumable; or print the jobs for GNU parallel / Slurm.
     Sweep(Box<SweepArgs>),
+    /// What this binary can compute on here: the CPU (threads, SIMD level), every wgpu and
+    /// Vulkan adapter, every CUDA device (name, memory, driver) — and why a backend is not
+    /// usable. `train --device` and `sweep --devices` accept only what this lists.
+    Devices(DevicesArgs),
     /// (Re)generate the synthetic sample data.
     SampleData(SampleDataArgs),
+    /// Embedding and training throughput on one device (what `scripts/gpu-check.sh` runs;
+    /// `cargo bench --bench throughput` measures the same on a development machine).
+    #[command(hide = true)]
+    Bench(BenchArgs),
     /// Open the console.
     Tui(TuiArgs),
 }
@@ -76,6 +84,40 @@ pub struct StatsArgs {
     /// Drop classes with fewer images.
     #[arg(long, default_value_t = bloodshot::data::DEFAULT_MIN_CLASS_SIZE)]
     pub min_class_size: usize,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The device to measure (one `bloodshot devices` lists).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 224)]
+    pub size: usize,
+    /// Training steps per objective (the first is timed apart).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Images per training step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Images per embedding batch (default: what k-shot embedding uses on the device).
+    #[arg(long)]
+    pub embed_batch: Option<usize>,
+    /// Embedding batches after the first.
+    #[arg(long, default_value_t = 5)]
+    pub embed_reps: usize,
+    /// Objectives to train.
+    #[arg(long, value_delimiter = ',', default_value = "aam-consistency")]
+    pub objectives: Vec<Objective>,
+}
+
+/// `devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -127,7 +169,7 @@ pub struct TrainArgs {
     /// alone if already trained.
     #[arg(long, conflicts_with = "resume")]
     pub run_id: Option<String>,
-    /// cpu | cuda[:N] | vulkan[:N].
+    /// cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…]: one that `bloodshot devices` lists.
     #[arg(long)]
     pub device: Option<DeviceSpec>,
     /// Do not use the decoded-image cache.
@@ -259,7 +301,8 @@ pub struct SweepArgs {
     /// shared bank), for GNU parallel or a Slurm array.
     #[arg(long)]
     pub print_commands: bool,
-    /// Devices, one job per device at a time: cpu | cuda:0,cuda:1 | wgpu | vulkan …
+    /// Devices, one job per device at a time: cpu | cuda:0,cuda:1 | wgpu | vulkan … (each one
+    /// `bloodshot devices` lists; refused before the sweep is created otherwise).
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
     pub devices: Vec<DeviceSpec>,
     /// Objectives to compare.

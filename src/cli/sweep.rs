@@ -20,6 +20,11 @@ fn say(line: &str) {
 
 /// `bloodshot sweep`.
 pub fn sweep(a: SweepArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    // Jobs printed for a scheduler run elsewhere; here, refuse a device this machine lacks
+    // before anything is created.
+    if !a.print_commands && a.status.is_none() {
+        bloodshot::device::inventory::require(&a.devices)?;
+    }
     let runs_dir = runs.clone().unwrap_or_else(paths::default_runs_dir);
     let _ = std::fs::create_dir_all(&runs_dir);
     let runs_dir = absolute(&runs_dir);

@@ -186,6 +186,8 @@ impl Action {
 pub enum Effect {
     /// Scan both datasets.
     Scan,
+    /// List the devices this binary can use here (`bloodshot devices`).
+    ScanDevices,
     /// Train a new run.
     Train(Box<TrainConfig>),
     /// Resume a run.

@@ -64,6 +64,9 @@ pub struct App {
     pub sweeps: SweepsState,
     /// Last status message.
     pub status: Option<String>,
+    /// The devices the forms offer: what `bloodshot devices` lists here (the CPU until the
+    /// scan at start answers).
+    pub devices: Vec<DeviceSpec>,
 }
 
 impl App {
@@ -103,7 +106,27 @@ impl App {
             runs: RunsState::default(),
             sweeps: SweepsState::default(),
             status: None,
+            devices: vec![DeviceSpec::Cpu],
         }
+    }
+
+    /// The device scan answered: the forms offer these devices from now on. A Train-form
+    /// device this machine lacks (from the config or `--device`) becomes the CPU, with a note.
+    pub fn set_devices(&mut self, usable: Vec<DeviceSpec>) {
+        let usable = if usable.is_empty() {
+            vec![DeviceSpec::Cpu]
+        } else {
+            usable
+        };
+        if !usable.contains(&self.form.device) && !self.train.active() {
+            self.status = Some(format!(
+                "device `{}` is not on this machine (`bloodshot devices` lists what is): the form now says cpu",
+                self.form.device
+            ));
+            self.form.device = DeviceSpec::Cpu;
+        }
+        self.sweeps.set_device_sets(&usable);
+        self.devices = usable;
     }
 
     /// The run selected on the K-shot tab.
@@ -446,7 +469,7 @@ impl App {
         match self.tab {
             // The form is locked while its run trains.
             Tab::Train if !self.train.active() => {
-                TrainField::ALL[self.form_field].adjust(&mut self.form, up)
+                TrainField::ALL[self.form_field].adjust(&mut self.form, up, &self.devices)
             }
             Tab::KShot => self.kshot.adjust(&self.runs.rows, up),
             Tab::Sweeps => self.sweeps.adjust(up),
@@ -505,6 +528,7 @@ impl App {
                 self.runs.table1 = *table1;
             }
             E::Sweeps(rows) => self.sweeps.replace_rows(rows),
+            E::Devices(usable) => self.set_devices(usable),
             E::SweepCreated(id) => {
                 if let Some(owned) = self.sweeps.owned.as_mut() {
                     owned.0 = id;

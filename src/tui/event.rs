@@ -128,4 +128,6 @@ pub enum AppEvent {
     SweepEnded(Result<bloodshot::sweep::Outcome, String>),
     /// GPU reading while training on a GPU.
     Gpu(Result<GpuStats, String>),
+    /// The devices this binary can use here, CPU first.
+    Devices(Vec<bloodshot::device::DeviceSpec>),
 }

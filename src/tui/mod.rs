@@ -248,7 +248,12 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
         });
     }
 
-    for e in [Effect::Scan, Effect::LoadRuns, Effect::LoadSweeps] {
+    for e in [
+        Effect::Scan,
+        Effect::ScanDevices,
+        Effect::LoadRuns,
+        Effect::LoadSweeps,
+    ] {
         start(e, &mut app, &tx);
     }
     let mut dirty = true;
@@ -383,6 +388,12 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
             let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
             app.watch = Some(flag.clone());
             std::thread::spawn(move || worker::watch(tx, path, flag));
+        }
+        Effect::ScanDevices => {
+            tokio::task::spawn_blocking(move || {
+                let usable = bloodshot::device::inventory::Inventory::scan().usable();
+                let _ = tx.send(AppEvent::Devices(usable));
+            });
         }
         Effect::LoadSweeps => {
             let dir = app.runs_dir.clone();

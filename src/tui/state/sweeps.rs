@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use bloodshot::device::{Adapter, DeviceSpec};
+use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::KShotOptions;
 use bloodshot::model::Objective;
 use bloodshot::runs::TrainConfig;
@@ -60,19 +60,6 @@ pub const OBJECTIVE_SETS: [&[Objective]; 4] = [
 const SEED_COUNTS: [u64; 6] = [1, 2, 3, 5, 10, 20];
 /// k sets the form offers.
 pub const K_SETS: [&[usize]; 4] = [&[10], &[1, 5, 10], &[1, 2, 3, 5, 10, 20], &[5]];
-/// Device sets the form offers (one job per device at a time).
-pub const DEVICE_SETS: [&[DeviceSpec]; 5] = [
-    &[DeviceSpec::Cpu],
-    &[DeviceSpec::Cuda(0)],
-    &[DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)],
-    &[
-        DeviceSpec::Cuda(0),
-        DeviceSpec::Cuda(1),
-        DeviceSpec::Cuda(2),
-        DeviceSpec::Cuda(3),
-    ],
-    &[DeviceSpec::Wgpu(Adapter::Best)],
-];
 
 /// A sweep of the runs folder with its jobs, as last read.
 #[derive(Debug, Clone)]
@@ -106,8 +93,11 @@ pub struct SweepsState {
     pub seeds: u64,
     /// Index into [`K_SETS`].
     pub ks: usize,
-    /// Index into [`DEVICE_SETS`].
+    /// Index into `device_sets`.
     pub devices: usize,
+    /// Device sets the form offers (one job per device at a time), from the devices this
+    /// machine has: the CPU, each GPU alone, all CUDA devices together.
+    pub device_sets: Vec<Vec<DeviceSpec>>,
     /// Sweeps, oldest first.
     pub rows: Vec<SweepRow>,
     /// Selected sweep.
@@ -126,6 +116,7 @@ impl Default for SweepsState {
             seeds: 2,
             ks: 0,
             devices: 0,
+            device_sets: vec![vec![DeviceSpec::Cpu]],
             rows: Vec::new(),
             selected: 0,
             owned: None,
@@ -161,7 +152,28 @@ impl SweepsState {
 
     /// The devices chosen.
     pub fn device_list(&self) -> Vec<DeviceSpec> {
-        DEVICE_SETS[self.devices].to_vec()
+        self.device_sets
+            .get(self.devices)
+            .cloned()
+            .unwrap_or_else(|| vec![DeviceSpec::Cpu])
+    }
+
+    /// Offers sets of `usable` devices: the CPU, each GPU alone, and all CUDA devices
+    /// together when there are several. Keeps the chosen set when it is still offered.
+    pub fn set_device_sets(&mut self, usable: &[DeviceSpec]) {
+        let chosen = self.device_list();
+        let mut sets: Vec<Vec<DeviceSpec>> = vec![vec![DeviceSpec::Cpu]];
+        sets.extend(usable.iter().filter(|d| d.is_gpu()).map(|d| vec![*d]));
+        let cuda: Vec<DeviceSpec> = usable
+            .iter()
+            .copied()
+            .filter(|d| matches!(d, DeviceSpec::Cuda(_)))
+            .collect();
+        if cuda.len() > 1 {
+            sets.push(cuda);
+        }
+        self.devices = sets.iter().position(|s| *s == chosen).unwrap_or(0);
+        self.device_sets = sets;
     }
 
     /// Changes the selected field one choice up or down.
@@ -173,7 +185,7 @@ impl SweepsState {
             }
             SweepField::Seeds => self.seeds = step_in(&SEED_COUNTS, self.seeds, up),
             SweepField::Ks => self.ks = cycle(self.ks, K_SETS.len()),
-            SweepField::Devices => self.devices = cycle(self.devices, DEVICE_SETS.len()),
+            SweepField::Devices => self.devices = cycle(self.devices, self.device_sets.len()),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bloodshot::device::{Adapter, DeviceSpec};
+use bloodshot::device::DeviceSpec;
 use bloodshot::model::{AamParams, Objective};
 use bloodshot::runs::{EpochSummary, TrainConfig};
 use bloodshot::train::TrainEvent;
@@ -71,7 +71,8 @@ impl TrainField {
     }
 
     /// Changes this field of `f` one choice up or down.
-    pub fn adjust(self, f: &mut TrainConfig, up: bool) {
+    /// `devices`: what the Device field offers (the devices `bloodshot devices` lists).
+    pub fn adjust(self, f: &mut TrainConfig, up: bool, devices: &[DeviceSpec]) {
         match self {
             TrainField::Objective => {
                 let i = Objective::ALL
@@ -114,9 +115,10 @@ impl TrainField {
                 }
             }
             TrainField::Limit => f.limit_per_class = step_in(&LIMITS, f.limit_per_class, up),
-            TrainField::Device => {
-                f.device = step_in(&DEVICES, f.device, up);
+            TrainField::Device if !devices.is_empty() => {
+                f.device = step_in(devices, f.device, up);
             }
+            TrainField::Device => {}
         }
     }
 }
@@ -134,14 +136,6 @@ const LIMITS: [Option<usize>; 8] = [
     Some(128),
     Some(256),
 ];
-const DEVICES: [DeviceSpec; 5] = [
-    DeviceSpec::Cpu,
-    DeviceSpec::Cuda(0),
-    DeviceSpec::Vulkan(Adapter::Best),
-    DeviceSpec::Wgpu(Adapter::Best),
-    DeviceSpec::Wgpu(Adapter::Cpu),
-];
-
 /// Quick form defaults for the console on small CPUs: tiny settings when the base set is the
 /// bundled sample, the seed's settings otherwise.
 pub fn sample_friendly(form: &mut TrainConfig, is_sample: bool) {

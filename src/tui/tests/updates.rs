@@ -354,3 +354,76 @@ fn a_new_sweep_takes_the_forms_and_runs_in_the_background() {
     a.on_event(AppEvent::SweepEnded(Err("stopped".into())));
     assert!(!a.sweeps.running());
 }
+
+/// The forms offer the devices the scan listed, nothing else: the Train form steps through
+/// them in order, the Sweeps form offers the CPU, each GPU and all CUDA devices together, and
+/// a form device this machine lacks becomes the CPU with a note.
+#[test]
+fn the_forms_offer_only_listed_devices() {
+    use crate::tui::state::train::TrainField;
+    use bloodshot::device::{Adapter, DeviceSpec};
+    let mut a = app();
+    assert_eq!(
+        a.devices,
+        vec![DeviceSpec::Cpu],
+        "the CPU until the scan answers"
+    );
+    a.form.device = DeviceSpec::Cuda(1);
+    let listed = vec![
+        DeviceSpec::Cpu,
+        DeviceSpec::Wgpu(Adapter::Best),
+        DeviceSpec::Wgpu(Adapter::Cpu),
+        DeviceSpec::Cuda(0),
+        DeviceSpec::Cuda(1),
+    ];
+    a.on_event(AppEvent::Devices(listed.clone()));
+    assert_eq!(a.form.device, DeviceSpec::Cuda(1), "a listed device stays");
+    assert_eq!(a.status, None);
+    a.tab = Tab::Train;
+    a.form_field = TrainField::ALL
+        .iter()
+        .position(|f| *f == TrainField::Device)
+        .unwrap();
+    a.form.device = DeviceSpec::Cpu;
+    let mut seen = vec![a.form.device];
+    for _ in 0..6 {
+        a.on_action(Action::Right);
+        seen.push(a.form.device);
+    }
+    assert_eq!(
+        seen,
+        vec![
+            DeviceSpec::Cpu,
+            DeviceSpec::Wgpu(Adapter::Best),
+            DeviceSpec::Wgpu(Adapter::Cpu),
+            DeviceSpec::Cuda(0),
+            DeviceSpec::Cuda(1),
+            DeviceSpec::Cuda(1),
+            DeviceSpec::Cuda(1),
+        ]
+    );
+    assert_eq!(
+        a.sweeps.device_sets,
+        vec![
+            vec![DeviceSpec::Cpu],
+            vec![DeviceSpec::Wgpu(Adapter::Best)],
+            vec![DeviceSpec::Wgpu(Adapter::Cpu)],
+            vec![DeviceSpec::Cuda(0)],
+            vec![DeviceSpec::Cuda(1)],
+            vec![DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)],
+        ]
+    );
+    // The machine turns out to have the CPU only: the form falls back and says why.
+    a.on_event(AppEvent::Devices(vec![DeviceSpec::Cpu]));
+    assert_eq!(a.form.device, DeviceSpec::Cpu);
+    assert_eq!(
+        a.status.as_deref(),
+        Some(
+            "device `cuda:1` is not on this machine (`bloodshot devices` lists what is): the form now says cpu"
+        )
+    );
+    a.on_action(Action::Right);
+    assert_eq!(a.form.device, DeviceSpec::Cpu);
+    assert_eq!(a.sweeps.device_sets, vec![vec![DeviceSpec::Cpu]]);
+    assert_eq!(a.sweeps.device_list(), vec![DeviceSpec::Cpu]);
+}

@@ -5,6 +5,9 @@
 //! `Device::default()` would silently pick whatever GPU backend is compiled in; we never
 //! call it. A GPU is used only when asked for, and only after it answered a first operation.
 
+pub mod cuda_driver;
+pub mod inventory;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -232,7 +235,20 @@ pub fn describe(spec: DeviceSpec) -> String {
             "cpu (flex, {} threads)",
             std::thread::available_parallelism().map_or(1, |n| n.get())
         ),
-        DeviceSpec::Cuda(_) => spec.to_string(),
+        DeviceSpec::Cuda(n) => match cuda_driver::probe() {
+            Ok(d) => match d.devices.get(n) {
+                Some(g) => format!(
+                    "{spec}: {} · {:.1} GiB · compute {}.{} · CUDA {} driver",
+                    g.name,
+                    g.memory_bytes as f64 / (1u64 << 30) as f64,
+                    g.compute_capability.0,
+                    g.compute_capability.1,
+                    d.cuda_version
+                ),
+                None => format!("{spec}: no such device"),
+            },
+            Err(_) => spec.to_string(),
+        },
         #[cfg(any(feature = "vulkan", feature = "wgpu"))]
         DeviceSpec::Vulkan(a) | DeviceSpec::Wgpu(a) => match adapter_info(spec, a) {
             Some(info) => format!(
@@ -246,13 +262,17 @@ pub fn describe(spec: DeviceSpec) -> String {
     }
 }
 
+/// The adapters wgpu sees for `spec`'s backend: those of the first graphics API that has any
+/// (wgpu settles on Vulkan wherever Vulkan has an adapter, else the next API), with the
+/// instance that found them.
 #[cfg(any(feature = "vulkan", feature = "wgpu"))]
-fn adapter_info(
+pub(crate) fn adapters(
     spec: DeviceSpec,
-    adapter: Adapter,
-) -> Option<burn::tensor::wgpu::wgpu::AdapterInfo> {
+) -> Option<(
+    burn::tensor::wgpu::wgpu::Instance,
+    Vec<burn::tensor::wgpu::wgpu::AdapterInfo>,
+)> {
     use burn::tensor::wgpu::wgpu;
-    // `wgpu` settles on Vulkan wherever Vulkan has an adapter, else the next API.
     let candidates: Vec<wgpu::Backends> = match spec {
         DeviceSpec::Vulkan(_) => vec![wgpu::Backends::VULKAN],
         _ => vec![
@@ -272,34 +292,43 @@ fn adapter_info(
                 .iter()
                 .map(wgpu::Adapter::get_info)
                 .collect();
-        if adapters.is_empty() {
-            continue;
+        if !adapters.is_empty() {
+            return Some((instance, adapters));
         }
-        let of_type = |t: wgpu::DeviceType, n: usize| {
-            adapters
-                .iter()
-                .filter(|a| a.device_type == t)
-                .nth(n)
-                .cloned()
-        };
-        return match adapter {
-            Adapter::Best => futures_lite::future::block_on(instance.request_adapter(
-                &wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::HighPerformance,
-                    force_fallback_adapter: false,
-                    compatible_surface: None,
-                    ..Default::default()
-                },
-            ))
-            .ok()
-            .map(|a| a.get_info()),
-            Adapter::Discrete(n) => of_type(wgpu::DeviceType::DiscreteGpu, n),
-            Adapter::Integrated(n) => of_type(wgpu::DeviceType::IntegratedGpu, n),
-            Adapter::Virtual(n) => of_type(wgpu::DeviceType::VirtualGpu, n),
-            Adapter::Cpu => of_type(wgpu::DeviceType::Cpu, 0),
-        };
     }
     None
+}
+
+#[cfg(any(feature = "vulkan", feature = "wgpu"))]
+fn adapter_info(
+    spec: DeviceSpec,
+    adapter: Adapter,
+) -> Option<burn::tensor::wgpu::wgpu::AdapterInfo> {
+    use burn::tensor::wgpu::wgpu;
+    let (instance, adapters) = adapters(spec)?;
+    let of_type = |t: wgpu::DeviceType, n: usize| {
+        adapters
+            .iter()
+            .filter(|a| a.device_type == t)
+            .nth(n)
+            .cloned()
+    };
+    match adapter {
+        Adapter::Best => {
+            futures_lite::future::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            }))
+            .ok()
+            .map(|a| a.get_info())
+        }
+        Adapter::Discrete(n) => of_type(wgpu::DeviceType::DiscreteGpu, n),
+        Adapter::Integrated(n) => of_type(wgpu::DeviceType::IntegratedGpu, n),
+        Adapter::Virtual(n) => of_type(wgpu::DeviceType::VirtualGpu, n),
+        Adapter::Cpu => of_type(wgpu::DeviceType::Cpu, 0),
+    }
 }
 
 /// Builds the device and makes it answer a first small operation, so that a missing driver
@@ -308,6 +337,12 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
     let device = build(spec)?;
     if spec == DeviceSpec::Cpu {
         return Ok(device);
+    }
+    // burn-cuda starts its runtime on a thread of its own, which panics without a driver; the
+    // driver's own answer is the sentence to give.
+    if let DeviceSpec::Cuda(n) = spec {
+        inventory::cuda_device(n)
+            .map_err(|why| format!("device `{spec}` cannot be used: {why}"))?;
     }
     let probe = device.clone();
     // A backend that cannot start panics inside burn: keep its message for our sentence, but
@@ -330,7 +365,15 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "no detail".into());
-            let first = why.lines().next().unwrap_or("").to_string();
+            let first = why.lines().next().unwrap_or("");
+            // A runtime thread that died leaves only Rust's unwrap text behind: not a reason.
+            let first = if first.contains("called `Result::unwrap()`")
+                || first.contains("called `Option::unwrap()`")
+            {
+                "its runtime stopped without an answer"
+            } else {
+                first
+            };
             Err(format!(
                 "device `{spec}` did not answer a first operation ({first}); check the driver (`nvidia-smi`, `vulkaninfo --summary`), or use `--device cpu`"
             ))
