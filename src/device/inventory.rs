@@ -89,8 +89,8 @@ impl Inventory {
                 simd: simd::level().name().into(),
                 simd_supported: simd::supported().iter().map(|l| l.name().into()).collect(),
             },
-            wgpu: graphics("wgpu"),
-            vulkan: graphics("vulkan"),
+            wgpu: graphics("wgpu", cfg!(feature = "wgpu")),
+            vulkan: graphics("vulkan", cfg!(feature = "vulkan")),
             cuda: cuda(),
         }
     }
@@ -220,12 +220,8 @@ fn cuda() -> Backend<CudaEntry> {
 }
 
 #[cfg(any(feature = "vulkan", feature = "wgpu"))]
-fn graphics(which: &str) -> Backend<Vec<AdapterEntry>> {
+fn graphics(which: &str, compiled: bool) -> Backend<Vec<AdapterEntry>> {
     use burn::tensor::wgpu::wgpu::DeviceType;
-    let compiled = match which {
-        "vulkan" => cfg!(feature = "vulkan"),
-        _ => cfg!(feature = "wgpu"),
-    };
     if !compiled {
         return Backend::NotCompiled {
             rebuild: not_compiled(which),
@@ -278,7 +274,7 @@ fn graphics(which: &str) -> Backend<Vec<AdapterEntry>> {
 }
 
 #[cfg(not(any(feature = "vulkan", feature = "wgpu")))]
-fn graphics(which: &str) -> Backend<Vec<AdapterEntry>> {
+fn graphics(which: &str, _compiled: bool) -> Backend<Vec<AdapterEntry>> {
     Backend::NotCompiled {
         rebuild: not_compiled(which),
     }
