@@ -77,7 +77,7 @@ impl SqueezeExcitation {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let s = x.clone().mean_dim(2).mean_dim(3);
+        let s = spatial_mean(x.clone());
         let s = silu(conv::forward(&self.reduce, s));
         let s = sigmoid(conv::forward(&self.expand, s));
         x * s
@@ -232,8 +232,20 @@ impl EfficientNetB0 {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let f = self.features(images);
         let [b, c, _, _] = f.dims();
-        f.mean_dim(2).mean_dim(3).reshape([b, c])
+        spatial_mean(f).reshape([b, c])
     }
+}
+
+/// The mean over height and width, `[b, c, h, w]` → `[b, c, 1, 1]`. A 1×1 map (the last
+/// stages at 32 px) is its own mean and is returned as it is: the same values, and burn's
+/// `fusion` (0.22.1 on lavapipe) fails to run the gradient of a mean over one element after a
+/// training-mode batch norm (`examples/fusion_reduce.rs`).
+fn spatial_mean(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if h == 1 && w == 1 {
+        return x;
+    }
+    x.mean_dim(2).mean_dim(3)
 }
 
 /// Counts learnable parameters, leaving out batch-norm running statistics (buffers, not
