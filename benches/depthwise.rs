@@ -50,7 +50,7 @@ fn main() {
             let g = y.sum().backward();
             let _ = xa.grad(&g).map(|t| t.into_data());
         });
-        // The same layer through bloodshot's CPU path (src/model/conv.rs).
+        // The same layer through bloodshot's CPU path (src/model/cpu/conv.rs).
         let conv = cfg.init(&dev);
         time(&format!("{name} forward, bloodshot"), 5, || {
             let _ = bloodshot::model::cpu::conv::forward(&conv, x.clone()).into_data();

@@ -61,7 +61,7 @@ fn console(a: cli::TuiArgs, runs_dir: Option<std::path::PathBuf>) -> Result<(), 
         runs_dir,
     };
     match tui::run(opts) {
-        Err(e) if e.starts_with("not a terminal") => {
+        Err(e @ tui::ConsoleError::NotATerminal) => {
             eprintln!("bloodshot: {e}");
             cli::commands::stats(cli::StatsArgs {
                 base: a.base,
@@ -70,7 +70,7 @@ fn console(a: cli::TuiArgs, runs_dir: Option<std::path::PathBuf>) -> Result<(), 
                 json: false,
             })
         }
-        other => other,
+        other => other.map_err(|e| e.to_string()),
     }
 }
 

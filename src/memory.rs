@@ -40,8 +40,7 @@ impl Hold {
     /// A hold when `device` is the CPU backend (GPU backends keep their own memory pools
     /// and leave the host allocator as it is), else `None`.
     pub fn for_device(device: &burn::prelude::Device) -> Option<Hold> {
-        let cpu = device.clone().without_autodiff() == burn::prelude::Device::flex();
-        cpu.then(Hold::new)
+        crate::device::compute(device).is_cpu().then(Hold::new)
     }
 
     /// A hold, whatever the device.

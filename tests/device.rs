@@ -72,7 +72,12 @@ fn stored_devices_read_in_old_and_new_forms() {
 fn a_backend_that_is_not_compiled_in_is_one_sentence() {
     let e = bloodshot::device::open(DeviceSpec::Vulkan(Adapter::Best)).unwrap_err();
     assert!(
-        e.contains("built without Vulkan") && e.contains("--features vulkan"),
+        matches!(&e, bloodshot::device::DeviceError::NotCompiled { spec, .. } if *spec == DeviceSpec::Vulkan(Adapter::Best)),
+        "{e:?}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.starts_with("device `vulkan` asked for, but this binary was built without vulkan: rebuild with `cargo build --release --features vulkan`, or use `--device cpu` (compiled: cpu"),
         "{e}"
     );
 }
@@ -133,15 +138,21 @@ fn the_inventory_lists_what_each_backend_found() {
         assert_eq!(inv.check(ok.parse().unwrap()), Ok(()), "{ok}");
     }
     assert_eq!(
-        inv.check("cuda:2".parse().unwrap()).unwrap_err(),
+        inv.check("cuda:2".parse().unwrap())
+            .unwrap_err()
+            .to_string(),
         "device `cuda:2` is not on this machine: cuda lists cuda:0, cuda:1 (`bloodshot devices` shows every device)"
     );
     assert_eq!(
-        inv.check("wgpu:0".parse().unwrap()).unwrap_err(),
+        inv.check("wgpu:0".parse().unwrap())
+            .unwrap_err()
+            .to_string(),
         "device `wgpu:0` is not on this machine: wgpu lists wgpu, wgpu:cpu (`bloodshot devices` shows every device)"
     );
     assert_eq!(
-        inv.check("vulkan".parse().unwrap()).unwrap_err(),
+        inv.check("vulkan".parse().unwrap())
+            .unwrap_err()
+            .to_string(),
         "device `vulkan` asked for, but this binary was built without vulkan: rebuild with `cargo build --release --features vulkan`"
     );
     let text = bloodshot::device::inventory::render(&inv);
@@ -166,6 +177,11 @@ fn a_backend_without_a_driver_is_refused_with_its_reason() {
     };
     assert_eq!(inv.usable().len(), 3);
     let e = inv.check(DeviceSpec::Cuda(0)).unwrap_err();
+    assert!(
+        matches!(e, bloodshot::device::DeviceError::Unusable { .. }),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(
         e.starts_with(
             "device `cuda:0` cannot be used: no NVIDIA driver: libcuda.so.1 could not be loaded"

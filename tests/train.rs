@@ -192,7 +192,7 @@ fn stop_after_epoch_then_resume_continues_from_the_checkpoint() {
         &mut |_| {},
         &StopSignal::new(),
     );
-    assert!(again.unwrap_err().contains("already finished"));
+    assert!(again.unwrap_err().to_string().contains("already finished"));
 }
 
 #[test]
@@ -235,14 +235,17 @@ fn invalid_configs_are_refused_with_the_value_named() {
             "/no/such/folder",
         ),
     ] {
+        let mut events = Vec::new();
         let e = train::train(
             Start::New(runs.path().into()),
             Some(cfg),
-            &mut |_| {},
+            &mut |ev| events.push(ev),
             &StopSignal::new(),
         )
         .unwrap_err();
-        assert!(e.contains(needle), "{e}");
+        assert!(e.to_string().contains(needle), "{e}");
+        // Refused before the run started: still one `Failed` event, nothing else.
+        assert_eq!(events, vec![TrainEvent::Failed { error: e }]);
     }
 }
 
@@ -261,11 +264,17 @@ fn a_non_finite_loss_stops_the_run_and_keeps_what_was_written() {
         &mut |ev| events.push(ev),
         &StopSignal::new(),
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("loss became") && e.contains("epoch 1 step"),
         "{e}"
     );
+    let failures = events
+        .iter()
+        .filter(|ev| matches!(ev, TrainEvent::Failed { .. }))
+        .count();
+    assert_eq!(failures, 1, "one Failed event");
     assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
     let run = bloodshot::runs::list_runs(runs.path())
         .pop()

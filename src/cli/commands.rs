@@ -333,7 +333,8 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
                 if stopped_early { "stopped" } else { "finished" },
                 run_dir.display()
             )),
-            TrainEvent::Failed { message } => p.line(&format!("failed: {message}")),
+            // The error itself is printed once, by `main`.
+            TrainEvent::Failed { .. } => {}
         },
         &stop,
     )?;

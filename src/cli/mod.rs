@@ -227,7 +227,8 @@ pub struct KshotArgs {
     /// (the last two use the unlabelled target: transductive).
     #[arg(long, default_value_t = kshot_defaults().normalize)]
     pub normalize: Normalization,
-    /// cpu | cuda[:N] | vulkan[:N] (for embedding).
+    /// The device that embeds the images: cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…],
+    /// one that `bloodshot devices` lists.
     #[arg(long, default_value_t = DeviceSpec::default())]
     pub device: DeviceSpec,
     /// Print one JSON object on stdout.
@@ -397,7 +398,8 @@ pub struct TuiArgs {
     /// Target dataset folder (default: bundled sample).
     #[arg(long)]
     pub target: Option<PathBuf>,
-    /// cpu | cuda[:N] | vulkan[:N].
+    /// The Train form's first device: cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…], one
+    /// that `bloodshot devices` lists (otherwise the form says cpu and why).
     #[arg(long)]
     pub device: Option<DeviceSpec>,
 }

@@ -126,7 +126,7 @@ mod imp {
             }
         };
         let missing = CudaProbeError::NoDriver;
-        // SAFETY (all `get` calls): each type alias is the driver API's C signature of the
+        // SAFETY: in every `get` call the type alias is the driver API's C signature of the
         // symbol named (cuda.h, CUDA 12; `_v2` where cuda.h maps the plain name to it).
         let (init, version, count, get, name, mem, attribute, error_name) = unsafe {
             (

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::cuda_driver::{self, CudaDevice};
-use super::{Adapter, DeviceSpec, compiled_backends};
+use super::{Adapter, DeviceError, DeviceSpec, compiled_backends};
 use crate::simd;
 
 /// One backend: not compiled into this binary, compiled but unusable (no driver, no
@@ -122,7 +122,7 @@ impl Inventory {
 
     /// `Ok` when `spec` is one of [`Inventory::usable`]; otherwise one sentence saying why
     /// not and what there is.
-    pub fn check(&self, spec: DeviceSpec) -> Result<(), String> {
+    pub fn check(&self, spec: DeviceSpec) -> Result<(), DeviceError> {
         let (backend_name, status): (&str, Status) = match spec {
             DeviceSpec::Cpu => return Ok(()),
             DeviceSpec::Cuda(_) => ("cuda", status(&self.cuda)),
@@ -139,12 +139,13 @@ impl Inventory {
             .map(|u| u.to_string())
             .collect();
         Err(match status {
-            Status::NotCompiled(how) => format!("device `{spec}` asked for, but {how}"),
-            Status::Unavailable(why) => format!("device `{spec}` cannot be used: {why}"),
-            Status::Available => format!(
-                "device `{spec}` is not on this machine: {backend_name} lists {} (`bloodshot devices` shows every device)",
-                same.join(", ")
-            ),
+            Status::NotCompiled(how) => DeviceError::NotCompiled { spec, how },
+            Status::Unavailable(why) => DeviceError::Unusable { spec, why },
+            Status::Available => DeviceError::NotListed {
+                spec,
+                backend: backend_name,
+                listed: same.join(", "),
+            },
         })
     }
 }
@@ -184,7 +185,9 @@ pub fn cuda_device(n: usize) -> Result<CudaDevice, String> {
     })
 }
 
-fn not_compiled(feature: &str) -> String {
+/// "this binary was built without `feature`: rebuild with …" — for `devices` and for
+/// [`DeviceError::NotCompiled`].
+pub(super) fn not_compiled(feature: &str) -> String {
     format!(
         "this binary was built without {feature}: rebuild with `cargo build --release --features {feature}`, or use `--device cpu` (compiled: {})",
         compiled_backends().join(", ")
@@ -332,7 +335,7 @@ fn unusable<T>(b: &Backend<T>) -> String {
 
 /// `Ok` when every device of `specs` is listed on this machine (the CPU always is; nothing
 /// is scanned for a CPU-only list); otherwise the first refusal's sentence.
-pub fn require(specs: &[DeviceSpec]) -> Result<(), String> {
+pub fn require(specs: &[DeviceSpec]) -> Result<(), DeviceError> {
     if specs.iter().all(|s| !s.is_gpu()) {
         return Ok(());
     }

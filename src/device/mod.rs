@@ -6,7 +6,10 @@
 //! call it. A GPU is used only when asked for, and only after it answered a first operation.
 
 pub mod cuda_driver;
+mod error;
 pub mod inventory;
+
+pub use error::DeviceError;
 
 use std::fmt;
 use std::str::FromStr;
@@ -198,31 +201,59 @@ pub fn burn_device_env(spec: DeviceSpec) -> &'static str {
     }
 }
 
+/// Where a burn device computes, for the code that takes its own path on the CPU (our
+/// kernels, the embedding batch size, the allocator hold). Decided here once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compute {
+    /// flex (the CPU) under autodiff: training.
+    CpuTraining,
+    /// flex without autodiff: inference.
+    CpuInference,
+    /// Any other backend (a GPU, or Mesa's lavapipe through wgpu).
+    Other,
+}
+
+impl Compute {
+    /// True for flex, with or without autodiff.
+    pub fn is_cpu(self) -> bool {
+        self != Compute::Other
+    }
+}
+
+/// Where `device` computes.
+pub fn compute(device: &Device) -> Compute {
+    if device.is_autodiff() {
+        if device.clone().without_autodiff() == Device::flex() {
+            return Compute::CpuTraining;
+        }
+    } else if *device == Device::flex() {
+        return Compute::CpuInference;
+    }
+    Compute::Other
+}
+
 /// Builds the device (without autodiff). Errors when the backend is not compiled in.
-fn build(spec: DeviceSpec) -> Result<Device, String> {
+fn build(spec: DeviceSpec) -> Result<Device, DeviceError> {
+    let not_compiled = |feature: &str| {
+        Err(DeviceError::NotCompiled {
+            spec,
+            how: inventory::not_compiled(feature),
+        })
+    };
     match spec {
         DeviceSpec::Cpu => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
         DeviceSpec::Cuda(n) => Ok(Device::cuda(n)),
         #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => Err(format!(
-            "device `{spec}` asked for, but this binary was built without CUDA: rebuild with `cargo build --release --features cuda` on the GPU server, or use `--device cpu` (compiled: {})",
-            compiled_backends().join(", ")
-        )),
+        DeviceSpec::Cuda(_) => not_compiled("cuda"),
         #[cfg(feature = "vulkan")]
         DeviceSpec::Vulkan(a) => Ok(Device::vulkan(a.kind())),
         #[cfg(not(feature = "vulkan"))]
-        DeviceSpec::Vulkan(_) => Err(format!(
-            "device `{spec}` asked for, but this binary was built without Vulkan: rebuild with `--features vulkan`, or use `--device cpu` (compiled: {})",
-            compiled_backends().join(", ")
-        )),
+        DeviceSpec::Vulkan(_) => not_compiled("vulkan"),
         #[cfg(feature = "wgpu")]
         DeviceSpec::Wgpu(a) => Ok(Device::wgpu(a.kind())),
         #[cfg(not(feature = "wgpu"))]
-        DeviceSpec::Wgpu(_) => Err(format!(
-            "device `{spec}` asked for, but this binary was built without wgpu: rebuild with `--features wgpu`, or use `--device cpu` (compiled: {})",
-            compiled_backends().join(", ")
-        )),
+        DeviceSpec::Wgpu(_) => not_compiled("wgpu"),
     }
 }
 
@@ -333,7 +364,7 @@ fn adapter_info(
 
 /// Builds the device and makes it answer a first small operation, so that a missing driver
 /// or GPU is one clear error before any training starts (never a panic, never a fall-back).
-pub fn open(spec: DeviceSpec) -> Result<Device, String> {
+pub fn open(spec: DeviceSpec) -> Result<Device, DeviceError> {
     let device = build(spec)?;
     if spec == DeviceSpec::Cpu {
         return Ok(device);
@@ -341,8 +372,7 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
     // burn-cuda starts its runtime on a thread of its own, which panics without a driver; the
     // driver's own answer is the sentence to give.
     if let DeviceSpec::Cuda(n) = spec {
-        inventory::cuda_device(n)
-            .map_err(|why| format!("device `{spec}` cannot be used: {why}"))?;
+        inventory::cuda_device(n).map_err(|why| DeviceError::Unusable { spec, why })?;
     }
     let probe = device.clone();
     // A backend that cannot start panics inside burn: keep its message for our sentence, but
@@ -356,9 +386,7 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
     std::panic::set_hook(previous);
     match answer {
         Ok(v) if (v - 6.0).abs() < 1e-4 => Ok(device),
-        Ok(v) => Err(format!(
-            "device `{spec}` answered a test sum with {v} instead of 6: refusing to use it"
-        )),
+        Ok(value) => Err(DeviceError::WrongAnswer { spec, value }),
         Err(panic) => {
             let why = panic
                 .downcast_ref::<String>()
@@ -374,9 +402,10 @@ pub fn open(spec: DeviceSpec) -> Result<Device, String> {
             } else {
                 first
             };
-            Err(format!(
-                "device `{spec}` did not answer a first operation ({first}); check the driver (`nvidia-smi`, `vulkaninfo --summary`), or use `--device cpu`"
-            ))
+            Err(DeviceError::NoAnswer {
+                spec,
+                why: first.to_string(),
+            })
         }
     }
 }

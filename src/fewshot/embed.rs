@@ -86,7 +86,11 @@ fn read_cached(dir: &Path, key: &str, n: usize) -> Option<EmbeddedImages> {
 /// against 23 on the 2-core reference machine (`BENCH_EMBED_BATCH=16|64 cargo bench --bench
 /// throughput`). GPUs want the larger batch.
 pub fn batch_size(device: &Device) -> usize {
-    if *device == Device::flex() { 16 } else { 64 }
+    if crate::device::compute(device) == crate::device::Compute::CpuInference {
+        16
+    } else {
+        64
+    }
 }
 
 /// Embeds `paths` with `model` (in inference mode), using and filling the cache in

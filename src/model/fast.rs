@@ -28,12 +28,12 @@ const CHUNK: usize = 1 << 15;
 
 /// True where the fast path applies: the flex (CPU) backend without autodiff.
 fn applies(device: &Device) -> bool {
-    !device.is_autodiff() && *device == Device::flex()
+    crate::device::compute(device) == crate::device::Compute::CpuInference
 }
 
 /// True for the flex backend under autodiff (training on the CPU).
 fn applies_with_grad(device: &Device) -> bool {
-    device.is_autodiff() && device.clone().without_autodiff() == Device::flex()
+    crate::device::compute(device) == crate::device::Compute::CpuTraining
 }
 
 /// SiLU, `x · sigmoid(x)`.

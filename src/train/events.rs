@@ -86,10 +86,10 @@ pub enum TrainEvent {
         /// True when stopped before the last epoch.
         stopped_early: bool,
     },
-    /// The run failed; everything written so far is kept.
+    /// The run failed (or never started); everything written so far is kept.
     Failed {
-        /// One sentence.
-        message: String,
+        /// Why; its message is one sentence.
+        error: super::TrainError,
     },
 }
 

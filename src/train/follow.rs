@@ -112,10 +112,10 @@ impl Follower {
         let status = self.run.status();
         let end = match status.state {
             RunState::Running if self.run.interrupted() => Some(TrainEvent::Failed {
-                message: format!(
+                error: super::TrainError::Run(format!(
                     "the process training {} is gone (killed?); resume it from the Runs tab (R)",
                     self.run.id()
-                ),
+                )),
             }),
             RunState::Running => None,
             RunState::Finished | RunState::Stopped => {
@@ -132,7 +132,9 @@ impl Follower {
                 })
             }
             RunState::Failed => Some(TrainEvent::Failed {
-                message: status.message.unwrap_or_else(|| "training failed".into()),
+                error: super::TrainError::Run(
+                    status.message.unwrap_or_else(|| "training failed".into()),
+                ),
             }),
         };
         if let Some(end) = end {

@@ -4,6 +4,7 @@
 pub mod base_test;
 pub mod diagnose;
 mod epoch;
+mod error;
 pub mod events;
 pub mod follow;
 mod inputs;
@@ -12,6 +13,7 @@ mod step;
 pub mod trainer;
 mod validate;
 
+pub use error::TrainError;
 pub use events::{StopMode, StopSignal, TrainEvent};
 pub use follow::Follower;
 pub use inputs::load_base;

@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 
+use super::TrainError;
 use super::base_test::BaseTestReport;
 use super::epoch::{EpochEnd, Training, finish_epoch, train_epoch};
 use super::events::{StopMode, StopSignal, TrainEvent};
@@ -55,14 +56,42 @@ pub enum Start {
     },
 }
 
-/// Trains (or resumes) a run, reporting through `emit`. Errors are one sentence; whatever
-/// was written before an error (metrics, checkpoints) stays valid.
+/// Trains (or resumes) a run, reporting through `emit`; every error, including one before
+/// the run starts (its configuration, its device), is also emitted once as
+/// [`TrainEvent::Failed`]. Whatever was written before an error (metrics, checkpoints)
+/// stays valid.
 pub fn train(
     start: Start,
     config: Option<TrainConfig>,
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
-) -> Result<TrainOutcome, String> {
+) -> Result<TrainOutcome, TrainError> {
+    let mut failure_sent = false;
+    let result = start_and_train(
+        start,
+        config,
+        &mut |ev| {
+            failure_sent |= matches!(ev, TrainEvent::Failed { .. });
+            emit(ev)
+        },
+        stop,
+    );
+    if let Err(error) = &result
+        && !failure_sent
+    {
+        emit(TrainEvent::Failed {
+            error: error.clone(),
+        });
+    }
+    result
+}
+
+fn start_and_train(
+    start: Start,
+    config: Option<TrainConfig>,
+    emit: &mut dyn FnMut(TrainEvent),
+    stop: &StopSignal,
+) -> Result<TrainOutcome, TrainError> {
     let fresh = |config: Option<TrainConfig>| -> Result<TrainConfig, String> {
         let config = config.ok_or("a new run needs a configuration")?;
         config.validate()?;
@@ -95,19 +124,19 @@ pub fn train(
             config.validate()?;
             let status = run.status();
             if status.state == RunState::Running && !run.interrupted() {
-                return Err(format!(
+                return Err(TrainError::Run(format!(
                     "run {} is being trained by another process (pid {} on {}); stop it first",
                     run.id(),
                     status.pid.map_or("unknown".into(), |p| p.to_string()),
                     status.host.as_deref().unwrap_or("this machine")
-                ));
+                )));
             }
             if last >= config.epochs && run.base_test_path().is_file() {
-                return Err(format!(
+                return Err(TrainError::Run(format!(
                     "run {} already finished its {} epochs; pass a larger --epochs to continue it",
                     run.id(),
                     config.epochs
-                ));
+                )));
             }
             if last > 0 && last != config.epochs {
                 let mut info = run.info()?;
@@ -156,7 +185,6 @@ pub fn train(
         Err(e) if !run.path.join("config.json").exists() => {
             // Failed before anything was trained (e.g. an unusable dataset): no empty run.
             let _ = std::fs::remove_dir_all(&run.path);
-            emit(TrainEvent::Failed { message: e.clone() });
         }
         Err(e) => {
             let _ = run.write_status(&RunStatus::ended(
@@ -164,10 +192,9 @@ pub fn train(
                 run.last_checkpoint().unwrap_or(0),
                 Some(e.clone()),
             ));
-            emit(TrainEvent::Failed { message: e.clone() });
         }
     }
-    result
+    result.map_err(TrainError::Run)
 }
 
 /// Sets the run up (records, status, data, the model of the checkpoint it resumes from),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bloodshot::device::DeviceSpec;
 use bloodshot::runs::{RunDir, RunState, TrainConfig};
-use bloodshot::train::{StopMode, StopSignal, TrainEvent};
+use bloodshot::train::{StopMode, StopSignal, TrainError, TrainEvent};
 
 use super::action::{Action, Effect, Tab};
 use super::event::{AppEvent, RunRow};
@@ -483,13 +483,16 @@ impl App {
             ev,
             TrainEvent::Finished { .. } | TrainEvent::Failed { .. } | TrainEvent::Checkpoint { .. }
         );
-        if let TrainEvent::Failed { message } = &ev {
-            self.status = Some(format!("training failed: {message}"));
-            // A GPU that is missing or not compiled in: offer the CPU.
-            if message.contains("device `") && self.form.device != DeviceSpec::Cpu {
+        if let TrainEvent::Failed { error } = &ev {
+            self.status = Some(format!("training failed: {error}"));
+            // A GPU that is missing, not compiled in or not answering: offer the CPU.
+            if let TrainError::Device(e) = error
+                && e.spec() == self.form.device
+                && self.form.device != DeviceSpec::Cpu
+            {
                 self.form.device = DeviceSpec::Cpu;
                 self.status = Some(format!(
-                    "{message} — the form now says cpu: press s to train there"
+                    "{error} — the form now says cpu: press s to train there"
                 ));
             }
         }

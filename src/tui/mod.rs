@@ -171,10 +171,29 @@ fn restore_terminal() {
     );
 }
 
-/// Runs the console until the user quits. Not a terminal: one line and `Err`.
-pub fn run(opts: Options) -> Result<(), String> {
+/// Why the console did not run (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// stdin or stdout is not a terminal; the caller prints the statistics instead.
+    #[error(
+        "not a terminal: the console needs one; use the headless commands (bloodshot stats | train | kshot | export, see bloodshot --help)"
+    )]
+    NotATerminal,
+    /// Setting up or drawing on the terminal failed; the sentence names the step.
+    #[error("{0}")]
+    Terminal(String),
+}
+
+impl From<String> for ConsoleError {
+    fn from(sentence: String) -> Self {
+        Self::Terminal(sentence)
+    }
+}
+
+/// Runs the console until the user quits.
+pub fn run(opts: Options) -> Result<(), ConsoleError> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err("not a terminal: the console needs one; use the headless commands (bloodshot stats | train | kshot | export, see bloodshot --help)".into());
+        return Err(ConsoleError::NotATerminal);
     }
     let log = init_logging();
     tracing::info!("console starting");
@@ -218,7 +237,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     if let Some(p) = log {
         tracing::info!("console closed; log at {}", p.display());
     }
-    result.map(|_| ())
+    result.map(|_| ()).map_err(ConsoleError::from)
 }
 
 async fn event_loop(mut app: App) -> Result<Option<String>, String> {

@@ -13,7 +13,7 @@ use bloodshot::fewshot::pca::{pca_2d, project};
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::report;
 use bloodshot::runs::{RunDir, TrainConfig, list_runs};
-use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
+use bloodshot::train::{self, Follower, Start, StopSignal, TrainError, TrainEvent};
 
 use super::action::SweepStart;
 use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
@@ -90,7 +90,9 @@ pub fn watch(tx: Tx, run_path: PathBuf, running: Arc<AtomicBool>) {
     let run = match RunDir::open(&run_path) {
         Ok(r) => r,
         Err(message) => {
-            let _ = tx.send(AppEvent::Watched(TrainEvent::Failed { message }));
+            let _ = tx.send(AppEvent::Watched(TrainEvent::Failed {
+                error: TrainError::Run(message),
+            }));
             return;
         }
     };
@@ -204,7 +206,7 @@ pub fn prepare(
     let device = match bloodshot::device::open(spec) {
         Ok(d) => d,
         Err(e) => {
-            let _ = tx.send(AppEvent::Prepared(Err(e)));
+            let _ = tx.send(AppEvent::Prepared(Err(e.to_string())));
             return;
         }
     };
@@ -307,7 +309,8 @@ pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
 
 /// Imports a checkpoint file as a new run (on the CPU), then reloads the run list.
 pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
-    let r = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu).and_then(|device| {
+    let cpu = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu).map_err(String::from);
+    let r = cpu.and_then(|device| {
         bloodshot::interop::import_checkpoint(
             &path,
             &runs_dir,

@@ -206,21 +206,25 @@ fn plane<'a>(t: &'a [f32], g: &Geometry, image: usize, channel: usize, len: usiz
     &t[at..at + len]
 }
 
-/// A buffer whose planes parallel tasks write, each plane by exactly one task.
-struct Planes {
+/// A buffer whose planes parallel tasks write, each plane by exactly one task. It borrows
+/// the buffer mutably for `'a`, so the buffer can be neither read, moved nor freed while a
+/// `Planes` exists.
+struct Planes<'a> {
     ptr: *mut f32,
     len: usize,
+    buffer: std::marker::PhantomData<&'a mut [f32]>,
 }
 
 // SAFETY: tasks only write disjoint planes (`plane_mut`'s contract), so sharing the pointer
 // between threads cannot make two of them touch the same value.
-unsafe impl Sync for Planes {}
+unsafe impl Sync for Planes<'_> {}
 
-impl Planes {
-    fn new(buffer: &mut [f32]) -> Self {
+impl<'a> Planes<'a> {
+    fn new(buffer: &'a mut [f32]) -> Self {
         Self {
             ptr: buffer.as_mut_ptr(),
             len: buffer.len(),
+            buffer: std::marker::PhantomData,
         }
     }
 

@@ -30,14 +30,11 @@ enum Cpu {
 }
 
 fn cpu(device: &Device) -> Cpu {
-    if device.is_autodiff() {
-        if device.clone().without_autodiff() == Device::flex() {
-            return Cpu::Training;
-        }
-    } else if *device == Device::flex() {
-        return Cpu::Inference;
+    match crate::device::compute(device) {
+        crate::device::Compute::CpuTraining => Cpu::Training,
+        crate::device::Compute::CpuInference => Cpu::Inference,
+        crate::device::Compute::Other => Cpu::No,
     }
-    Cpu::No
 }
 
 /// The f32 values of a flex tensor in row-major order (copied only when it is a view).

@@ -312,7 +312,7 @@ impl TrainView {
                     stopped: stopped_early,
                 }
             }
-            TrainEvent::Failed { message } => self.phase = TrainPhase::Failed(message),
+            TrainEvent::Failed { error } => self.phase = TrainPhase::Failed(error.to_string()),
         }
     }
 }

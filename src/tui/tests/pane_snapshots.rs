@@ -34,7 +34,7 @@ fn train_tab_during_training() {
 fn train_tab_after_failure_keeps_the_summary() {
     let mut a = training();
     a.on_train_event(TrainEvent::Failed {
-        message: "loss became NaN at epoch 2 step 3: stopped; checkpoints up to epoch 1 are kept"
+        error: "loss became NaN at epoch 2 step 3: stopped; checkpoints up to epoch 1 are kept"
             .into(),
     });
     let screen = render(&a, 110, 32);

@@ -135,8 +135,19 @@ fn a_device_failure_offers_the_cpu() {
     a.tab = Tab::Train;
     a.form.device = bloodshot::device::DeviceSpec::Cuda(0);
     a.on_action(Action::Start);
+    // Text that merely mentions a device decides nothing…
     a.on_train_event(TrainEvent::Failed {
-        message: "device `cuda:0` asked for, but this binary was built without CUDA".into(),
+        error: "the file `device `cuda:0`` is broken".into(),
+    });
+    assert_eq!(a.form.device, bloodshot::device::DeviceSpec::Cuda(0));
+    a.on_action(Action::Start);
+    // …a device error does.
+    a.on_train_event(TrainEvent::Failed {
+        error: bloodshot::device::DeviceError::NotCompiled {
+            spec: bloodshot::device::DeviceSpec::Cuda(0),
+            how: "this binary was built without cuda".into(),
+        }
+        .into(),
     });
     assert_eq!(a.form.device, bloodshot::device::DeviceSpec::Cpu);
     assert!(
