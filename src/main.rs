@@ -42,6 +42,8 @@ fn main() {
         Some(Command::Devices(a)) => cli::commands::devices(a),
         Some(Command::Bench(a)) => cli::commands::bench(a),
         Some(Command::SampleData(a)) => cli::commands::sample_data(a),
+        Some(Command::Completions(a)) => cli::manual::completions(a),
+        Some(Command::Man(a)) => cli::manual::man(a),
         Some(Command::Tui(a)) => console(a, runs),
         None => console(Default::default(), runs),
     };

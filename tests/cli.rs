@@ -274,3 +274,93 @@ fn stats_table_stays_aligned_with_long_class_names() {
         );
     }
 }
+
+/// The visible commands, as `--help` lists them (hand-written: a new command must be added
+/// here and so gets a completion and a page checked).
+const COMMANDS: [&str; 12] = [
+    "stats",
+    "train",
+    "kshot",
+    "export",
+    "import",
+    "export-weights",
+    "sweep",
+    "devices",
+    "sample-data",
+    "tui",
+    "completions",
+    "man",
+];
+
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let text = |o: Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).expect("UTF-8")
+    };
+    let bash = text(bloodshot(h, &["completions", "bash"]));
+    assert!(bash.contains("_bloodshot()"), "a bash function");
+    assert!(
+        bash.contains("complete -F _bloodshot"),
+        "registered for bloodshot"
+    );
+    let fish = text(bloodshot(h, &["completions", "fish"]));
+    for c in COMMANDS {
+        let case = format!("bloodshot__subcmd__{}", c.replace('-', "__subcmd__"));
+        assert!(bash.contains(&case), "bash completes {c}");
+        let offer = format!("\"__fish_bloodshot_needs_command\" -f -a \"{c}\"");
+        assert!(fish.contains(&offer), "fish offers {c}");
+    }
+    // `train --objective` offers its three values.
+    let objective = fish
+        .lines()
+        .find(|l| {
+            l.contains("__fish_bloodshot_using_subcommand train") && l.contains("-l objective")
+        })
+        .expect("a fish line for train --objective");
+    for value in ["softmax", "aam", "aam-consistency"] {
+        assert!(objective.contains(value), "{value}: {objective}");
+    }
+    for shell in ["zsh", "elvish", "powershell"] {
+        assert!(text(bloodshot(h, &["completions", shell])).contains("bloodshot"));
+    }
+    let o = bloodshot(h, &["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2), "clap rejects an unknown shell");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid value 'tcsh'"));
+
+    let page = text(bloodshot(h, &["man"]));
+    assert!(page.contains(".TH bloodshot 1"), "{page}");
+    for c in COMMANDS {
+        assert!(
+            page.contains(&format!("bloodshot\\-{}", c.replace('-', "\\-"))),
+            "{c}"
+        );
+    }
+    let dir = h.join("man");
+    let o = bloodshot(h, &["man", "--dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = COMMANDS
+        .iter()
+        .map(|c| format!("bloodshot-{c}.1"))
+        .collect();
+    expected.push("bloodshot.1".into());
+    expected.sort();
+    assert_eq!(pages, expected);
+    let train = std::fs::read_to_string(dir.join("bloodshot-train.1")).unwrap();
+    assert!(train.contains(".TH bloodshot-train 1"), "{train}");
+    assert!(
+        train.contains(env!("CARGO_PKG_VERSION")),
+        "the version is on every page"
+    );
+    assert!(
+        train.contains("\\-\\-device"),
+        "train's page documents --device"
+    );
+}

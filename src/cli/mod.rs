@@ -1,6 +1,7 @@
 //! The headless command line: argument parsing and one function per subcommand.
 
 pub mod commands;
+pub mod manual;
 pub mod progress;
 pub mod sweep;
 
@@ -70,6 +71,29 @@ pub enum Command {
     Bench(BenchArgs),
     /// Open the console.
     Tui(TuiArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell (see the
+    /// README for where each shell looks for it).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or with `--dir` write one page per command there
+    /// (`bloodshot.1`, `bloodshot-train.1`, …) for `man -l` or a `MANPATH` folder.
+    Man(ManArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `bloodshot.1` and one `bloodshot-<command>.1` per command into this folder
+    /// (created if missing) instead of printing the main page.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `stats`.
