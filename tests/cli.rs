@@ -159,6 +159,66 @@ fn stats_train_kshot_export_end_to_end() {
             .join("kshot/e001-heldout-test-k3-d7-s0-cl2n.json")
             .is_file()
     );
+    // Several normalisations on the same draws: one result each, compared to the first with
+    // the engine's paired difference (the numbers the console's K-shot tab shows).
+    let m = ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--run",
+            "latest",
+            "--k",
+            "3",
+            "--draws",
+            "7",
+            "--normalize",
+            "none,cl2n,none",
+            "--json",
+        ],
+    ));
+    let results = m["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "a repeated normalisation is scored once");
+    assert_eq!(
+        results[0]["summary"], k["summary"],
+        "none: the same numbers"
+    );
+    assert_eq!(
+        results[1]["summary"], n["summary"],
+        "cl2n: the same numbers"
+    );
+    let summaries: Vec<bloodshot::fewshot::metrics::KShotSummary> = results
+        .iter()
+        .map(|r| serde_json::from_value(r["summary"].clone()).unwrap())
+        .collect();
+    let engine =
+        bloodshot::fewshot::paired::to_first(&summaries.iter().map(Some).collect::<Vec<_>>());
+    assert!(m["paired_to_first"][0].is_null(), "{m}");
+    let d = engine[1].expect("cl2n against none");
+    assert_eq!(m["paired_to_first"][1]["mean"].as_f64(), Some(d.mean));
+    assert_eq!(m["paired_to_first"][1]["low"].as_f64(), Some(d.low));
+    // By hand: the mean of the 7 per-draw differences.
+    let (none, cl2n) = (&summaries[0].draw_accuracies, &summaries[1].draw_accuracies);
+    let hand = cl2n.iter().zip(none).map(|(a, b)| a - b).sum::<f64>() / 7.0;
+    assert!((d.mean - hand).abs() < 1e-12, "{} vs {hand}", d.mean);
+    assert!(d.low <= d.mean && d.mean <= d.high);
+    let o = bloodshot(
+        h,
+        &[
+            "kshot",
+            "--run",
+            "latest",
+            "--k",
+            "3",
+            "--draws",
+            "7",
+            "--normalize",
+            "none,cl2n",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = format!("Δ {:+.3} [{:+.3}, {:+.3}]", d.mean, d.low, d.high);
+    assert!(text.contains(&line), "{line} in:\n{text}");
+
     let o = bloodshot(h, &["kshot", "--normalize", "l2"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(

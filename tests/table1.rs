@@ -150,6 +150,9 @@ fn configurations_and_missing_seeds_are_kept_apart() {
     assert!(aam.vs_baseline.is_none());
     let cells = table1::row_cells(small, aam);
     assert!(cells[4].contains("no shared seeds"), "{cells:?}");
+    // One training seed (9 of 10 right in both draws): the mean, and no "± 0.000" spread.
+    assert_eq!(cells[1], "1");
+    assert_eq!(cells[2], "0.900", "{cells:?}");
     let mut md = String::new();
     table1::render(&mut md, &table);
     assert!(

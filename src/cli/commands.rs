@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{DatasetStats, StatsPhase, dataset_stats};
 use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgress};
+use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::model::AamParams;
 use bloodshot::paths;
 use bloodshot::report;
@@ -360,9 +361,17 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         by_subject: a.by_subject,
         with_replacement: a.with_replacement,
         support_part: a.support_part.clone(),
-        normalize: a.normalize,
+        normalize: a.normalize.first().copied().unwrap_or_default(),
     };
     opts.validate(&a.sweep)?;
+    // Each normalisation once, in the order given; the first is the baseline.
+    let mut modes = a.normalize.clone();
+    let mut seen = Vec::new();
+    modes.retain(|m| {
+        let new = !seen.contains(m);
+        seen.push(*m);
+        new
+    });
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;
     let target = a.target.clone().unwrap_or_else(paths::default_target);
@@ -390,31 +399,41 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     )?;
     p.finish();
     let started = std::time::Instant::now();
-    let (summary, sweep) = evaluate::run(&prep, &opts, &a.sweep)?;
+    let mut results = Vec::with_capacity(modes.len());
+    let mut saved = Vec::with_capacity(modes.len());
+    for &normalize in &modes {
+        let o = KShotOptions {
+            normalize,
+            ..opts.clone()
+        };
+        let (summary, sweep) = evaluate::run(&prep, &o, &a.sweep)?;
+        let result = KShotResult::new(&run, epoch, target.clone(), o, &prep, summary, sweep);
+        saved.push(result.save(&run)?);
+        results.push(result);
+    }
     let elapsed = started.elapsed();
-    let result = KShotResult::new(
-        &run,
-        epoch,
-        target.clone(),
-        opts.clone(),
-        &prep,
-        summary,
-        sweep,
-    );
-    let path = result.save(&run)?;
+    let summaries: Vec<_> = results.iter().map(|r| r.summary.as_ref()).collect();
+    let paired = paired::to_first(&summaries);
     if let Some(out) = &a.out {
         report::write(&run, Some(out))?;
     }
-    if a.json {
-        return print_json(&result);
+    if a.json && results.len() == 1 {
+        return print_json(&results[0]);
     }
+    if a.json {
+        return print_json(&serde_json::json!({
+            "results": results,
+            "paired_to_first": paired,
+        }));
+    }
+    let (result, opts) = (&results[0], &results[0].options);
     println!(
         "run {} epoch {epoch}, protocol {}, support pool {}, queries {} ({} draws in {:.1} ms)",
         run.id(),
         prep.protocol.as_str(),
         result.support_pool,
         result.queries,
-        a.draws * a.sweep.len().max(1),
+        a.draws * a.sweep.len().max(1) * results.len(),
         elapsed.as_secs_f64() * 1e3
     );
     println!(
@@ -469,11 +488,46 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             pnt.k, pnt.summary.accuracy.mean, pnt.summary.accuracy.std
         );
     }
-    println!("saved {}", path.display());
+    if results.len() > 1 {
+        print!("{}", modes_table(&results, &paired));
+    }
+    for path in &saved {
+        println!("saved {}", path.display());
+    }
     if let Some(out) = &a.out {
         println!("report {}", out.display());
     }
     Ok(())
+}
+
+/// The normalisations scored on the same draws, each with its accuracy and its paired
+/// difference to the first (the numbers the console's K-shot tab shows).
+fn modes_table(results: &[KShotResult], paired: &[Option<PairedDifference>]) -> String {
+    let Some(first) = results.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "normalisations on the same {} draws (Δ: paired difference in accuracy to {}, 95 % bootstrap interval; * transductive):\n",
+        first.options.draws,
+        first.options.normalize.as_str()
+    );
+    for (r, d) in results.iter().zip(paired) {
+        let mode = format!(
+            "{}{}",
+            r.options.normalize.as_str(),
+            if r.options.normalize.transductive() {
+                "*"
+            } else {
+                ""
+            }
+        );
+        let acc = r.summary.as_ref().map_or("–".into(), |s| {
+            format!("{:.3} ± {:.3}", s.accuracy.mean, s.accuracy.std)
+        });
+        let delta = d.map_or(String::new(), |d| format!("  Δ {d}"));
+        out.push_str(&format!("  {mode:<16}{acc}{delta}\n"));
+    }
+    out
 }
 
 /// `bloodshot export`.

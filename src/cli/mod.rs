@@ -248,9 +248,11 @@ pub struct KshotArgs {
     #[arg(long, default_value_t = kshot_defaults().support_part)]
     pub support_part: String,
     /// Embedding normalisation: none (the original) | centre-support | centre-target | cl2n
-    /// (the last two use the unlabelled target: transductive).
-    #[arg(long, default_value_t = kshot_defaults().normalize)]
-    pub normalize: Normalization,
+    /// (the last two use the unlabelled target: transductive). Several, comma-separated,
+    /// are scored on the same draws, one saved result each, and compared to the first
+    /// (paired difference with a 95 % bootstrap interval).
+    #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().normalize])]
+    pub normalize: Vec<Normalization>,
     /// The device that embeds the images: cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…],
     /// one that `bloodshot devices` lists.
     #[arg(long, default_value_t = DeviceSpec::default())]

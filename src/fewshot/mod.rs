@@ -5,6 +5,7 @@ pub mod classify;
 pub mod embed;
 pub mod evaluate;
 pub mod metrics;
+pub mod paired;
 pub mod pca;
 pub mod sampler;
 pub mod score;

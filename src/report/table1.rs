@@ -14,9 +14,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 use crate::fewshot::evaluate::KShotResult;
 use crate::fewshot::score::Normalization;
 use crate::model::Objective;
@@ -24,8 +21,7 @@ use crate::runs::TrainConfig;
 
 use super::RunReport;
 
-/// Bootstrap resamples of the paired difference.
-pub const RESAMPLES: usize = 2000;
+pub use crate::fewshot::paired::{PairedDifference, RESAMPLES, bootstrap};
 
 /// One training seed's k-shot result in a cell of the table.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,28 +68,6 @@ impl OverSeeds {
             0.0
         };
         Some(OverSeeds { mean: m, std })
-    }
-}
-
-/// The paired difference of one objective to the baseline.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PairedDifference {
-    /// Mean over the shared seeds and draws of (objective − baseline).
-    pub mean: f64,
-    /// 2.5 percentile of the bootstrap.
-    pub low: f64,
-    /// 97.5 percentile of the bootstrap.
-    pub high: f64,
-    /// Training seeds both objectives have.
-    pub seeds: usize,
-    /// Draws per seed.
-    pub draws: usize,
-}
-
-impl PairedDifference {
-    /// The 95 % interval contains 0.
-    pub fn significant(&self) -> bool {
-        self.low > 0.0 || self.high < 0.0
     }
 }
 
@@ -295,67 +269,25 @@ fn paired(
     bootstrap(&diffs, RESAMPLES, 0)
 }
 
-/// Two-level percentile bootstrap of the mean of `diffs[seed][draw]`: seeds with
-/// replacement, then draws with replacement within each drawn seed. `None` without data or
-/// when the seeds disagree on the number of draws.
-pub fn bootstrap(diffs: &[Vec<f64>], resamples: usize, seed: u64) -> Option<PairedDifference> {
-    let n_s = diffs.len();
-    let n_d = diffs.first()?.len();
-    if n_d == 0 || diffs.iter().any(|d| d.len() != n_d) || resamples == 0 {
-        return None;
-    }
-    let point = diffs.iter().map(|d| mean(d)).sum::<f64>() / n_s as f64;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| {
-            let mut total = 0.0;
-            for _ in 0..n_s {
-                let d = &diffs[rng.random_range(0..n_s)];
-                for _ in 0..n_d {
-                    total += d[rng.random_range(0..n_d)];
-                }
-            }
-            total / (n_s * n_d) as f64
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    Some(PairedDifference {
-        mean: point,
-        low: percentile(&means, 0.025),
-        high: percentile(&means, 0.975),
-        seeds: n_s,
-        draws: n_d,
-    })
-}
-
-/// Linear interpolation between order statistics (numpy's default).
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 fn signed(d: &PairedDifference) -> String {
-    format!(
-        "{:+.3} [{:+.3}, {:+.3}]{}",
-        d.mean,
-        d.low,
-        d.high,
-        if d.significant() {
-            ""
-        } else {
-            " not significant"
-        }
-    )
+    d.to_string()
 }
 
 /// One row's cells as text: objective, seeds, accuracy, macro-F1, Δ accuracy, Δ macro-F1.
+/// With one training seed there is no spread to show: the mean alone.
 pub fn row_cells(group: &Group, row: &Row) -> [String; 6] {
-    let pm = |s: &OverSeeds| format!("{:.3} ± {:.3}", s.mean, s.std);
+    let one_seed = row.seeds.len() < 2;
+    let pm = |s: &OverSeeds| {
+        if one_seed {
+            format!("{:.3}", s.mean)
+        } else {
+            format!("{:.3} ± {:.3}", s.mean, s.std)
+        }
+    };
     let delta = |d: &Option<PairedDifference>| {
         if row.objective == group.baseline {
             "baseline".to_string()

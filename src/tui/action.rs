@@ -108,6 +108,14 @@ pub enum Action {
     NextItem,
     /// Enlarge the selected thumbnail (or close the enlarged view).
     Zoom,
+    /// Logarithmic / linear loss axis on the Train tab.
+    ToggleLogY,
+    /// More smoothing of the Train tab's loss curves.
+    Smoother,
+    /// Less smoothing of the Train tab's loss curves.
+    Rougher,
+    /// Score on the target folder the selected run's saved k-shot results used.
+    UseSavedTarget,
     /// Mark a run.
     Mark,
     /// Export markdown.
@@ -139,7 +147,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 38] = [
+    pub const ALL: [Action; 42] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -165,6 +173,10 @@ impl Action {
         Action::PrevItem,
         Action::NextItem,
         Action::Zoom,
+        Action::ToggleLogY,
+        Action::Smoother,
+        Action::Rougher,
+        Action::UseSavedTarget,
         Action::Mark,
         Action::Export,
         Action::Resume,

@@ -16,7 +16,7 @@ use super::state::data::DataState;
 use super::state::kshot::{KShotField, KShotState};
 use super::state::runs::RunsState;
 use super::state::sweeps::{SweepField, SweepsState};
-use super::state::train::{TrainField, TrainPhase, TrainView};
+use super::state::train::{ChartView, TrainField, TrainPhase, TrainView};
 use super::theme::Theme;
 
 /// The whole console state.
@@ -50,6 +50,8 @@ pub struct App {
     pub form_field: usize,
     /// Live training view.
     pub train: TrainView,
+    /// How the Train tab draws its loss chart.
+    pub chart: ChartView,
     /// Stop signal of the running training.
     pub stop: Option<StopSignal>,
     /// Keeps the GPU poller going while a GPU run trains.
@@ -99,6 +101,7 @@ impl App {
             form,
             form_field: 0,
             train: TrainView::default(),
+            chart: ChartView::default(),
             stop: None,
             gpu_poll: None,
             watch: None,
@@ -132,6 +135,38 @@ impl App {
     /// The run selected on the K-shot tab.
     pub fn kshot_run(&self) -> Option<&RunRow> {
         self.runs.rows.get(self.kshot.run)
+    }
+
+    /// The target folder the K-shot tab's run last saved a result on, when it is not the one
+    /// this console scores on.
+    pub fn other_saved_target(&self) -> Option<&std::path::Path> {
+        self.kshot_run()?
+            .kshot_target
+            .as_deref()
+            .filter(|t| *t != self.target)
+    }
+
+    /// `T` on the K-shot tab: score on the target the run's saved results used (the Data tab
+    /// rescans; the checkpoint must be embedded again).
+    fn use_saved_target(&mut self) -> Vec<Effect> {
+        let Some(saved) = self.other_saved_target().map(std::path::Path::to_path_buf) else {
+            self.kshot.message = Some(match self.kshot_run() {
+                Some(r) if r.kshot_target.is_some() => {
+                    "the run's saved results used this target already".into()
+                }
+                _ => "the selected run has no saved k-shot result".into(),
+            });
+            return vec![];
+        };
+        self.kshot.message = Some(format!(
+            "scoring on {} now: press p to embed it",
+            saved.display()
+        ));
+        self.target = saved;
+        self.kshot.session = None;
+        self.kshot.zoom = false;
+        self.data = DataState::default();
+        vec![Effect::Scan]
     }
 
     /// Applies an action; returns the background work it asks for.
@@ -230,6 +265,11 @@ impl App {
                 });
             }
             Action::Zoom => self.kshot.toggle_zoom(),
+            Action::ToggleLogY => self.chart.log_y = !self.chart.log_y,
+            Action::Smoother | Action::Rougher => {
+                self.chart.step_smoothing(action == Action::Smoother)
+            }
+            Action::UseSavedTarget => return self.use_saved_target(),
             // Esc outside the quit dialog closes the enlarged cell.
             Action::Cancel => self.kshot.zoom = false,
             Action::Sweep => return self.kshot.start_sweep(),

@@ -45,6 +45,8 @@ pub struct RunRow {
     pub best_val: Option<f64>,
     /// Last k-shot result: (k, protocol and normalisation when not `none`, accuracy mean, std).
     pub kshot: Option<(usize, String, f64, f64)>,
+    /// The target folder that result was scored on (canonical when it exists here).
+    pub kshot_target: Option<PathBuf>,
     /// State.
     pub state: RunState,
     /// `Running` on disk but its process is gone (killed): resumable.

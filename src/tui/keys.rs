@@ -163,6 +163,27 @@ pub const BINDINGS: &[Binding] = &[
         "start training with the form's settings",
     ),
     b(
+        "L",
+        &[Char('L')],
+        Scope::Tab(Tab::Train),
+        Action::ToggleLogY,
+        "logarithmic / linear loss axis",
+    ),
+    b(
+        ">",
+        &[Char('>')],
+        Scope::Tab(Tab::Train),
+        Action::Smoother,
+        "more smoothing of the loss curves",
+    ),
+    b(
+        "<",
+        &[Char('<')],
+        Scope::Tab(Tab::Train),
+        Action::Rougher,
+        "less smoothing of the loss curves",
+    ),
+    b(
         "x",
         &[Char('x')],
         Scope::Tab(Tab::Train),
@@ -224,6 +245,13 @@ pub const BINDINGS: &[Binding] = &[
         Scope::Tab(Tab::KShot),
         Action::Zoom,
         "enlarge the selected cell / close it",
+    ),
+    b(
+        "T",
+        &[Char('T')],
+        Scope::Tab(Tab::KShot),
+        Action::UseSavedTarget,
+        "score on the target the run's saved results used",
     ),
     b(
         "Esc",

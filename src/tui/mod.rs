@@ -58,6 +58,8 @@ pub fn initial_app(opts: &Options) -> (App, Vec<String>) {
         .clone()
         .or(cfg.target)
         .unwrap_or_else(bloodshot::paths::default_target);
+    // Canonical, to compare with the targets saved k-shot results name.
+    let target = std::fs::canonicalize(&target).unwrap_or(target);
     let runs_dir = opts
         .runs_dir
         .clone()

@@ -168,25 +168,31 @@ fn run_row(r: &RunDir, rep: &report::RunReport) -> RunRow {
         .iter()
         .map(|e| e.val_accuracy)
         .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-    let kshot = rep.kshot.iter().rev().find_map(|k| {
-        k.summary.as_ref().map(|s| {
-            (
-                k.options.k,
-                match k.options.normalize {
-                    Normalization::None => k.protocol.as_str().to_string(),
-                    mode => format!("{} {mode}", k.protocol.as_str()),
-                },
-                s.accuracy.mean,
-                s.accuracy.std,
-            )
-        })
+    let last = rep
+        .kshot
+        .iter()
+        .rev()
+        .find_map(|k| k.summary.as_ref().map(|s| (k, s)));
+    let kshot = last.map(|(k, s)| {
+        (
+            k.options.k,
+            match k.options.normalize {
+                Normalization::None => k.protocol.as_str().to_string(),
+                mode => format!("{} {mode}", k.protocol.as_str()),
+            },
+            s.accuracy.mean,
+            s.accuracy.std,
+        )
     });
+    let kshot_target =
+        last.map(|(k, _)| std::fs::canonicalize(&k.target).unwrap_or_else(|_| k.target.clone()));
     RunRow {
         id: rep.info.id.clone(),
         objective: rep.info.config.objective,
         epochs: (rep.status.last_epoch, rep.info.config.epochs),
         best_val,
         kshot,
+        kshot_target,
         state: rep.status.state,
         interrupted: r.interrupted(),
         checkpoints: r.checkpoints(),

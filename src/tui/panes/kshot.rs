@@ -19,11 +19,11 @@ use crate::tui::theme::Theme;
 /// Draws the tab.
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let [left, right] =
-        Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).areas(area);
+        Layout::horizontal([Constraint::Length(35), Constraint::Min(0)]).areas(area);
     match &app.kshot.session {
         Some(s) => {
             let [form, modes] =
-                Layout::vertical([Constraint::Min(0), Constraint::Length(8)]).areas(left);
+                Layout::vertical([Constraint::Min(0), Constraint::Length(9)]).areas(left);
             render_form(f, app, form);
             render_modes(f, app, s, modes);
         }
@@ -82,15 +82,13 @@ pub fn field_value(app: &App, field: KShotField) -> String {
     }
 }
 
-/// Short name of a normalisation for the narrow modes table; `*` marks transductive ones.
+/// A normalisation's name in the modes table, whole; `*` marks transductive ones.
 fn mode_name(mode: Normalization) -> String {
-    let name = match mode {
-        Normalization::None => "none",
-        Normalization::CentreSupport => "centre-supp",
-        Normalization::CentreTarget => "centre-tgt",
-        Normalization::Cl2n => "cl2n",
-    };
-    format!("{name}{}", if mode.transductive() { "*" } else { "" })
+    format!(
+        "{}{}",
+        mode.as_str(),
+        if mode.transductive() { "*" } else { "" }
+    )
 }
 
 /// The session's draws so far under every normalisation, side by side (paired: same draws),
@@ -99,45 +97,51 @@ fn render_modes(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     let t = &app.theme;
     let selected = app.kshot.opts.0.normalize;
     let mut lines = vec![Line::from(Span::styled(
-        format!("{:<11}{:>6}{:>6}{:>7}", "mode", "acc", "sd", "Δ none"),
+        format!("{:<14}{:>6}{:>6}{:>7}", "mode", "acc", "sd", "Δ none"),
         Style::default().fg(t.muted),
     ))];
-    let baseline = s.done_by_mode.first();
     for (i, mode) in Normalization::ALL.iter().enumerate() {
-        let done = s.done_by_mode.get(i);
-        let text = match s.summary_by_mode.get(i).and_then(Option::as_ref) {
-            None => format!("{:<11}{:>6}", mode_name(*mode), "–"),
-            Some(sum) => {
-                let delta = match (done, baseline) {
-                    (Some(d), Some(b)) if i > 0 && d.len() == b.len() && !d.is_empty() => {
-                        let diff: f64 = d
-                            .iter()
-                            .zip(b)
-                            .map(|(x, y)| x.accuracy - y.accuracy)
-                            .sum::<f64>()
-                            / d.len() as f64;
-                        format!("{diff:+.3}")
-                    }
-                    _ => String::new(),
-                };
-                format!(
-                    "{:<11}{:>6.3}{:>6.3}{:>7}",
-                    mode_name(*mode),
-                    sum.accuracy.mean,
-                    sum.accuracy.std,
-                    delta
-                )
-            }
-        };
         let style = if *mode == selected {
             Style::default().fg(t.accent).add_modifier(Modifier::BOLD)
         } else {
             Style::default().fg(t.fg)
         };
-        lines.push(Line::from(Span::styled(text, style)));
+        let Some(sum) = s.summary_by_mode.get(i).and_then(Option::as_ref) else {
+            let text = format!("{:<14}{:>6}", mode_name(*mode), "–");
+            lines.push(Line::from(Span::styled(text, style)));
+            continue;
+        };
+        let text = format!(
+            "{:<14}{:>6.3}{:>6.3}",
+            mode_name(*mode),
+            sum.accuracy.mean,
+            sum.accuracy.std
+        );
+        // Δ: the engine's paired difference on the same draws; coloured when its 95 %
+        // interval excludes 0.
+        let delta = s.paired_by_mode.get(i).copied().flatten();
+        let delta_style = match delta {
+            Some(d) if d.significant() => {
+                Style::default().fg(if d.mean > 0.0 { t.good } else { t.bad })
+            }
+            _ => style,
+        };
+        lines.push(Line::from(vec![
+            Span::styled(text, style),
+            Span::styled(
+                delta.map_or(String::new(), |d| {
+                    format!("{:>7}", format!("{:+.3}", d.mean))
+                }),
+                delta_style,
+            ),
+        ]));
     }
     lines.push(Line::from(Span::styled(
         "* transductive · n next mode",
+        Style::default().fg(t.muted),
+    )));
+    lines.push(Line::from(Span::styled(
+        "Δ coloured: 95 % CI excludes 0",
         Style::default().fg(t.muted),
     )));
     f.render_widget(
@@ -166,6 +170,19 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
             form_line(t, i == app.kshot.field, field.label(), v)
         })
         .collect();
+    lines.push(Line::from(vec![
+        Span::styled(" target        ", Style::default().fg(t.muted)),
+        Span::raw(short_path(&app.target, 18)),
+    ]));
+    if let Some(saved) = app.other_saved_target() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "⚠ its saved results used {}: T scores on that",
+                short_path(saved, 22)
+            ),
+            Style::default().fg(t.warn),
+        )));
+    }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
         "p prepare · r/Space draw · a all · w sweep",
@@ -209,6 +226,17 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
             .block(block(t, "Settings")),
         area,
     );
+}
+
+/// The end of `path` in at most `width` characters, `…` marking what is cut.
+fn short_path(path: &std::path::Path, width: usize) -> String {
+    let text = path.display().to_string();
+    let n = text.chars().count();
+    if n <= width {
+        return text;
+    }
+    let tail: String = text.chars().skip(n + 1 - width).collect();
+    format!("…{tail}")
 }
 
 /// Confusion matrix as text lines (rows true, columns predicted).

@@ -184,6 +184,14 @@ pub fn block<'a>(t: &Theme, title: &'a str) -> Block<'a> {
         ))
 }
 
+/// A bordered block whose title is a styled line (a legend, for charts).
+pub fn block_titled<'a>(t: &Theme, title: Line<'a>) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(t.muted))
+        .title(title)
+}
+
 /// One line of a settings form: a marker, the label and the value; the selected line is
 /// highlighted (←/→ change it).
 pub fn form_line(t: &Theme, selected: bool, label: &str, value: String) -> Line<'static> {
@@ -233,14 +241,15 @@ pub fn bar(frac: f64, width: usize) -> String {
     s
 }
 
-/// Exponential moving average (α = 0.1) for the bold smoothed line over raw values.
-pub fn smooth(values: &[f64]) -> Vec<f64> {
+/// Exponential moving average with `weight` on the past (0: the raw values), for the bold
+/// smoothed line over raw values.
+pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
     let mut out = Vec::with_capacity(values.len());
     let mut acc = None;
     for &v in values {
         let next = match acc {
             None => v,
-            Some(a) => 0.9 * a + 0.1 * v,
+            Some(a) => weight * a + (1.0 - weight) * v,
         };
         acc = Some(next);
         out.push(next);

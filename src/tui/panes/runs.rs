@@ -23,9 +23,18 @@ fn state_word(r: &RunRow) -> String {
 /// Draws the tab.
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    let (title, lines) = comparison(app);
+    // Each pane sized by its content (rows + header + borders; lines + borders); when both
+    // do not fit, the run list keeps at least half.
+    let avail = area.height.saturating_sub(2);
+    let want_list = (app.runs.rows.len() as u16 + 3).max(5);
+    let want_cmp = lines.len() as u16 + 2;
+    let list_h = want_list
+        .min((avail / 2).max(avail.saturating_sub(want_cmp)))
+        .max(5.min(avail));
     let [list, cmp, foot] = Layout::vertical([
-        Constraint::Min(5),
-        Constraint::Length(8),
+        Constraint::Length(list_h),
+        Constraint::Min(0),
         Constraint::Length(2),
     ])
     .areas(area);
@@ -96,47 +105,6 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         );
     }
 
-    // Side-by-side comparison of the marked runs (the seed's Table 1 shape).
-    let marked: Vec<&RunRow> = app
-        .runs
-        .rows
-        .iter()
-        .filter(|r| app.runs.marked.contains(&r.id))
-        .collect();
-    let mut lines = vec![];
-    let mut title = "Compare";
-    if marked.len() < 2 && !app.runs.table1.groups.is_empty() {
-        title = "Table 1 · objectives over training seeds (Δ: paired bootstrap 95 % CI)";
-        lines = table1_lines(t, &app.runs.table1);
-    } else if marked.len() < 2 {
-        lines.push(Line::from(Span::styled(
-            "Mark two or more runs (Space) to compare objectives side by side; runs with k-shot results fill Table 1 here.",
-            Style::default().fg(t.muted),
-        )));
-    } else {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "{:<26}{:<20}{:>10}{:>22}",
-                "objective", "run", "val acc", "k-shot accuracy"
-            ),
-            Style::default().add_modifier(Modifier::BOLD),
-        )));
-        for r in marked {
-            lines.push(Line::from(format!(
-                "{:<26}{:<20}{:>10}{:>22}",
-                r.objective.title(),
-                r.id.chars().take(19).collect::<String>(),
-                r.best_val.map_or("–".into(), |v| format!("{v:.3}")),
-                r.kshot.as_ref().map_or("–".into(), |(k, p, m, s)| {
-                    // The normalisation, when not the original, follows the protocol.
-                    match p.split_once(' ') {
-                        Some((_, mode)) => format!("{m:.3} ± {s:.3} (k={k}, {mode})"),
-                        None => format!("{m:.3} ± {s:.3} (k={k})"),
-                    }
-                })
-            )));
-        }
-    }
     f.render_widget(Paragraph::new(lines).block(block(t, title)), cmp);
     let foot_text = if let Some(text) = &app.runs.prompt {
         Line::from(vec![
@@ -184,6 +152,53 @@ fn export_line(app: &App) -> Line<'static> {
     }
 }
 
+/// The lower pane: Table 1, the marked runs side by side, or how to fill it.
+fn comparison(app: &App) -> (&'static str, Vec<Line<'static>>) {
+    let t = &app.theme;
+    // Side-by-side comparison of the marked runs (the seed's Table 1 shape).
+    let marked: Vec<&RunRow> = app
+        .runs
+        .rows
+        .iter()
+        .filter(|r| app.runs.marked.contains(&r.id))
+        .collect();
+    let mut lines = vec![];
+    let mut title = "Compare";
+    if marked.len() < 2 && !app.runs.table1.groups.is_empty() {
+        title = "Table 1 · objectives over training seeds (Δ: paired bootstrap 95 % CI)";
+        lines = table1_lines(t, &app.runs.table1);
+    } else if marked.len() < 2 {
+        lines.push(Line::from(Span::styled(
+            "Mark two or more runs (Space) to compare objectives side by side; runs with k-shot results fill Table 1 here.",
+            Style::default().fg(t.muted),
+        )));
+    } else {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{:<26}{:<20}{:>10}{:>22}",
+                "objective", "run", "val acc", "k-shot accuracy"
+            ),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        for r in marked {
+            lines.push(Line::from(format!(
+                "{:<26}{:<20}{:>10}{:>22}",
+                r.objective.title(),
+                r.id.chars().take(19).collect::<String>(),
+                r.best_val.map_or("–".into(), |v| format!("{v:.3}")),
+                r.kshot.as_ref().map_or("–".into(), |(k, p, m, s)| {
+                    // The normalisation, when not the original, follows the protocol.
+                    match p.split_once(' ') {
+                        Some((_, mode)) => format!("{m:.3} ± {s:.3} (k={k}, {mode})"),
+                        None => format!("{m:.3} ± {s:.3} (k={k})"),
+                    }
+                })
+            )));
+        }
+    }
+    (title, lines)
+}
+
 /// Table 1 as lines: per group a heading, then objective, seeds, accuracy, macro-F1 and the
 /// paired difference to the baseline (the same numbers as the markdown export).
 fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1) -> Vec<Line<'static>> {
@@ -191,12 +206,14 @@ fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1) -> Vec<Line<'stati
     let rest = |s: &str| s.split(" · ").skip(1).collect::<Vec<_>>().join(" · ");
     let mut lines = vec![];
     for g in &table.groups {
+        // The normalisation first: it is what most often differs between the groups, and
+        // the end of a long heading is cut on narrow terminals.
         lines.push(Line::from(Span::styled(
             format!(
                 "{} | {} | {}",
+                g.normalize.as_str(),
                 rest(&g.configuration),
-                rest(&g.evaluation),
-                g.normalize.as_str()
+                rest(&g.evaluation)
             ),
             Style::default().fg(t.muted),
         )));

@@ -7,16 +7,16 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
 
-use super::{bar, block, duration, form_line, smooth};
+use super::{bar, block, block_titled, duration, form_line, smooth};
 use crate::tui::app::App;
-use crate::tui::state::train::{TrainField, TrainPhase, TrainView};
+use crate::tui::state::train::{ChartView, TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
 
 /// Draws the tab.
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let [form, dash] = Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).areas(area);
     render_form(f, app, form);
-    render_dashboard(f, &app.theme, &app.train, dash);
+    render_dashboard(f, &app.theme, &app.train, app.chart, dash);
 }
 
 /// Value of a form field as shown.
@@ -108,7 +108,7 @@ pub fn phase_line(t: &Theme, v: &TrainView) -> Line<'static> {
     }
 }
 
-fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
+fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, chart: ChartView, area: Rect) {
     let title = v
         .run_id
         .clone()
@@ -123,12 +123,11 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
     let blk = block(t, &title);
     let inner = blk.inner(area);
     f.render_widget(blk, area);
-    let [head, charts, table] = Layout::vertical([
-        Constraint::Length(4),
-        Constraint::Min(6),
-        Constraint::Length(7),
-    ])
-    .areas(inner);
+    let warning = v
+        .warnings
+        .last()
+        .filter(|_| v.run_id.is_some())
+        .map(|w| format!("⚠ {} warning(s); last: {w}", v.warnings.len()));
 
     let (e, s) = v.at;
     let frac = if v.steps_per_epoch > 0 {
@@ -165,25 +164,32 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
             ),
             Style::default().fg(t.muted),
         )));
-        if let Some(w) = v.warnings.last() {
-            head_lines.push(Line::from(Span::styled(
-                format!("⚠ {} warning(s); last: {w}", v.warnings.len()),
-                Style::default().fg(t.warn),
-            )));
+        if let Some(w) = warning {
+            head_lines.push(Line::from(Span::styled(w, Style::default().fg(t.warn))));
         }
     }
-    // Before any run the one line is a sentence: wrap it rather than cut it.
-    let head_text = Paragraph::new(head_lines);
-    let head_text = if v.run_id.is_none() {
-        head_text.wrap(ratatui::widgets::Wrap { trim: true })
-    } else {
-        head_text
-    };
+    // Sentences (the phase, a failure, the last warning) wrap rather than being cut: the head
+    // gets the rows its wrapped lines need (at least 4, at most 7).
+    let width = inner.width.max(1) as usize;
+    let rows: usize = head_lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, width)
+        })
+        .sum();
+    let [head, charts, table] = Layout::vertical([
+        Constraint::Length(rows.clamp(4, 7) as u16),
+        Constraint::Min(6),
+        Constraint::Length(7),
+    ])
+    .areas(inner);
+    let head_text = Paragraph::new(head_lines).wrap(ratatui::widgets::Wrap { trim: true });
     f.render_widget(head_text, head);
 
     let [loss_area, acc_area] =
         Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(charts);
-    loss_chart(f, t, v, loss_area);
+    loss_chart(f, t, v, chart, loss_area);
     let [spark, acc_txt] =
         Layout::vertical([Constraint::Min(2), Constraint::Length(2)]).areas(acc_area);
     let acc: Vec<u64> = v
@@ -228,7 +234,7 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
     epoch_table(f, t, v, table);
 }
 
-fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
+fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Rect) {
     if v.loss.is_empty() {
         f.render_widget(
             Paragraph::new("loss curves appear after the first step").block(block(t, "loss")),
@@ -236,75 +242,126 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
         );
         return;
     }
+    // On a log axis the values are drawn as log10 (the labels say the values).
+    let y = |x: f64| {
+        if view.log_y { x.max(1e-6).log10() } else { x }
+    };
     let pts = |vals: &[f64]| -> Vec<(f64, f64)> {
         vals.iter()
             .enumerate()
-            .map(|(i, y)| (i as f64 + 1.0, *y))
+            .map(|(i, v)| (i as f64 + 1.0, y(*v)))
             .collect()
     };
+    let w = view.smoothing;
     let raw = pts(&v.loss);
-    let sm = pts(&smooth(&v.loss));
-    let cons = pts(&smooth(&v.consistency));
-    let metric = pts(&smooth(&v.metric_loss));
+    let sm = pts(&smooth(&v.loss, w));
+    let cons = pts(&smooth(&v.consistency, w));
+    let metric = pts(&smooth(&v.metric_loss, w));
     let has_cons = v.consistency.iter().any(|c| *c > 0.0);
-    let ymax = v
-        .loss
-        .iter()
-        .chain(v.consistency.iter())
-        .cloned()
-        .filter(|x| x.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-6)
-        * 1.05;
-    let mut sets = vec![
+    let finite = || {
+        v.loss
+            .iter()
+            .chain(v.consistency.iter().filter(|_| has_cons))
+            .chain(v.metric_loss.iter().filter(|_| has_cons))
+            .cloned()
+            .filter(|x| x.is_finite())
+    };
+    let (lo, hi) = if view.log_y {
+        let lo = finite().filter(|x| *x > 0.0).fold(f64::INFINITY, f64::min);
+        let hi = finite().fold(0.0f64, f64::max).max(1e-6);
+        let lo = if lo.is_finite() { lo.min(hi) } else { hi };
+        (lo / 1.05, hi * 1.05)
+    } else {
+        (0.0, finite().fold(0.0f64, f64::max).max(1e-6) * 1.05)
+    };
+    let line = |name: &'static str, data, style| {
         Dataset::default()
-            .name("loss (raw)")
+            .name(name)
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
-            .style(Style::default().fg(t.raw_series))
-            .data(&raw),
-        Dataset::default()
-            .name("loss (smoothed)")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(
-                Style::default()
-                    .fg(t.smooth_series)
-                    .add_modifier(Modifier::BOLD),
-            )
-            .data(&sm),
-    ];
+            .style(style)
+            .data(data)
+    };
+    let smooth_style = Style::default()
+        .fg(t.smooth_series)
+        .add_modifier(Modifier::BOLD);
+    // Raw values faint behind the smoothed ones (drawn first, so underneath).
+    let mut sets = vec![line("raw", &raw, Style::default().fg(t.raw_series))];
+    if w > 0.0 {
+        sets.push(line("total", &sm, smooth_style));
+    }
     if has_cons {
-        sets.push(
-            Dataset::default()
-                .name("metric")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(t.second_series))
-                .data(&metric),
-        );
-        sets.push(
-            Dataset::default()
-                .name("consistency")
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(t.third_series))
-                .data(&cons),
-        );
+        sets.push(line(
+            "ArcFace",
+            &metric,
+            Style::default().fg(t.second_series),
+        ));
+        sets.push(line(
+            "consistency",
+            &cons,
+            Style::default().fg(t.third_series),
+        ));
+    }
+    // The settings are the title and the legend is the bottom border: ratatui's own legend
+    // hides itself in short charts.
+    let title = Span::styled(
+        format!(
+            "loss per step · {}{}",
+            if w > 0.0 {
+                format!("EMA {w:.2}")
+            } else {
+                "raw".into()
+            },
+            if view.log_y { " · log" } else { "" }
+        ),
+        Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+    );
+    let mut legend_line = vec![];
+    let legend: [(&str, Style, bool); 4] = [
+        ("raw", Style::default().fg(t.raw_series), w > 0.0),
+        (
+            "total",
+            if w > 0.0 {
+                smooth_style
+            } else {
+                Style::default().fg(t.raw_series)
+            },
+            true,
+        ),
+        ("ArcFace", Style::default().fg(t.second_series), has_cons),
+        ("consistency", Style::default().fg(t.third_series), has_cons),
+    ];
+    for (name, style, shown) in legend {
+        if shown {
+            legend_line.push(Span::styled(format!("━{name} "), style));
+        }
     }
     let n = v.loss.len() as f64;
+    let label = |x: f64| {
+        if x == 0.0 {
+            "0".to_string()
+        } else if x >= 100.0 {
+            format!("{x:.0}")
+        } else if x >= 1.0 {
+            format!("{x:.2}")
+        } else {
+            format!("{x:.3}")
+        }
+    };
     let chart = Chart::new(sets)
-        .block(block(t, "loss per step"))
+        .block(block_titled(t, Line::from(title)).title_bottom(Line::from(legend_line)))
+        .legend_position(None)
         .x_axis(
             Axis::default()
+                .title("step")
                 .bounds([1.0, n.max(2.0)])
                 .labels(vec![Line::from("1"), Line::from(format!("{}", n as usize))])
                 .style(Style::default().fg(t.muted)),
         )
         .y_axis(
             Axis::default()
-                .bounds([0.0, ymax])
-                .labels(vec![Line::from("0"), Line::from(format!("{ymax:.2}"))])
+                .bounds([y(lo), y(hi)])
+                .labels(vec![Line::from(label(lo)), Line::from(label(hi))])
                 .style(Style::default().fg(t.muted)),
         );
     f.render_widget(chart, area);
@@ -348,4 +405,41 @@ pub fn spark_text(values: &[f64]) -> String {
         .iter()
         .map(|v| BARS[((v.clamp(0.0, 1.0) * 7.0).round() as usize).min(7)])
         .collect()
+}
+
+/// Rows `text` takes when wrapped at word boundaries to `width` columns (as ratatui's `Wrap`
+/// does; a word longer than a row is broken).
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let (mut rows, mut used) = (1, 0);
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else if used == 0 {
+            rows += (w - 1) / width;
+            used = (w - 1) % width + 1;
+        } else {
+            rows += 1 + w.saturating_sub(1) / width;
+            used = if w == 0 { 0 } else { (w - 1) % width + 1 };
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_rows;
+
+    #[test]
+    fn wrapped_rows_count_word_wrapped_lines() {
+        assert_eq!(wrapped_rows("", 5), 1);
+        assert_eq!(wrapped_rows("aaa bbb", 7), 1);
+        assert_eq!(wrapped_rows("aaa bbb", 6), 2);
+        assert_eq!(wrapped_rows("aaa bbb cc", 7), 2);
+        // A word longer than a row is broken: 10 characters in rows of 4.
+        assert_eq!(wrapped_rows("aaaaaaaaaa", 4), 3);
+        assert_eq!(wrapped_rows("ab aaaaaaaaaa", 4), 4);
+    }
 }

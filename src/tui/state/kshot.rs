@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::{KShotOptions, Prepared, Protocol, SweepPoint};
 use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
+use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::fewshot::sampler::Draw;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::runs::RunDir;
@@ -96,6 +97,9 @@ pub struct KShotSession {
     pub done_by_mode: Vec<Vec<DrawMetrics>>,
     /// Summary of each mode's draws (indexed like [`Normalization::ALL`]).
     pub summary_by_mode: Vec<Option<KShotSummary>>,
+    /// Each mode's paired difference in accuracy to `none` on the same draws, with its 95 %
+    /// bootstrap interval (the engine's [`paired::to_first`], as `kshot --normalize` prints).
+    pub paired_by_mode: Vec<Option<PairedDifference>>,
     /// Metrics of draws evaluated so far under the selected normalisation, in order.
     pub done: Vec<DrawMetrics>,
     /// Summary of `done`.
@@ -391,6 +395,7 @@ impl KShotState {
             bank: p.bank,
             done_by_mode: vec![vec![]; Normalization::ALL.len()],
             summary_by_mode: vec![None; Normalization::ALL.len()],
+            paired_by_mode: vec![None; Normalization::ALL.len()],
             done: vec![],
             summary: None,
             thumbs_mode: opts.normalize,
@@ -417,6 +422,8 @@ impl KShotState {
                     done.extend(metrics);
                     *summary = KShotSummary::from_draws(done);
                 }
+                let summaries: Vec<_> = s.summary_by_mode.iter().map(Option::as_ref).collect();
+                s.paired_by_mode = paired::to_first(&summaries);
                 let mode = self.opts.0.normalize.index();
                 s.done = s.done_by_mode[mode].clone();
                 s.summary = s.summary_by_mode[mode].clone();

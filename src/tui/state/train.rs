@@ -151,6 +151,43 @@ pub fn sample_friendly(form: &mut TrainConfig, is_sample: bool) {
     }
 }
 
+/// How the Train tab draws its loss chart; kept across runs and watched runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChartView {
+    /// Weight of the exponential moving average drawn over the raw values (0: none).
+    pub smoothing: f64,
+    /// Logarithmic loss axis.
+    pub log_y: bool,
+}
+
+impl Default for ChartView {
+    fn default() -> Self {
+        ChartView {
+            smoothing: 0.9,
+            log_y: false,
+        }
+    }
+}
+
+impl ChartView {
+    /// The smoothing weights `<` and `>` step through.
+    pub const SMOOTHING: [f64; 6] = [0.0, 0.5, 0.8, 0.9, 0.95, 0.99];
+
+    /// `>`: smoother (a larger weight); `<`: closer to the raw values.
+    pub fn step_smoothing(&mut self, smoother: bool) {
+        let i = Self::SMOOTHING
+            .iter()
+            .position(|w| (*w - self.smoothing).abs() < 1e-9)
+            .unwrap_or(3);
+        let j = if smoother {
+            (i + 1).min(Self::SMOOTHING.len() - 1)
+        } else {
+            i.saturating_sub(1)
+        };
+        self.smoothing = Self::SMOOTHING[j];
+    }
+}
+
 /// Live training state, built only from engine events.
 #[derive(Debug, Clone, Default)]
 pub struct TrainView {

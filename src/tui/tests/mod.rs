@@ -196,6 +196,12 @@ fn kshot() -> App {
         .iter()
         .map(|d| KShotSummary::from_draws(d))
         .collect();
+    let paired_by_mode = bloodshot::fewshot::paired::to_first(
+        &summary_by_mode
+            .iter()
+            .map(Option::as_ref)
+            .collect::<Vec<_>>(),
+    );
     let done = done_by_mode[0].clone();
     let rows: Vec<usize> = (0..10).collect();
     let pca = pca_2d(&prep.query_emb, &rows);
@@ -231,6 +237,7 @@ fn kshot() -> App {
         bank: bank.into(),
         done_by_mode,
         summary_by_mode,
+        paired_by_mode,
         done,
         summary,
         thumbs_mode: Normalization::None,
@@ -256,6 +263,7 @@ fn run_row(id: &str, objective: Objective, state: RunState) -> RunRow {
         epochs: (6, 6),
         best_val: Some(0.81),
         kshot: Some((10, "heldout-test".into(), 0.612, 0.034)),
+        kshot_target: Some("sample-data/cnmc".into()),
         state,
         interrupted: false,
         checkpoints: vec![1, 2, 3, 4, 5, 6],
@@ -276,6 +284,7 @@ fn runs() -> App {
             interrupted: true,
             best_val: None,
             kshot: None,
+            kshot_target: None,
             epochs: (2, 6),
             state: RunState::Running,
             ..run_row(

@@ -250,3 +250,79 @@ fn sweeps_tab_at_120x36_and_80x24() {
         )
     );
 }
+
+/// A run whose saved k-shot result was scored on another target folder than the console's:
+/// the tab names both and offers `T`; `T` switches the console to that target.
+#[test]
+fn kshot_tab_names_its_target_and_offers_the_saved_one() {
+    let mut a = kshot();
+    a.runs.rows[0].kshot_target = Some("/data/real-sample/cnmc".into());
+    let screen = render(&a, 80, 24);
+    insta::assert_snapshot!("kshot_tab_other_target_80x24", screen);
+    assert!(
+        screen.contains("target        sample-data/cnmc"),
+        "{screen}"
+    );
+    assert!(screen.contains("⚠ its saved results used"), "{screen}");
+
+    let effects = a.on_action(Action::UseSavedTarget);
+    assert!(matches!(effects.as_slice(), [Effect::Scan]), "{effects:?}");
+    assert_eq!(a.target, std::path::PathBuf::from("/data/real-sample/cnmc"));
+    assert!(
+        a.kshot.session.is_none(),
+        "embeddings of the old target are dropped"
+    );
+    assert_eq!(
+        a.kshot.message.as_deref(),
+        Some("scoring on /data/real-sample/cnmc now: press p to embed it")
+    );
+    let screen = render(&a, 120, 36);
+    assert!(!screen.contains("⚠ its saved results used"), "{screen}");
+    assert!(
+        screen.contains("target        …/real-sample/cnmc"),
+        "{screen}"
+    );
+
+    assert!(a.on_action(Action::UseSavedTarget).is_empty());
+    assert_eq!(
+        a.kshot.message.as_deref(),
+        Some("the run's saved results used this target already")
+    );
+}
+
+/// The loss chart names its series in its title (the legend), says its smoothing and axis,
+/// and `>` `<` `L` change them for every series.
+#[test]
+fn train_tab_loss_chart_has_a_legend_smoothing_and_log_axis() {
+    let mut a = training();
+    let screen = render(&a, 120, 36);
+    insta::assert_snapshot!("train_tab_loss_legend_120x36", screen);
+    for needle in [
+        "loss per step · EMA 0.90",
+        "━raw ",
+        "━total ",
+        "━ArcFace",
+        "━consistency",
+        "step",
+    ] {
+        assert!(screen.contains(needle), "{needle}:\n{screen}");
+    }
+    assert!(a.on_action(Action::Smoother).is_empty());
+    assert_eq!(a.chart.smoothing, 0.95);
+    a.on_action(Action::ToggleLogY);
+    insta::assert_snapshot!("train_tab_loss_log_80x24", render(&a, 80, 24));
+    let screen = render(&a, 120, 36);
+    assert!(screen.contains("EMA 0.95 · log"), "{screen}");
+    for _ in 0..6 {
+        a.on_action(Action::Rougher);
+    }
+    assert_eq!(a.chart.smoothing, 0.0, "stops at the raw values");
+    let screen = render(&a, 120, 36);
+    assert!(screen.contains("loss per step · raw · log"), "{screen}");
+    assert!(
+        !screen.contains("━raw"),
+        "one series is the raw one: {screen}"
+    );
+    a.on_action(Action::ToggleLogY);
+    assert!(!a.chart.log_y);
+}

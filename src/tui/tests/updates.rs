@@ -197,6 +197,7 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
     if let Some(s) = a.kshot.session.as_mut() {
         s.done_by_mode = vec![vec![]; Normalization::ALL.len()];
         s.summary_by_mode = vec![None; Normalization::ALL.len()];
+        s.paired_by_mode = vec![None; Normalization::ALL.len()];
         s.done.clear();
         s.summary = None;
     }
@@ -208,6 +209,7 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
         matches!(effects.as_slice(), [Effect::SaveKShot]),
         "a complete bank is saved"
     );
+    let mut engine_summaries = vec![];
     for mode in Normalization::ALL {
         let opts = KShotOptions {
             normalize: mode,
@@ -217,8 +219,19 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
         let s = a.kshot.session.as_ref().unwrap();
         assert_eq!(s.summary_by_mode[mode.index()], engine, "{mode}");
         assert_eq!(s.summary, engine, "shown summary under {mode}");
+        engine_summaries.push(engine);
         a.on_action(Action::NextNormalization);
     }
+    // The paired differences to `none` are the engine's, as `kshot --normalize …` prints them.
+    let engine_paired = bloodshot::fewshot::paired::to_first(
+        &engine_summaries
+            .iter()
+            .map(Option::as_ref)
+            .collect::<Vec<_>>(),
+    );
+    let s = a.kshot.session.as_ref().unwrap();
+    assert_eq!(s.paired_by_mode, engine_paired);
+    assert!(engine_paired[0].is_none() && engine_paired[1..].iter().all(Option::is_some));
     // Four presses cycle back to `none`.
     assert_eq!(a.kshot.opts.0.normalize, Normalization::None);
     assert_eq!(a.kshot.session.as_ref().unwrap().bank.len(), bank_len);
