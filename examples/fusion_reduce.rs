@@ -136,6 +136,16 @@ fn embedding_backward(device: &Device, size: usize) -> Vec<f32> {
     Vec::new()
 }
 
+/// Fixed convolution weights of `shape`, in [−scale, scale], the same on every device (so the
+/// CPU's values are the reference).
+fn fixed_weight(shape: [usize; 4], scale: f32, device: &Device) -> burn::module::Param<Tensor<4>> {
+    let n: usize = shape.iter().product();
+    let w: Vec<f32> = (0..n)
+        .map(|i| (((i * 13 % 29) as f32 / 14.0) - 1.0) * scale)
+        .collect();
+    burn::module::Param::from_tensor(Tensor::<4>::from_data(TensorData::new(w, shape), device))
+}
+
 /// A 3×3 stride-2 convolution, training batch norm and SiLU (the stem), forward and backward.
 fn conv_bn_silu(
     device: &Device,
@@ -154,13 +164,7 @@ fn conv_bn_silu(
         .with_bias(false)
         .init(&ad);
     let per_group = channels[0] / groups;
-    let w: Vec<f32> = (0..16 * per_group * kernel * kernel)
-        .map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0)
-        .collect();
-    conv.weight = burn::module::Param::from_tensor(Tensor::<4>::from_data(
-        TensorData::new(w, [16, per_group, kernel, kernel]),
-        &ad,
-    ));
+    conv.weight = fixed_weight([16, per_group, kernel, kernel], 1.0, &ad);
     let bn = BatchNormConfig::new(16).init(&ad);
     let x = input([2, channels[0], size, size], &ad).require_grad();
     let y = silu(bloodshot::model::cpu::batch_norm::forward(
@@ -190,13 +194,7 @@ fn depthwise(
         .with_groups(channels)
         .with_bias(false)
         .init(&ad);
-    let w: Vec<f32> = (0..channels * kernel * kernel)
-        .map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0)
-        .collect();
-    conv.weight = burn::module::Param::from_tensor(Tensor::<4>::from_data(
-        TensorData::new(w, [channels, 1, kernel, kernel]),
-        &ad,
-    ));
+    conv.weight = fixed_weight([channels, 1, kernel, kernel], 1.0, &ad);
     let x = input([2, channels, size, size], &ad).require_grad();
     let y = conv.forward(x.clone());
     if !backward {
@@ -284,13 +282,7 @@ fn smallest(device: &Device) -> Vec<f32> {
     let mut conv = Conv2dConfig::new([24, 24], [1, 1])
         .with_bias(false)
         .init(&ad);
-    let w: Vec<f32> = (0..24 * 24)
-        .map(|i| ((i * 13 % 29) as f32 / 140.0) - 0.1)
-        .collect();
-    conv.weight = burn::module::Param::from_tensor(Tensor::<4>::from_data(
-        TensorData::new(w, [24, 24, 1, 1]),
-        &ad,
-    ));
+    conv.weight = fixed_weight([24, 24, 1, 1], 0.1, &ad);
     let x = input([2, 24, 1, 1], &ad).require_grad();
     let h = bn.forward(x.clone());
     let y = h.clone() * sigmoid(conv.forward(h.mean_dim(2).mean_dim(3)));

@@ -365,13 +365,13 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     };
     opts.validate(&a.sweep)?;
     // Each normalisation once, in the order given; the first is the baseline.
-    let mut modes = a.normalize.clone();
-    let mut seen = Vec::new();
-    modes.retain(|m| {
-        let new = !seen.contains(m);
-        seen.push(*m);
-        new
-    });
+    let mut modes: Vec<bloodshot::fewshot::score::Normalization> =
+        Vec::with_capacity(a.normalize.len());
+    for m in &a.normalize {
+        if !modes.contains(m) {
+            modes.push(*m);
+        }
+    }
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;
     let target = a.target.clone().unwrap_or_else(paths::default_target);
