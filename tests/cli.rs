@@ -219,6 +219,81 @@ fn stats_train_kshot_export_end_to_end() {
     let line = format!("Δ {:+.3} [{:+.3}, {:+.3}]", d.mean, d.low, d.high);
     assert!(text.contains(&line), "{line} in:\n{text}");
 
+    // Classifiers × normalisations on the same draws: one result per cell, in the order
+    // given (methods outer), the prototype · none cell the same numbers as before.
+    let g = ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--run",
+            "latest",
+            "--k",
+            "3",
+            "--draws",
+            "7",
+            "--method",
+            "prototype,logistic,soft-kmeans",
+            "--normalize",
+            "none,cl2n",
+            "--logistic-c",
+            "0.5",
+            "--json",
+        ],
+    ));
+    let cells = g["results"].as_array().unwrap();
+    let names: Vec<String> = cells
+        .iter()
+        .map(|r| format!("{} {}", r["options"]["method"], r["options"]["normalize"]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "\"prototype\" \"none\"",
+            "\"prototype\" \"cl2n\"",
+            "\"logistic\" \"none\"",
+            "\"logistic\" \"cl2n\"",
+            "\"soft-kmeans\" \"none\"",
+            "\"soft-kmeans\" \"cl2n\""
+        ]
+    );
+    assert_eq!(cells[0]["summary"], k["summary"], "prototype · none");
+    assert_eq!(cells[1]["summary"], n["summary"], "prototype · cl2n");
+    assert_eq!(cells[2]["options"]["logistic_c"].as_f64(), Some(0.5));
+    for (i, cell) in cells.iter().enumerate() {
+        assert_eq!(cell["summary"]["draws"].as_u64(), Some(7), "cell {i}");
+        let acc = cell["summary"]["accuracy"]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "cell {i}: {acc}");
+        assert_eq!(g["paired_to_first"][i].is_null(), i == 0, "{g}");
+    }
+    for file in [
+        "e001-heldout-test-k3-d7-s0-logistic-c0.5.json",
+        "e001-heldout-test-k3-d7-s0-cl2n-logistic-c0.5.json",
+        "e001-heldout-test-k3-d7-s0-soft-kmeans.json",
+        "e001-heldout-test-k3-d7-s0-cl2n-soft-kmeans.json",
+    ] {
+        assert!(
+            Path::new(&run_dir).join("kshot").join(file).is_file(),
+            "{file}"
+        );
+    }
+    for (args, words) in [
+        (
+            &["kshot", "--method", "knn"][..],
+            &["`knn`", "logistic"][..],
+        ),
+        (
+            &["kshot", "--logistic-c", "0"],
+            &["--logistic-c 0", "positive"],
+        ),
+    ] {
+        let o = bloodshot(h, args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && words.iter().all(|w| e.contains(w)),
+            "{args:?}: {e}"
+        );
+    }
+
     let o = bloodshot(h, &["kshot", "--normalize", "l2"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -242,9 +317,28 @@ fn stats_train_kshot_export_end_to_end() {
         "| true \\ predicted |",
         "normalisation none (epoch 1)",
         "normalisation cl2n (transductive) (epoch 1)",
+        "normalisation cl2n (transductive), classifier logistic (C = 0.5) (epoch 1)",
+        "Classifier `soft-kmeans`: prototypes refined",
+        "### Classifiers × normalisations on the same 7 draws (k = 3, epoch 1)",
+        "| soft-kmeans* · cl2n* |",
     ] {
         assert!(md.contains(needle), "report lacks {needle}:\n{md}");
     }
+    // The grid's Δ are the engine's paired differences, as `kshot --json` gave them.
+    let d = &g["paired_to_first"][3];
+    let row = format!(
+        "| logistic · cl2n* | {:.3} ± {:.3} |",
+        cells[3]["summary"]["accuracy"]["mean"].as_f64().unwrap(),
+        cells[3]["summary"]["accuracy"]["std"].as_f64().unwrap()
+    );
+    let delta = format!(
+        "{:+.3} [{:+.3}, {:+.3}]",
+        d["mean"].as_f64().unwrap(),
+        d["low"].as_f64().unwrap(),
+        d["high"].as_f64().unwrap()
+    );
+    let line = md.lines().find(|l| l.starts_with(&row)).unwrap_or_default();
+    assert!(line.contains(&delta), "{row} … {delta} in:\n{md}");
     // A checkpoint cut short: one sentence naming the file.
     let model = Path::new(&run_dir).join("checkpoints/epoch-001/model.bpk");
     let bytes = std::fs::read(&model).unwrap();

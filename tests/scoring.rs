@@ -5,9 +5,15 @@ use std::sync::Arc;
 
 use bloodshot::fewshot::classify::Embeddings;
 use bloodshot::fewshot::evaluate::{KShotOptions, KShotResult};
+use bloodshot::fewshot::method::{
+    self, LOGISTIC_MAX_ITERATIONS, LOGISTIC_TOLERANCE, Logistic, Method, SOFT_KMEANS_TEMPERATURE,
+    assignment, refine,
+};
 use bloodshot::fewshot::metrics::KShotSummary;
 use bloodshot::fewshot::sampler::{SamplerOptions, SupportSet, heldout_draws};
-use bloodshot::fewshot::score::{CollapseStats, Normalization, Scorer, reference_predict};
+use bloodshot::fewshot::score::{
+    CollapseStats, Normalization, Scorer, TransformedRows, reference_predict,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -315,4 +321,310 @@ fn normalisation_names_and_result_identity() {
         result(Normalization::CentreTarget).file_name(),
         "e003-pool-k10-d100-s0-centre-target.json"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// the other classifiers
+
+#[test]
+fn logistic_regression_by_hand() {
+    // x₁ = (1, 0) in class 0, x₂ = (−1, 0) in class 1, C = ln 3: n = 2, λ = 1/(C·n) = 1/(2 ln 3).
+    // By symmetry w₀ = (t, 0) = −w₁ and b = 0; the objective −ln σ(2t) + λt² is stationary
+    // where λt = 1 − σ(2t), i.e. t = ln 3 / 2, and then P(class 0 | x₁) = σ(ln 3) = 3/4.
+    let m = Logistic::fit(&[vec![1.0, 0.0], vec![-1.0, 0.0]], &[0, 1], 2, 3f64.ln());
+    let t = 3f64.ln() / 2.0;
+    for (got, want) in m.weights.iter().zip([t, 0.0, -t, 0.0]) {
+        assert!((got - want).abs() < 1e-6, "weights {:?}", m.weights);
+    }
+    assert!(m.bias.iter().all(|b| b.abs() < 1e-6), "{:?}", m.bias);
+    let p = m.probabilities(&[1.0, 0.0]);
+    assert!((p[0] - 0.75).abs() < 1e-6, "{p:?}");
+    assert!(m.iterations < LOGISTIC_MAX_ITERATIONS, "converged");
+    // A stronger regularisation (smaller C) gives smaller weights: C = 0.5 ln 3 is no longer
+    // the hand solution.
+    let weaker = Logistic::fit(
+        &[vec![1.0, 0.0], vec![-1.0, 0.0]],
+        &[0, 1],
+        2,
+        0.5 * 3f64.ln(),
+    );
+    assert!(weaker.weights[0] < t - 0.05, "{:?}", weaker.weights);
+}
+
+#[test]
+fn one_soft_kmeans_step_by_hand() {
+    // Prototypes (1, 0) and (0, 1); the query (1, 1) has equal cosines, so z = (½, ½), and
+    // p₀ = ((1, 0) + ½(1, 1)) / 1.5 = (1, ⅓), p₁ = ((0, 1) + ½(1, 1)) / 1.5 = (⅓, 1).
+    let prototypes = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+    let query = vec![1.0, 1.0];
+    assert_eq!(assignment(&query, &prototypes), vec![0.5, 0.5]);
+    let refined = refine(&prototypes, &[1, 1], &[query], &prototypes);
+    let want = [[1.0, 1.0 / 3.0], [1.0 / 3.0, 1.0]];
+    for (p, w) in refined.iter().zip(want) {
+        assert!(
+            (p[0] - w[0]).abs() < 1e-15 && (p[1] - w[1]).abs() < 1e-15,
+            "{refined:?}"
+        );
+    }
+    // A query at cosine 3/√10 to p₀ and 1/√10 to p₁: z₀ = 1 / (1 + e^{−(2/√10)/T}).
+    let z = assignment(&[3.0, 1.0], &prototypes);
+    let z0 = 1.0 / (1.0 + (-(2.0 / 10f64.sqrt()) / SOFT_KMEANS_TEMPERATURE).exp());
+    assert!(
+        (z[0] - z0).abs() < 1e-15 && (z[0] + z[1] - 1.0).abs() < 1e-15,
+        "{z:?}"
+    );
+
+    // Through a draw, where the step changes an answer: support (1, 0) | (0, 1); queries
+    // q = (1, 0.95) and three times (1, −1). Plain prototypes give q to class 0 (cosines
+    // 1/|q| > 0.95/|q|). The three (1, −1) are class 0 beyond doubt (z₀ ≈ 1) and pull p₀ to
+    // ≈ (1, −0.53), below the axis, while p₁ moves only to ≈ (0.29, 0.99): q is now closer to
+    // p₁ (computed step by step in f64: 25° against 71°).
+    let support_emb = embeddings(2, &[&[1.0, 0.0], &[0.0, 1.0]]);
+    let queries = embeddings(2, &[&[1.0, 0.95], &[1.0, -1.0], &[1.0, -1.0], &[1.0, -1.0]]);
+    let rows = TransformedRows::new(&support_emb, Some(&queries), Normalization::None);
+    let s = support(&[&[0], &[1]]);
+    let all = [0, 1, 2, 3];
+    assert_eq!(
+        method::predict(&rows, Method::Prototype, 1.0, &s, &all),
+        vec![0, 0, 0, 0]
+    );
+    assert_eq!(
+        method::predict(&rows, Method::SoftKmeans, 1.0, &s, &all),
+        vec![1, 0, 0, 0]
+    );
+}
+
+/// The plain float64 logistic regression, in the embedding space: the same objective, step
+/// and momentum as the engine's solver, without its Gram-matrix shortcut.
+fn reference_logistic(
+    x: &[Vec<f64>],
+    labels: &[usize],
+    classes: usize,
+    c: f64,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let (n, dim) = (x.len(), x[0].len());
+    let lambda = 1.0 / (c * n as f64);
+    let step = 1.0 / (1.0 + lambda);
+    let mut w = vec![vec![0f64; dim]; classes];
+    let mut b = vec![0f64; classes];
+    let (mut w_prev, mut b_prev) = (w.clone(), b.clone());
+    let mut t = 1f64;
+    for _ in 0..LOGISTIC_MAX_ITERATIONS {
+        let mut gw: Vec<Vec<f64>> = w
+            .iter()
+            .map(|wc| wc.iter().map(|v| lambda * v).collect())
+            .collect();
+        let mut gb = vec![0f64; classes];
+        for (xi, &yi) in x.iter().zip(labels) {
+            let z: Vec<f64> = (0..classes)
+                .map(|k| b[k] + w[k].iter().zip(xi).map(|(a, b)| a * b).sum::<f64>())
+                .collect();
+            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for k in 0..classes {
+                let r = (e[k] / sum - f64::from(u8::from(yi == k))) / n as f64;
+                gw[k].iter_mut().zip(xi).for_each(|(g, v)| *g += r * v);
+                gb[k] += r;
+            }
+        }
+        let norm2: f64 = gw.iter().flatten().chain(&gb).map(|g| g * g).sum();
+        if norm2.sqrt() < LOGISTIC_TOLERANCE {
+            break;
+        }
+        let t_next = (1.0 + (1.0 + 4.0 * t * t).sqrt()) / 2.0;
+        let momentum = (t - 1.0) / t_next;
+        for k in 0..classes {
+            for d in 0..dim {
+                let stepped = w[k][d] - step * gw[k][d];
+                w[k][d] = stepped + momentum * (stepped - w_prev[k][d]);
+                w_prev[k][d] = stepped;
+            }
+            let stepped = b[k] - step * gb[k];
+            b[k] = stepped + momentum * (stepped - b_prev[k]);
+            b_prev[k] = stepped;
+        }
+        t = t_next;
+    }
+    (w, b)
+}
+
+fn unit_row(v: Vec<f64>) -> Vec<f64> {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.into_iter()
+        .map(|x| if n > 0.0 { x / n } else { 0.0 })
+        .collect()
+}
+
+#[test]
+fn other_classifiers_on_collapsed_embeddings_equal_their_float64_references() {
+    let dim = 96;
+    let mut rng = ChaCha8Rng::seed_from_u64(2020);
+    let pool_labels: Vec<usize> = (0..60).map(|i| usize::from(i >= 30)).collect();
+    let query_labels: Vec<usize> = (0..80).map(|i| i % 2).collect();
+    let pool = collapsed(&pool_labels, &mut rng, dim);
+    let queries = collapsed(&query_labels, &mut rng, dim);
+    let draws = heldout_draws(
+        &pool_labels,
+        2,
+        query_labels.len(),
+        &SamplerOptions::new(5, 6, 4),
+    )
+    .expect("draws");
+    // Best accuracy of each classifier over draws and modes: the task must not be trivial.
+    let mut best = [0f64; 2];
+    for mode in Normalization::ALL {
+        let rows = TransformedRows::new(&pool, Some(&queries), mode);
+        for draw in &draws {
+            let shift = rows.shift(&draw.support);
+            let shifted =
+                |r: &[f64]| -> Vec<f64> { r.iter().zip(&shift).map(|(v, s)| v - s).collect() };
+            // logistic: the reference fitted in the embedding space
+            let (mut x, mut y) = (Vec::new(), Vec::new());
+            for (class, idx) in draw.support.per_class.iter().enumerate() {
+                for &i in idx {
+                    x.push(unit_row(shifted(rows.support_row(i))));
+                    y.push(class);
+                }
+            }
+            let (w, b) = reference_logistic(&x, &y, 2, 1.0);
+            let reference: Vec<usize> = draw
+                .queries
+                .iter()
+                .map(|&q| {
+                    let xq = unit_row(shifted(rows.query_row(q)));
+                    let s: Vec<f64> = (0..2)
+                        .map(|k| b[k] + w[k].iter().zip(&xq).map(|(a, b)| a * b).sum::<f64>())
+                        .collect();
+                    usize::from(s[1] > s[0])
+                })
+                .collect();
+            let ours = method::predict(&rows, Method::Logistic, 1.0, &draw.support, &draw.queries);
+            assert_eq!(
+                ours, reference,
+                "logistic, draw {} under {mode}",
+                draw.index
+            );
+            best[0] = best[0].max(accuracy(&ours, &query_labels));
+
+            // soft k-means: one step written out directly
+            let mean = |idx: &[usize]| -> Vec<f64> {
+                let mut m = vec![0f64; dim];
+                for &i in idx {
+                    m.iter_mut()
+                        .zip(shifted(rows.support_row(i)))
+                        .for_each(|(a, v)| *a += v);
+                }
+                m.iter().map(|v| v / idx.len() as f64).collect()
+            };
+            let p: Vec<Vec<f64>> = draw.support.per_class.iter().map(|idx| mean(idx)).collect();
+            let cos = |a: &[f64], b: &[f64]| {
+                let d: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+                d / (a.iter().map(|v| v * v).sum::<f64>().sqrt()
+                    * b.iter().map(|v| v * v).sum::<f64>().sqrt())
+            };
+            let xs: Vec<Vec<f64>> = draw
+                .queries
+                .iter()
+                .map(|&q| shifted(rows.query_row(q)))
+                .collect();
+            let mut refined = Vec::new();
+            for (c, idx) in draw.support.per_class.iter().enumerate() {
+                let mut num: Vec<f64> = p[c].iter().map(|v| v * idx.len() as f64).collect();
+                let mut den = idx.len() as f64;
+                for xq in &xs {
+                    let e: Vec<f64> = p
+                        .iter()
+                        .map(|pk| (cos(xq, pk) / SOFT_KMEANS_TEMPERATURE).exp())
+                        .collect();
+                    let z = e[c] / e.iter().sum::<f64>();
+                    num.iter_mut().zip(xq).for_each(|(a, v)| *a += z * v);
+                    den += z;
+                }
+                refined.push(num.into_iter().map(|v| v / den).collect::<Vec<f64>>());
+            }
+            let reference: Vec<usize> = xs
+                .iter()
+                .map(|xq| usize::from(cos(xq, &refined[1]) > cos(xq, &refined[0])))
+                .collect();
+            let ours =
+                method::predict(&rows, Method::SoftKmeans, 1.0, &draw.support, &draw.queries);
+            assert_eq!(
+                ours, reference,
+                "soft-kmeans, draw {} under {mode}",
+                draw.index
+            );
+            best[1] = best[1].max(accuracy(&ours, &query_labels));
+        }
+        // A bank on several threads scores exactly as draw by draw.
+        for m in [Method::Logistic, Method::SoftKmeans] {
+            let one = method::evaluate_bank(&rows, m, 1.0, &query_labels, &draws, 2, 1);
+            assert_eq!(
+                method::evaluate_bank(&rows, m, 1.0, &query_labels, &draws, 2, 3),
+                one,
+                "{m} under {mode}"
+            );
+        }
+    }
+    assert!(
+        best.iter().all(|&b| b > 0.75),
+        "both classifiers should learn the classes: {best:?}"
+    );
+}
+
+#[test]
+fn soft_kmeans_warns_on_unbalanced_queries() {
+    let classes = vec!["all".to_string(), "hem".to_string()];
+    assert_eq!(method::balance_warning(&[0, 1, 0, 1, 0], &classes), None);
+    let w = method::balance_warning(&[0, 0, 0, 0, 1, 1], &classes).expect("2:1");
+    assert!(
+        w.contains("all 4, hem 2") && w.contains("soft-kmeans"),
+        "{w}"
+    );
+}
+
+#[test]
+fn every_cell_of_the_grid_scores_the_same_draws() {
+    use bloodshot::fewshot::evaluate::{Cell, Prepared, Protocol, draw_bank, evaluate_cell};
+    let labels: Vec<usize> = (0..24).map(|i| i % 2).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let emb = collapsed(&labels, &mut rng, 16);
+    let prep = Prepared::new(
+        Protocol::Pool,
+        vec!["all".into(), "hem".into()],
+        (0..24).collect(),
+        (0..24).collect(),
+        emb.clone(),
+        emb,
+        labels.clone(),
+        labels,
+        vec![None; 24],
+    );
+    let base = KShotOptions {
+        k: 3,
+        draws: 5,
+        protocol: Protocol::Pool,
+        ..KShotOptions::default()
+    };
+    let bank = draw_bank(&prep, &base).expect("bank");
+    for method in Method::ALL {
+        for normalize in Normalization::ALL {
+            let cell = KShotOptions {
+                method,
+                normalize,
+                logistic_c: 0.3,
+                ..base.clone()
+            };
+            assert_eq!(
+                draw_bank(&prep, &cell).expect("bank"),
+                bank,
+                "{method} · {normalize}"
+            );
+            let metrics = evaluate_cell(&prep, Cell::of(&cell), &bank);
+            assert_eq!(metrics.len(), 5);
+            for (m, d) in metrics.iter().zip(&bank) {
+                assert_eq!(m.confusion.total() as usize, d.queries.len());
+            }
+        }
+    }
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{DatasetStats, StatsPhase, dataset_stats};
-use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgress};
+use bloodshot::fewshot::evaluate::{self, Cell, KShotOptions, KShotResult, PrepareProgress};
+use bloodshot::fewshot::method::{self, Method};
 use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::model::AamParams;
 use bloodshot::paths;
@@ -351,6 +352,17 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
+/// Each value once, in the order given.
+fn distinct<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if !out.contains(v) {
+            out.push(*v);
+        }
+    }
+    out
+}
+
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let opts = KShotOptions {
@@ -362,16 +374,25 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         with_replacement: a.with_replacement,
         support_part: a.support_part.clone(),
         normalize: a.normalize.first().copied().unwrap_or_default(),
+        method: a.method.first().copied().unwrap_or_default(),
+        logistic_c: a.logistic_c,
     };
     opts.validate(&a.sweep)?;
-    // Each normalisation once, in the order given; the first is the baseline.
-    let mut modes: Vec<bloodshot::fewshot::score::Normalization> =
-        Vec::with_capacity(a.normalize.len());
-    for m in &a.normalize {
-        if !modes.contains(m) {
-            modes.push(*m);
-        }
-    }
+    // The grid: every classifier with every normalisation, in the order given; the first
+    // cell is the baseline of the paired differences.
+    let cells: Vec<KShotOptions> = distinct(&a.method)
+        .into_iter()
+        .flat_map(|method| {
+            let opts = &opts;
+            distinct(&a.normalize)
+                .into_iter()
+                .map(move |normalize| KShotOptions {
+                    method,
+                    normalize,
+                    ..opts.clone()
+                })
+        })
+        .collect();
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;
     let target = a.target.clone().unwrap_or_else(paths::default_target);
@@ -399,13 +420,9 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     )?;
     p.finish();
     let started = std::time::Instant::now();
-    let mut results = Vec::with_capacity(modes.len());
-    let mut saved = Vec::with_capacity(modes.len());
-    for &normalize in &modes {
-        let o = KShotOptions {
-            normalize,
-            ..opts.clone()
-        };
+    let mut results = Vec::with_capacity(cells.len());
+    let mut saved = Vec::with_capacity(cells.len());
+    for o in cells {
         let (summary, sweep) = evaluate::run(&prep, &o, &a.sweep)?;
         let result = KShotResult::new(&run, epoch, target.clone(), o, &prep, summary, sweep);
         saved.push(result.save(&run)?);
@@ -436,6 +453,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         a.draws * a.sweep.len().max(1) * results.len(),
         elapsed.as_secs_f64() * 1e3
     );
+    println!("classifier {}: {}", opts.method, opts.method.description());
     println!(
         "normalisation {}{}",
         opts.normalize.label(),
@@ -445,6 +463,13 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             ""
         }
     );
+    if results
+        .iter()
+        .any(|r| r.options.method == Method::SoftKmeans)
+        && let Some(w) = method::balance_warning(&prep.query_labels, &prep.classes)
+    {
+        println!("warning: {w}");
+    }
     if let Some(c) = &prep.collapse {
         match c.warning() {
             Some(w) => println!("warning: {w}"),
@@ -489,7 +514,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         );
     }
     if results.len() > 1 {
-        print!("{}", modes_table(&results, &paired));
+        print!("{}", grid_table(&results, &paired));
     }
     for path in &saved {
         println!("saved {}", path.display());
@@ -500,32 +525,24 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// The normalisations scored on the same draws, each with its accuracy and its paired
-/// difference to the first (the numbers the console's K-shot tab shows).
-fn modes_table(results: &[KShotResult], paired: &[Option<PairedDifference>]) -> String {
+/// The classifier × normalisation cells scored on the same draws, each with its accuracy and
+/// its paired difference to the first (the numbers the console's K-shot tab shows).
+fn grid_table(results: &[KShotResult], paired: &[Option<PairedDifference>]) -> String {
     let Some(first) = results.first() else {
         return String::new();
     };
     let mut out = format!(
-        "normalisations on the same {} draws (Δ: paired difference in accuracy to {}, 95 % bootstrap interval; * transductive):\n",
+        "classifier · normalisation on the same {} draws (Δ: paired difference in accuracy to {}, 95 % bootstrap interval; * transductive):\n",
         first.options.draws,
-        first.options.normalize.as_str()
+        Cell::of(&first.options).name()
     );
     for (r, d) in results.iter().zip(paired) {
-        let mode = format!(
-            "{}{}",
-            r.options.normalize.as_str(),
-            if r.options.normalize.transductive() {
-                "*"
-            } else {
-                ""
-            }
-        );
+        let name = Cell::of(&r.options).name();
         let acc = r.summary.as_ref().map_or("–".into(), |s| {
             format!("{:.3} ± {:.3}", s.accuracy.mean, s.accuracy.std)
         });
         let delta = d.map_or(String::new(), |d| format!("  Δ {d}"));
-        out.push_str(&format!("  {mode:<16}{acc}{delta}\n"));
+        out.push_str(&format!("  {name:<32}{acc}{delta}\n"));
     }
     out
 }

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::KShotOptions;
 use bloodshot::fewshot::evaluate::Protocol;
+use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::model::Objective;
 use bloodshot::runs::TrainConfig;
@@ -253,6 +254,17 @@ pub struct KshotArgs {
     /// (paired difference with a 95 % bootstrap interval).
     #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().normalize])]
     pub normalize: Vec<Normalization>,
+    /// Classifier on the embeddings: prototype (nearest class mean by cosine; Snell et al.
+    /// 2017, the BloodShot method) | logistic (L2-regularised logistic regression on the
+    /// L2-normalised support; Tian et al. 2020) | soft-kmeans (prototypes refined by one soft
+    /// k-means step over the unlabelled queries; Ren et al. 2018; transductive). Several,
+    /// comma-separated, are combined with every --normalize on the same draws, one saved
+    /// result per pair, each compared to the first pair.
+    #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().method])]
+    pub method: Vec<Method>,
+    /// logistic: inverse regularisation strength C (scikit-learn's convention and default).
+    #[arg(long, default_value_t = kshot_defaults().logistic_c)]
+    pub logistic_c: f64,
     /// The device that embeds the images: cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…],
     /// one that `bloodshot devices` lists.
     #[arg(long, default_value_t = DeviceSpec::default())]

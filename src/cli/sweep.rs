@@ -105,6 +105,7 @@ fn spec(a: &SweepArgs) -> SweepSpec {
                 with_replacement: a.with_replacement,
                 support_part: a.support_part.clone(),
                 normalize: a.normalize.first().copied().unwrap_or_default(),
+                ..KShotOptions::default()
             },
         },
     }

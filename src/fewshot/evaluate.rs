@@ -9,9 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use super::classify::Embeddings;
 use super::embed::EmbeddedImages;
+use super::method::{DEFAULT_LOGISTIC_C, Method};
 use super::metrics::{DrawMetrics, KShotSummary};
 use super::sampler::{Draw, SamplerOptions, heldout_draws, pool_draws};
-use super::score::{CollapseStats, Normalization, Scorer};
+use super::score::{CollapseStats, Normalization, Scorer, TransformedRows};
 use crate::data::Dataset;
 use crate::runs::RunDir;
 
@@ -73,6 +74,16 @@ pub struct KShotOptions {
     /// existed are read as `none`, the original method).
     #[serde(default)]
     pub normalize: Normalization,
+    /// Classifier on top of the embeddings (results saved before it existed: `prototype`).
+    #[serde(default)]
+    pub method: Method,
+    /// `logistic`: inverse regularisation strength (scikit-learn's C).
+    #[serde(default = "default_logistic_c")]
+    pub logistic_c: f64,
+}
+
+fn default_logistic_c() -> f64 {
+    DEFAULT_LOGISTIC_C
 }
 
 impl Default for KShotOptions {
@@ -86,6 +97,8 @@ impl Default for KShotOptions {
             with_replacement: false,
             support_part: "fold_0".into(),
             normalize: Normalization::None,
+            method: Method::Prototype,
+            logistic_c: DEFAULT_LOGISTIC_C,
         }
     }
 }
@@ -119,6 +132,8 @@ pub struct Prepared {
     pub collapse: Option<CollapseStats>,
     /// One exact scorer per normalisation mode, built on first use.
     scorers: [OnceLock<Scorer>; 4],
+    /// Each mode's transformed rows for the other classifiers, built on first use.
+    rows: [OnceLock<TransformedRows>; 4],
 }
 
 impl Prepared {
@@ -154,6 +169,7 @@ impl Prepared {
             support_subjects,
             collapse,
             scorers: Default::default(),
+            rows: Default::default(),
         }
     }
 
@@ -162,6 +178,16 @@ impl Prepared {
         self.scorers[mode.index()].get_or_init(|| {
             let queries = (self.protocol != Protocol::Pool).then(|| Arc::clone(&self.query_emb));
             Scorer::new(Arc::clone(&self.support_emb), queries, mode)
+        })
+    }
+}
+
+impl Prepared {
+    /// The target rows under `mode`, in f64 (built once, on first use).
+    pub fn transformed(&self, mode: Normalization) -> &TransformedRows {
+        self.rows[mode.index()].get_or_init(|| {
+            let queries = (self.protocol != Protocol::Pool).then_some(&*self.query_emb);
+            TransformedRows::new(&self.support_emb, queries, mode)
         })
     }
 }
@@ -274,13 +300,85 @@ pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, Stri
     .map_err(|e| e.to_string())
 }
 
-/// Metrics of each draw under normalisation `mode`, in draw order.
-pub fn evaluate_draws(prep: &Prepared, mode: Normalization, draws: &[Draw]) -> Vec<DrawMetrics> {
-    let threads = std::thread::available_parallelism()
+/// One cell of the grid of classifiers × normalisations scored on a bank.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// The classifier.
+    pub method: Method,
+    /// The normalisation before it.
+    pub normalize: Normalization,
+    /// `logistic`: inverse regularisation strength.
+    pub logistic_c: f64,
+}
+
+impl Cell {
+    /// The seed's cell under `mode`: prototypes.
+    pub fn prototype(normalize: Normalization) -> Cell {
+        Cell {
+            method: Method::Prototype,
+            normalize,
+            logistic_c: DEFAULT_LOGISTIC_C,
+        }
+    }
+
+    /// The cell `opts` asks for.
+    pub fn of(opts: &KShotOptions) -> Cell {
+        Cell {
+            method: opts.method,
+            normalize: opts.normalize,
+            logistic_c: opts.logistic_c,
+        }
+    }
+
+    /// "logistic · cl2n*"-style name, transductive parts starred.
+    pub fn name(&self) -> String {
+        let star = |t: bool| if t { "*" } else { "" };
+        format!(
+            "{}{} · {}{}",
+            self.method,
+            star(self.method.transductive()),
+            self.normalize,
+            star(self.normalize.transductive())
+        )
+    }
+
+    /// Whether the cell uses the unlabelled queries or target.
+    pub fn transductive(&self) -> bool {
+        self.method.transductive() || self.normalize.transductive()
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1);
-    prep.scorer(mode)
-        .evaluate_bank(&prep.query_labels, draws, prep.classes.len(), threads)
+        .unwrap_or(1)
+}
+
+/// Metrics of each draw with prototypes under normalisation `mode`, in draw order.
+pub fn evaluate_draws(prep: &Prepared, mode: Normalization, draws: &[Draw]) -> Vec<DrawMetrics> {
+    evaluate_cell(prep, Cell::prototype(mode), draws)
+}
+
+/// Metrics of each draw under one cell of the grid, in draw order.
+pub fn evaluate_cell(prep: &Prepared, cell: Cell, draws: &[Draw]) -> Vec<DrawMetrics> {
+    let n_classes = prep.classes.len();
+    match cell.method {
+        Method::Prototype => prep.scorer(cell.normalize).evaluate_bank(
+            &prep.query_labels,
+            draws,
+            n_classes,
+            threads(),
+        ),
+        method => super::method::evaluate_bank(
+            prep.transformed(cell.normalize),
+            method,
+            cell.logistic_c,
+            &prep.query_labels,
+            draws,
+            n_classes,
+            threads(),
+        ),
+    }
 }
 
 /// One point of an accuracy-vs-k sweep.
@@ -321,6 +419,16 @@ pub struct KShotResult {
 }
 
 impl KShotOptions {
+    /// The classifier in words when it is not the seed's prototypes: "logistic (C = 0.5)",
+    /// "soft-kmeans (transductive)".
+    pub fn classifier_label(&self) -> Option<String> {
+        match self.method {
+            Method::Prototype => None,
+            Method::Logistic => Some(format!("logistic (C = {})", self.logistic_c)),
+            Method::SoftKmeans => Some("soft-kmeans (transductive)".into()),
+        }
+    }
+
     /// Checks the values a user types (k, bank size, sweep ks); the error names the value as
     /// it is typed on the command line.
     pub fn validate(&self, sweep: &[usize]) -> Result<(), String> {
@@ -329,6 +437,12 @@ impl KShotOptions {
         }
         if self.draws == 0 {
             return Err("--draws 0: at least one draw is needed".into());
+        }
+        if !(self.logistic_c > 0.0 && self.logistic_c.is_finite()) {
+            return Err(format!(
+                "--logistic-c {}: the inverse regularisation strength must be a positive number",
+                self.logistic_c
+            ));
         }
         if let Some(bad) = sweep.iter().find(|&&k| k == 0) {
             return Err(format!(
@@ -399,8 +513,15 @@ impl KShotResult {
                     .join("-")
             )
         };
+        let method = match self.options.method {
+            Method::Prototype => String::new(),
+            Method::Logistic if self.options.logistic_c != DEFAULT_LOGISTIC_C => {
+                format!("-logistic-c{}", self.options.logistic_c)
+            }
+            m => format!("-{m}"),
+        };
         format!(
-            "e{:03}-{}-{}-d{}-s{}{}{}{}.json",
+            "e{:03}-{}-{}-d{}-s{}{}{}{}{method}.json",
             self.epoch,
             self.protocol.as_str(),
             ks,
@@ -434,14 +555,14 @@ pub fn run(
     for &k in sweep {
         let o = KShotOptions { k, ..opts.clone() };
         let draws = draw_bank(prep, &o)?;
-        let metrics = evaluate_draws(prep, opts.normalize, &draws);
+        let metrics = evaluate_cell(prep, Cell::of(opts), &draws);
         if let Some(summary) = KShotSummary::from_draws(&metrics) {
             points.push(SweepPoint { k, summary });
         }
     }
     let summary = if sweep.is_empty() {
         let draws = draw_bank(prep, opts)?;
-        KShotSummary::from_draws(&evaluate_draws(prep, opts.normalize, &draws))
+        KShotSummary::from_draws(&evaluate_cell(prep, Cell::of(opts), &draws))
     } else {
         points
             .iter()

@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod embed;
 pub mod evaluate;
+pub mod method;
 pub mod metrics;
 pub mod paired;
 pub mod pca;

@@ -4,9 +4,10 @@
 
 use std::fmt::Write;
 
-use crate::fewshot::evaluate::KShotResult;
+use crate::fewshot::evaluate::{Cell, KShotOptions, KShotResult};
+use crate::fewshot::method::Method;
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
-use crate::fewshot::score::Normalization;
+use crate::fewshot::paired;
 use crate::runs::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus, list_runs, read_json};
 use crate::train::base_test::BaseTestReport;
 
@@ -120,6 +121,159 @@ fn kshot_block(out: &mut String, r: &KShotResult, s: &KShotSummary) {
     confusion_table(out, &r.classes, &s.confusion);
 }
 
+/// The k-shot section: one block per saved result, then the classifier × normalisation grid
+/// of each bank scored more than one way.
+fn render_kshot(out: &mut String, report: &RunReport) {
+    out.push_str("## K-shot evaluation\n\n");
+    if report.kshot.is_empty() {
+        out.push_str("No k-shot evaluation yet (`bloodshot kshot --run …`).\n\n");
+    }
+    for (i, r) in report.kshot.iter().enumerate() {
+        // The console saves a bank's result again with its sweep: say the bank once.
+        let repeated = r.summary.is_some()
+            && report.kshot[..i].iter().any(|p| {
+                p.summary == r.summary
+                    && p.options == r.options
+                    && p.epoch == r.epoch
+                    && p.target == r.target
+            });
+        if repeated && r.sweep.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "### k = {}, {} draws, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
+            r.options.k,
+            r.options.draws,
+            r.options.seed,
+            r.protocol.as_str(),
+            r.options.normalize.label(),
+            r.options
+                .classifier_label()
+                .map_or(String::new(), |c| format!(", classifier {c}")),
+            r.epoch
+        );
+        if r.options.normalize.transductive() {
+            out.push_str("Transductive: the unlabelled target embeddings (support pool and queries) were used to centre the embeddings.\n\n");
+        }
+        if r.options.method != Method::Prototype {
+            let _ = writeln!(
+                out,
+                "Classifier `{}`: {}.\n",
+                r.options.method,
+                r.options.method.description()
+            );
+        }
+        if let Some(w) = r.collapse.as_ref().and_then(|c| c.warning()) {
+            let _ = writeln!(out, "> **Warning.** {w}\n");
+        }
+        let _ = writeln!(
+            out,
+            "Target `{}`; support pool {} images{}; {} queries; sampling {} replacement.\n",
+            r.target.display(),
+            r.support_pool,
+            if r.protocol == crate::fewshot::evaluate::Protocol::HeldoutTest {
+                format!(" ({})", r.options.support_part)
+            } else {
+                String::new()
+            },
+            r.queries,
+            if r.options.with_replacement {
+                "with"
+            } else {
+                "without"
+            },
+        );
+        match &r.summary {
+            Some(_) if repeated => out.push_str("The bank's numbers are the same as above.\n\n"),
+            Some(s) => kshot_block(out, r, s),
+            None => {}
+        }
+        if !r.sweep.is_empty() {
+            out.push_str(
+                "Accuracy vs k:\n\n| k | accuracy | 95 % CI | macro F1 |\n|---:|---|---|---|\n",
+            );
+            for p in &r.sweep {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.3}–{:.3} | {} |",
+                    p.k,
+                    pm(&p.summary.accuracy),
+                    p.summary.accuracy.ci95_low,
+                    p.summary.accuracy.ci95_high,
+                    pm(&p.summary.macro_f1)
+                );
+            }
+            out.push('\n');
+        }
+    }
+    render_grids(out, &report.kshot);
+}
+
+/// One table per bank (same checkpoint, target and draws) that was scored by more than one
+/// classifier or normalisation, each cell against the bank's first with the paired Δ.
+fn render_grids(out: &mut String, results: &[KShotResult]) {
+    let same_bank = |a: &KShotResult, b: &KShotResult| {
+        a.epoch == b.epoch
+            && a.target == b.target
+            && a.protocol == b.protocol
+            && KShotOptions {
+                normalize: b.options.normalize,
+                method: b.options.method,
+                logistic_c: b.options.logistic_c,
+                ..a.options.clone()
+            } == b.options
+    };
+    let scored: Vec<&KShotResult> = results.iter().filter(|r| r.summary.is_some()).collect();
+    let mut seen = vec![false; scored.len()];
+    for i in 0..scored.len() {
+        if seen[i] {
+            continue;
+        }
+        let mut bank: Vec<&KShotResult> = Vec::new();
+        for j in i..scored.len() {
+            let cell = Cell::of(&scored[j].options);
+            if !seen[j]
+                && same_bank(scored[i], scored[j])
+                && !bank.iter().any(|b| Cell::of(&b.options) == cell)
+            {
+                seen[j] = true;
+                bank.push(scored[j]);
+            }
+        }
+        if bank.len() < 2 {
+            continue;
+        }
+        // The seed's cell (prototype · none) first when present: the baseline of the Δ.
+        bank.sort_by_key(|r| (r.options.method.index(), r.options.normalize.index()));
+        let first = bank[0];
+        let _ = writeln!(
+            out,
+            "### Classifiers × normalisations on the same {} draws (k = {}, epoch {})\n",
+            first.options.draws, first.options.k, first.epoch
+        );
+        let _ = writeln!(
+            out,
+            "Δ: paired difference in accuracy to {} on the same support sets, with a 95 % bootstrap interval; * transductive.\n",
+            Cell::of(&first.options).name()
+        );
+        out.push_str("| classifier · normalisation | accuracy | macro F1 | Δ accuracy [95 % CI] |\n|---|---|---|---|\n");
+        let summaries: Vec<_> = bank.iter().map(|r| r.summary.as_ref()).collect();
+        for (r, d) in bank.iter().zip(paired::to_first(&summaries)) {
+            let Some(s) = &r.summary else { continue };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                Cell::of(&r.options).name(),
+                pm(&s.accuracy),
+                pm(&s.macro_f1),
+                d.map_or("–".into(), |d| d.to_string())
+            );
+        }
+        out.push('\n');
+    }
+}
+
 /// Renders the report of one run, plus the comparison table when `comparable` holds more
 /// than one run.
 pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
@@ -193,78 +347,7 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
         }
     }
 
-    out.push_str("## K-shot evaluation\n\n");
-    if report.kshot.is_empty() {
-        out.push_str("No k-shot evaluation yet (`bloodshot kshot --run …`).\n\n");
-    }
-    for (i, r) in report.kshot.iter().enumerate() {
-        // The console saves a bank's result again with its sweep: say the bank once.
-        let repeated = r.summary.is_some()
-            && report.kshot[..i].iter().any(|p| {
-                p.summary == r.summary
-                    && p.options == r.options
-                    && p.epoch == r.epoch
-                    && p.target == r.target
-            });
-        if repeated && r.sweep.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "### k = {}, {} draws, seed {}, protocol {}, normalisation {} (epoch {})\n",
-            r.options.k,
-            r.options.draws,
-            r.options.seed,
-            r.protocol.as_str(),
-            r.options.normalize.label(),
-            r.epoch
-        );
-        if r.options.normalize.transductive() {
-            out.push_str("Transductive: the unlabelled target embeddings (support pool and queries) were used to centre the embeddings.\n\n");
-        }
-        if let Some(w) = r.collapse.as_ref().and_then(|c| c.warning()) {
-            let _ = writeln!(out, "> **Warning.** {w}\n");
-        }
-        let _ = writeln!(
-            out,
-            "Target `{}`; support pool {} images{}; {} queries; sampling {} replacement.\n",
-            r.target.display(),
-            r.support_pool,
-            if r.protocol == crate::fewshot::evaluate::Protocol::HeldoutTest {
-                format!(" ({})", r.options.support_part)
-            } else {
-                String::new()
-            },
-            r.queries,
-            if r.options.with_replacement {
-                "with"
-            } else {
-                "without"
-            },
-        );
-        match &r.summary {
-            Some(_) if repeated => out.push_str("The bank's numbers are the same as above.\n\n"),
-            Some(s) => kshot_block(&mut out, r, s),
-            None => {}
-        }
-        if !r.sweep.is_empty() {
-            out.push_str(
-                "Accuracy vs k:\n\n| k | accuracy | 95 % CI | macro F1 |\n|---:|---|---|---|\n",
-            );
-            for p in &r.sweep {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:.3}–{:.3} | {} |",
-                    p.k,
-                    pm(&p.summary.accuracy),
-                    p.summary.accuracy.ci95_low,
-                    p.summary.accuracy.ci95_high,
-                    pm(&p.summary.macro_f1)
-                );
-            }
-            out.push('\n');
-        }
-    }
+    render_kshot(&mut out, report);
 
     if comparable.len() > 1 {
         render_comparison(&mut out, report, comparable);
@@ -281,14 +364,17 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
 /// run's first result in that normalisation.
 fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
     out.push_str("## Objectives compared\n\n");
-    let keys: Vec<&KShotResult> = Normalization::ALL
-        .iter()
-        .filter_map(|&mode| {
-            me.kshot
-                .iter()
-                .find(|r| r.summary.is_some() && r.options.normalize == mode)
-        })
-        .collect();
+    // This run's first result per classifier · normalisation, in Table 1's order.
+    let mut keys: Vec<&KShotResult> = Vec::new();
+    for r in me.kshot.iter().filter(|r| r.summary.is_some()) {
+        if !keys
+            .iter()
+            .any(|k| Cell::of(&k.options) == Cell::of(&r.options))
+        {
+            keys.push(r);
+        }
+    }
+    keys.sort_by_key(|k| (k.options.method.index(), k.options.normalize.index()));
     if keys.is_empty() {
         out.push_str("Run a k-shot evaluation of this run to compare it with the other runs on the same base data.\n\n");
         return;
@@ -308,16 +394,19 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
             && r.target == key.target
             && r.options.by_subject == key.options.by_subject
             && r.options.with_replacement == key.options.with_replacement
-            && r.options.normalize == key.options.normalize
+            && Cell::of(&r.options) == Cell::of(&key.options)
     };
     let _ = writeln!(
         out,
-        "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}, normalisation {}:\n",
+        "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}, normalisation {}{}:\n",
         key.options.k,
         key.options.draws,
         key.options.seed,
         key.protocol.as_str(),
-        key.options.normalize.label()
+        key.options.normalize.label(),
+        key.options
+            .classifier_label()
+            .map_or(String::new(), |c| format!(", classifier {c}"))
     );
     let _ = write!(out, "| objective | run | val acc | accuracy |");
     for c in &key.classes {

@@ -134,7 +134,7 @@ fn configuration(c: &TrainConfig) -> String {
 fn evaluation(r: &KShotResult) -> String {
     let o = &r.options;
     format!(
-        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}",
+        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}{}",
         r.target.display(),
         o.k,
         o.draws,
@@ -145,7 +145,9 @@ fn evaluation(r: &KShotResult) -> String {
             " · with replacement"
         } else {
             ""
-        }
+        },
+        o.classifier_label()
+            .map_or(String::new(), |c| format!(" · classifier {c}"))
     )
 }
 

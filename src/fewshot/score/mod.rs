@@ -32,7 +32,7 @@ mod scorer;
 use serde::{Deserialize, Serialize};
 
 pub use collapse::{COLLAPSE_COSINE, CollapseStats, format_cosine};
-pub use scorer::{Scorer, reference_predict};
+pub use scorer::{Scorer, TransformedRows, reference_predict};
 
 /// How embeddings are normalised before prototypes and cosines are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -117,14 +117,14 @@ pub(super) fn to_f64(row: &[f32]) -> Vec<f64> {
     row.iter().map(|&v| f64::from(v)).collect()
 }
 
-pub(super) fn dot64(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot64(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-pub(super) fn norm(a: &[f64]) -> f64 {
+pub(crate) fn norm(a: &[f64]) -> f64 {
     dot64(a, a).sqrt()
 }
 
-pub(super) fn add_into(sum: &mut [f64], row: &[f64]) {
+pub(crate) fn add_into(sum: &mut [f64], row: &[f64]) {
     sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
 }

@@ -536,3 +536,69 @@ pub fn reference_predict(
         })
         .collect()
 }
+
+/// Every target row after a mode's draw-independent transform, in f64: what the classifiers
+/// other than the prototype scorer start from (the same [`Transform::apply`] as the scorer's
+/// exact path and the reference, so every classifier sees bit-identical rows).
+#[derive(Debug, Clone)]
+pub struct TransformedRows {
+    mode: Normalization,
+    dim: usize,
+    support: Vec<f64>,
+    /// `None`: the queries are the support pool's rows (pool protocol).
+    queries: Option<Vec<f64>>,
+}
+
+impl TransformedRows {
+    /// Fits `mode` on the target (support pool, then queries) and transforms every row.
+    pub fn new(
+        support: &Embeddings,
+        queries: Option<&Embeddings>,
+        mode: Normalization,
+    ) -> TransformedRows {
+        let transform = Transform::fit(mode, support, queries);
+        let all = |set: &Embeddings| -> Vec<f64> {
+            (0..set.n())
+                .flat_map(|i| transform.apply(set.row(i)))
+                .collect()
+        };
+        TransformedRows {
+            mode,
+            dim: support.dim,
+            support: all(support),
+            queries: queries.map(all),
+        }
+    }
+
+    /// Values per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Transformed support-pool row `i`.
+    pub fn support_row(&self, i: usize) -> &[f64] {
+        &self.support[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Transformed query row `q` (a support-pool row for the pool protocol).
+    pub fn query_row(&self, q: usize) -> &[f64] {
+        let rows = self.queries.as_deref().unwrap_or(&self.support);
+        &rows[q * self.dim..(q + 1) * self.dim]
+    }
+
+    /// The draw's shift, subtracted from every row: for `centre-support` the mean of the
+    /// drawn support rows (as the prototype scorer computes it), else zero.
+    pub fn shift(&self, support: &SupportSet) -> Vec<f64> {
+        let mut shift = vec![0f64; self.dim];
+        if self.mode != Normalization::CentreSupport {
+            return shift;
+        }
+        let mut count = 0usize;
+        for i in support.all_indices() {
+            add_into(&mut shift, self.support_row(i));
+            count += 1;
+        }
+        shift.iter_mut().for_each(|s| *s /= count.max(1) as f64);
+        shift
+    }
+}
