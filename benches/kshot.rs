@@ -4,16 +4,17 @@
 //! prediction + metrics) at k = 10 and k = 50 on 1,867 queries × 1,280 dims with a support
 //! pool of 3,527 (2,397 + 1,130), as three variants: draw by draw on one thread (the
 //! straightforward loop), the batched bank on one thread, and the batched bank on two; then
-//! every normalisation, and a 10,000-draw bank. Scores are exact (see `fewshot::score`).
+//! every normalisation, the other classifiers, and a 10,000-draw bank. Scores are exact (see `fewshot::score`).
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bloodshot::fewshot::classify::Embeddings;
+use bloodshot::fewshot::method::{self, DEFAULT_LOGISTIC_C, Method};
 use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::sampler::{SamplerOptions, heldout_draws};
-use bloodshot::fewshot::score::{Normalization, Scorer};
+use bloodshot::fewshot::score::{Normalization, Scorer, TransformedRows};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -140,6 +141,27 @@ fn main() {
         let accuracy = KShotSummary::from_draws(&metrics).map_or(f64::NAN, |s| s.accuracy.mean);
         println!(
             "kshot: {DRAWS} draws k=10 under {mode}: {:.1} ms [bank, 2 threads] (accuracy {accuracy:.3})",
+            time.as_secs_f64() * 1e3
+        );
+    }
+
+    // The other classifiers on the same bank (f64 throughout; see `fewshot::method`).
+    for method in [Method::Logistic, Method::SoftKmeans] {
+        let rows = TransformedRows::new(&support_emb, Some(&queries), Normalization::None);
+        let (time, metrics) = best_time(|| {
+            method::evaluate_bank(
+                &rows,
+                method,
+                DEFAULT_LOGISTIC_C,
+                &query_labels,
+                &bank,
+                2,
+                2,
+            )
+        });
+        let accuracy = KShotSummary::from_draws(&metrics).map_or(f64::NAN, |s| s.accuracy.mean);
+        println!(
+            "kshot: {DRAWS} draws k=10 with {method} under none: {:.1} ms [bank, 2 threads] (accuracy {accuracy:.3})",
             time.as_secs_f64() * 1e3
         );
     }

@@ -346,6 +346,29 @@ impl Cell {
     pub fn transductive(&self) -> bool {
         self.method.transductive() || self.normalize.transductive()
     }
+
+    /// Number of cells in the whole grid.
+    pub const GRID: usize = Method::ALL.len() * Normalization::ALL.len();
+
+    /// Every classifier with every normalisation, classifier-major (the seed's
+    /// prototype · none first): cell `i` has [`Cell::index`] `i`.
+    pub fn grid(logistic_c: f64) -> Vec<Cell> {
+        Method::ALL
+            .iter()
+            .flat_map(|&method| {
+                Normalization::ALL.iter().map(move |&normalize| Cell {
+                    method,
+                    normalize,
+                    logistic_c,
+                })
+            })
+            .collect()
+    }
+
+    /// Position in [`Cell::grid`].
+    pub fn index(&self) -> usize {
+        self.method.index() * Normalization::ALL.len() + self.normalize.index()
+    }
 }
 
 fn threads() -> usize {
@@ -357,6 +380,25 @@ fn threads() -> usize {
 /// Metrics of each draw with prototypes under normalisation `mode`, in draw order.
 pub fn evaluate_draws(prep: &Prepared, mode: Normalization, draws: &[Draw]) -> Vec<DrawMetrics> {
     evaluate_cell(prep, Cell::prototype(mode), draws)
+}
+
+/// The class of each query in `queries` for one support set under `cell`.
+pub fn predict_cell(
+    prep: &Prepared,
+    cell: Cell,
+    support: &super::sampler::SupportSet,
+    queries: &[usize],
+) -> Vec<usize> {
+    match cell.method {
+        Method::Prototype => prep.scorer(cell.normalize).predict(support, queries),
+        method => super::method::predict(
+            prep.transformed(cell.normalize),
+            method,
+            cell.logistic_c,
+            support,
+            queries,
+        ),
+    }
 }
 
 /// Metrics of each draw under one cell of the grid, in draw order.

@@ -102,6 +102,8 @@ pub enum Action {
     Sweep,
     /// Next embedding normalisation of the k-shot view.
     NextNormalization,
+    /// Next classifier of the k-shot view.
+    NextMethod,
     /// Previous item: thumbnail of the k-shot strip, or sweep.
     PrevItem,
     /// Next item: thumbnail of the k-shot strip, or sweep.
@@ -147,7 +149,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 43] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -170,6 +172,7 @@ impl Action {
         Action::DrawAll,
         Action::Sweep,
         Action::NextNormalization,
+        Action::NextMethod,
         Action::PrevItem,
         Action::NextItem,
         Action::Zoom,

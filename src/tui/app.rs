@@ -212,7 +212,7 @@ impl App {
             Action::GoSweeps => self.tab = Tab::Sweeps,
             Action::CycleTheme => self.cycle_theme(),
             Action::Up | Action::Down => self.move_selection(action == Action::Down),
-            Action::Left | Action::Right => self.adjust(action == Action::Right),
+            Action::Left | Action::Right => return self.adjust(action == Action::Right),
             Action::Rescan => {
                 if self.tab == Tab::Runs {
                     return vec![Effect::LoadRuns];
@@ -242,7 +242,8 @@ impl App {
             Action::Draw | Action::DrawAll => {
                 return self.kshot.next_draws(action == Action::DrawAll);
             }
-            Action::NextNormalization => self.kshot.next_normalization(),
+            Action::NextNormalization => return self.kshot.next_normalization(),
+            Action::NextMethod => return self.kshot.next_method(),
             Action::PrevItem | Action::NextItem if self.tab == Tab::Sweeps => {
                 self.sweeps.select(action == Action::NextItem)
             }
@@ -505,16 +506,17 @@ impl App {
         }
     }
 
-    fn adjust(&mut self, up: bool) {
+    fn adjust(&mut self, up: bool) -> Vec<Effect> {
         match self.tab {
             // The form is locked while its run trains.
             Tab::Train if !self.train.active() => {
                 TrainField::ALL[self.form_field].adjust(&mut self.form, up, &self.devices)
             }
-            Tab::KShot => self.kshot.adjust(&self.runs.rows, up),
+            Tab::KShot => return self.kshot.adjust(&self.runs.rows, up),
             Tab::Sweeps => self.sweeps.adjust(up),
             Tab::Train | Tab::Runs | Tab::Data => {}
         }
+        vec![]
     }
 
     /// Applies a training event from the background run.

@@ -75,11 +75,11 @@ pub struct PreparedSession {
 /// Results of evaluating a range of draws.
 #[derive(Debug, Clone)]
 pub struct Evaluated {
-    /// Metrics of the draws, in order, under every normalisation (indexed like
-    /// `Normalization::ALL`).
-    pub by_mode: Vec<Vec<DrawMetrics>>,
-    /// Normalisation the misclassified thumbnails were found with.
-    pub thumbs_mode: bloodshot::fewshot::score::Normalization,
+    /// Metrics of the draws, in order, in every classifier × normalisation cell (indexed
+    /// like `Cell::grid`).
+    pub by_cell: Vec<Vec<DrawMetrics>>,
+    /// Cell the misclassified thumbnails were found with.
+    pub thumbs_cell: bloodshot::fewshot::evaluate::Cell,
     /// Thumbnails of the last draw's support set, per class.
     pub support_thumbs: Vec<Vec<Thumb>>,
     /// Misclassified queries of the last draw: (true, predicted, thumb).

@@ -226,6 +226,13 @@ pub const BINDINGS: &[Binding] = &[
         "next embedding normalisation (same draws)",
     ),
     b(
+        "m",
+        &[Char('m')],
+        Scope::Tab(Tab::KShot),
+        Action::NextMethod,
+        "next classifier: prototype, logistic, soft-kmeans (same draws)",
+    ),
+    b(
         "[",
         &[Char('[')],
         Scope::Tab(Tab::KShot),

@@ -24,6 +24,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use bloodshot::device::DeviceSpec;
+use bloodshot::fewshot::evaluate::Cell;
 use bloodshot::train::{Start, StopSignal};
 
 use action::Effect;
@@ -447,8 +448,8 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
         }
         Effect::Evaluate { from, to } => {
             if let Some(s) = app.kshot.session.clone() {
-                let mode = app.kshot.opts.0.normalize;
-                tokio::task::spawn_blocking(move || worker::evaluate_draws(tx, s, from, to, mode));
+                let cell = Cell::of(&app.kshot.opts.0);
+                tokio::task::spawn_blocking(move || worker::evaluate_draws(tx, s, from, to, cell));
             }
         }
         Effect::Sweep => {

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{StatsPhase, dataset_stats};
 use bloodshot::fewshot::classify::Prototypes;
-use bloodshot::fewshot::evaluate::{self, KShotOptions, PrepareProgress};
+use bloodshot::fewshot::evaluate::{self, Cell, KShotOptions, PrepareProgress};
+use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::pca::{pca_2d, project};
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::report;
@@ -176,9 +177,15 @@ fn run_row(r: &RunDir, rep: &report::RunReport) -> RunRow {
     let kshot = last.map(|(k, s)| {
         (
             k.options.k,
-            match k.options.normalize {
-                Normalization::None => k.protocol.as_str().to_string(),
-                mode => format!("{} {mode}", k.protocol.as_str()),
+            {
+                let mut label = k.protocol.as_str().to_string();
+                if k.options.normalize != Normalization::None {
+                    label = format!("{label} {}", k.options.normalize);
+                }
+                if k.options.method != Method::Prototype {
+                    label = format!("{label} {}", k.options.method);
+                }
+                label
             },
             s.accuracy.mean,
             s.accuracy.std,
@@ -255,14 +262,14 @@ pub fn prepare(
     let _ = tx.send(AppEvent::Prepared(r));
 }
 
-/// Evaluates draws `from..to` of the session's bank under every normalisation (the same
-/// draws, so the modes are compared paired); thumbnails and prototypes of the last, with the
-/// misclassifications of `mode`.
-pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, mode: Normalization) {
+/// Evaluates draws `from..to` of the session's bank in every classifier × normalisation cell
+/// (the same draws, so the cells are compared paired); thumbnails and prototypes of the
+/// last, with the misclassifications of `cell`.
+pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, cell: Cell) {
     let draws = &s.bank[from..to.min(s.bank.len())];
-    let by_mode = Normalization::ALL
-        .iter()
-        .map(|&m| evaluate::evaluate_draws(&s.prep, m, draws))
+    let by_cell = Cell::grid(cell.logistic_c)
+        .into_iter()
+        .map(|c| evaluate::evaluate_cell(&s.prep, c, draws))
         .collect();
     let Some(last) = draws.last() else {
         return;
@@ -282,7 +289,7 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, mode: Nor
         .collect();
     let protos = Prototypes::from_support(&prep.support_emb, &last.support);
     let labels = &prep.query_labels;
-    let preds = prep.scorer(mode).predict(&last.support, &last.queries);
+    let preds = evaluate::predict_cell(prep, cell, &last.support, &last.queries);
     let miss_thumbs = last
         .queries
         .iter()
@@ -299,8 +306,8 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, mode: Nor
         .map(|c| project(protos.row(c), &s.pca_basis.components, &s.pca_basis.mean))
         .collect();
     let _ = tx.send(AppEvent::Evaluated(Ok(Box::new(Evaluated {
-        by_mode,
-        thumbs_mode: mode,
+        by_cell,
+        thumbs_cell: cell,
         support_thumbs,
         miss_thumbs,
         prototypes,
@@ -381,9 +388,11 @@ pub fn save_kshot(
         return;
     };
     let complete = s.done.len() == s.bank.len();
-    let mode = opts.normalize;
     let summary = if complete {
-        s.summary_by_mode.get(mode.index()).cloned().flatten()
+        s.summary_by_cell
+            .get(Cell::of(&opts).index())
+            .cloned()
+            .flatten()
     } else {
         None
     };

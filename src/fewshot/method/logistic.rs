@@ -14,6 +14,7 @@
 //! space, at `n²·C` per step instead of `n·d·C`. It stops when the gradient's norm is below
 //! [`TOLERANCE`] or after [`MAX_ITERATIONS`] steps.
 
+use super::dot4;
 use crate::fewshot::sampler::SupportSet;
 use crate::fewshot::score::{TransformedRows, dot64};
 
@@ -168,11 +169,23 @@ impl Logistic {
             .collect()
     }
 
-    /// The class of a query row (before its shift and normalisation): highest score, ties
-    /// to the lowest class.
-    pub fn predict(&self, row: &[f64], shift: &[f64]) -> usize {
-        let x = unit(row.iter().zip(shift).map(|(v, s)| v - s));
-        super::argmax(&self.scores(&x))
+    /// The class of a (shifted) query row, which is L2-normalised first: the highest score,
+    /// ties to the lowest class.
+    pub fn predict(&self, row: &[f64]) -> usize {
+        let n = dot4(row, row).sqrt();
+        let inv = if n > 0.0 && n.is_finite() {
+            1.0 / n
+        } else {
+            0.0
+        };
+        let mut best = (0, f64::NEG_INFINITY);
+        for (k, b) in self.bias.iter().enumerate() {
+            let score = b + inv * dot4(&self.weights[k * self.dim..(k + 1) * self.dim], row);
+            if score > best.1 {
+                best = (k, score);
+            }
+        }
+        best.0
     }
 }
 

@@ -8,6 +8,8 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
+use bloodshot::fewshot::evaluate::Cell;
+use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
 
@@ -22,10 +24,13 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         Layout::horizontal([Constraint::Length(35), Constraint::Min(0)]).areas(area);
     match &app.kshot.session {
         Some(s) => {
+            // On short terminals the grid keeps its rows and the selected cell and drops the
+            // Δ line and the legend (the grid's lines are in that priority order).
+            let grid_height = if left.height >= 26 { 10 } else { 8 };
             let [form, modes] =
-                Layout::vertical([Constraint::Min(0), Constraint::Length(9)]).areas(left);
+                Layout::vertical([Constraint::Min(0), Constraint::Length(grid_height)]).areas(left);
             render_form(f, app, form);
-            render_modes(f, app, s, modes);
+            render_grid(f, app, s, modes);
         }
         None => render_form(f, app, left),
     }
@@ -79,10 +84,11 @@ pub fn field_value(app: &App, field: KShotField) -> String {
         KShotField::BySubject => if o.by_subject { "yes" } else { "no" }.into(),
         KShotField::Seed => o.seed.to_string(),
         KShotField::Normalize => o.normalize.as_str().into(),
+        KShotField::Method => o.method.as_str().into(),
     }
 }
 
-/// A normalisation's name in the modes table, whole; `*` marks transductive ones.
+/// A normalisation's name in the grid, whole; `*` marks transductive ones.
 fn mode_name(mode: Normalization) -> String {
     format!(
         "{}{}",
@@ -91,63 +97,96 @@ fn mode_name(mode: Normalization) -> String {
     )
 }
 
-/// The session's draws so far under every normalisation, side by side (paired: same draws),
-/// with the mean paired difference in accuracy to `none`.
-fn render_modes(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
-    let t = &app.theme;
-    let selected = app.kshot.opts.0.normalize;
-    let mut lines = vec![Line::from(Span::styled(
-        format!("{:<14}{:>6}{:>6}{:>7}", "mode", "acc", "sd", "Δ none"),
-        Style::default().fg(t.muted),
-    ))];
-    for (i, mode) in Normalization::ALL.iter().enumerate() {
-        let style = if *mode == selected {
-            Style::default().fg(t.accent).add_modifier(Modifier::BOLD)
-        } else {
-            Style::default().fg(t.fg)
-        };
-        let Some(sum) = s.summary_by_mode.get(i).and_then(Option::as_ref) else {
-            let text = format!("{:<14}{:>6}", mode_name(*mode), "–");
-            lines.push(Line::from(Span::styled(text, style)));
-            continue;
-        };
-        let text = format!(
-            "{:<14}{:>6.3}{:>6.3}",
-            mode_name(*mode),
-            sum.accuracy.mean,
-            sum.accuracy.std
-        );
-        // Δ: the engine's paired difference on the same draws; coloured when its 95 %
-        // interval excludes 0.
-        let delta = s.paired_by_mode.get(i).copied().flatten();
-        let delta_style = match delta {
-            Some(d) if d.significant() => {
-                Style::default().fg(if d.mean > 0.0 { t.good } else { t.bad })
-            }
-            _ => style,
-        };
-        lines.push(Line::from(vec![
-            Span::styled(text, style),
-            Span::styled(
-                delta.map_or(String::new(), |d| {
-                    format!("{:>7}", format!("{:+.3}", d.mean))
-                }),
-                delta_style,
-            ),
-        ]));
+/// A classifier's column heading in the grid (five columns).
+fn method_heading(method: Method) -> &'static str {
+    match method {
+        Method::Prototype => "proto",
+        Method::Logistic => "logit",
+        Method::SoftKmeans => "skm*",
     }
+}
+
+/// The session's draws so far in every classifier × normalisation cell, side by side
+/// (paired: same draws): accuracy per cell, coloured where the paired difference to
+/// prototype · none is significant, and the selected cell's numbers in full.
+fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
+    let t = &app.theme;
+    let selected = Cell::of(&app.kshot.opts.0);
+    let muted = Style::default().fg(t.muted);
+    let mut heading = format!("{:<14}", "mode");
+    for m in Method::ALL {
+        heading.push_str(&format!(" {:>5}", method_heading(m)));
+    }
+    let mut lines = vec![Line::from(Span::styled(heading, muted))];
+    for mode in Normalization::ALL {
+        let mut spans = vec![Span::styled(
+            format!("{:<14}", mode_name(mode)),
+            if mode == selected.normalize {
+                Style::default().fg(t.accent)
+            } else {
+                Style::default().fg(t.fg)
+            },
+        )];
+        for method in Method::ALL {
+            let cell = Cell {
+                method,
+                normalize: mode,
+                logistic_c: selected.logistic_c,
+            };
+            let i = cell.index();
+            let acc = s.summary_by_cell.get(i).and_then(Option::as_ref);
+            let delta = s.paired_by_cell.get(i).copied().flatten();
+            let mut style = match delta {
+                Some(d) if d.significant() => {
+                    Style::default().fg(if d.mean > 0.0 { t.good } else { t.bad })
+                }
+                _ => Style::default().fg(t.fg),
+            };
+            if cell == selected {
+                style = style.add_modifier(Modifier::BOLD | Modifier::REVERSED);
+            }
+            let text = acc.map_or(format!("{:>6}", "–"), |a| {
+                format!("{:>6}", format!("{:.3}", a.accuracy.mean))
+            });
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(text[1..].to_string(), style));
+        }
+        lines.push(Line::from(spans));
+    }
+    let i = selected.index();
+    let summary = s.summary_by_cell.get(i).and_then(Option::as_ref);
     lines.push(Line::from(Span::styled(
-        "* transductive · n next mode",
-        Style::default().fg(t.muted),
+        format!(
+            "▸ {}{}",
+            selected.name(),
+            summary.map_or(String::new(), |a| format!(
+                " {:.3} ± {:.3}",
+                a.accuracy.mean, a.accuracy.std
+            ))
+        ),
+        Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
     )));
+    let delta = match s.paired_by_cell.get(i).copied().flatten() {
+        // The engine's Display says "not significant"; the box has room for "n.s.".
+        Some(d) => format!(
+            "  Δ {:+.3} [{:+.3}, {:+.3}]{}",
+            d.mean,
+            d.low,
+            d.high,
+            if d.significant() { "" } else { " n.s." }
+        ),
+        None if i == 0 => "  the baseline of every Δ".into(),
+        None => "  Δ –".into(),
+    };
+    lines.push(Line::from(Span::styled(delta, Style::default().fg(t.fg))));
     lines.push(Line::from(Span::styled(
-        "Δ coloured: 95 % CI excludes 0",
-        Style::default().fg(t.muted),
+        "colour: Δ to proto·none, CI ∌ 0",
+        muted,
     )));
     f.render_widget(
         Paragraph::new(lines).block(block(
             t,
-            &format!("Normalisations · same {} draws", s.done.len()),
+            &format!("Classifiers × modes · {} draws", s.done.len()),
         )),
         area,
     );
@@ -407,7 +446,7 @@ fn thumb_strip(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     let selected = app.kshot.thumb.min(items.len().saturating_sub(1));
     let title = format!(
         "support set (per class) · misclassified queries ({}) · [ ] select · z enlarge",
-        s.thumbs_mode.as_str()
+        s.thumbs_cell.name()
     );
     let blk = block(t, &title);
     let inner = blk.inner(area);

@@ -1,10 +1,11 @@
-//! K-shot tab: the form, the prepared session (embeddings, bank, results under every
-//! normalisation) and the updates that the form's keys and the k-shot workers cause.
+//! K-shot tab: the form, the prepared session (embeddings, bank, results in every
+//! classifier × normalisation cell) and the updates that the form's keys and the k-shot workers cause.
 
 use std::sync::Arc;
 
 use bloodshot::device::DeviceSpec;
-use bloodshot::fewshot::evaluate::{KShotOptions, Prepared, Protocol, SweepPoint};
+use bloodshot::fewshot::evaluate::{Cell, KShotOptions, Prepared, Protocol, SweepPoint};
+use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::fewshot::sampler::Draw;
@@ -40,11 +41,13 @@ pub enum KShotField {
     Seed,
     /// Embedding normalisation (changes the view, not the bank).
     Normalize,
+    /// Classifier (changes the view, not the bank).
+    Method,
 }
 
 impl KShotField {
     /// Form order.
-    pub const ALL: [KShotField; 8] = [
+    pub const ALL: [KShotField; 9] = [
         KShotField::Run,
         KShotField::Checkpoint,
         KShotField::K,
@@ -53,6 +56,7 @@ impl KShotField {
         KShotField::BySubject,
         KShotField::Seed,
         KShotField::Normalize,
+        KShotField::Method,
     ];
 
     /// Label.
@@ -66,6 +70,7 @@ impl KShotField {
             KShotField::BySubject => "by subject",
             KShotField::Seed => "seed",
             KShotField::Normalize => "normalize",
+            KShotField::Method => "classifier",
         }
     }
 }
@@ -92,20 +97,22 @@ pub struct KShotSession {
     pub pca_basis: Arc<bloodshot::fewshot::pca::Pca>,
     /// The bank (fixed by k, draws, seed), shared with background work without copies.
     pub bank: Arc<[Draw]>,
-    /// Metrics of draws evaluated so far under every normalisation (indexed like
-    /// [`Normalization::ALL`]), in draw order: the same draws, so comparisons are paired.
-    pub done_by_mode: Vec<Vec<DrawMetrics>>,
-    /// Summary of each mode's draws (indexed like [`Normalization::ALL`]).
-    pub summary_by_mode: Vec<Option<KShotSummary>>,
-    /// Each mode's paired difference in accuracy to `none` on the same draws, with its 95 %
-    /// bootstrap interval (the engine's [`paired::to_first`], as `kshot --normalize` prints).
-    pub paired_by_mode: Vec<Option<PairedDifference>>,
-    /// Metrics of draws evaluated so far under the selected normalisation, in order.
+    /// Metrics of draws evaluated so far in every cell of the classifier × normalisation
+    /// grid (indexed like [`Cell::grid`]), in draw order: the same draws, so comparisons are
+    /// paired.
+    pub done_by_cell: Vec<Vec<DrawMetrics>>,
+    /// Summary of each cell's draws (indexed like [`Cell::grid`]).
+    pub summary_by_cell: Vec<Option<KShotSummary>>,
+    /// Each cell's paired difference in accuracy to prototype · none on the same draws, with
+    /// its 95 % bootstrap interval (the engine's [`paired::to_first`], as `kshot --method …
+    /// --normalize …` prints).
+    pub paired_by_cell: Vec<Option<PairedDifference>>,
+    /// Metrics of draws evaluated so far in the selected cell, in order.
     pub done: Vec<DrawMetrics>,
     /// Summary of `done`.
     pub summary: Option<KShotSummary>,
-    /// Normalisation the thumbnails' misclassifications were computed with.
-    pub thumbs_mode: Normalization,
+    /// Cell the thumbnails' misclassifications were computed with.
+    pub thumbs_cell: Cell,
     /// Thumbnails of the current support set per class, and of misclassified queries.
     pub support_thumbs: Vec<Vec<Thumb>>,
     /// Misclassified queries of the current draw: (true, predicted, thumb).
@@ -142,29 +149,34 @@ pub struct KShotState {
 }
 
 impl KShotState {
-    /// Shows the session's draws under the selected normalisation (no recomputation: every
-    /// mode was scored on the same draws).
-    pub fn show_mode(&mut self) {
-        let mode = self.opts.0.normalize;
+    /// Shows the session's draws in the selected cell (no recomputation: every cell was
+    /// scored on the same draws); a complete bank's result in that cell is saved.
+    pub fn show_cell(&mut self) -> Vec<Effect> {
+        let cell = Cell::of(&self.opts.0);
+        let mut effects = vec![];
         if let Some(s) = self.session.as_mut() {
             s.done = s
-                .done_by_mode
-                .get(mode.index())
+                .done_by_cell
+                .get(cell.index())
                 .cloned()
                 .unwrap_or_default();
-            s.summary = s.summary_by_mode.get(mode.index()).cloned().flatten();
-            // A sweep was computed under another mode: drop it rather than mislabel it.
+            s.summary = s.summary_by_cell.get(cell.index()).cloned().flatten();
+            // A sweep was computed in another cell: drop it rather than mislabel it.
             s.sweep.clear();
+            if !s.done.is_empty() && s.done.len() == s.bank.len() {
+                effects.push(Effect::SaveKShot);
+            }
         }
         self.message = Some(format!(
-            "normalisation {}: same draws, rescored{}",
-            mode.as_str(),
-            if mode.transductive() {
-                " (transductive: uses the unlabelled target)"
+            "{}: same draws, rescored{}",
+            cell.name(),
+            if cell.transductive() {
+                " (* transductive: uses the unlabelled target)"
             } else {
                 ""
             }
         ));
+        effects
     }
 }
 
@@ -302,11 +314,18 @@ impl KShotState {
     }
 
     /// `n`: shows the next normalisation (same draws, rescored).
-    pub fn next_normalization(&mut self) {
+    pub fn next_normalization(&mut self) -> Vec<Effect> {
         let o = &mut self.opts.0;
         let next = (o.normalize.index() + 1) % Normalization::ALL.len();
         o.normalize = Normalization::ALL[next];
-        self.show_mode();
+        self.show_cell()
+    }
+
+    /// `m`: shows the next classifier (same draws, rescored).
+    pub fn next_method(&mut self) -> Vec<Effect> {
+        let o = &mut self.opts.0;
+        o.method = Method::ALL[(o.method.index() + 1) % Method::ALL.len()];
+        self.show_cell()
     }
 
     /// `w`: the k sweep.
@@ -320,8 +339,8 @@ impl KShotState {
     }
 
     /// Changes the selected form field one choice up or down. Anything but the normalisation
-    /// changes the bank, so a prepared session is dropped.
-    pub fn adjust(&mut self, runs: &[RunRow], up: bool) {
+    /// and the classifier changes the bank, so a prepared session is dropped.
+    pub fn adjust(&mut self, runs: &[RunRow], up: bool) -> Vec<Effect> {
         let o = &mut self.opts.0;
         match KShotField::ALL[self.field] {
             KShotField::Run => {
@@ -357,17 +376,21 @@ impl KShotState {
                     o.seed.saturating_sub(1)
                 }
             }
+            // Same bank, same embeddings: only the view changes.
             KShotField::Normalize => {
                 o.normalize = step_in(&Normalization::ALL, o.normalize, up);
-                // Same bank, same embeddings: only the view changes.
-                self.show_mode();
-                return;
+                return self.show_cell();
+            }
+            KShotField::Method => {
+                o.method = step_in(&Method::ALL, o.method, up);
+                return self.show_cell();
             }
         }
         if self.session.is_some() {
             self.session = None;
             self.message = Some("settings changed: press p to prepare a new bank".into());
         }
+        vec![]
     }
 
     /// A finished preparation: a fresh session with nothing evaluated yet.
@@ -393,12 +416,12 @@ impl KShotState {
             dataset: p.dataset,
             pca_basis: p.pca,
             bank: p.bank,
-            done_by_mode: vec![vec![]; Normalization::ALL.len()],
-            summary_by_mode: vec![None; Normalization::ALL.len()],
-            paired_by_mode: vec![None; Normalization::ALL.len()],
+            done_by_cell: vec![vec![]; Cell::GRID],
+            summary_by_cell: vec![None; Cell::GRID],
+            paired_by_cell: vec![None; Cell::GRID],
             done: vec![],
             summary: None,
-            thumbs_mode: opts.normalize,
+            thumbs_cell: Cell::of(opts),
             support_thumbs: vec![],
             miss_thumbs: vec![],
             pca: PcaView {
@@ -409,25 +432,25 @@ impl KShotState {
         });
     }
 
-    /// Evaluated draws: appended under every normalisation; saved once the bank is done.
+    /// Evaluated draws: appended in every cell; saved once the bank is done.
     pub fn evaluated(&mut self, r: Result<Box<Evaluated>, String>) -> Vec<Effect> {
         match (r, self.session.as_mut()) {
             (Ok(ev), Some(s)) => {
                 for ((done, summary), metrics) in s
-                    .done_by_mode
+                    .done_by_cell
                     .iter_mut()
-                    .zip(s.summary_by_mode.iter_mut())
-                    .zip(ev.by_mode)
+                    .zip(s.summary_by_cell.iter_mut())
+                    .zip(ev.by_cell)
                 {
                     done.extend(metrics);
                     *summary = KShotSummary::from_draws(done);
                 }
-                let summaries: Vec<_> = s.summary_by_mode.iter().map(Option::as_ref).collect();
-                s.paired_by_mode = paired::to_first(&summaries);
-                let mode = self.opts.0.normalize.index();
-                s.done = s.done_by_mode[mode].clone();
-                s.summary = s.summary_by_mode[mode].clone();
-                s.thumbs_mode = ev.thumbs_mode;
+                let summaries: Vec<_> = s.summary_by_cell.iter().map(Option::as_ref).collect();
+                s.paired_by_cell = paired::to_first(&summaries);
+                let cell = Cell::of(&self.opts.0).index();
+                s.done = s.done_by_cell[cell].clone();
+                s.summary = s.summary_by_cell[cell].clone();
+                s.thumbs_cell = ev.thumbs_cell;
                 s.support_thumbs = ev.support_thumbs;
                 s.miss_thumbs = ev.miss_thumbs;
                 s.pca.prototypes = ev.prototypes;

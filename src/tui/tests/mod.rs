@@ -12,8 +12,9 @@ use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::dataset_stats;
 use bloodshot::fewshot::classify::Embeddings;
 use bloodshot::fewshot::evaluate::{
-    KShotOptions, Prepared, Protocol, SweepPoint, draw_bank, evaluate_draws,
+    Cell, KShotOptions, Prepared, Protocol, SweepPoint, draw_bank, evaluate_cell, evaluate_draws,
 };
+use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::KShotSummary;
 use bloodshot::fewshot::pca::pca_2d;
 use bloodshot::fewshot::score::Normalization;
@@ -188,21 +189,21 @@ fn kshot() -> App {
     };
     a.kshot.opts.0 = opts.clone();
     let bank = draw_bank(&prep, &opts).unwrap();
-    let done_by_mode: Vec<_> = Normalization::ALL
-        .iter()
-        .map(|&m| evaluate_draws(&prep, m, &bank[..3]))
+    let done_by_cell: Vec<_> = Cell::grid(opts.logistic_c)
+        .into_iter()
+        .map(|c| evaluate_cell(&prep, c, &bank[..3]))
         .collect();
-    let summary_by_mode: Vec<_> = done_by_mode
+    let summary_by_cell: Vec<_> = done_by_cell
         .iter()
         .map(|d| KShotSummary::from_draws(d))
         .collect();
-    let paired_by_mode = bloodshot::fewshot::paired::to_first(
-        &summary_by_mode
+    let paired_by_cell = bloodshot::fewshot::paired::to_first(
+        &summary_by_cell
             .iter()
             .map(Option::as_ref)
             .collect::<Vec<_>>(),
     );
-    let done = done_by_mode[0].clone();
+    let done = done_by_cell[0].clone();
     let rows: Vec<usize> = (0..10).collect();
     let pca = pca_2d(&prep.query_emb, &rows);
     let mut points = vec![vec![], vec![]];
@@ -235,12 +236,12 @@ fn kshot() -> App {
         ),
         pca_basis: Arc::new(pca),
         bank: bank.into(),
-        done_by_mode,
-        summary_by_mode,
-        paired_by_mode,
+        done_by_cell,
+        summary_by_cell,
+        paired_by_cell,
         done,
         summary,
-        thumbs_mode: Normalization::None,
+        thumbs_cell: Cell::of(&opts),
         support_thumbs: vec![
             vec![Thumb::solid(8, [70, 30, 80]); 2],
             vec![Thumb::solid(8, [60, 20, 90]); 2],

@@ -326,3 +326,39 @@ fn train_tab_loss_chart_has_a_legend_smoothing_and_log_axis() {
     a.on_action(Action::ToggleLogY);
     assert!(!a.chart.log_y);
 }
+
+/// `m` and `n` move the grid's selection (the same draws, rescored): the selected cell's
+/// accuracy and its paired Δ to prototype · none are spelled out under the grid.
+#[test]
+fn kshot_grid_selects_a_cell_with_m_and_n() {
+    let mut a = kshot();
+    assert!(
+        a.on_action(Action::NextMethod).is_empty(),
+        "an unfinished bank is not saved"
+    );
+    for _ in 0..3 {
+        a.on_action(Action::NextNormalization);
+    }
+    let screen = render(&a, 120, 36);
+    insta::assert_snapshot!("kshot_grid_logistic_cl2n_120x36", screen);
+    let s = a.kshot.session.as_ref().expect("session");
+    let cell = bloodshot::fewshot::evaluate::Cell::of(&a.kshot.opts.0);
+    assert_eq!(cell.name(), "logistic · cl2n*");
+    let acc = s.summary_by_cell[cell.index()].as_ref().expect("scored");
+    let d = s.paired_by_cell[cell.index()].expect("a paired difference");
+    for needle in [
+        format!(
+            "▸ logistic · cl2n* {:.3} ± {:.3}",
+            acc.accuracy.mean, acc.accuracy.std
+        ),
+        format!("Δ {:+.3} [{:+.3}, {:+.3}] n.s.", d.mean, d.low, d.high),
+        "classifier    logistic".to_string(),
+    ] {
+        assert!(screen.contains(&needle), "{needle} in\n{screen}");
+    }
+    assert_eq!(
+        s.summary,
+        Some(acc.clone()),
+        "the panes show the selected cell"
+    );
+}

@@ -186,23 +186,25 @@ fn theme_cycle_and_user_override() {
 }
 
 /// The console's draw path (worker → event → state) shows exactly what the engine's
-/// `evaluate::run` (the CLI's path) computes for the same bank, under every normalisation,
-/// and `n` switches the shown numbers without recomputing or changing the bank.
+/// `evaluate::run` (the CLI's path) computes for the same bank, in every classifier ×
+/// normalisation cell, and `n` / `m` switch the shown numbers without recomputing or
+/// changing the bank.
 #[test]
-fn console_kshot_numbers_equal_the_engine_in_every_mode() {
+fn console_kshot_numbers_equal_the_engine_in_every_cell() {
     let mut a = kshot();
     let session = a.kshot.session.clone().expect("session");
     let bank_len = session.bank.len();
     // Start from a fresh session state, then draw the whole bank as `a` would.
     if let Some(s) = a.kshot.session.as_mut() {
-        s.done_by_mode = vec![vec![]; Normalization::ALL.len()];
-        s.summary_by_mode = vec![None; Normalization::ALL.len()];
-        s.paired_by_mode = vec![None; Normalization::ALL.len()];
+        s.done_by_cell = vec![vec![]; Cell::GRID];
+        s.summary_by_cell = vec![None; Cell::GRID];
+        s.paired_by_cell = vec![None; Cell::GRID];
         s.done.clear();
         s.summary = None;
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    crate::tui::worker::evaluate_draws(tx, session.clone(), 0, bank_len, Normalization::None);
+    let first = Cell::of(&a.kshot.opts.0);
+    crate::tui::worker::evaluate_draws(tx, session.clone(), 0, bank_len, first);
     let event = rx.try_recv().expect("an Evaluated event");
     let effects = a.on_event(event);
     assert!(
@@ -210,19 +212,32 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
         "a complete bank is saved"
     );
     let mut engine_summaries = vec![];
-    for mode in Normalization::ALL {
-        let opts = KShotOptions {
-            normalize: mode,
-            ..a.kshot.opts.0.clone()
-        };
-        let (engine, _) = bloodshot::fewshot::evaluate::run(&session.prep, &opts, &[]).unwrap();
-        let s = a.kshot.session.as_ref().unwrap();
-        assert_eq!(s.summary_by_mode[mode.index()], engine, "{mode}");
-        assert_eq!(s.summary, engine, "shown summary under {mode}");
-        engine_summaries.push(engine);
-        a.on_action(Action::NextNormalization);
+    for method in Method::ALL {
+        for mode in Normalization::ALL {
+            let opts = KShotOptions {
+                normalize: mode,
+                method,
+                ..a.kshot.opts.0.clone()
+            };
+            assert_eq!(
+                Cell::of(&a.kshot.opts.0),
+                Cell::of(&opts),
+                "n and m step the grid"
+            );
+            let (engine, _) = bloodshot::fewshot::evaluate::run(&session.prep, &opts, &[]).unwrap();
+            let s = a.kshot.session.as_ref().unwrap();
+            let i = Cell::of(&opts).index();
+            assert_eq!(s.summary_by_cell[i], engine, "{method} · {mode}");
+            assert_eq!(s.summary, engine, "shown summary in {method} · {mode}");
+            engine_summaries.push(engine);
+            // Every switch of a complete bank saves the cell now shown.
+            let effects = a.on_action(Action::NextNormalization);
+            assert!(matches!(effects.as_slice(), [Effect::SaveKShot]));
+        }
+        a.on_action(Action::NextMethod);
     }
-    // The paired differences to `none` are the engine's, as `kshot --normalize …` prints them.
+    // The paired differences to prototype · none are the engine's, as `kshot --method …
+    // --normalize …` prints them.
     let engine_paired = bloodshot::fewshot::paired::to_first(
         &engine_summaries
             .iter()
@@ -230,10 +245,10 @@ fn console_kshot_numbers_equal_the_engine_in_every_mode() {
             .collect::<Vec<_>>(),
     );
     let s = a.kshot.session.as_ref().unwrap();
-    assert_eq!(s.paired_by_mode, engine_paired);
+    assert_eq!(s.paired_by_cell, engine_paired);
     assert!(engine_paired[0].is_none() && engine_paired[1..].iter().all(Option::is_some));
-    // Four presses cycle back to `none`.
-    assert_eq!(a.kshot.opts.0.normalize, Normalization::None);
+    // Four n and three m presses cycle back to prototype · none.
+    assert_eq!(Cell::of(&a.kshot.opts.0), first);
     assert_eq!(a.kshot.session.as_ref().unwrap().bank.len(), bank_len);
 }
 
