@@ -191,6 +191,8 @@ fn printed_commands_under_xargs_make_the_runs_the_sweep_would() {
     let runs_arg = runs.display().to_string();
     let mut args = vec!["--runs-dir", &runs_arg, "sweep", "--print-commands"];
     args.extend_from_slice(GRID);
+    // Two classifiers on every run's bank: one k-shot command scores both.
+    args.extend_from_slice(&["--method", "prototype,logistic", "--logistic-c", "0.5"]);
     let o = run(home.path(), &args);
     assert!(o.status.success(), "{}", text(&o));
     let commands = String::from_utf8(o.stdout).unwrap();
@@ -202,6 +204,10 @@ fn printed_commands_under_xargs_make_the_runs_the_sweep_would() {
             "{line}"
         );
         assert!(line.contains(" && "), "train, then k-shot: {line}");
+        assert!(
+            line.contains("--method prototype,logistic --") && line.contains("--logistic-c 0.5"),
+            "{line}"
+        );
     }
     // Two at a time, from another folder: the commands are self-contained.
     let mut xargs = Command::new("xargs")
@@ -237,6 +243,14 @@ fn printed_commands_under_xargs_make_the_runs_the_sweep_would() {
     let out = text(&o);
     assert!(o.status.success() && !out.contains("started"), "{out}");
     assert!(out.contains("4 of 4 jobs done"), "{out}");
+    // Table 1 compares the objectives per classifier.
+    let table = std::fs::read_to_string(sweep.dir(&runs).join("table1.md")).unwrap();
+    assert_eq!(
+        table.matches("classifier logistic (C = 0.5)").count(),
+        1,
+        "one logistic group:\n{table}"
+    );
+    assert_eq!(table.matches("Δ accuracy vs softmax").count(), 2, "{table}");
     // The runs are the sweep's jobs, with their configurations.
     for job in &sweep.jobs {
         let info = RunDir::open(&runs.join(&job.run_id))

@@ -374,13 +374,13 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         with_replacement: a.with_replacement,
         support_part: a.support_part.clone(),
         normalize: a.normalize.first().copied().unwrap_or_default(),
-        method: a.method.first().copied().unwrap_or_default(),
-        logistic_c: a.logistic_c,
+        method: a.classifier.method.first().copied().unwrap_or_default(),
+        logistic_c: a.classifier.logistic_c,
     };
     opts.validate(&a.sweep)?;
     // The grid: every classifier with every normalisation, in the order given; the first
     // cell is the baseline of the paired differences.
-    let cells: Vec<KShotOptions> = distinct(&a.method)
+    let cells: Vec<KShotOptions> = distinct(&a.classifier.method)
         .into_iter()
         .flat_map(|method| {
             let opts = &opts;

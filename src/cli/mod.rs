@@ -254,6 +254,24 @@ pub struct KshotArgs {
     /// (paired difference with a 95 % bootstrap interval).
     #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().normalize])]
     pub normalize: Vec<Normalization>,
+    /// The classifiers.
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
+    /// The device that embeds the images: cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…],
+    /// one that `bloodshot devices` lists.
+    #[arg(long, default_value_t = DeviceSpec::default())]
+    pub device: DeviceSpec,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the run's markdown report here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The classifier options, shared by `kshot` and `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct ClassifierArgs {
     /// Classifier on the embeddings: prototype (nearest class mean by cosine; Snell et al.
     /// 2017, the BloodShot method) | logistic (L2-regularised logistic regression on the
     /// L2-normalised support; Tian et al. 2020) | soft-kmeans (prototypes refined by one soft
@@ -265,16 +283,6 @@ pub struct KshotArgs {
     /// logistic: inverse regularisation strength C (scikit-learn's convention and default).
     #[arg(long, default_value_t = kshot_defaults().logistic_c)]
     pub logistic_c: f64,
-    /// The device that embeds the images: cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…],
-    /// one that `bloodshot devices` lists.
-    #[arg(long, default_value_t = DeviceSpec::default())]
-    pub device: DeviceSpec,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the run's markdown report here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 /// `export`.
@@ -417,6 +425,9 @@ pub struct SweepArgs {
     /// Normalisations, one result each: none | centre-support | centre-target | cl2n.
     #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().normalize])]
     pub normalize: Vec<Normalization>,
+    /// The classifiers: one result each with every normalisation, and Table 1 per classifier.
+    #[command(flatten)]
+    pub classifier: ClassifierArgs,
 }
 
 /// `sample-data`.

@@ -96,6 +96,7 @@ fn spec(a: &SweepArgs) -> SweepSpec {
             target: absolute(&a.target.clone().unwrap_or_else(paths::default_target)),
             ks: a.ks.clone(),
             normalizations: a.normalize.clone(),
+            methods: a.classifier.method.clone(),
             options: KShotOptions {
                 k: a.ks.first().copied().unwrap_or(0),
                 draws: a.draws,
@@ -105,7 +106,8 @@ fn spec(a: &SweepArgs) -> SweepSpec {
                 with_replacement: a.with_replacement,
                 support_part: a.support_part.clone(),
                 normalize: a.normalize.first().copied().unwrap_or_default(),
-                ..KShotOptions::default()
+                method: a.classifier.method.first().copied().unwrap_or_default(),
+                logistic_c: a.classifier.logistic_c,
             },
         },
     }

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::device::DeviceSpec;
+use crate::fewshot::method::Method;
 
 use super::plan::{Job, Sweep};
 
@@ -55,7 +56,8 @@ pub fn train_args(runs_dir: &Path, job: &Job, device: DeviceSpec) -> Vec<String>
     a
 }
 
-/// Arguments of the k-shot commands of `job`, one per k and normalisation.
+/// Arguments of the k-shot commands of `job`: one per k, which scores every classifier with
+/// every normalisation on that k's bank.
 pub fn kshot_args(
     runs_dir: &Path,
     sweep: &Sweep,
@@ -63,10 +65,11 @@ pub fn kshot_args(
     device: DeviceSpec,
 ) -> Vec<Vec<String>> {
     let spec = &sweep.spec.kshot;
-    let mut out = Vec::new();
-    for &k in &spec.ks {
-        for &mode in &spec.normalizations {
-            let o = sweep.kshot_options(k, mode);
+    let list = |items: Vec<&str>| items.join(",");
+    let o = &spec.options;
+    spec.ks
+        .iter()
+        .map(|&k| {
             let mut a: Vec<String> = vec![
                 "--runs-dir".into(),
                 runs_dir.display().to_string(),
@@ -86,20 +89,24 @@ pub fn kshot_args(
                 "--support-part".into(),
                 o.support_part.clone(),
                 "--normalize".into(),
-                mode.as_str().into(),
+                list(spec.normalizations.iter().map(|m| m.as_str()).collect()),
+                "--method".into(),
+                list(spec.methods.iter().map(|m| m.as_str()).collect()),
                 "--device".into(),
                 device.to_string(),
             ];
+            if spec.methods.contains(&Method::Logistic) {
+                a.extend(["--logistic-c".into(), o.logistic_c.to_string()]);
+            }
             if o.by_subject {
                 a.push("--by-subject".into());
             }
             if o.with_replacement {
                 a.push("--with-replacement".into());
             }
-            out.push(a);
-        }
-    }
-    out
+            a
+        })
+        .collect()
 }
 
 /// All commands of `job`, in order.

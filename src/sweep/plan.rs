@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fewshot::evaluate::KShotOptions;
+use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
 use crate::model::Objective;
 use crate::runs::{TrainConfig, read_json, timestamp, unix_now, write_json};
@@ -118,8 +119,17 @@ pub struct KShotSpec {
     pub ks: Vec<usize>,
     /// Normalisations, one result each.
     pub normalizations: Vec<Normalization>,
-    /// Draws, seed, protocol and the rest (`k` and `normalize` come from the lists).
+    /// Classifiers, one result each with every normalisation (sweeps made before they
+    /// existed: prototypes).
+    #[serde(default = "prototypes_only")]
+    pub methods: Vec<Method>,
+    /// Draws, seed, protocol, the logistic regression's C and the rest (`k`, `normalize`
+    /// and `method` come from the lists).
     pub options: KShotOptions,
+}
+
+fn prototypes_only() -> Vec<Method> {
+    vec![Method::Prototype]
 }
 
 /// What to sweep.
@@ -162,6 +172,9 @@ impl SweepSpec {
         }
         if self.kshot.normalizations.is_empty() {
             return Err("--normalize needs at least one value".into());
+        }
+        if self.kshot.methods.is_empty() {
+            return Err("--method needs at least one value".into());
         }
         self.kshot.options.validate(&self.kshot.ks)
     }
@@ -297,10 +310,16 @@ impl Sweep {
     }
 
     /// The k-shot options of one evaluation of the spec.
-    pub fn kshot_options(&self, k: usize, normalize: Normalization) -> KShotOptions {
+    pub fn kshot_options(
+        &self,
+        k: usize,
+        normalize: Normalization,
+        method: Method,
+    ) -> KShotOptions {
         KShotOptions {
             k,
             normalize,
+            method,
             ..self.spec.kshot.options.clone()
         }
     }

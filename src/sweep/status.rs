@@ -102,19 +102,21 @@ pub fn clear_failure(runs_dir: &Path, sweep: &Sweep, job: usize) {
     let _ = std::fs::remove_file(failure_path(runs_dir, sweep, job));
 }
 
-/// True when `run` holds a complete result for every k and normalisation of the sweep, on
-/// its last epoch and the sweep's target.
+/// True when `run` holds a complete result for every k, normalisation and classifier of the
+/// sweep, on its last epoch and the sweep's target.
 pub fn evaluated(sweep: &Sweep, run: &RunDir, epoch: usize) -> bool {
     let results = KShotResult::load_all(run);
     let spec = &sweep.spec.kshot;
     spec.ks.iter().all(|&k| {
         spec.normalizations.iter().all(|&mode| {
-            let want = sweep.kshot_options(k, mode);
-            results.iter().any(|r| {
-                r.summary.is_some()
-                    && r.epoch == epoch
-                    && r.target == spec.target
-                    && r.options == want
+            spec.methods.iter().all(|&method| {
+                let want = sweep.kshot_options(k, mode, method);
+                results.iter().any(|r| {
+                    r.summary.is_some()
+                        && r.epoch == epoch
+                        && r.target == spec.target
+                        && r.options == want
+                })
             })
         })
     })

@@ -208,6 +208,7 @@ impl SweepsState {
             kshot: KShotSpec {
                 target: target.to_path_buf(),
                 normalizations: vec![kshot.normalize],
+                methods: vec![kshot.method],
                 options: KShotOptions {
                     k: ks[0],
                     ..kshot.clone()

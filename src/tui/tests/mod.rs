@@ -320,6 +320,7 @@ fn sweeps() -> App {
             target: PathBuf::from("/data/cnmc"),
             ks: vec![10],
             normalizations: vec![Normalization::None],
+            methods: vec![Method::Prototype],
             options: Default::default(),
         },
     };
