@@ -377,6 +377,37 @@ fn threads() -> usize {
         .unwrap_or(1)
 }
 
+/// The ks of `ks` whose bank can be drawn on the prepared sets (a k larger than a class
+/// cannot), and the first refusal's sentence when some cannot.
+pub fn feasible_ks(
+    prep: &Prepared,
+    opts: &KShotOptions,
+    ks: &[usize],
+) -> (Vec<usize>, Option<String>) {
+    let mut refusal = None;
+    let fit = ks
+        .iter()
+        .copied()
+        .filter(|&k| {
+            match draw_bank(
+                prep,
+                &KShotOptions {
+                    k,
+                    draws: 1,
+                    ..opts.clone()
+                },
+            ) {
+                Ok(_) => true,
+                Err(e) => {
+                    refusal.get_or_insert(e);
+                    false
+                }
+            }
+        })
+        .collect();
+    (fit, refusal)
+}
+
 /// Metrics of each draw with prototypes under normalisation `mode`, in draw order.
 pub fn evaluate_draws(prep: &Prepared, mode: Normalization, draws: &[Draw]) -> Vec<DrawMetrics> {
     evaluate_cell(prep, Cell::prototype(mode), draws)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bloodshot::data::Dataset;
 use bloodshot::data::stats::DatasetStats;
-use bloodshot::fewshot::evaluate::{Prepared, SweepPoint};
+use bloodshot::fewshot::evaluate::Prepared;
 use bloodshot::fewshot::metrics::DrawMetrics;
 use bloodshot::fewshot::pca::Pca;
 use bloodshot::train::TrainEvent;
@@ -115,7 +115,7 @@ pub enum AppEvent {
     /// Draws evaluated.
     Evaluated(Result<Box<Evaluated>, String>),
     /// Sweep done.
-    Swept(Result<Vec<SweepPoint>, String>),
+    Swept(Result<crate::tui::state::kshot::KSweep, String>),
     /// Export done.
     Exported(Result<Vec<PathBuf>, String>),
     /// An import or weights export finished (one line either way).

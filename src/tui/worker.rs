@@ -18,7 +18,7 @@ use bloodshot::train::{self, Follower, Start, StopSignal, TrainError, TrainEvent
 
 use super::action::SweepStart;
 use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
-use super::state::kshot::{KShotSession, SWEEP_KS};
+use super::state::kshot::{KShotSession, KSweep, SWEEP_KS};
 use super::state::sweeps::SweepRow;
 use super::thumb::Thumb;
 use bloodshot::sweep::{Control, Sweep};
@@ -314,9 +314,33 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, cell: Cel
     }))));
 }
 
-/// Accuracy-vs-k sweep on the prepared sets, same seed as the bank.
+/// Accuracy-vs-k sweep on the prepared sets, same seed as the bank: every classifier under
+/// the selected normalisation, at each k of [`SWEEP_KS`] that the classes allow.
 pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
-    let r = evaluate::run(&s.prep, &opts, &SWEEP_KS).map(|(_, pts)| pts);
+    let (ks, refusal) = evaluate::feasible_ks(&s.prep, &opts, &SWEEP_KS);
+    let left_out: Vec<usize> = SWEEP_KS
+        .iter()
+        .copied()
+        .filter(|k| !ks.contains(k))
+        .collect();
+    let r = match (ks.is_empty(), refusal) {
+        (true, Some(e)) => Err(e),
+        (_, refusal) => Method::ALL
+            .iter()
+            .map(|&method| {
+                let o = KShotOptions {
+                    method,
+                    ..opts.clone()
+                };
+                evaluate::run(&s.prep, &o, &ks).map(|(_, pts)| pts)
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map(|by_method| KSweep {
+                normalize: opts.normalize,
+                by_method,
+                left_out: refusal.map(|why| (left_out, why)),
+            }),
+    };
     let _ = tx.send(AppEvent::Swept(r));
 }
 
@@ -396,18 +420,11 @@ pub fn save_kshot(
     } else {
         None
     };
-    if summary.is_none() && s.sweep.is_empty() {
+    let sweep = s.sweep_points(Cell::of(&opts)).to_vec();
+    if summary.is_none() && sweep.is_empty() {
         return;
     }
-    let result = evaluate::KShotResult::new(
-        &run,
-        s.epoch,
-        target,
-        opts,
-        &s.prep,
-        summary,
-        s.sweep.clone(),
-    );
+    let result = evaluate::KShotResult::new(&run, s.epoch, target, opts, &s.prep, summary, sweep);
     if let Err(e) = result.save(&run) {
         let _ = tx.send(AppEvent::PrepareWarning(e));
     }

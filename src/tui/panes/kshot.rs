@@ -8,7 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
-use bloodshot::fewshot::evaluate::Cell;
+use bloodshot::fewshot::evaluate::{Cell, SweepPoint};
 use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
@@ -530,69 +530,105 @@ fn zoom(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     crate::tui::thumb::render(f, item.thumb(), Rect::new(x, inner.y, cols, rows));
 }
 
+/// Accuracy vs k: one line per classifier (each on the same banks), the selected one bold
+/// with its 95 % CI as dots; the legend names them.
 fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     let t = &app.theme;
-    if s.sweep.is_empty() {
+    let selected = Cell::of(&app.kshot.opts.0);
+    let Some(sweep) = s
+        .sweep
+        .as_ref()
+        .filter(|sw| sw.normalize == selected.normalize)
+    else {
         let msg = if app.kshot.sweeping {
             "running the sweep…"
         } else {
-            "press w for the accuracy-vs-k curve"
+            "press w for the accuracy-vs-k curves (every classifier)"
         };
-        f.render_widget(Paragraph::new(msg).block(block(t, "accuracy vs k")), area);
+        f.render_widget(
+            Paragraph::new(msg)
+                .wrap(Wrap { trim: true })
+                .block(block(t, "accuracy vs k")),
+            area,
+        );
         return;
+    };
+    let colours = [t.smooth_series, t.second_series, t.third_series];
+    let series = |points: &[SweepPoint], value: fn(&SweepPoint) -> f64| -> Vec<(f64, f64)> {
+        points.iter().map(|p| (p.k as f64, value(p))).collect()
+    };
+    let lines: Vec<(Method, Vec<(f64, f64)>)> = Method::ALL
+        .iter()
+        .zip(&sweep.by_method)
+        .map(|(&m, pts)| (m, series(pts, |p| p.summary.accuracy.mean)))
+        .collect();
+    let chosen = s.sweep_points(selected);
+    let lo = series(chosen, |p| p.summary.accuracy.ci95_low);
+    let hi = series(chosen, |p| p.summary.accuracy.ci95_high);
+    let mut datasets: Vec<Dataset> = lines
+        .iter()
+        .zip(colours)
+        .map(|((m, data), colour)| {
+            let mut style = Style::default().fg(colour);
+            if *m == selected.method {
+                style = style.add_modifier(Modifier::BOLD);
+            }
+            Dataset::default()
+                .name(m.as_str())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(style)
+                .data(data)
+        })
+        .collect();
+    for ci in [&lo, &hi] {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Dot)
+                .graph_type(GraphType::Scatter)
+                .style(Style::default().fg(t.raw_series))
+                .data(ci),
+        );
     }
-    let mean: Vec<(f64, f64)> = s
-        .sweep
+    let kmax = sweep
+        .by_method
         .iter()
-        .map(|p| (p.k as f64, p.summary.accuracy.mean))
-        .collect();
-    let lo: Vec<(f64, f64)> = s
-        .sweep
+        .flatten()
+        .map(|p| p.k)
+        .max()
+        .unwrap_or(1) as f64;
+    // The legend on the bottom border: each classifier in its colour, the CI dots' owner.
+    let mut legend: Vec<Span> = Method::ALL
         .iter()
-        .map(|p| (p.k as f64, p.summary.accuracy.ci95_low))
+        .zip(colours)
+        .map(|(m, c)| Span::styled(format!("━{m} "), Style::default().fg(c)))
         .collect();
-    let hi: Vec<(f64, f64)> = s
-        .sweep
-        .iter()
-        .map(|p| (p.k as f64, p.summary.accuracy.ci95_high))
-        .collect();
-    let kmax = s.sweep.iter().map(|p| p.k).max().unwrap_or(1) as f64;
-    let chart = Chart::new(vec![
-        Dataset::default()
-            .name("mean")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(
-                Style::default()
-                    .fg(t.smooth_series)
-                    .add_modifier(Modifier::BOLD),
+    legend.push(Span::styled(
+        format!("· CI {}", selected.method),
+        Style::default().fg(t.raw_series),
+    ));
+    let chart = Chart::new(datasets)
+        .block(
+            super::block_titled(
+                t,
+                Line::from(format!("accuracy vs k · {}", selected.normalize)),
             )
-            .data(&mean),
-        Dataset::default()
-            .name("95% CI")
-            .marker(Marker::Dot)
-            .graph_type(GraphType::Scatter)
-            .style(Style::default().fg(t.raw_series))
-            .data(&lo),
-        Dataset::default()
-            .marker(Marker::Dot)
-            .graph_type(GraphType::Scatter)
-            .style(Style::default().fg(t.raw_series))
-            .data(&hi),
-    ])
-    .block(block(t, "accuracy vs k"))
-    .x_axis(
-        Axis::default()
-            .bounds([1.0, kmax.max(2.0)])
-            .labels(vec![Line::from("1"), Line::from(format!("{kmax}"))])
-            .style(Style::default().fg(t.muted)),
-    )
-    .y_axis(
-        Axis::default()
-            .bounds([0.0, 1.0])
-            .labels(vec![Line::from("0"), Line::from("0.5"), Line::from("1")])
-            .style(Style::default().fg(t.muted)),
-    );
+            .title_bottom(Line::from(legend)),
+        )
+        .legend_position(None)
+        .x_axis(
+            Axis::default()
+                .title("k")
+                .bounds([1.0, kmax.max(2.0)])
+                .labels(vec![Line::from("1"), Line::from(format!("{kmax}"))])
+                .style(Style::default().fg(t.muted)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, 1.0])
+                .labels(vec![Line::from("0"), Line::from("0.5"), Line::from("1")])
+                .style(Style::default().fg(t.muted)),
+        );
     f.render_widget(chart, area);
 }
 

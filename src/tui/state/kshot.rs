@@ -119,8 +119,32 @@ pub struct KShotSession {
     pub miss_thumbs: Vec<(usize, usize, Thumb)>,
     /// PCA of (a sample of) the queries, with the current prototypes.
     pub pca: PcaView,
-    /// Sweep result.
-    pub sweep: Vec<SweepPoint>,
+    /// The accuracy-vs-k sweep: one curve per classifier, under one normalisation.
+    pub sweep: Option<KSweep>,
+}
+
+/// The accuracy-vs-k curves of `w`: every classifier on the same banks of each k.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KSweep {
+    /// The normalisation the curves were computed under.
+    pub normalize: Normalization,
+    /// Points per classifier, indexed like [`Method::ALL`].
+    pub by_method: Vec<Vec<SweepPoint>>,
+    /// The ks left out and why (a class smaller than k).
+    pub left_out: Option<(Vec<usize>, String)>,
+}
+
+impl KShotSession {
+    /// The sweep's points in `cell` (empty when the sweep is of another normalisation).
+    pub fn sweep_points(&self, cell: Cell) -> &[SweepPoint] {
+        match &self.sweep {
+            Some(sw) if sw.normalize == cell.normalize => sw
+                .by_method
+                .get(cell.method.index())
+                .map_or(&[], Vec::as_slice),
+            _ => &[],
+        }
+    }
 }
 
 /// K-shot tab.
@@ -161,8 +185,13 @@ impl KShotState {
                 .cloned()
                 .unwrap_or_default();
             s.summary = s.summary_by_cell.get(cell.index()).cloned().flatten();
-            // A sweep was computed in another cell: drop it rather than mislabel it.
-            s.sweep.clear();
+            // A sweep under another normalisation: drop it rather than mislabel it.
+            if s.sweep
+                .as_ref()
+                .is_some_and(|sw| sw.normalize != cell.normalize)
+            {
+                s.sweep = None;
+            }
             if !s.done.is_empty() && s.done.len() == s.bank.len() {
                 effects.push(Effect::SaveKShot);
             }
@@ -428,7 +457,7 @@ impl KShotState {
                 points: p.points,
                 prototypes: vec![],
             },
-            sweep: vec![],
+            sweep: None,
         });
     }
 
@@ -466,11 +495,15 @@ impl KShotState {
     }
 
     /// A finished sweep: shown and saved.
-    pub fn swept(&mut self, r: Result<Vec<SweepPoint>, String>) -> Vec<Effect> {
+    pub fn swept(&mut self, r: Result<KSweep, String>) -> Vec<Effect> {
         self.sweeping = false;
         match (r, self.session.as_mut()) {
-            (Ok(points), Some(s)) => {
-                s.sweep = points;
+            (Ok(sweep), Some(s)) => {
+                if let Some((ks, why)) = &sweep.left_out {
+                    let ks: Vec<String> = ks.iter().map(usize::to_string).collect();
+                    self.message = Some(format!("k = {} left out: {why}", ks.join(", ")));
+                }
+                s.sweep = Some(sweep);
                 return vec![Effect::SaveKShot];
             }
             (Err(e), _) => self.message = Some(e),

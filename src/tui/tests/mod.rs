@@ -12,7 +12,7 @@ use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::dataset_stats;
 use bloodshot::fewshot::classify::Embeddings;
 use bloodshot::fewshot::evaluate::{
-    Cell, KShotOptions, Prepared, Protocol, SweepPoint, draw_bank, evaluate_cell, evaluate_draws,
+    Cell, KShotOptions, Prepared, Protocol, draw_bank, evaluate_cell,
 };
 use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::KShotSummary;
@@ -28,7 +28,7 @@ use super::event::{AppEvent, RunRow};
 use super::keys::{BINDINGS, Scope, action_for};
 use super::panes;
 use super::state::data::ScanState;
-use super::state::kshot::{KShotSession, PcaView};
+use super::state::kshot::{KShotSession, KSweep, PcaView};
 use super::theme::Theme;
 use super::thumb::Thumb;
 
@@ -211,18 +211,24 @@ fn kshot() -> App {
         points[prep.query_labels[r]].push(*p);
     }
     let summary = KShotSummary::from_draws(&done);
-    let sweep = [1usize, 2, 3]
+    // Every classifier's accuracy-vs-k curve, as `w` computes them.
+    let by_method = Method::ALL
         .iter()
-        .map(|&k| SweepPoint {
-            k,
-            summary: KShotSummary::from_draws(&evaluate_draws(
-                &prep,
-                Normalization::None,
-                &draw_bank(&prep, &KShotOptions { k, ..opts.clone() }).unwrap(),
-            ))
-            .unwrap(),
+        .map(|&method| {
+            let o = KShotOptions {
+                method,
+                ..opts.clone()
+            };
+            bloodshot::fewshot::evaluate::run(&prep, &o, &[1, 2, 3])
+                .unwrap()
+                .1
         })
         .collect();
+    let sweep = Some(KSweep {
+        normalize: Normalization::None,
+        by_method,
+        left_out: None,
+    });
     a.kshot.session = Some(KShotSession {
         epoch: 2,
         prep: Arc::new(prep),

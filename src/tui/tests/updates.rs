@@ -466,3 +466,49 @@ fn the_forms_offer_only_listed_devices() {
     assert_eq!(a.sweeps.device_sets, vec![vec![DeviceSpec::Cpu]]);
     assert_eq!(a.sweeps.device_list(), vec![DeviceSpec::Cpu]);
 }
+
+/// `w` computes one accuracy-vs-k curve per classifier on the same banks, exactly the
+/// engine's `evaluate::run` with that classifier (as `kshot --sweep … --method …` computes
+/// it), and saves the selected classifier's curve with the result.
+#[test]
+fn the_k_sweep_draws_every_classifier_as_the_engine_computes_it() {
+    let mut a = kshot();
+    a.on_action(Action::NextMethod); // logistic
+    let session = a.kshot.session.clone().expect("session");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    crate::tui::worker::sweep(tx, session.clone(), a.kshot.opts.0.clone());
+    let effects = a.on_event(rx.try_recv().expect("a Swept event"));
+    assert!(
+        matches!(effects.as_slice(), [Effect::SaveKShot]),
+        "{effects:?} {:?}",
+        a.kshot.message
+    );
+    let s = a.kshot.session.as_ref().unwrap();
+    let sweep = s.sweep.as_ref().expect("curves");
+    assert_eq!(sweep.normalize, Normalization::None);
+    // Classes of 6 support images: k = 10 and 20 cannot be drawn, and the tab says so.
+    assert_eq!(
+        sweep.left_out.as_ref().map(|l| l.0.clone()),
+        Some(vec![10, 20])
+    );
+    let message = a.kshot.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("k = 10, 20 left out: k = 10 is larger than class `all`"),
+        "{message}"
+    );
+    for method in Method::ALL {
+        let o = KShotOptions {
+            method,
+            ..a.kshot.opts.0.clone()
+        };
+        let (_, engine) =
+            bloodshot::fewshot::evaluate::run(&session.prep, &o, &[1, 2, 3, 5]).unwrap();
+        assert_eq!(sweep.by_method[method.index()], engine, "{method}");
+    }
+    let cell = Cell::of(&a.kshot.opts.0);
+    assert_eq!(s.sweep_points(cell), sweep.by_method[1].as_slice());
+    // Another normalisation: the curves are not its own, so none are shown or saved.
+    a.on_action(Action::NextNormalization);
+    let s = a.kshot.session.as_ref().unwrap();
+    assert!(s.sweep.is_none());
+}
