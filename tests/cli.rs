@@ -359,6 +359,51 @@ fn stats_train_kshot_export_end_to_end() {
         .unwrap();
     let shown = format!("accuracy **{:.3} ± {:.3}**", cl2n_acc.0, cl2n_acc.1);
     assert!(cl2n_block.contains(&shown), "export lacks {shown}:\n{md}");
+
+    // A new run whose embedder starts from this one's last checkpoint (a fresh head): the
+    // config and the report say where it started.
+    let e = err(&bloodshot(
+        h,
+        &["train", "--init", "no-such-run", "--epochs", "1"],
+    ));
+    assert!(
+        e.contains("--init no-such-run: no such weights file, and run `no-such-run` not found"),
+        "{e}"
+    );
+    let second = ok(&bloodshot(
+        h,
+        &[
+            "train",
+            "--init",
+            &run_dir,
+            "--objective",
+            "softmax",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--limit-per-class",
+            "4",
+            "--json",
+        ],
+    ));
+    let second_dir = second["run_dir"].as_str().unwrap().to_string();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&second_dir).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let from = std::fs::canonicalize(&run_dir).unwrap();
+    assert_eq!(config["config"]["init"].as_str(), from.to_str(), "{config}");
+    let o = bloodshot(h, &["export", "--run", &second_dir]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(Path::new(&second_dir).join("report.md")).unwrap();
+    let row = format!(
+        "| embedder initialised from | `{}` (fresh head for the base classes) |",
+        from.display()
+    );
+    assert!(md.contains(&row), "{row} in\n{md}");
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn config() -> TrainConfig {
         device: Default::default(),
         use_cache: false,
         bn_recalibration: 0,
+        init: None,
     }
 }
 

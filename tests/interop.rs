@@ -426,3 +426,52 @@ fn bad_checkpoints_get_one_sentence_and_leave_no_run() {
         "a failed import left a run folder behind"
     );
 }
+
+/// `train --init FILE|RUN`: a new run's embedder starts as the file's (or the run's last
+/// checkpoint's) — the fixture's embeddings before any training — with a fresh head for the
+/// new run's base classes.
+#[test]
+fn init_from_weights_reproduces_their_embeddings_with_a_fresh_head() {
+    use bloodshot::train::init::initial_model;
+    let Some(dir) = fixtures() else { return };
+    let parity = read_safetensors(&dir.join("parity.safetensors"));
+    let pth = dir.join("efficientnet_b0_torchvision.pth");
+    let model = initial_model(Objective::AamConsistency, 3, Some(&pth), &dev()).expect("init");
+    check_embeddings(&model, &parity, "--init torchvision .pth");
+    match &model.head {
+        Head::Aam(h) => assert_eq!(
+            h.weight.val().dims(),
+            [3, 1280],
+            "a head for the base classes"
+        ),
+        other => panic!("an AAM head, got {other:?}"),
+    }
+
+    // From a run: the imported Lightning checkpoint's embedder, bit for bit.
+    let tmp = tempfile::tempdir().unwrap();
+    let imported = import_checkpoint(
+        &dir.join("bloodshot_lightning.ckpt"),
+        &tmp.path().join("runs"),
+        &ImportOptions::default(),
+        &dev(),
+    )
+    .expect("import");
+    let from_run =
+        initial_model(Objective::Softmax, 2, Some(&imported.run.path), &dev()).expect("from run");
+    let (_, original) = bloodshot::runs::load_model(&imported.run, 1, &dev()).unwrap();
+    let image = input(&parity, "input_64");
+    assert_eq!(
+        values(from_run.valid().embedder.forward(image.clone())),
+        values(original.valid().embedder.forward(image)),
+    );
+    check_embeddings(&from_run, &parity, "--init run");
+
+    // A file that holds no weights: one sentence naming it.
+    let junk = tmp.path().join("notes.pth");
+    std::fs::write(&junk, b"not a checkpoint").unwrap();
+    let e = initial_model(Objective::Softmax, 2, Some(&junk), &dev()).unwrap_err();
+    assert!(
+        e.starts_with("cannot start from --init: ") && e.contains("notes.pth") && !e.contains('\n'),
+        "{e}"
+    );
+}

@@ -26,6 +26,7 @@ fn config(objective: Objective, epochs: usize) -> TrainConfig {
         device: Default::default(),
         use_cache: false,
         bn_recalibration: 20,
+        init: None,
     }
 }
 

@@ -255,6 +255,11 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         device: a.device.unwrap_or(defaults.device),
         use_cache: !a.no_cache,
         bn_recalibration: a.bn_recalibration,
+        init: a
+            .init
+            .as_deref()
+            .map(|s| init_source(&runs_dir, s))
+            .transpose()?,
     };
     config.validate()?;
     let stop = StopSignal::new();
@@ -350,6 +355,18 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         }))?;
     }
     Ok(())
+}
+
+/// `--init RUN|FILE` as an absolute path: a weights file, else a run (folder, id or
+/// `latest`).
+fn init_source(runs_dir: &Path, s: &str) -> Result<PathBuf, String> {
+    let path = Path::new(s);
+    if path.is_file() {
+        return Ok(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+    }
+    resolve(runs_dir, s)
+        .map(|run| std::fs::canonicalize(&run.path).unwrap_or(run.path))
+        .map_err(|e| format!("--init {s}: no such weights file, and {e}"))
 }
 
 /// Each value once, in the order given.

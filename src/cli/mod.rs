@@ -154,6 +154,11 @@ pub struct TrainArgs {
     /// Base dataset folder (default: bundled sample).
     #[arg(long)]
     pub base: Option<PathBuf>,
+    /// Start the embedder from a run (folder, id or `latest`: its last checkpoint) or a
+    /// weights file (torchvision `.pth`, Lightning `.ckpt`, `.safetensors`) instead of at
+    /// random; the head is fresh, for the base classes.
+    #[arg(long, value_name = "RUN|FILE")]
+    pub init: Option<String>,
     /// softmax | aam | aam-consistency.
     #[arg(long, default_value_t = train_defaults().objective)]
     pub objective: Objective,

@@ -454,6 +454,14 @@ fn render_configuration(out: &mut String, report: &RunReport) {
     out.push_str("## Configuration\n\n| setting | value |\n|---|---|\n");
     let rows: Vec<(&str, String)> = vec![
         ("objective", c.objective.as_str().into()),
+        (
+            "embedder initialised from",
+            c.init
+                .as_ref()
+                .map_or("random (trained from scratch)".into(), |p| {
+                    format!("`{}` (fresh head for the base classes)", p.display())
+                }),
+        ),
         ("base dataset", c.base.display().to_string()),
         (
             "classes",

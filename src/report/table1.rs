@@ -117,8 +117,15 @@ fn configuration(c: &TrainConfig) -> String {
     let limit = c
         .limit_per_class
         .map_or(String::new(), |n| format!(" · ≤{n}/class"));
+    let init = c.init.as_ref().map_or(String::new(), |p| {
+        format!(
+            " · from {}",
+            p.file_name()
+                .map_or(p.display().to_string(), |n| n.to_string_lossy().into())
+        )
+    });
     format!(
-        "{} · {} px · {} epochs · batch {} · lr {} · margin {} · scale {} · λ {}{limit} · BN recal. {}",
+        "{} · {} px · {} epochs · batch {} · lr {} · margin {} · scale {} · λ {}{limit} · BN recal. {}{init}",
         c.base.display(),
         c.image_size,
         c.epochs,

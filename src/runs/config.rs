@@ -42,6 +42,11 @@ pub struct TrainConfig {
     /// runs (a few steps per epoch), where stale statistics make every image look alike.
     #[serde(default = "default_bn_recalibration")]
     pub bn_recalibration: usize,
+    /// Where the embedder starts: a run folder (its last checkpoint) or a weights file
+    /// (torchvision `.pth`, Lightning `.ckpt`, `.safetensors`); `None` is a random start.
+    /// The head is always fresh, for the base classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 fn default_bn_recalibration() -> usize {
@@ -65,6 +70,7 @@ impl Default for TrainConfig {
             device: DeviceSpec::Cpu,
             use_cache: true,
             bn_recalibration: default_bn_recalibration(),
+            init: None,
         }
     }
 }
@@ -108,6 +114,14 @@ impl TrainConfig {
         }
         if self.limit_per_class == Some(0) {
             return Err("limit per class must be at least 1".into());
+        }
+        if let Some(init) = &self.init
+            && !init.exists()
+        {
+            return Err(format!(
+                "--init {}: no such run folder or weights file",
+                init.display()
+            ));
         }
         Ok(())
     }

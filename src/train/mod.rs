@@ -7,6 +7,7 @@ mod epoch;
 mod error;
 pub mod events;
 pub mod follow;
+pub mod init;
 mod inputs;
 pub mod loss;
 mod step;

@@ -346,11 +346,17 @@ fn restore(
     device: &Device,
     metrics: &mut MetricsWriter,
 ) -> Result<(Classifier, ModuleOptimizer, Option<EpochProgress>), String> {
-    let mut model = Classifier::new(config.objective, n_classes, device);
     let mut optim = AdamConfig::new().init();
     // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
     let mid_epoch = run.interrupted_checkpoint();
-    if resume_from > 0 || mid_epoch.is_some() {
+    let resuming = resume_from > 0 || mid_epoch.is_some();
+    // A new run starts from `--init` when given; a resumed one from its own checkpoint.
+    let mut model = if resuming {
+        Classifier::new(config.objective, n_classes, device)
+    } else {
+        super::init::initial_model(config.objective, n_classes, config.init.as_deref(), device)?
+    };
+    if resuming {
         let dir = if mid_epoch.is_some() {
             run.interrupted_dir()
         } else {

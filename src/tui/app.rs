@@ -510,7 +510,14 @@ impl App {
         match self.tab {
             // The form is locked while its run trains.
             Tab::Train if !self.train.active() => {
-                TrainField::ALL[self.form_field].adjust(&mut self.form, up, &self.devices)
+                let runs: Vec<PathBuf> = self
+                    .runs
+                    .rows
+                    .iter()
+                    .filter(|r| !r.checkpoints.is_empty())
+                    .map(|r| r.path.clone())
+                    .collect();
+                TrainField::ALL[self.form_field].adjust(&mut self.form, up, &self.devices, &runs)
             }
             Tab::KShot => return self.kshot.adjust(&self.runs.rows, up),
             Tab::Sweeps => self.sweeps.adjust(up),

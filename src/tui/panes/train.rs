@@ -34,6 +34,16 @@ pub fn field_value(app: &App, field: TrainField) -> String {
         TrainField::Seed => c.seed.to_string(),
         TrainField::Limit => c.limit_per_class.map_or("all".into(), |l| l.to_string()),
         TrainField::Device => c.device.to_string(),
+        TrainField::Init => c.init.as_ref().map_or("random".into(), |p| {
+            let name: String = p
+                .file_name()
+                .map_or(p.display().to_string(), |n| n.to_string_lossy().into());
+            // Run ids start with the date; the time and objective tell them apart.
+            match name.chars().count() {
+                n if n > 15 => format!("…{}", name.chars().skip(n - 14).collect::<String>()),
+                _ => name,
+            }
+        }),
     }
 }
 

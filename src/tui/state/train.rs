@@ -35,11 +35,13 @@ pub enum TrainField {
     Limit,
     /// Device.
     Device,
+    /// Where the embedder starts: at random, or from a run's last checkpoint.
+    Init,
 }
 
 impl TrainField {
     /// Form order.
-    pub const ALL: [TrainField; 11] = [
+    pub const ALL: [TrainField; 12] = [
         TrainField::Objective,
         TrainField::Epochs,
         TrainField::BatchSize,
@@ -51,6 +53,7 @@ impl TrainField {
         TrainField::Seed,
         TrainField::Limit,
         TrainField::Device,
+        TrainField::Init,
     ];
 
     /// Label.
@@ -67,12 +70,15 @@ impl TrainField {
             TrainField::Seed => "seed",
             TrainField::Limit => "images/class",
             TrainField::Device => "device",
+            TrainField::Init => "start from",
         }
     }
 
     /// Changes this field of `f` one choice up or down.
-    /// `devices`: what the Device field offers (the devices `bloodshot devices` lists).
-    pub fn adjust(self, f: &mut TrainConfig, up: bool, devices: &[DeviceSpec]) {
+    /// `devices`: what the Device field offers (the devices `bloodshot devices` lists);
+    /// `runs`: the run folders with a checkpoint, which the start field offers after
+    /// "random" (weights files become runs with `I` on the Runs tab).
+    pub fn adjust(self, f: &mut TrainConfig, up: bool, devices: &[DeviceSpec], runs: &[PathBuf]) {
         match self {
             TrainField::Objective => {
                 let i = Objective::ALL
@@ -119,6 +125,19 @@ impl TrainField {
                 f.device = step_in(devices, f.device, up);
             }
             TrainField::Device => {}
+            TrainField::Init => {
+                let i = f
+                    .init
+                    .as_ref()
+                    .and_then(|p| runs.iter().position(|r| r == p))
+                    .map_or(0, |i| i + 1);
+                let j = if up {
+                    (i + 1).min(runs.len())
+                } else {
+                    i.saturating_sub(1)
+                };
+                f.init = j.checked_sub(1).map(|j| runs[j].clone());
+            }
         }
     }
 }

@@ -512,3 +512,44 @@ fn the_k_sweep_draws_every_classifier_as_the_engine_computes_it() {
     let s = a.kshot.session.as_ref().unwrap();
     assert!(s.sweep.is_none());
 }
+
+/// The Train form's "start from" field offers "random", then every run with a checkpoint;
+/// the run it names is what `s` trains from (`TrainConfig::init`, as `train --init`).
+#[test]
+fn the_train_form_starts_from_a_run() {
+    use crate::tui::state::train::TrainField;
+    let mut a = runs();
+    a.runs.rows[2].checkpoints.clear(); // a run without a checkpoint is not offered
+    a.tab = Tab::Train;
+    a.form_field = TrainField::ALL
+        .iter()
+        .position(|f| *f == TrainField::Init)
+        .unwrap();
+    assert_eq!(a.form.init, None);
+    let mut seen = vec![];
+    for _ in 0..3 {
+        a.on_action(Action::Right);
+        seen.push(a.form.init.clone());
+    }
+    let path = |id: &str| Some(PathBuf::from("/runs").join(id));
+    assert_eq!(
+        seen,
+        vec![
+            path("20261126-100000-softmax"),
+            path("20261126-110000-aam"),
+            path("20261126-110000-aam"),
+        ]
+    );
+    assert_eq!(
+        crate::tui::panes::train::field_value(&a, TrainField::Init),
+        "…126-110000-aam"
+    );
+    for _ in 0..3 {
+        a.on_action(Action::Left);
+    }
+    assert_eq!(a.form.init, None, "back to a random start");
+    assert_eq!(
+        crate::tui::panes::train::field_value(&a, TrainField::Init),
+        "random"
+    );
+}
