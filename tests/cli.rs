@@ -294,6 +294,67 @@ fn stats_train_kshot_export_end_to_end() {
         );
     }
 
+    // Test-time augmentation: a second embedding (8 views per image, cached apart), the
+    // same draws, its results named and compared to the plain first cell.
+    let cached_embeddings = || {
+        std::fs::read_dir(Path::new(&run_dir).join("embeddings"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "f32")
+            })
+            .count()
+    };
+    let cached_before = cached_embeddings();
+    let t = ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--run",
+            "latest",
+            "--k",
+            "3",
+            "--draws",
+            "7",
+            "--tta",
+            "none,dihedral",
+            "--json",
+        ],
+    ));
+    let tta_cells = t["results"].as_array().unwrap();
+    assert_eq!(tta_cells.len(), 2);
+    assert_eq!(tta_cells[0]["summary"], k["summary"], "plain: the same numbers");
+    assert_eq!(tta_cells[1]["options"]["tta"], "dihedral");
+    assert_eq!(tta_cells[1]["summary"]["draws"].as_u64(), Some(7));
+    assert!(t["paired_to_first"][1]["mean"].as_f64().is_some(), "{t}");
+    assert!(
+        Path::new(&run_dir)
+            .join("kshot/e001-heldout-test-k3-d7-s0-tta-dihedral.json")
+            .is_file()
+    );
+    assert_eq!(
+        cached_embeddings(),
+        cached_before + 1,
+        "plain and dihedral embeddings are cached apart"
+    );
+    let o = bloodshot(
+        h,
+        &[
+            "kshot", "--run", "latest", "--k", "3", "--draws", "7", "--tta", "dihedral",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("classifier prototype"), "{text}");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("test-time augmentation dihedral: 8 views per image")
+            || text.contains("8 views"),
+        "the cost is said before embedding:\n{e}\n{text}"
+    );
+
     let o = bloodshot(h, &["kshot", "--normalize", "l2"]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(

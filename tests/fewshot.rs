@@ -583,3 +583,58 @@ fn bank_evaluation_matches_draw_by_draw() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// test-time augmentation
+
+#[test]
+fn the_eight_dihedral_views_by_hand() {
+    use bloodshot::fewshot::tta::{Tta, dihedral_view};
+    use burn::prelude::*;
+    let device = Device::flex();
+    // One 2×2 single-channel image [[1, 2], [3, 4]].
+    let image = Tensor::<4>::from_data(
+        TensorData::new(vec![1f32, 2., 3., 4.], [1, 1, 2, 2]),
+        &device,
+    );
+    let view = |i| -> Vec<f32> {
+        dihedral_view(image.clone(), i)
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    // The rotations: a quarter turn clockwise gives [[3, 1], [4, 2]]; the mirror images flip
+    // the columns first ([[2, 1], [4, 3]]) and then turn.
+    let expected: [[f32; 4]; 8] = [
+        [1., 2., 3., 4.],
+        [3., 1., 4., 2.],
+        [4., 3., 2., 1.],
+        [2., 4., 1., 3.],
+        [2., 1., 4., 3.],
+        [4., 2., 3., 1.],
+        [3., 4., 1., 2.],
+        [1., 3., 2., 4.],
+    ];
+    let views: Vec<Vec<f32>> = (0..8).map(view).collect();
+    for (i, (got, want)) in views.iter().zip(expected).enumerate() {
+        assert_eq!(got.as_slice(), want.as_slice(), "view {i}");
+    }
+    assert_eq!(
+        views
+            .iter()
+            .map(|v| v.iter().map(|x| *x as u8).collect::<Vec<u8>>())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        8,
+        "eight different views"
+    );
+    // Every pixel visits every position twice: the mean view is the mean pixel, 2.5.
+    let mean: Vec<f32> = (0..4)
+        .map(|p| views.iter().map(|v| v[p]).sum::<f32>() / 8.0)
+        .collect();
+    assert_eq!(mean, vec![2.5; 4]);
+    assert_eq!(Tta::Dihedral.views(), 8);
+    assert_eq!("dihedral".parse::<Tta>(), Ok(Tta::Dihedral));
+    let e = "flip".parse::<Tta>().unwrap_err();
+    assert!(e.contains("`flip`") && e.contains("dihedral"), "{e}");
+}

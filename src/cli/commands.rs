@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{DatasetStats, StatsPhase, dataset_stats};
-use bloodshot::fewshot::evaluate::{self, Cell, KShotOptions, KShotResult, PrepareProgress};
+use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgress};
 use bloodshot::fewshot::method::{self, Method};
 use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::model::AamParams;
@@ -393,23 +393,9 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         normalize: a.normalize.first().copied().unwrap_or_default(),
         method: a.classifier.method.first().copied().unwrap_or_default(),
         logistic_c: a.classifier.logistic_c,
+        tta: a.classifier.tta.first().copied().unwrap_or_default(),
     };
     opts.validate(&a.sweep)?;
-    // The grid: every classifier with every normalisation, in the order given; the first
-    // cell is the baseline of the paired differences.
-    let cells: Vec<KShotOptions> = distinct(&a.classifier.method)
-        .into_iter()
-        .flat_map(|method| {
-            let opts = &opts;
-            distinct(&a.normalize)
-                .into_iter()
-                .map(move |normalize| KShotOptions {
-                    method,
-                    normalize,
-                    ..opts.clone()
-                })
-        })
-        .collect();
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;
     let target = a.target.clone().unwrap_or_else(paths::default_target);
@@ -421,31 +407,56 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         ));
     }
     let device = bloodshot::device::open(a.device)?;
-    let (epoch, _ds, prep) = evaluate::prepare_checkpoint(
-        &run,
-        a.checkpoint,
-        &target,
-        &opts,
-        &device,
-        &mut |ev| match ev {
-            PrepareProgress::Scanning => p.line(&format!("scanning {}", target.display())),
-            PrepareProgress::Embedding { done, total } => {
-                p.update("embedding target images", done, total)
+    // The grid: per test-time augmentation (one embedding each), every classifier with every
+    // normalisation, in the order given; the first cell is the baseline of the paired
+    // differences. The bank depends on the labels only, so every cell scores the same draws.
+    let mut results = Vec::new();
+    let mut saved = Vec::new();
+    let mut scoring = std::time::Duration::ZERO;
+    let mut first_prep = None;
+    for tta in distinct(&a.classifier.tta) {
+        let embed_opts = KShotOptions {
+            tta,
+            ..opts.clone()
+        };
+        let (epoch, _ds, prep) = evaluate::prepare_checkpoint(
+            &run,
+            a.checkpoint,
+            &target,
+            &embed_opts,
+            &device,
+            &mut |ev| match ev {
+                PrepareProgress::Scanning => p.line(&format!("scanning {}", target.display())),
+                PrepareProgress::Embedding { done, total } => {
+                    p.update("embedding target images", done, total)
+                }
+                PrepareProgress::Warning(w) => p.line(&format!("warning: {w}")),
+                PrepareProgress::Note(n) => p.line(&n),
+            },
+        )?;
+        p.finish();
+        let started = std::time::Instant::now();
+        for method in distinct(&a.classifier.method) {
+            for normalize in distinct(&a.normalize) {
+                let o = KShotOptions {
+                    method,
+                    normalize,
+                    ..embed_opts.clone()
+                };
+                let (summary, sweep) = evaluate::run(&prep, &o, &a.sweep)?;
+                let result =
+                    KShotResult::new(&run, epoch, target.clone(), o, &prep, summary, sweep);
+                saved.push(result.save(&run)?);
+                results.push(result);
             }
-            PrepareProgress::Warning(w) => p.line(&format!("warning: {w}")),
-        },
-    )?;
-    p.finish();
-    let started = std::time::Instant::now();
-    let mut results = Vec::with_capacity(cells.len());
-    let mut saved = Vec::with_capacity(cells.len());
-    for o in cells {
-        let (summary, sweep) = evaluate::run(&prep, &o, &a.sweep)?;
-        let result = KShotResult::new(&run, epoch, target.clone(), o, &prep, summary, sweep);
-        saved.push(result.save(&run)?);
-        results.push(result);
+        }
+        scoring += started.elapsed();
+        first_prep.get_or_insert((epoch, prep));
     }
-    let elapsed = started.elapsed();
+    let Some((epoch, prep)) = first_prep else {
+        return Err("--tta needs at least one value".into());
+    };
+    let elapsed = scoring;
     let summaries: Vec<_> = results.iter().map(|r| r.summary.as_ref()).collect();
     let paired = paired::to_first(&summaries);
     if let Some(out) = &a.out {
@@ -551,15 +562,15 @@ fn grid_table(results: &[KShotResult], paired: &[Option<PairedDifference>]) -> S
     let mut out = format!(
         "classifier · normalisation on the same {} draws (Δ: paired difference in accuracy to {}, 95 % bootstrap interval; * transductive):\n",
         first.options.draws,
-        Cell::of(&first.options).name()
+        first.options.cell_name()
     );
     for (r, d) in results.iter().zip(paired) {
-        let name = Cell::of(&r.options).name();
+        let name = r.options.cell_name();
         let acc = r.summary.as_ref().map_or("–".into(), |s| {
             format!("{:.3} ± {:.3}", s.accuracy.mean, s.accuracy.std)
         });
         let delta = d.map_or(String::new(), |d| format!("  Δ {d}"));
-        out.push_str(&format!("  {name:<32}{acc}{delta}\n"));
+        out.push_str(&format!("  {name:<44}{acc}{delta}\n"));
     }
     out
 }

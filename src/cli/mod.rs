@@ -14,6 +14,7 @@ use bloodshot::fewshot::evaluate::KShotOptions;
 use bloodshot::fewshot::evaluate::Protocol;
 use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::score::Normalization;
+use bloodshot::fewshot::tta::Tta;
 use bloodshot::model::Objective;
 use bloodshot::runs::TrainConfig;
 
@@ -288,6 +289,11 @@ pub struct ClassifierArgs {
     /// logistic: inverse regularisation strength C (scikit-learn's convention and default).
     #[arg(long, default_value_t = kshot_defaults().logistic_c)]
     pub logistic_c: f64,
+    /// Test-time augmentation: none | dihedral (each image's embedding is the mean over its
+    /// 8 rotations and flips; 8× the embedding time, once per checkpoint, cached). Both,
+    /// comma-separated, score the grid on each embedding, same draws.
+    #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().tta])]
+    pub tta: Vec<Tta>,
 }
 
 /// `export`.

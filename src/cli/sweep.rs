@@ -97,6 +97,7 @@ fn spec(a: &SweepArgs) -> SweepSpec {
             ks: a.ks.clone(),
             normalizations: a.normalize.clone(),
             methods: a.classifier.method.clone(),
+            ttas: a.classifier.tta.clone(),
             options: KShotOptions {
                 k: a.ks.first().copied().unwrap_or(0),
                 draws: a.draws,
@@ -108,6 +109,7 @@ fn spec(a: &SweepArgs) -> SweepSpec {
                 normalize: a.normalize.first().copied().unwrap_or_default(),
                 method: a.classifier.method.first().copied().unwrap_or_default(),
                 logistic_c: a.classifier.logistic_c,
+                tta: a.classifier.tta.first().copied().unwrap_or_default(),
             },
         },
     }

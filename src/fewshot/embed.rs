@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::classify::Embeddings;
+use super::tta::{Tta, dihedral_view};
 use crate::data::cache::{ImageCache, write_atomic};
 use crate::data::loader::BatchLoader;
 use crate::model::EfficientNetB0;
@@ -34,12 +35,16 @@ pub struct EmbeddedImages {
     pub from_cache: bool,
 }
 
-/// Cache key: checkpoint epoch, image size, and the identity (path, length, mtime) of
-/// every file, so a changed dataset is embedded again.
-fn key(paths: &[PathBuf], epoch: usize, image_size: u32) -> String {
+/// Cache key: checkpoint epoch, image size, the test-time augmentation, and the identity
+/// (path, length, mtime) of every file, so a changed dataset is embedded again.
+fn key(paths: &[PathBuf], epoch: usize, image_size: u32, tta: Tta) -> String {
     let mut h = Sha256::new();
     h.update(epoch.to_le_bytes());
     h.update(image_size.to_le_bytes());
+    // Plain embeddings keep the keys they had before test-time augmentation existed.
+    if tta != Tta::None {
+        h.update(tta.as_str().as_bytes());
+    }
     h.update(crate::data::decode::PREPROCESSING.as_bytes());
     for p in paths {
         h.update(p.to_string_lossy().as_bytes());
@@ -93,14 +98,16 @@ pub fn batch_size(device: &Device) -> usize {
     }
 }
 
-/// Embeds `paths` with `model` (in inference mode), using and filling the cache in
-/// `cache_dir`. `progress(done, total)` follows the images.
+/// Embeds `paths` with `model` (in inference mode), each as the mean over the views of
+/// `tta`, using and filling the cache in `cache_dir`. `progress(done, total)` follows the
+/// images.
 #[allow(clippy::too_many_arguments)]
 pub fn embed_images(
     model: &EfficientNetB0,
     paths: &[PathBuf],
     epoch: usize,
     image_size: u32,
+    tta: Tta,
     batch_size: usize,
     device: &Device,
     cache_dir: Option<&Path>,
@@ -112,7 +119,7 @@ pub fn embed_images(
     let _phase = crate::memory::Phase::start("embedding");
     let model = crate::model::inference::InferenceB0::new(model);
     let _memory = crate::memory::Hold::for_device(device);
-    let k = key(paths, epoch, image_size);
+    let k = key(paths, epoch, image_size, tta);
     if let Some(dir) = cache_dir
         && let Some(hit) = read_cached(dir, &k, paths.len())
     {
@@ -138,8 +145,18 @@ pub fn embed_images(
                 TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
                 device,
             );
-            let emb = model.forward(x).into_data();
-            let values: Vec<f32> = emb.iter::<f32>().collect();
+            let values: Vec<f32> = match tta {
+                Tta::None => model.forward(x).into_data().iter::<f32>().collect(),
+                Tta::Dihedral => {
+                    // The mean over the 8 views, one view of the batch at a time.
+                    let views = tta.views();
+                    let sum = (0..views)
+                        .map(|i| model.forward(dihedral_view(x.clone(), i)))
+                        .reduce(|a, b| a + b)
+                        .map(|sum| sum / views as f32);
+                    sum.map_or_else(Vec::new, |m| m.into_data().iter::<f32>().collect())
+                }
+            };
             for (j, &i) in batch.indices.iter().enumerate() {
                 rows[i * dim..(i + 1) * dim].copy_from_slice(&values[j * dim..(j + 1) * dim]);
                 ok[i] = true;

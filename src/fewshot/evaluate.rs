@@ -13,6 +13,7 @@ use super::method::{DEFAULT_LOGISTIC_C, Method};
 use super::metrics::{DrawMetrics, KShotSummary};
 use super::sampler::{Draw, SamplerOptions, heldout_draws, pool_draws};
 use super::score::{CollapseStats, Normalization, Scorer, TransformedRows};
+use super::tta::Tta;
 use crate::data::Dataset;
 use crate::runs::RunDir;
 
@@ -80,6 +81,9 @@ pub struct KShotOptions {
     /// `logistic`: inverse regularisation strength (scikit-learn's C).
     #[serde(default = "default_logistic_c")]
     pub logistic_c: f64,
+    /// Test-time augmentation of the embeddings (results saved before it existed: `none`).
+    #[serde(default)]
+    pub tta: Tta,
 }
 
 fn default_logistic_c() -> f64 {
@@ -99,6 +103,7 @@ impl Default for KShotOptions {
             normalize: Normalization::None,
             method: Method::Prototype,
             logistic_c: DEFAULT_LOGISTIC_C,
+            tta: Tta::None,
         }
     }
 }
@@ -492,6 +497,15 @@ pub struct KShotResult {
 }
 
 impl KShotOptions {
+    /// The cell's name with its test-time augmentation when there is one:
+    /// "logistic · cl2n* · tta dihedral".
+    pub fn cell_name(&self) -> String {
+        match self.tta {
+            Tta::None => Cell::of(self).name(),
+            t => format!("{} · tta {t}", Cell::of(self).name()),
+        }
+    }
+
     /// The classifier in words when it is not the seed's prototypes: "logistic (C = 0.5)",
     /// "soft-kmeans (transductive)".
     pub fn classifier_label(&self) -> Option<String> {
@@ -593,8 +607,12 @@ impl KShotResult {
             }
             m => format!("-{m}"),
         };
+        let tta = match self.options.tta {
+            Tta::None => String::new(),
+            t => format!("-tta-{t}"),
+        };
         format!(
-            "e{:03}-{}-{}-d{}-s{}{}{}{}{method}.json",
+            "e{:03}-{}-{}-d{}-s{}{}{}{}{method}{tta}.json",
             self.epoch,
             self.protocol.as_str(),
             ks,
@@ -659,6 +677,8 @@ pub enum PrepareProgress {
     },
     /// A file was skipped.
     Warning(String),
+    /// Something to know before a long step (the cost of test-time augmentation).
+    Note(String),
 }
 
 /// Loads a checkpoint, scans the target and embeds what the protocol needs (cached in the
@@ -704,12 +724,21 @@ pub fn prepare_checkpoint(
     needed.dedup();
     let paths: Vec<PathBuf> = needed.iter().map(|&i| ds.samples[i].path.clone()).collect();
     let cache_dir = run.embeddings_dir();
+    if opts.tta != Tta::None {
+        progress(PrepareProgress::Note(format!(
+            "test-time augmentation {}: {} views per image, {}× the embedding time of plain embeddings (once per checkpoint; cached)",
+            opts.tta,
+            opts.tta.views(),
+            opts.tta.views()
+        )));
+    }
     let mut warnings = Vec::new();
     let embedded = super::embed::embed_images(
         &model.embedder,
         &paths,
         epoch,
         info.config.image_size,
+        opts.tta,
         super::embed::batch_size(device),
         device,
         Some(&cache_dir),

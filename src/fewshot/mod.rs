@@ -10,3 +10,4 @@ pub mod paired;
 pub mod pca;
 pub mod sampler;
 pub mod score;
+pub mod tta;

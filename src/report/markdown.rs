@@ -8,6 +8,7 @@ use crate::fewshot::evaluate::{Cell, KShotOptions, KShotResult};
 use crate::fewshot::method::Method;
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
 use crate::fewshot::paired;
+use crate::fewshot::tta::Tta;
 use crate::runs::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus, list_runs, read_json};
 use crate::train::base_test::BaseTestReport;
 
@@ -150,7 +151,8 @@ fn render_kshot(out: &mut String, report: &RunReport) {
             r.options.normalize.label(),
             r.options
                 .classifier_label()
-                .map_or(String::new(), |c| format!(", classifier {c}")),
+                .map_or(String::new(), |c| format!(", classifier {c}"))
+                + &tta_label(r.options.tta),
             r.epoch
         );
         if r.options.normalize.transductive() {
@@ -210,6 +212,14 @@ fn render_kshot(out: &mut String, report: &RunReport) {
     render_grids(out, &report.kshot);
 }
 
+/// ", test-time augmentation dihedral (8 views)" when there is one.
+fn tta_label(tta: Tta) -> String {
+    match tta {
+        Tta::None => String::new(),
+        t => format!(", test-time augmentation {t} ({} views)", t.views()),
+    }
+}
+
 /// One table per bank (same checkpoint, target and draws) that was scored by more than one
 /// classifier or normalisation, each cell against the bank's first with the paired Δ.
 fn render_grids(out: &mut String, results: &[KShotResult]) {
@@ -221,6 +231,7 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
                 normalize: b.options.normalize,
                 method: b.options.method,
                 logistic_c: b.options.logistic_c,
+                tta: b.options.tta,
                 ..a.options.clone()
             } == b.options
     };
@@ -232,10 +243,12 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
         }
         let mut bank: Vec<&KShotResult> = Vec::new();
         for j in i..scored.len() {
-            let cell = Cell::of(&scored[j].options);
+            let cell = (Cell::of(&scored[j].options), scored[j].options.tta);
             if !seen[j]
                 && same_bank(scored[i], scored[j])
-                && !bank.iter().any(|b| Cell::of(&b.options) == cell)
+                && !bank
+                    .iter()
+                    .any(|b| (Cell::of(&b.options), b.options.tta) == cell)
             {
                 seen[j] = true;
                 bank.push(scored[j]);
@@ -245,7 +258,13 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
             continue;
         }
         // The seed's cell (prototype · none) first when present: the baseline of the Δ.
-        bank.sort_by_key(|r| (r.options.method.index(), r.options.normalize.index()));
+        bank.sort_by_key(|r| {
+            (
+                r.options.tta.index(),
+                r.options.method.index(),
+                r.options.normalize.index(),
+            )
+        });
         let first = bank[0];
         let _ = writeln!(
             out,
@@ -255,7 +274,7 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
         let _ = writeln!(
             out,
             "Δ: paired difference in accuracy to {} on the same support sets, with a 95 % bootstrap interval; * transductive.\n",
-            Cell::of(&first.options).name()
+            first.options.cell_name()
         );
         out.push_str("| classifier · normalisation | accuracy | macro F1 | Δ accuracy [95 % CI] |\n|---|---|---|---|\n");
         let summaries: Vec<_> = bank.iter().map(|r| r.summary.as_ref()).collect();
@@ -264,7 +283,7 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
-                Cell::of(&r.options).name(),
+                r.options.cell_name(),
                 pm(&s.accuracy),
                 pm(&s.macro_f1),
                 d.map_or("–".into(), |d| d.to_string())
@@ -374,7 +393,13 @@ fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
             keys.push(r);
         }
     }
-    keys.sort_by_key(|k| (k.options.method.index(), k.options.normalize.index()));
+    keys.sort_by_key(|k| {
+        (
+            k.options.tta.index(),
+            k.options.method.index(),
+            k.options.normalize.index(),
+        )
+    });
     if keys.is_empty() {
         out.push_str("Run a k-shot evaluation of this run to compare it with the other runs on the same base data.\n\n");
         return;
@@ -395,6 +420,7 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
             && r.options.by_subject == key.options.by_subject
             && r.options.with_replacement == key.options.with_replacement
             && Cell::of(&r.options) == Cell::of(&key.options)
+            && r.options.tta == key.options.tta
     };
     let _ = writeln!(
         out,
@@ -407,6 +433,7 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
         key.options
             .classifier_label()
             .map_or(String::new(), |c| format!(", classifier {c}"))
+            + &tta_label(key.options.tta)
     );
     let _ = write!(out, "| objective | run | val acc | accuracy |");
     for c in &key.classes {

@@ -141,7 +141,7 @@ fn configuration(c: &TrainConfig) -> String {
 fn evaluation(r: &KShotResult) -> String {
     let o = &r.options;
     format!(
-        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}{}",
+        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}{}{}",
         r.target.display(),
         o.k,
         o.draws,
@@ -154,7 +154,11 @@ fn evaluation(r: &KShotResult) -> String {
             ""
         },
         o.classifier_label()
-            .map_or(String::new(), |c| format!(" · classifier {c}"))
+            .map_or(String::new(), |c| format!(" · classifier {c}")),
+        match o.tta {
+            crate::fewshot::tta::Tta::None => String::new(),
+            t => format!(" · tta {t}"),
+        }
     )
 }
 

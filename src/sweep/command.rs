@@ -92,6 +92,8 @@ pub fn kshot_args(
                 list(spec.normalizations.iter().map(|m| m.as_str()).collect()),
                 "--method".into(),
                 list(spec.methods.iter().map(|m| m.as_str()).collect()),
+                "--tta".into(),
+                list(spec.ttas.iter().map(|t| t.as_str()).collect()),
                 "--device".into(),
                 device.to_string(),
             ];

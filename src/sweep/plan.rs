@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::fewshot::evaluate::KShotOptions;
 use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
+use crate::fewshot::tta::Tta;
 use crate::model::Objective;
 use crate::runs::{TrainConfig, read_json, timestamp, unix_now, write_json};
 
@@ -123,6 +124,9 @@ pub struct KShotSpec {
     /// existed: prototypes).
     #[serde(default = "prototypes_only")]
     pub methods: Vec<Method>,
+    /// Test-time augmentations, one embedding each (sweeps made before they existed: none).
+    #[serde(default = "no_tta")]
+    pub ttas: Vec<Tta>,
     /// Draws, seed, protocol, the logistic regression's C and the rest (`k`, `normalize`
     /// and `method` come from the lists).
     pub options: KShotOptions,
@@ -130,6 +134,10 @@ pub struct KShotSpec {
 
 fn prototypes_only() -> Vec<Method> {
     vec![Method::Prototype]
+}
+
+fn no_tta() -> Vec<Tta> {
+    vec![Tta::None]
 }
 
 /// What to sweep.
@@ -175,6 +183,9 @@ impl SweepSpec {
         }
         if self.kshot.methods.is_empty() {
             return Err("--method needs at least one value".into());
+        }
+        if self.kshot.ttas.is_empty() {
+            return Err("--tta needs at least one value".into());
         }
         self.kshot.options.validate(&self.kshot.ks)
     }
@@ -309,17 +320,19 @@ impl Sweep {
         sweeps_dir(runs_dir).join(&self.id)
     }
 
-    /// The k-shot options of one evaluation of the spec.
+    /// The k-shot options of one evaluation of the spec: one k, one cell of the grid.
     pub fn kshot_options(
         &self,
         k: usize,
         normalize: Normalization,
         method: Method,
+        tta: Tta,
     ) -> KShotOptions {
         KShotOptions {
             k,
             normalize,
             method,
+            tta,
             ..self.spec.kshot.options.clone()
         }
     }

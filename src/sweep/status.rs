@@ -102,7 +102,7 @@ pub fn clear_failure(runs_dir: &Path, sweep: &Sweep, job: usize) {
     let _ = std::fs::remove_file(failure_path(runs_dir, sweep, job));
 }
 
-/// True when `run` holds a complete result for every k, normalisation and classifier of the
+/// True when `run` holds a complete result for every k, normalisation, classifier and TTA of the
 /// sweep, on its last epoch and the sweep's target.
 pub fn evaluated(sweep: &Sweep, run: &RunDir, epoch: usize) -> bool {
     let results = KShotResult::load_all(run);
@@ -110,12 +110,14 @@ pub fn evaluated(sweep: &Sweep, run: &RunDir, epoch: usize) -> bool {
     spec.ks.iter().all(|&k| {
         spec.normalizations.iter().all(|&mode| {
             spec.methods.iter().all(|&method| {
-                let want = sweep.kshot_options(k, mode, method);
-                results.iter().any(|r| {
-                    r.summary.is_some()
-                        && r.epoch == epoch
-                        && r.target == spec.target
-                        && r.options == want
+                spec.ttas.iter().all(|&tta| {
+                    let want = sweep.kshot_options(k, mode, method, tta);
+                    results.iter().any(|r| {
+                        r.summary.is_some()
+                            && r.epoch == epoch
+                            && r.target == spec.target
+                            && r.options == want
+                    })
                 })
             })
         })

@@ -229,7 +229,9 @@ pub fn prepare(
             PrepareProgress::Embedding { done, total } => {
                 ptx.send(AppEvent::PrepareProgress(done, total))
             }
-            PrepareProgress::Warning(w) => ptx.send(AppEvent::PrepareWarning(w)),
+            PrepareProgress::Warning(w) | PrepareProgress::Note(w) => {
+                ptx.send(AppEvent::PrepareWarning(w))
+            }
             PrepareProgress::Scanning => Ok(()),
         };
     })

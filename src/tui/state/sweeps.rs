@@ -209,6 +209,7 @@ impl SweepsState {
                 target: target.to_path_buf(),
                 normalizations: vec![kshot.normalize],
                 methods: vec![kshot.method],
+                ttas: vec![kshot.tta],
                 options: KShotOptions {
                     k: ks[0],
                     ..kshot.clone()

@@ -327,6 +327,7 @@ fn sweeps() -> App {
             ks: vec![10],
             normalizations: vec![Normalization::None],
             methods: vec![Method::Prototype],
+            ttas: vec![bloodshot::fewshot::tta::Tta::None],
             options: Default::default(),
         },
     };
