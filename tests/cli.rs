@@ -326,7 +326,10 @@ fn stats_train_kshot_export_end_to_end() {
     ));
     let tta_cells = t["results"].as_array().unwrap();
     assert_eq!(tta_cells.len(), 2);
-    assert_eq!(tta_cells[0]["summary"], k["summary"], "plain: the same numbers");
+    assert_eq!(
+        tta_cells[0]["summary"], k["summary"],
+        "plain: the same numbers"
+    );
     assert_eq!(tta_cells[1]["options"]["tta"], "dihedral");
     assert_eq!(tta_cells[1]["summary"]["draws"].as_u64(), Some(7));
     assert!(t["paired_to_first"][1]["mean"].as_f64().is_some(), "{t}");

@@ -305,7 +305,8 @@ pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, Stri
     .map_err(|e| e.to_string())
 }
 
-/// One cell of the grid of classifiers × normalisations scored on a bank.
+/// One cell of the grid of test-time augmentations × classifiers × normalisations scored
+/// on a bank. The augmentation is the embedding's: a cell is scored on sets prepared with it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cell {
     /// The classifier.
@@ -314,6 +315,8 @@ pub struct Cell {
     pub normalize: Normalization,
     /// `logistic`: inverse regularisation strength.
     pub logistic_c: f64,
+    /// The test-time augmentation of the embeddings.
+    pub tta: Tta,
 }
 
 impl Cell {
@@ -323,6 +326,7 @@ impl Cell {
             method: Method::Prototype,
             normalize,
             logistic_c: DEFAULT_LOGISTIC_C,
+            tta: Tta::None,
         }
     }
 
@@ -332,14 +336,20 @@ impl Cell {
             method: opts.method,
             normalize: opts.normalize,
             logistic_c: opts.logistic_c,
+            tta: opts.tta,
         }
     }
 
-    /// "logistic · cl2n*"-style name, transductive parts starred.
+    /// "logistic · cl2n*"-style name, transductive parts starred, " · tta dihedral" when
+    /// the embeddings were augmented.
     pub fn name(&self) -> String {
         let star = |t: bool| if t { "*" } else { "" };
+        let tta = match self.tta {
+            Tta::None => String::new(),
+            t => format!(" · tta {t}"),
+        };
         format!(
-            "{}{} · {}{}",
+            "{}{} · {}{}{tta}",
             self.method,
             star(self.method.transductive()),
             self.normalize,
@@ -353,18 +363,22 @@ impl Cell {
     }
 
     /// Number of cells in the whole grid.
-    pub const GRID: usize = Method::ALL.len() * Normalization::ALL.len();
+    pub const GRID: usize = Tta::ALL.len() * Method::ALL.len() * Normalization::ALL.len();
 
-    /// Every classifier with every normalisation, classifier-major (the seed's
-    /// prototype · none first): cell `i` has [`Cell::index`] `i`.
+    /// Every augmentation, classifier and normalisation, augmentation-major then
+    /// classifier-major (the seed's plain prototype · none first): cell `i` has
+    /// [`Cell::index`] `i`.
     pub fn grid(logistic_c: f64) -> Vec<Cell> {
-        Method::ALL
+        Tta::ALL
             .iter()
-            .flat_map(|&method| {
-                Normalization::ALL.iter().map(move |&normalize| Cell {
-                    method,
-                    normalize,
-                    logistic_c,
+            .flat_map(|&tta| {
+                Method::ALL.iter().flat_map(move |&method| {
+                    Normalization::ALL.iter().map(move |&normalize| Cell {
+                        method,
+                        normalize,
+                        logistic_c,
+                        tta,
+                    })
                 })
             })
             .collect()
@@ -372,7 +386,8 @@ impl Cell {
 
     /// Position in [`Cell::grid`].
     pub fn index(&self) -> usize {
-        self.method.index() * Normalization::ALL.len() + self.normalize.index()
+        (self.tta.index() * Method::ALL.len() + self.method.index()) * Normalization::ALL.len()
+            + self.normalize.index()
     }
 }
 
@@ -497,13 +512,9 @@ pub struct KShotResult {
 }
 
 impl KShotOptions {
-    /// The cell's name with its test-time augmentation when there is one:
-    /// "logistic · cl2n* · tta dihedral".
+    /// The cell's name: "logistic · cl2n* · tta dihedral".
     pub fn cell_name(&self) -> String {
-        match self.tta {
-            Tta::None => Cell::of(self).name(),
-            t => format!("{} · tta {t}", Cell::of(self).name()),
-        }
+        Cell::of(self).name()
     }
 
     /// The classifier in words when it is not the seed's prototypes: "logistic (C = 0.5)",

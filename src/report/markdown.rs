@@ -243,12 +243,10 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
         }
         let mut bank: Vec<&KShotResult> = Vec::new();
         for j in i..scored.len() {
-            let cell = (Cell::of(&scored[j].options), scored[j].options.tta);
+            let cell = Cell::of(&scored[j].options);
             if !seen[j]
                 && same_bank(scored[i], scored[j])
-                && !bank
-                    .iter()
-                    .any(|b| (Cell::of(&b.options), b.options.tta) == cell)
+                && !bank.iter().any(|b| Cell::of(&b.options) == cell)
             {
                 seen[j] = true;
                 bank.push(scored[j]);
@@ -420,7 +418,6 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
             && r.options.by_subject == key.options.by_subject
             && r.options.with_replacement == key.options.with_replacement
             && Cell::of(&r.options) == Cell::of(&key.options)
-            && r.options.tta == key.options.tta
     };
     let _ = writeln!(
         out,

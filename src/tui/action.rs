@@ -104,6 +104,8 @@ pub enum Action {
     NextNormalization,
     /// Next classifier of the k-shot view.
     NextMethod,
+    /// The other test-time augmentation of the k-shot view.
+    NextTta,
     /// Previous item: thumbnail of the k-shot strip, or sweep.
     PrevItem,
     /// Next item: thumbnail of the k-shot strip, or sweep.
@@ -149,7 +151,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 43] = [
+    pub const ALL: [Action; 44] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -173,6 +175,7 @@ impl Action {
         Action::Sweep,
         Action::NextNormalization,
         Action::NextMethod,
+        Action::NextTta,
         Action::PrevItem,
         Action::NextItem,
         Action::Zoom,

@@ -244,6 +244,7 @@ impl App {
             }
             Action::NextNormalization => return self.kshot.next_normalization(),
             Action::NextMethod => return self.kshot.next_method(),
+            Action::NextTta => return self.kshot.next_tta(),
             Action::PrevItem | Action::NextItem if self.tab == Tab::Sweeps => {
                 self.sweeps.select(action == Action::NextItem)
             }

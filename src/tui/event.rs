@@ -60,8 +60,10 @@ pub struct RunRow {
 pub struct PreparedSession {
     /// Checkpoint epoch.
     pub epoch: usize,
-    /// Embedded sets.
+    /// Embedded sets (plain embeddings).
     pub prep: Arc<Prepared>,
+    /// The same sets with augmented embeddings, when the form asked for them.
+    pub augmented: Option<(bloodshot::fewshot::tta::Tta, Arc<Prepared>)>,
     /// Target dataset (paths for thumbnails).
     pub dataset: Arc<Dataset>,
     /// PCA basis of the queries, and the points per class.

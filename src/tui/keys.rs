@@ -233,6 +233,13 @@ pub const BINDINGS: &[Binding] = &[
         "next classifier: prototype, logistic, soft-kmeans (same draws)",
     ),
     b(
+        "v",
+        &[Char('v')],
+        Scope::Tab(Tab::KShot),
+        Action::NextTta,
+        "test-time augmentation none / dihedral (8 views; same draws once embedded)",
+    ),
+    b(
         "[",
         &[Char('[')],
         Scope::Tab(Tab::KShot),

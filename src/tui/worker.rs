@@ -12,6 +12,7 @@ use bloodshot::fewshot::evaluate::{self, Cell, KShotOptions, PrepareProgress};
 use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::pca::{pca_2d, project};
 use bloodshot::fewshot::score::Normalization;
+use bloodshot::fewshot::tta::Tta;
 use bloodshot::report;
 use bloodshot::runs::{RunDir, TrainConfig, list_runs};
 use bloodshot::train::{self, Follower, Start, StopSignal, TrainError, TrainEvent};
@@ -224,7 +225,7 @@ pub fn prepare(
         }
     };
     let ptx = tx.clone();
-    let r = evaluate::prepare_checkpoint(&run, epoch, &target, &opts, &device, &mut |p| {
+    let mut progress = |p: PrepareProgress| {
         let _ = match p {
             PrepareProgress::Embedding { done, total } => {
                 ptx.send(AppEvent::PrepareProgress(done, total))
@@ -234,33 +235,56 @@ pub fn prepare(
             }
             PrepareProgress::Scanning => Ok(()),
         };
-    })
-    .and_then(|(epoch, ds, prep)| {
-        // The bank is drawn here, off the UI thread.
-        let bank: Arc<[bloodshot::fewshot::sampler::Draw]> =
-            evaluate::draw_bank(&prep, &opts)?.into();
-        Ok((epoch, ds, prep, bank))
-    })
-    .map(|(epoch, ds, prep, bank)| {
-        // The seed's view: PCA of (up to) 400 target embeddings, evenly spaced for determinism.
-        let n = prep.query_labels.len();
-        let take = n.min(400);
-        let rows: Vec<usize> = (0..take).map(|i| i * n / take.max(1)).collect();
-        // Unit rows, as the cosine sees them.
-        let pca = pca_2d(&prep.query_emb.l2_normalized(), &rows);
-        let mut points = vec![Vec::new(); prep.classes.len()];
-        for (pt, &r) in pca.points.iter().zip(&rows) {
-            points[prep.query_labels[r]].push(*pt);
-        }
-        Box::new(PreparedSession {
-            epoch,
-            prep: Arc::new(prep),
-            dataset: Arc::new(ds),
-            pca: Arc::new(pca),
-            points,
-            bank,
+    };
+    // The plain embeddings always (the bank, the PCA and the baseline of every Δ), and the
+    // augmented ones too when the form asks for them: both grids on the same draws.
+    let plain = KShotOptions {
+        tta: Tta::None,
+        ..opts.clone()
+    };
+    let r = evaluate::prepare_checkpoint(&run, epoch, &target, &plain, &device, &mut progress)
+        .and_then(|(epoch, ds, prep)| {
+            let augmented = match opts.tta {
+                Tta::None => None,
+                _ => Some(
+                    evaluate::prepare_checkpoint(
+                        &run,
+                        Some(epoch),
+                        &target,
+                        &opts,
+                        &device,
+                        &mut progress,
+                    )?
+                    .2,
+                ),
+            };
+            // The bank is drawn here, off the UI thread.
+            let bank: Arc<[bloodshot::fewshot::sampler::Draw]> =
+                evaluate::draw_bank(&prep, &opts)?.into();
+            Ok((epoch, ds, prep, augmented, bank))
         })
-    });
+        .map(|(epoch, ds, prep, augmented, bank)| {
+            // The seed's view: PCA of (up to) 400 target embeddings, evenly spaced for
+            // determinism.
+            let n = prep.query_labels.len();
+            let take = n.min(400);
+            let rows: Vec<usize> = (0..take).map(|i| i * n / take.max(1)).collect();
+            // Unit rows, as the cosine sees them.
+            let pca = pca_2d(&prep.query_emb.l2_normalized(), &rows);
+            let mut points = vec![Vec::new(); prep.classes.len()];
+            for (pt, &r) in pca.points.iter().zip(&rows) {
+                points[prep.query_labels[r]].push(*pt);
+            }
+            Box::new(PreparedSession {
+                epoch,
+                prep: Arc::new(prep),
+                augmented: augmented.map(|a| (opts.tta, Arc::new(a))),
+                dataset: Arc::new(ds),
+                pca: Arc::new(pca),
+                points,
+                bank,
+            })
+        });
     let _ = tx.send(AppEvent::Prepared(r));
 }
 
@@ -269,9 +293,13 @@ pub fn prepare(
 /// last, with the misclassifications of `cell`.
 pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, cell: Cell) {
     let draws = &s.bank[from..to.min(s.bank.len())];
+    // Cells of an augmentation this session did not embed stay empty.
     let by_cell = Cell::grid(cell.logistic_c)
         .into_iter()
-        .map(|c| evaluate::evaluate_cell(&s.prep, c, draws))
+        .map(|c| {
+            s.prep_for(c.tta)
+                .map_or_else(Vec::new, |prep| evaluate::evaluate_cell(prep, c, draws))
+        })
         .collect();
     let Some(last) = draws.last() else {
         return;
@@ -291,7 +319,12 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, cell: Cel
         .collect();
     let protos = Prototypes::from_support(&prep.support_emb, &last.support);
     let labels = &prep.query_labels;
-    let preds = evaluate::predict_cell(prep, cell, &last.support, &last.queries);
+    let preds = evaluate::predict_cell(
+        s.prep_for(cell.tta).unwrap_or(prep),
+        cell,
+        &last.support,
+        &last.queries,
+    );
     let miss_thumbs = last
         .queries
         .iter()
@@ -319,7 +352,8 @@ pub fn evaluate_draws(tx: Tx, s: KShotSession, from: usize, to: usize, cell: Cel
 /// Accuracy-vs-k sweep on the prepared sets, same seed as the bank: every classifier under
 /// the selected normalisation, at each k of [`SWEEP_KS`] that the classes allow.
 pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
-    let (ks, refusal) = evaluate::feasible_ks(&s.prep, &opts, &SWEEP_KS);
+    let prep = s.prep_for(opts.tta).unwrap_or(&s.prep);
+    let (ks, refusal) = evaluate::feasible_ks(prep, &opts, &SWEEP_KS);
     let left_out: Vec<usize> = SWEEP_KS
         .iter()
         .copied()
@@ -334,7 +368,7 @@ pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
                     method,
                     ..opts.clone()
                 };
-                evaluate::run(&s.prep, &o, &ks).map(|(_, pts)| pts)
+                evaluate::run(prep, &o, &ks).map(|(_, pts)| pts)
             })
             .collect::<Result<Vec<_>, String>>()
             .map(|by_method| KSweep {
@@ -426,7 +460,10 @@ pub fn save_kshot(
     if summary.is_none() && sweep.is_empty() {
         return;
     }
-    let result = evaluate::KShotResult::new(&run, s.epoch, target, opts, &s.prep, summary, sweep);
+    let Some(prep) = s.prep_for(opts.tta) else {
+        return;
+    };
+    let result = evaluate::KShotResult::new(&run, s.epoch, target, opts, prep, summary, sweep);
     if let Err(e) = result.save(&run) {
         let _ = tx.send(AppEvent::PrepareWarning(e));
     }

@@ -85,6 +85,10 @@ pub fn field_value(app: &App, field: KShotField) -> String {
         KShotField::Seed => o.seed.to_string(),
         KShotField::Normalize => o.normalize.as_str().into(),
         KShotField::Method => o.method.as_str().into(),
+        KShotField::Tta => match o.tta {
+            bloodshot::fewshot::tta::Tta::None => "none".into(),
+            t => format!("{t} ({} views)", t.views()),
+        },
     }
 }
 
@@ -131,7 +135,7 @@ fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
             let cell = Cell {
                 method,
                 normalize: mode,
-                logistic_c: selected.logistic_c,
+                ..selected
             };
             let i = cell.index();
             let acc = s.summary_by_cell.get(i).and_then(Option::as_ref);
@@ -180,13 +184,22 @@ fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     };
     lines.push(Line::from(Span::styled(delta, Style::default().fg(t.fg))));
     lines.push(Line::from(Span::styled(
-        "colour: Δ to proto·none, CI ∌ 0",
+        if s.augmented.is_some() {
+            "colour: Δ to plain p·none, CI ∌ 0"
+        } else {
+            "colour: Δ to proto·none, CI ∌ 0"
+        },
         muted,
     )));
     f.render_widget(
         Paragraph::new(lines).block(block(
             t,
-            &format!("Classifiers × modes · {} draws", s.done.len()),
+            &match selected.tta {
+                bloodshot::fewshot::tta::Tta::None => {
+                    format!("Classifiers × modes · {} draws", s.done.len())
+                }
+                t => format!("tta {t} · {} draws", s.done.len()),
+            },
         )),
         area,
     );
@@ -215,10 +228,7 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
     ]));
     if let Some(saved) = app.other_saved_target() {
         lines.push(Line::from(Span::styled(
-            format!(
-                "⚠ its saved results used {}: T scores on that",
-                short_path(saved, 22)
-            ),
+            format!("⚠ saved on {}: T", short_path(saved, 19)),
             Style::default().fg(t.warn),
         )));
     }

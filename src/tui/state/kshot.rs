@@ -10,6 +10,7 @@ use bloodshot::fewshot::metrics::{DrawMetrics, KShotSummary};
 use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::fewshot::sampler::Draw;
 use bloodshot::fewshot::score::Normalization;
+use bloodshot::fewshot::tta::Tta;
 use bloodshot::runs::RunDir;
 
 use super::step_in;
@@ -43,11 +44,14 @@ pub enum KShotField {
     Normalize,
     /// Classifier (changes the view, not the bank).
     Method,
+    /// Test-time augmentation (a view change when the session embedded it, else a new
+    /// preparation).
+    Tta,
 }
 
 impl KShotField {
     /// Form order.
-    pub const ALL: [KShotField; 9] = [
+    pub const ALL: [KShotField; 10] = [
         KShotField::Run,
         KShotField::Checkpoint,
         KShotField::K,
@@ -57,6 +61,7 @@ impl KShotField {
         KShotField::Seed,
         KShotField::Normalize,
         KShotField::Method,
+        KShotField::Tta,
     ];
 
     /// Label.
@@ -71,6 +76,7 @@ impl KShotField {
             KShotField::Seed => "seed",
             KShotField::Normalize => "normalize",
             KShotField::Method => "classifier",
+            KShotField::Tta => "test-time aug",
         }
     }
 }
@@ -89,8 +95,10 @@ pub struct PcaView {
 pub struct KShotSession {
     /// Checkpoint epoch.
     pub epoch: usize,
-    /// Embedded sets.
+    /// Embedded sets (plain embeddings: the bank, the PCA and the baseline of every Δ).
     pub prep: Arc<Prepared>,
+    /// The same sets with augmented embeddings, when prepared with test-time augmentation.
+    pub augmented: Option<(Tta, Arc<Prepared>)>,
     /// Target dataset (paths for thumbnails).
     pub dataset: Arc<bloodshot::data::Dataset>,
     /// PCA basis of the queries.
@@ -135,6 +143,15 @@ pub struct KSweep {
 }
 
 impl KShotSession {
+    /// The prepared sets embedded with `tta`, when this session has them.
+    pub fn prep_for(&self, tta: Tta) -> Option<&Arc<Prepared>> {
+        match (tta, &self.augmented) {
+            (Tta::None, _) => Some(&self.prep),
+            (t, Some((have, prep))) if *have == t => Some(prep),
+            _ => None,
+        }
+    }
+
     /// The sweep's points in `cell` (empty when the sweep is of another normalisation).
     pub fn sweep_points(&self, cell: Cell) -> &[SweepPoint] {
         match &self.sweep {
@@ -350,6 +367,32 @@ impl KShotState {
         self.show_cell()
     }
 
+    /// `v`: the other test-time augmentation.
+    pub fn next_tta(&mut self) -> Vec<Effect> {
+        let o = &mut self.opts.0;
+        o.tta = Tta::ALL[(o.tta.index() + 1) % Tta::ALL.len()];
+        self.tta_changed()
+    }
+
+    /// The form's augmentation changed: the same draws on embeddings the session has, or a
+    /// new preparation for ones it does not.
+    fn tta_changed(&mut self) -> Vec<Effect> {
+        let tta = self.opts.0.tta;
+        match &self.session {
+            Some(s) if s.prep_for(tta).is_some() => self.show_cell(),
+            Some(_) => {
+                self.session = None;
+                self.message = Some(format!(
+                    "test-time augmentation {tta}: press p to embed the target with {} views per image ({}× the time, once; cached), then both grids score the same draws",
+                    tta.views(),
+                    tta.views()
+                ));
+                vec![]
+            }
+            None => vec![],
+        }
+    }
+
     /// `m`: shows the next classifier (same draws, rescored).
     pub fn next_method(&mut self) -> Vec<Effect> {
         let o = &mut self.opts.0;
@@ -414,6 +457,10 @@ impl KShotState {
                 o.method = step_in(&Method::ALL, o.method, up);
                 return self.show_cell();
             }
+            KShotField::Tta => {
+                o.tta = step_in(&Tta::ALL, o.tta, up);
+                return self.tta_changed();
+            }
         }
         if self.session.is_some() {
             self.session = None;
@@ -442,6 +489,7 @@ impl KShotState {
         self.session = Some(KShotSession {
             epoch: p.epoch,
             prep: p.prep,
+            augmented: p.augmented,
             dataset: p.dataset,
             pca_basis: p.pca,
             bank: p.bank,

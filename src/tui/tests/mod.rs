@@ -18,6 +18,7 @@ use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::KShotSummary;
 use bloodshot::fewshot::pca::pca_2d;
 use bloodshot::fewshot::score::Normalization;
+use bloodshot::fewshot::tta::Tta;
 use bloodshot::model::Objective;
 use bloodshot::runs::{EpochSummary, RunState};
 use bloodshot::train::TrainEvent;
@@ -137,19 +138,13 @@ fn training() -> App {
     a
 }
 
-/// A tiny prepared k-shot set: two well-separated classes in 2-D.
-fn kshot() -> App {
-    let mut a = app();
-    a.tab = Tab::KShot;
-    a.runs.rows = vec![run_row(
-        "20261126-120000-aam",
-        Objective::Aam,
-        RunState::Finished,
-    )];
+/// The tiny prepared sets of [`kshot`]; `tilt` moves the second coordinate of every
+/// embedding (another embedding of the same images, e.g. an augmented one).
+pub(super) fn tiny_prep(tilt: f32) -> Prepared {
     let support: Vec<f32> = (0..12)
         .flat_map(|i| {
             if i < 6 {
-                [1.0, 0.1 * i as f32]
+                [1.0, 0.1 * i as f32 + tilt]
             } else {
                 [0.1 * i as f32 - 0.5, 1.0]
             }
@@ -164,7 +159,7 @@ fn kshot() -> App {
             }
         })
         .collect();
-    let prep = Prepared::new(
+    Prepared::new(
         Protocol::HeldoutTest,
         vec!["all".into(), "hem".into()],
         (0..12).collect(),
@@ -181,7 +176,19 @@ fn kshot() -> App {
         (0..12).map(|i| usize::from(i >= 6)).collect(),
         (0..10).map(|i| usize::from(i >= 6)).collect(),
         vec![None; 12],
-    );
+    )
+}
+
+/// A tiny prepared k-shot set: two well-separated classes in 2-D.
+fn kshot() -> App {
+    let mut a = app();
+    a.tab = Tab::KShot;
+    a.runs.rows = vec![run_row(
+        "20261126-120000-aam",
+        Objective::Aam,
+        RunState::Finished,
+    )];
+    let prep = tiny_prep(0.0);
     let opts = KShotOptions {
         k: 2,
         draws: 5,
@@ -189,9 +196,13 @@ fn kshot() -> App {
     };
     a.kshot.opts.0 = opts.clone();
     let bank = draw_bank(&prep, &opts).unwrap();
+    // Plain embeddings only: the augmented cells stay empty.
     let done_by_cell: Vec<_> = Cell::grid(opts.logistic_c)
         .into_iter()
-        .map(|c| evaluate_cell(&prep, c, &bank[..3]))
+        .map(|c| match c.tta {
+            Tta::None => evaluate_cell(&prep, c, &bank[..3]),
+            _ => vec![],
+        })
         .collect();
     let summary_by_cell: Vec<_> = done_by_cell
         .iter()
@@ -232,6 +243,7 @@ fn kshot() -> App {
     a.kshot.session = Some(KShotSession {
         epoch: 2,
         prep: Arc::new(prep),
+        augmented: None,
         dataset: Arc::new(
             bloodshot::data::scan(
                 &PathBuf::from("sample-data/cnmc"),

@@ -186,22 +186,26 @@ fn theme_cycle_and_user_override() {
 }
 
 /// The console's draw path (worker → event → state) shows exactly what the engine's
-/// `evaluate::run` (the CLI's path) computes for the same bank, in every classifier ×
-/// normalisation cell, and `n` / `m` switch the shown numbers without recomputing or
-/// changing the bank.
+/// `evaluate::run` (the CLI's path) computes for the same bank, in every test-time
+/// augmentation × classifier × normalisation cell, and `n` / `m` / `v` switch the shown
+/// numbers without recomputing or changing the bank.
 #[test]
 fn console_kshot_numbers_equal_the_engine_in_every_cell() {
+    use bloodshot::fewshot::tta::Tta;
     let mut a = kshot();
-    let session = a.kshot.session.clone().expect("session");
-    let bank_len = session.bank.len();
+    // A second embedding of the same images stands in for the dihedral one.
+    let augmented = Arc::new(super::tiny_prep(0.3));
     // Start from a fresh session state, then draw the whole bank as `a` would.
     if let Some(s) = a.kshot.session.as_mut() {
+        s.augmented = Some((Tta::Dihedral, Arc::clone(&augmented)));
         s.done_by_cell = vec![vec![]; Cell::GRID];
         s.summary_by_cell = vec![None; Cell::GRID];
         s.paired_by_cell = vec![None; Cell::GRID];
         s.done.clear();
         s.summary = None;
     }
+    let session = a.kshot.session.clone().expect("session");
+    let bank_len = session.bank.len();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let first = Cell::of(&a.kshot.opts.0);
     crate::tui::worker::evaluate_draws(tx, session.clone(), 0, bank_len, first);
@@ -212,32 +216,40 @@ fn console_kshot_numbers_equal_the_engine_in_every_cell() {
         "a complete bank is saved"
     );
     let mut engine_summaries = vec![];
-    for method in Method::ALL {
-        for mode in Normalization::ALL {
-            let opts = KShotOptions {
-                normalize: mode,
-                method,
-                ..a.kshot.opts.0.clone()
-            };
-            assert_eq!(
-                Cell::of(&a.kshot.opts.0),
-                Cell::of(&opts),
-                "n and m step the grid"
-            );
-            let (engine, _) = bloodshot::fewshot::evaluate::run(&session.prep, &opts, &[]).unwrap();
-            let s = a.kshot.session.as_ref().unwrap();
-            let i = Cell::of(&opts).index();
-            assert_eq!(s.summary_by_cell[i], engine, "{method} · {mode}");
-            assert_eq!(s.summary, engine, "shown summary in {method} · {mode}");
-            engine_summaries.push(engine);
-            // Every switch of a complete bank saves the cell now shown.
-            let effects = a.on_action(Action::NextNormalization);
-            assert!(matches!(effects.as_slice(), [Effect::SaveKShot]));
+    for tta in Tta::ALL {
+        let prep = match tta {
+            Tta::None => &session.prep,
+            _ => &augmented,
+        };
+        for method in Method::ALL {
+            for mode in Normalization::ALL {
+                let opts = KShotOptions {
+                    normalize: mode,
+                    method,
+                    tta,
+                    ..a.kshot.opts.0.clone()
+                };
+                assert_eq!(
+                    Cell::of(&a.kshot.opts.0),
+                    Cell::of(&opts),
+                    "n, m and v step the grid"
+                );
+                let (engine, _) = bloodshot::fewshot::evaluate::run(prep, &opts, &[]).unwrap();
+                let s = a.kshot.session.as_ref().unwrap();
+                let i = Cell::of(&opts).index();
+                assert_eq!(s.summary_by_cell[i], engine, "{}", opts.cell_name());
+                assert_eq!(s.summary, engine, "shown summary in {}", opts.cell_name());
+                engine_summaries.push(engine);
+                // Every switch of a complete bank saves the cell now shown.
+                let effects = a.on_action(Action::NextNormalization);
+                assert!(matches!(effects.as_slice(), [Effect::SaveKShot]));
+            }
+            a.on_action(Action::NextMethod);
         }
-        a.on_action(Action::NextMethod);
+        a.on_action(Action::NextTta);
     }
-    // The paired differences to prototype · none are the engine's, as `kshot --method …
-    // --normalize …` prints them.
+    // The paired differences to plain prototype · none are the engine's, as `kshot --tta …
+    // --method … --normalize …` prints them.
     let engine_paired = bloodshot::fewshot::paired::to_first(
         &engine_summaries
             .iter()
@@ -247,9 +259,19 @@ fn console_kshot_numbers_equal_the_engine_in_every_cell() {
     let s = a.kshot.session.as_ref().unwrap();
     assert_eq!(s.paired_by_cell, engine_paired);
     assert!(engine_paired[0].is_none() && engine_paired[1..].iter().all(Option::is_some));
-    // Four n and three m presses cycle back to prototype · none.
+    // Back to plain prototype · none, same bank.
     assert_eq!(Cell::of(&a.kshot.opts.0), first);
     assert_eq!(a.kshot.session.as_ref().unwrap().bank.len(), bank_len);
+
+    // Without augmented embeddings, `v` asks for a new preparation instead.
+    let mut b = kshot();
+    assert!(b.on_action(Action::NextTta).is_empty());
+    assert!(b.kshot.session.is_none());
+    let message = b.kshot.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("press p to embed the target with 8 views per image"),
+        "{message}"
+    );
 }
 
 #[test]
