@@ -373,6 +373,7 @@ pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
             .collect::<Result<Vec<_>, String>>()
             .map(|by_method| KSweep {
                 normalize: opts.normalize,
+                tta: opts.tta,
                 by_method,
                 left_out: refusal.map(|why| (left_out, why)),
             }),

@@ -87,7 +87,7 @@ pub fn field_value(app: &App, field: KShotField) -> String {
         KShotField::Method => o.method.as_str().into(),
         KShotField::Tta => match o.tta {
             bloodshot::fewshot::tta::Tta::None => "none".into(),
-            t => format!("{t} ({} views)", t.views()),
+            t => format!("{t} (×{})", t.views()),
         },
     }
 }
@@ -162,7 +162,12 @@ fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     lines.push(Line::from(Span::styled(
         format!(
             "▸ {}{}",
-            selected.name(),
+            // The title names the augmentation; the line keeps room for the numbers.
+            Cell {
+                tta: bloodshot::fewshot::tta::Tta::None,
+                ..selected
+            }
+            .name(),
             summary.map_or(String::new(), |a| format!(
                 " {:.3} ± {:.3}",
                 a.accuracy.mean, a.accuracy.std
@@ -545,11 +550,7 @@ fn zoom(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
 fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     let t = &app.theme;
     let selected = Cell::of(&app.kshot.opts.0);
-    let Some(sweep) = s
-        .sweep
-        .as_ref()
-        .filter(|sw| sw.normalize == selected.normalize)
-    else {
+    let Some(sweep) = s.sweep.as_ref().filter(|sw| sw.shows(selected)) else {
         let msg = if app.kshot.sweeping {
             "running the sweep…"
         } else {

@@ -136,10 +136,19 @@ pub struct KShotSession {
 pub struct KSweep {
     /// The normalisation the curves were computed under.
     pub normalize: Normalization,
+    /// The test-time augmentation of the embeddings they were computed on.
+    pub tta: Tta,
     /// Points per classifier, indexed like [`Method::ALL`].
     pub by_method: Vec<Vec<SweepPoint>>,
     /// The ks left out and why (a class smaller than k).
     pub left_out: Option<(Vec<usize>, String)>,
+}
+
+impl KSweep {
+    /// Whether these curves belong to `cell`'s normalisation and augmentation.
+    pub fn shows(&self, cell: Cell) -> bool {
+        self.normalize == cell.normalize && self.tta == cell.tta
+    }
 }
 
 impl KShotSession {
@@ -155,7 +164,7 @@ impl KShotSession {
     /// The sweep's points in `cell` (empty when the sweep is of another normalisation).
     pub fn sweep_points(&self, cell: Cell) -> &[SweepPoint] {
         match &self.sweep {
-            Some(sw) if sw.normalize == cell.normalize => sw
+            Some(sw) if sw.shows(cell) => sw
                 .by_method
                 .get(cell.method.index())
                 .map_or(&[], Vec::as_slice),
@@ -202,11 +211,9 @@ impl KShotState {
                 .cloned()
                 .unwrap_or_default();
             s.summary = s.summary_by_cell.get(cell.index()).cloned().flatten();
-            // A sweep under another normalisation: drop it rather than mislabel it.
-            if s.sweep
-                .as_ref()
-                .is_some_and(|sw| sw.normalize != cell.normalize)
-            {
+            // A sweep under another normalisation or augmentation: drop it rather than
+            // mislabel it.
+            if s.sweep.as_ref().is_some_and(|sw| !sw.shows(cell)) {
                 s.sweep = None;
             }
             if !s.done.is_empty() && s.done.len() == s.bank.len() {

@@ -237,6 +237,7 @@ fn kshot() -> App {
         .collect();
     let sweep = Some(KSweep {
         normalize: Normalization::None,
+        tta: Tta::None,
         by_method,
         left_out: None,
     });

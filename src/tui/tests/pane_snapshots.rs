@@ -263,7 +263,10 @@ fn kshot_tab_names_its_target_and_offers_the_saved_one() {
         screen.contains("target        sample-data/cnmc"),
         "{screen}"
     );
-    assert!(screen.contains("⚠ saved on …a/real-sample/cnmc: T"), "{screen}");
+    assert!(
+        screen.contains("⚠ saved on …a/real-sample/cnmc: T"),
+        "{screen}"
+    );
 
     let effects = a.on_action(Action::UseSavedTarget);
     assert!(matches!(effects.as_slice(), [Effect::Scan]), "{effects:?}");

@@ -529,10 +529,20 @@ fn the_k_sweep_draws_every_classifier_as_the_engine_computes_it() {
     }
     let cell = Cell::of(&a.kshot.opts.0);
     assert_eq!(s.sweep_points(cell), sweep.by_method[1].as_slice());
-    // Another normalisation: the curves are not its own, so none are shown or saved.
+    // Another normalisation or augmentation: the curves are not its own, so none are shown
+    // or saved.
+    let mut b = a.clone();
     a.on_action(Action::NextNormalization);
-    let s = a.kshot.session.as_ref().unwrap();
-    assert!(s.sweep.is_none());
+    assert!(a.kshot.session.as_ref().unwrap().sweep.is_none());
+    if let Some(s) = b.kshot.session.as_mut() {
+        s.augmented = Some((
+            bloodshot::fewshot::tta::Tta::Dihedral,
+            Arc::new(super::tiny_prep(0.3)),
+        ));
+    }
+    b.on_action(Action::NextTta);
+    let s = b.kshot.session.as_ref().unwrap();
+    assert!(s.sweep.is_none(), "the curves were of the plain embeddings");
 }
 
 /// The Train form's "start from" field offers "random", then every run with a checkpoint;
