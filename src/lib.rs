@@ -6,6 +6,7 @@ pub mod bench;
 pub mod data;
 pub mod device;
 pub mod fewshot;
+pub mod files;
 pub mod interop;
 pub mod memory;
 pub mod model;

@@ -468,6 +468,102 @@ fn stats_train_kshot_export_end_to_end() {
         from.display()
     );
     assert!(md.contains(&row), "{row} in\n{md}");
+
+    // Every run as tidy CSV, read back and checked against the run files.
+    let csv_dir = h.join("csv");
+    let o = bloodshot(h, &["export", "--csv", csv_dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = |name: &str| -> Vec<std::collections::HashMap<String, String>> {
+        let text = std::fs::read_to_string(csv_dir.join(name)).unwrap();
+        assert!(!text.contains('"'), "no field here needs quoting: {name}");
+        let mut lines = text.lines();
+        let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+        lines
+            .map(|l| {
+                let fields: Vec<&str> = l.split(',').collect();
+                assert_eq!(fields.len(), header.len(), "{name}: {l}");
+                header
+                    .iter()
+                    .cloned()
+                    .zip(fields.into_iter().map(String::from))
+                    .collect()
+            })
+            .collect()
+    };
+    let first_id = Path::new(&run_dir)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let second_id = second["run_id"].as_str().unwrap().to_string();
+    let runs_csv = table("runs.csv");
+    assert_eq!(runs_csv.len(), 2);
+    let first_row = runs_csv.iter().find(|r| r["run_id"] == first_id).unwrap();
+    assert_eq!(first_row["objective"], "aam");
+    assert_eq!(first_row["state"], "finished");
+    let second_row = runs_csv.iter().find(|r| r["run_id"] == second_id).unwrap();
+    assert_eq!(second_row["init"], from.display().to_string());
+    let run = bloodshot::runs::RunDir::open(Path::new(&run_dir)).unwrap();
+    let (records, _) = run.metrics();
+    let epochs: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            bloodshot::runs::MetricRecord::Epoch(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    let epochs_csv = table("epochs.csv");
+    let e1 = epochs_csv.iter().find(|r| r["run_id"] == first_id).unwrap();
+    assert_eq!(e1["val_accuracy"], epochs[0].val_accuracy.to_string());
+    assert_eq!(e1["train_loss"], epochs[0].train_loss.to_string());
+    let steps = records
+        .iter()
+        .filter(|r| matches!(r, bloodshot::runs::MetricRecord::Step { .. }))
+        .count();
+    let steps_csv = table("steps.csv");
+    assert_eq!(
+        steps_csv.iter().filter(|r| r["run_id"] == first_id).count(),
+        steps
+    );
+    // draws.csv: one row per draw of every saved result (a sweep's points too).
+    let draws_csv = table("draws.csv");
+    let expected: usize = bloodshot::fewshot::evaluate::KShotResult::load_all(&run)
+        .iter()
+        .map(|r| match r.sweep.is_empty() {
+            true => r.summary.as_ref().map_or(0, |s| s.draw_accuracies.len()),
+            false => r
+                .sweep
+                .iter()
+                .map(|p| p.summary.draw_accuracies.len())
+                .sum(),
+        })
+        .sum();
+    assert_eq!(
+        draws_csv.iter().filter(|r| r["run_id"] == first_id).count(),
+        expected
+    );
+    // The first `kshot` (k = 3, 7 draws, prototype · none, plain), draw by draw.
+    let rows: Vec<_> = draws_csv
+        .iter()
+        .filter(|r| {
+            r["run_id"] == first_id
+                && r["k"] == "3"
+                && r["bank_draws"] == "7"
+                && r["normalize"] == "none"
+                && r["method"] == "prototype"
+                && r["tta"] == "none"
+        })
+        .collect();
+    assert_eq!(rows.len(), 7);
+    let summary: bloodshot::fewshot::metrics::KShotSummary =
+        serde_json::from_value(k["summary"].clone()).unwrap();
+    for (d, row) in rows.iter().enumerate() {
+        assert_eq!(row["draw"], d.to_string());
+        assert_eq!(row["accuracy"], summary.draw_accuracies[d].to_string());
+        assert_eq!(row["macro_f1"], summary.draw_macro_f1[d].to_string());
+        assert_eq!(row["f1_hem"], summary.draw_class_f1[d][1].to_string());
+    }
 }
 
 #[test]

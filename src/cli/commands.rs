@@ -577,6 +577,13 @@ fn grid_table(results: &[KShotResult], paired: &[Option<PairedDifference>]) -> S
 
 /// `bloodshot export`.
 pub fn export(a: ExportArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    if let Some(dir) = &a.csv {
+        let e = report::csv::write_csv(&runs_dir(runs), dir)?;
+        for (file, rows) in e.files.iter().zip(&e.rows) {
+            println!("{} ({rows} rows)", file.display());
+        }
+        return Ok(());
+    }
     let run = resolve(&runs_dir(runs), &a.run)?;
     let out = report::write(&run, a.out.as_deref())?;
     println!("{}", out.display());

@@ -52,7 +52,7 @@ fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<usize, String> {
         let mut out = Vec::new();
         render(page, &mut out)?;
         let path = dir.join(format!("{name}.1"));
-        bloodshot::data::cache::write_atomic(&path, &out)
+        bloodshot::files::write_atomic(&path, &out)
             .map_err(|e| format!("cannot write the man page {}: {e}", path.display()))?;
     }
     Ok(pages.len())

@@ -305,6 +305,10 @@ pub struct ExportArgs {
     /// Output file (default: report.md in the run folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Instead of a report: tidy CSV files of every run in the runs folder, written into
+    /// DIR (runs.csv, epochs.csv, steps.csv, draws.csv) for pandas or R.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["run", "out"])]
+    pub csv: Option<PathBuf>,
 }
 
 /// `import`.

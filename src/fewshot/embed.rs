@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::classify::Embeddings;
 use super::tta::{Tta, dihedral_view};
-use crate::data::cache::{ImageCache, write_atomic};
+use crate::data::cache::ImageCache;
 use crate::data::loader::BatchLoader;
+use crate::files::write_atomic;
 use crate::model::EfficientNetB0;
 
 /// Index stored next to the embedding matrix.

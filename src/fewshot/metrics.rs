@@ -285,6 +285,10 @@ pub struct KShotSummary {
     /// before it was recorded).
     #[serde(default)]
     pub draw_macro_f1: Vec<f64>,
+    /// F1 of each class in each draw, draw-major (for per-draw exports; empty in results
+    /// saved before it was recorded).
+    #[serde(default)]
+    pub draw_class_f1: Vec<Vec<f64>>,
 }
 
 impl KShotSummary {
@@ -319,6 +323,10 @@ impl KShotSummary {
             confusion,
             draw_accuracies: draws.iter().map(|d| d.accuracy).collect(),
             draw_macro_f1: draws.iter().map(|d| d.macro_f1).collect(),
+            draw_class_f1: draws
+                .iter()
+                .map(|d| d.per_class.iter().map(|c| c.f1).collect())
+                .collect(),
         })
     }
 }

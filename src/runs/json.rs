@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::data::cache::write_atomic;
+use crate::files::write_atomic;
 
 /// Reads a JSON file with a one-sentence error naming it.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {

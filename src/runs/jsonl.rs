@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::records::MetricRecord;
-use crate::data::cache::write_atomic;
+use crate::files::write_atomic;
 
 /// Appends metric lines, flushing each so a kill loses at most the line being written.
 pub struct MetricsWriter {

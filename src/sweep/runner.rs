@@ -365,7 +365,7 @@ pub fn write_table1(runs_dir: &Path, sweep: &Sweep) -> Result<PathBuf, String> {
     let mut md = format!("# Sweep `{}`: {} jobs\n\n", sweep.id, sweep.jobs.len());
     crate::report::table1::render(&mut md, &table);
     let path = sweep.dir(runs_dir).join("table1.md");
-    crate::data::cache::write_atomic(&path, md.as_bytes())
+    crate::files::write_atomic(&path, md.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }

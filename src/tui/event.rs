@@ -74,6 +74,19 @@ pub struct PreparedSession {
     pub bank: Arc<[bloodshot::fewshot::sampler::Draw]>,
 }
 
+/// The accuracy-vs-k curves of `w`: every classifier on the same banks of each k.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KSweep {
+    /// The normalisation the curves were computed under.
+    pub normalize: bloodshot::fewshot::score::Normalization,
+    /// The test-time augmentation of the embeddings they were computed on.
+    pub tta: bloodshot::fewshot::tta::Tta,
+    /// Points per classifier, indexed like [`Method::ALL`].
+    pub by_method: Vec<Vec<bloodshot::fewshot::evaluate::SweepPoint>>,
+    /// The ks left out and why (a class smaller than k).
+    pub left_out: Option<(Vec<usize>, String)>,
+}
+
 /// Results of evaluating a range of draws.
 #[derive(Debug, Clone)]
 pub struct Evaluated {
@@ -117,7 +130,7 @@ pub enum AppEvent {
     /// Draws evaluated.
     Evaluated(Result<Box<Evaluated>, String>),
     /// Sweep done.
-    Swept(Result<crate::tui::state::kshot::KSweep, String>),
+    Swept(Result<KSweep, String>),
     /// Export done.
     Exported(Result<Vec<PathBuf>, String>),
     /// An import or weights export finished (one line either way).

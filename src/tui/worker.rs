@@ -18,8 +18,8 @@ use bloodshot::runs::{RunDir, TrainConfig, list_runs};
 use bloodshot::train::{self, Follower, Start, StopSignal, TrainError, TrainEvent};
 
 use super::action::SweepStart;
-use super::event::{AppEvent, Evaluated, PreparedSession, RunRow, Tx, Which};
-use super::state::kshot::{KShotSession, KSweep, SWEEP_KS};
+use super::event::{AppEvent, Evaluated, KSweep, PreparedSession, RunRow, Tx, Which};
+use super::state::kshot::{KShotSession, SWEEP_KS};
 use super::state::sweeps::SweepRow;
 use super::thumb::Thumb;
 use bloodshot::sweep::{Control, Sweep};

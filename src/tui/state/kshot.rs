@@ -15,7 +15,7 @@ use bloodshot::runs::RunDir;
 
 use super::step_in;
 use crate::tui::action::Effect;
-use crate::tui::event::{Evaluated, PreparedSession, RunRow};
+use crate::tui::event::{Evaluated, KSweep, PreparedSession, RunRow};
 use crate::tui::thumb::Thumb;
 
 const KS: [usize; 10] = [1, 2, 3, 5, 10, 15, 20, 30, 50, 100];
@@ -129,19 +129,6 @@ pub struct KShotSession {
     pub pca: PcaView,
     /// The accuracy-vs-k sweep: one curve per classifier, under one normalisation.
     pub sweep: Option<KSweep>,
-}
-
-/// The accuracy-vs-k curves of `w`: every classifier on the same banks of each k.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KSweep {
-    /// The normalisation the curves were computed under.
-    pub normalize: Normalization,
-    /// The test-time augmentation of the embeddings they were computed on.
-    pub tta: Tta,
-    /// Points per classifier, indexed like [`Method::ALL`].
-    pub by_method: Vec<Vec<SweepPoint>>,
-    /// The ks left out and why (a class smaller than k).
-    pub left_out: Option<(Vec<usize>, String)>,
 }
 
 impl KSweep {

@@ -25,11 +25,11 @@ use bloodshot::train::TrainEvent;
 
 use super::action::{Action, Effect, Tab};
 use super::app::App;
-use super::event::{AppEvent, RunRow};
+use super::event::{AppEvent, KSweep, RunRow};
 use super::keys::{BINDINGS, Scope, action_for};
 use super::panes;
 use super::state::data::ScanState;
-use super::state::kshot::{KShotSession, KSweep, PcaView};
+use super::state::kshot::{KShotSession, PcaView};
 use super::theme::Theme;
 use super::thumb::Thumb;
 
