@@ -580,6 +580,12 @@ fn bank_evaluation_matches_draw_by_draw() {
                     "threads {threads}, {mode}"
                 );
             }
+            // The Gram path (pool protocol: the pool's own rows are the queries).
+            assert_eq!(
+                scorer.evaluate_bank_gram(&labels, &draws, 3, 2),
+                Some(one_by_one.clone()),
+                "Gram path, {mode}"
+            );
         }
     }
 }

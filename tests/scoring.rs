@@ -133,6 +133,18 @@ fn collapsed_embeddings_score_like_float64_draw_by_draw() {
             Some(Arc::new(queries.clone())),
             mode,
         );
+        // The Gram path (large banks) scores exactly as the direct one, draw by draw.
+        let direct: Vec<_> = draws
+            .iter()
+            .map(|d| scorer.evaluate_draw(&query_labels, d, 2))
+            .collect();
+        for threads in [1, 2] {
+            assert_eq!(
+                scorer.evaluate_bank_gram(&query_labels, &draws, 2, threads),
+                Some(direct.clone()),
+                "Gram path under {mode}, {threads} threads"
+            );
+        }
         let mut reference_acc = Vec::new();
         for draw in &draws {
             let reference =

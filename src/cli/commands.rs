@@ -435,6 +435,13 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             },
         )?;
         p.finish();
+        // A large bank takes the Gram path unless its matrix would not fit: say so.
+        if a.draws >= bloodshot::fewshot::score::GRAM_MIN_DRAWS
+            && a.classifier.method.contains(&Method::Prototype)
+            && let Some(why) = prep.scorer(opts.normalize).gram_refusal()
+        {
+            println!("note: {why}");
+        }
         let started = std::time::Instant::now();
         for method in distinct(&a.classifier.method) {
             for normalize in distinct(&a.normalize) {

@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod method;
 pub mod metrics;
 pub mod paired;
+mod parallel;
 pub mod pca;
 pub mod sampler;
 pub mod score;

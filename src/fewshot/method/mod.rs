@@ -167,25 +167,7 @@ pub fn evaluate_bank(
         }
         DrawMetrics::from_confusion(confusion)
     };
-    let threads = threads.clamp(1, draws.len().max(1));
-    if threads == 1 {
-        return draws.iter().map(one).collect();
-    }
-    let chunk_len = draws.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = draws
-            .chunks(chunk_len)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
+    crate::fewshot::parallel::map_chunks(draws, threads, |chunk| chunk.iter().map(one).collect())
 }
 
 /// `a · b` with four partial sums (vectorisable; the same value on every machine).

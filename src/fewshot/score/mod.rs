@@ -26,12 +26,14 @@
 //! chance, and on exact ties.
 
 mod collapse;
+mod gram;
 mod kernel;
 mod scorer;
 
 use serde::{Deserialize, Serialize};
 
 pub use collapse::{COLLAPSE_COSINE, CollapseStats, format_cosine};
+pub use gram::{GRAM_BUDGET_BYTES, GRAM_MIN_DRAWS};
 pub use scorer::{Scorer, TransformedRows, reference_predict};
 
 /// How embeddings are normalised before prototypes and cosines are formed.

@@ -1,8 +1,9 @@
 //! The exact scorer: the mode's transform, f64 prototypes, f32 residual dots with certified
 //! error bounds, the exact fallback, and the float64 reference.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::gram::{GRAM_MIN_DRAWS, Gram, along, residual_length};
 use super::kernel::{Kernel, LANES};
 use super::{Normalization, add_into, dot64, norm, to_f64};
 use crate::fewshot::classify::Embeddings;
@@ -134,19 +135,19 @@ fn exact_cosines(query: &[f64], prototypes: &[Option<Vec<f64>>]) -> Vec<f64> {
 
 /// The class prototypes of one draw, ready for scoring queries.
 #[derive(Debug, Clone)]
-struct DrawPrototypes {
+pub(super) struct DrawPrototypes {
     /// Exact prototypes (f64) and the shift, for the exact path.
-    exact: Vec<Option<Vec<f64>>>,
-    shift: Vec<f64>,
+    pub(super) exact: Vec<Option<Vec<f64>>>,
+    pub(super) shift: Vec<f64>,
     /// Per class: `α_c = D_c·m`, `γ_c = ρ_c·m`, `1/|D_c|` (0 for a zero prototype), the bias
     /// `shift·D_c` and `|ρ_c|`.
-    alpha: Vec<f64>,
-    gamma: Vec<f64>,
-    inv_norm: Vec<f64>,
-    bias: Vec<f64>,
-    rho_norm: Vec<f64>,
+    pub(super) alpha: Vec<f64>,
+    pub(super) gamma: Vec<f64>,
+    pub(super) inv_norm: Vec<f64>,
+    pub(super) bias: Vec<f64>,
+    pub(super) rho_norm: Vec<f64>,
     /// Per class `ρ_c = D_c − α_c·m` in f32 for the hot loop, row-major `n_classes × dim`.
-    rho: Vec<f32>,
+    pub(super) rho: Vec<f32>,
 }
 
 /// One normalisation mode's view of a prepared target: everything a draw needs to be scored.
@@ -165,6 +166,8 @@ pub struct Scorer {
     residual_norm: Vec<f64>,
     /// Per query `r̃_q = f32(y_q − a_q·m)`, row-major.
     residual: Vec<f32>,
+    /// The Gram path's matrix, built on first use by a large bank (`None`: too large).
+    gram: Arc<OnceLock<Option<Gram>>>,
 }
 
 impl Scorer {
@@ -220,6 +223,7 @@ impl Scorer {
             along,
             residual_norm,
             residual,
+            gram: Arc::default(),
         }
     }
 
@@ -241,7 +245,70 @@ impl Scorer {
         &self.residual[q * self.dim..(q + 1) * self.dim]
     }
 
-    fn prototypes(&self, support: &SupportSet) -> DrawPrototypes {
+    /// Values per row.
+    pub(super) fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The common unit axis `m`.
+    pub(super) fn axis(&self) -> &[f64] {
+        &self.axis
+    }
+
+    /// `a_q = y_q·m`.
+    pub(super) fn along(&self, q: usize) -> f64 {
+        self.along[q]
+    }
+
+    /// `|r̃_q|`.
+    pub(super) fn residual_norm(&self, q: usize) -> f64 {
+        self.residual_norm[q]
+    }
+
+    /// `r̃_q`.
+    pub(super) fn query_residual(&self, q: usize) -> &[f32] {
+        self.residual(q)
+    }
+
+    /// Every `r̃_q`, row-major.
+    pub(super) fn query_residuals(&self) -> &[f32] {
+        &self.residual
+    }
+
+    /// Rows of the support pool.
+    pub(super) fn n_pool(&self) -> usize {
+        self.support_raw.n()
+    }
+
+    /// The support pool's rows split like the queries' (`r̃_i` row-major and `|r̃_i|`); for
+    /// the pool protocol the rows are the queries' own, so the residuals come back empty.
+    pub(super) fn pool_residuals(&self) -> (Vec<f32>, Vec<f64>) {
+        if self.queries_raw.is_none() {
+            return (Vec::new(), self.residual_norm.clone());
+        }
+        let mut residual = Vec::with_capacity(self.support_raw.n() * self.dim);
+        let mut lengths = Vec::with_capacity(self.support_raw.n());
+        for i in 0..self.support_raw.n() {
+            let y = self.transform.apply(self.support_raw.row(i));
+            let a = along(&y, &self.axis);
+            let start = residual.len();
+            residual.extend(y.iter().zip(&self.axis).map(|(v, m)| (v - a * m) as f32));
+            lengths.push(residual_length(&residual[start..]));
+        }
+        (residual, lengths)
+    }
+
+    /// The Gram matrix (built once, on up to `threads` threads), unless it is too large.
+    pub(super) fn gram(&self, threads: usize) -> Option<&Gram> {
+        if self.gram_refusal().is_some() {
+            return None;
+        }
+        self.gram
+            .get_or_init(|| Some(Gram::build(self, threads)))
+            .as_ref()
+    }
+
+    pub(super) fn prototypes(&self, support: &SupportSet) -> DrawPrototypes {
         let dim = self.dim;
         let n_classes = support.n_classes();
         let (exact, shift) = exact_prototypes(&self.transform, &self.support_raw, support);
@@ -292,30 +359,28 @@ impl Scorer {
     fn classify(&self, protos: &DrawPrototypes, q: usize, dots: &[f32], work: &mut Work) -> usize {
         let a = self.along[q];
         let r_norm = self.residual_norm[q];
-        // f32 dot: (dim/16 + 5) roundings of at most 2^-24 each on Σ|r̃ᵢρ̃ᵢ| ≤ |r̃||ρ̃|, plus the
-        // rounding of r and ρ to f32 (2^-24 each); a 1.5 safety factor.
-        let dot_rel = 1.5 * ((self.dim / LANES) as f64 + 8.0) * f64::from(f32::EPSILON) / 2.0;
+        let dot_rel = self.dot_rel();
         work.scores.clear();
         work.bounds.clear();
         for (class, &dot) in dots.iter().enumerate() {
-            let inv = protos.inv_norm[class];
-            if inv == 0.0 {
-                work.scores.push(0.0);
-                work.bounds.push(0.0);
-                continue;
-            }
-            let alpha = protos.alpha[class];
-            let big = a * alpha + a * protos.gamma[class] - protos.bias[class];
-            let dot = f64::from(dot);
-            let score = (big + dot) * inv;
-            let f64_part = 1e-12
-                * (a.abs() * (alpha.abs() + protos.gamma[class].abs())
-                    + protos.bias[class].abs()
-                    + dot.abs());
-            let bound = (dot_rel * r_norm * protos.rho_norm[class] + f64_part) * inv;
+            let bound = dot_rel * r_norm * protos.rho_norm[class];
+            let (score, bound) = score(protos, class, a, f64::from(dot), bound);
             work.scores.push(score);
             work.bounds.push(bound);
         }
+        self.decide(protos, q, work)
+    }
+
+    /// Relative error bound of an f32 residual dot: (dim/16 + 5) roundings of at most 2^-24
+    /// each on Σ|r̃ᵢρ̃ᵢ| ≤ |r̃||ρ̃|, plus the rounding of r and ρ to f32 (2^-24 each); a 1.5
+    /// safety factor.
+    pub(super) fn dot_rel(&self) -> f64 {
+        1.5 * ((self.dim / LANES) as f64 + 8.0) * f64::from(f32::EPSILON) / 2.0
+    }
+
+    /// The class of query `q` from the fast scores and bounds in `work`: the best one when it
+    /// wins by more than the bounds, else what the float64 reference's arithmetic says.
+    pub(super) fn decide(&self, protos: &DrawPrototypes, q: usize, work: &Work) -> usize {
         let best = argmax(&work.scores);
         let scale = work
             .scores
@@ -385,31 +450,18 @@ impl Scorer {
         n_classes: usize,
         threads: usize,
     ) -> Vec<DrawMetrics> {
-        let threads = threads.clamp(1, draws.len().max(1));
+        // Large banks (or any bank once the matrix exists) take the Gram path.
+        if (draws.len() >= GRAM_MIN_DRAWS || self.gram.get().is_some())
+            && let Some(m) = self.evaluate_bank_gram(query_labels, draws, n_classes, threads)
+        {
+            return m;
+        }
         let per_draw_bytes = (n_classes * self.dim * std::mem::size_of::<f32>()).max(1);
         let batch = (BATCH_PROTOTYPE_BYTES / per_draw_bytes).max(1);
-        let evaluate = |chunk: &[Draw]| -> Vec<DrawMetrics> {
+        crate::fewshot::parallel::map_chunks(draws, threads, |chunk| {
             chunk
                 .chunks(batch)
                 .flat_map(|b| self.evaluate_batch(query_labels, b, n_classes))
-                .collect()
-        };
-        if threads == 1 {
-            return evaluate(draws);
-        }
-        let chunk_len = draws.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = draws
-                .chunks(chunk_len)
-                .map(|chunk| scope.spawn(move || evaluate(chunk)))
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| {
-                    worker
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
                 .collect()
         })
     }
@@ -464,11 +516,34 @@ impl Scorer {
     }
 }
 
+/// The fast score of `class` for a query split as `a·m + r`, from `dot ≈ r·ρ_c` whose error
+/// is at most `dot_bound`: the score and its error bound (0 and 0 for a zero prototype).
+pub(super) fn score(
+    protos: &DrawPrototypes,
+    class: usize,
+    a: f64,
+    dot: f64,
+    dot_bound: f64,
+) -> (f64, f64) {
+    let inv = protos.inv_norm[class];
+    if inv == 0.0 {
+        return (0.0, 0.0);
+    }
+    let alpha = protos.alpha[class];
+    let big = a * alpha + a * protos.gamma[class] - protos.bias[class];
+    let score = (big + dot) * inv;
+    let f64_part = 1e-12
+        * (a.abs() * (alpha.abs() + protos.gamma[class].abs())
+            + protos.bias[class].abs()
+            + dot.abs());
+    (score, (dot_bound + f64_part) * inv)
+}
+
 /// Scratch space of [`Scorer::classify`].
 #[derive(Debug, Default)]
-struct Work {
-    scores: Vec<f64>,
-    bounds: Vec<f64>,
+pub(super) struct Work {
+    pub(super) scores: Vec<f64>,
+    pub(super) bounds: Vec<f64>,
 }
 
 /// Prototype bytes per batch of draws: small enough to stay in L2 cache next to a query row.
