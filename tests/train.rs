@@ -292,3 +292,23 @@ fn a_non_finite_loss_stops_the_run_and_keeps_what_was_written() {
     assert_eq!(bad, 0);
     assert!(run.checkpoints().is_empty());
 }
+
+/// The console's Train form starts from the engine's sample preset on the bundled sample:
+/// quick settings that still pass the checks a typed value gets.
+#[test]
+fn the_sample_preset_is_quick_and_valid() {
+    let seed = bloodshot::runs::TrainConfig::default();
+    let quick = seed.clone().sample_preset();
+    assert_eq!(
+        (quick.image_size, quick.batch_size, quick.epochs, quick.limit_per_class),
+        (64, 16, 2, Some(16))
+    );
+    assert_eq!((quick.aam.margin, quick.aam.scale), (0.2, 16.0));
+    assert_eq!((quick.objective, quick.lr, quick.seed), (seed.objective, seed.lr, seed.seed));
+    quick.validate().expect("valid");
+    assert_eq!(
+        bloodshot::fewshot::evaluate::KShotOptions::interactive().draws,
+        50,
+        "the console's bank"
+    );
+}

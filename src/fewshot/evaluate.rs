@@ -512,6 +512,15 @@ pub struct KShotResult {
 }
 
 impl KShotOptions {
+    /// The console's bank: 50 draws (small enough to step through draw by draw; `kshot`
+    /// and sweeps default to the seed's 100).
+    pub fn interactive() -> KShotOptions {
+        KShotOptions {
+            draws: 50,
+            ..KShotOptions::default()
+        }
+    }
+
     /// The cell's name: "logistic · cl2n* · tta dihedral".
     pub fn cell_name(&self) -> String {
         Cell::of(self).name()

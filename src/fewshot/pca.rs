@@ -3,6 +3,9 @@
 
 use super::classify::Embeddings;
 
+/// Queries in the seed's scatter plot at most.
+pub const VIEW_SAMPLE: usize = 400;
+
 /// Result of [`pca_2d`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pca {
@@ -92,4 +95,19 @@ pub fn project(v: &[f32], comps: &[Vec<f64>; 2], mean: &[f64]) -> (f64, f64) {
         c.iter().zip(&comps[0]).map(|(a, b)| a * b).sum(),
         c.iter().zip(&comps[1]).map(|(a, b)| a * b).sum(),
     )
+}
+
+/// The seed's view of a prepared target: the PCA of (up to) [`VIEW_SAMPLE`] query embeddings,
+/// evenly spaced for determinism and L2-normalised (as the cosine sees them), and the points
+/// of each class. What the console's K-shot tab plots.
+pub fn target_view(prep: &super::evaluate::Prepared) -> (Pca, Vec<Vec<(f64, f64)>>) {
+    let n = prep.query_labels.len();
+    let take = n.min(VIEW_SAMPLE);
+    let rows: Vec<usize> = (0..take).map(|i| i * n / take.max(1)).collect();
+    let pca = pca_2d(&prep.query_emb.l2_normalized(), &rows);
+    let mut points = vec![Vec::new(); prep.classes.len()];
+    for (pt, &r) in pca.points.iter().zip(&rows) {
+        points[prep.query_labels[r]].push(*pt);
+    }
+    (pca, points)
 }

@@ -92,7 +92,10 @@ pub fn initial_app(opts: &Options) -> (App, Vec<String>) {
         theme_index,
     );
     app.user_theme = user_theme;
-    state::train::sample_friendly(&mut app.form, base == bloodshot::paths::default_base());
+    // On the bundled sample the form starts from the engine's quick preset, else the seed's.
+    if base == bloodshot::paths::default_base() {
+        app.form = app.form.clone().sample_preset();
+    }
     if let Some(n) = notes.first() {
         app.status = Some(n.clone());
     }

@@ -10,7 +10,7 @@ use bloodshot::data::stats::{StatsPhase, dataset_stats};
 use bloodshot::fewshot::classify::Prototypes;
 use bloodshot::fewshot::evaluate::{self, Cell, KShotOptions, PrepareProgress};
 use bloodshot::fewshot::method::Method;
-use bloodshot::fewshot::pca::{pca_2d, project};
+use bloodshot::fewshot::pca::project;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::fewshot::tta::Tta;
 use bloodshot::report;
@@ -264,17 +264,7 @@ pub fn prepare(
             Ok((epoch, ds, prep, augmented, bank))
         })
         .map(|(epoch, ds, prep, augmented, bank)| {
-            // The seed's view: PCA of (up to) 400 target embeddings, evenly spaced for
-            // determinism.
-            let n = prep.query_labels.len();
-            let take = n.min(400);
-            let rows: Vec<usize> = (0..take).map(|i| i * n / take.max(1)).collect();
-            // Unit rows, as the cosine sees them.
-            let pca = pca_2d(&prep.query_emb.l2_normalized(), &rows);
-            let mut points = vec![Vec::new(); prep.classes.len()];
-            for (pt, &r) in pca.points.iter().zip(&rows) {
-                points[prep.query_labels[r]].push(*pt);
-            }
+            let (pca, points) = bloodshot::fewshot::pca::target_view(&prep);
             Box::new(PreparedSession {
                 epoch,
                 prep: Arc::new(prep),

@@ -226,10 +226,7 @@ pub struct KShotOptionsView(pub KShotOptions);
 
 impl Default for KShotOptionsView {
     fn default() -> Self {
-        KShotOptionsView(KShotOptions {
-            draws: 50,
-            ..Default::default()
-        })
+        KShotOptionsView(KShotOptions::interactive())
     }
 }
 

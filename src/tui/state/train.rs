@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use bloodshot::device::DeviceSpec;
-use bloodshot::model::{AamParams, Objective};
+use bloodshot::model::Objective;
 use bloodshot::runs::{EpochSummary, TrainConfig};
 use bloodshot::train::TrainEvent;
 
@@ -155,21 +155,6 @@ const LIMITS: [Option<usize>; 8] = [
     Some(128),
     Some(256),
 ];
-/// Quick form defaults for the console on small CPUs: tiny settings when the base set is the
-/// bundled sample, the seed's settings otherwise.
-pub fn sample_friendly(form: &mut TrainConfig, is_sample: bool) {
-    if is_sample {
-        form.image_size = 64;
-        form.batch_size = 16;
-        form.epochs = 2;
-        form.limit_per_class = Some(16);
-        form.aam = AamParams {
-            margin: 0.2,
-            scale: 16.0,
-        };
-    }
-}
-
 /// How the Train tab draws its loss chart; kept across runs and watched runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChartView {
