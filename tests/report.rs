@@ -264,3 +264,25 @@ fn a_bank_saved_again_with_its_sweep_is_reported_once() {
         "the sweep still shows: {md}"
     );
 }
+
+/// The confusion matrix the CLI prints and the report writes: one table, two renderings.
+#[test]
+fn confusion_matrix_as_markdown_and_plain_text() {
+    use bloodshot::fewshot::metrics::ConfusionMatrix;
+    use bloodshot::report::text::confusion;
+    let mut cm = ConfusionMatrix::new(2);
+    for (t, p, n) in [(0, 0, 548), (0, 1, 262), (1, 0, 114), (1, 1, 7)] {
+        for _ in 0..n {
+            cm.add(t, p);
+        }
+    }
+    let table = confusion(&["all".to_string(), "hem".to_string()], &cm);
+    assert_eq!(
+        table.markdown(),
+        "| true \\ predicted | all | hem |\n|---|---:|---:|\n| **all** | 548 | 262 |\n| **hem** | 114 | 7 |\n"
+    );
+    assert_eq!(
+        table.plain("  "),
+        "  true \\ predicted  all  hem\n  all               548  262\n  hem               114    7\n"
+    );
+}

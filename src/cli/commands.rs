@@ -516,17 +516,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         }
     }
     if let Some(s) = &result.summary {
-        println!(
-            "k = {}: accuracy {:.3} ± {:.3} (95 % CI {:.3}–{:.3}), balanced {:.3}, macro F1 {:.3} ± {:.3}",
-            a.k,
-            s.accuracy.mean,
-            s.accuracy.std,
-            s.accuracy.ci95_low,
-            s.accuracy.ci95_high,
-            s.balanced_accuracy.mean,
-            s.macro_f1.mean,
-            s.macro_f1.std
-        );
+        println!("k = {}: {}", a.k, report::text::summary_sentence(s, false));
         for (c, name) in result.classes.iter().enumerate() {
             let pc = &s.per_class[c];
             println!(
@@ -534,13 +524,11 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
                 pc.f1.mean, pc.f1.std, pc.precision.mean, pc.recall.mean
             );
         }
-        println!("  confusion (rows true, columns predicted; summed over draws):");
-        for (t, name) in result.classes.iter().enumerate() {
-            let row: Vec<String> = (0..result.classes.len())
-                .map(|p| format!("{:>8}", s.confusion.get(t, p)))
-                .collect();
-            println!("  {name:<6}{}", row.join(""));
-        }
+        println!("  confusion matrix summed over the {} draws:", s.draws);
+        print!(
+            "{}",
+            report::text::confusion(&result.classes, &s.confusion).plain("  ")
+        );
     }
     for pnt in &result.sweep {
         println!(

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::fewshot::evaluate::{Cell, KShotOptions, KShotResult};
 use crate::fewshot::method::Method;
-use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
+use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary};
 use crate::fewshot::paired;
 use crate::fewshot::tta::Tta;
 use crate::runs::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus, list_runs, read_json};
@@ -69,42 +69,15 @@ pub fn collect_comparable(run: &RunDir) -> Vec<RunReport> {
         .collect()
 }
 
-fn pm(s: &Summary) -> String {
-    format!("{:.3} ± {:.3}", s.mean, s.std)
-}
+use super::text::pm;
 
 fn confusion_table(out: &mut String, classes: &[String], cm: &ConfusionMatrix) {
-    let _ = write!(out, "| true \\ predicted |");
-    for c in classes {
-        let _ = write!(out, " {c} |");
-    }
-    out.push('\n');
-    let _ = write!(out, "|---|");
-    for _ in classes {
-        out.push_str("---:|");
-    }
-    out.push('\n');
-    for (t, name) in classes.iter().enumerate() {
-        let _ = write!(out, "| **{name}** |");
-        for p in 0..classes.len() {
-            let _ = write!(out, " {} |", cm.get(t, p));
-        }
-        out.push('\n');
-    }
+    out.push_str(&super::text::confusion(classes, cm).markdown());
     out.push('\n');
 }
 
 fn kshot_block(out: &mut String, r: &KShotResult, s: &KShotSummary) {
-    let _ = writeln!(
-        out,
-        "- accuracy **{}** (95 % CI {:.3}–{:.3}), balanced accuracy {}, macro F1 {}, weighted F1 {}\n",
-        pm(&s.accuracy),
-        s.accuracy.ci95_low,
-        s.accuracy.ci95_high,
-        pm(&s.balanced_accuracy),
-        pm(&s.macro_f1),
-        pm(&s.weighted_f1)
-    );
+    let _ = writeln!(out, "- {}\n", super::text::summary_sentence(s, true));
     out.push_str("| class | precision | recall | F1 |\n|---|---|---|---|\n");
     for (c, name) in r.classes.iter().enumerate() {
         if let Some(pc) = s.per_class.get(c) {

@@ -3,6 +3,7 @@
 pub mod csv;
 pub mod markdown;
 pub mod table1;
+pub mod text;
 
 pub use markdown::{RunReport, collect, render};
 
