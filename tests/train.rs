@@ -300,11 +300,19 @@ fn the_sample_preset_is_quick_and_valid() {
     let seed = bloodshot::runs::TrainConfig::default();
     let quick = seed.clone().sample_preset();
     assert_eq!(
-        (quick.image_size, quick.batch_size, quick.epochs, quick.limit_per_class),
+        (
+            quick.image_size,
+            quick.batch_size,
+            quick.epochs,
+            quick.limit_per_class
+        ),
         (64, 16, 2, Some(16))
     );
     assert_eq!((quick.aam.margin, quick.aam.scale), (0.2, 16.0));
-    assert_eq!((quick.objective, quick.lr, quick.seed), (seed.objective, seed.lr, seed.seed));
+    assert_eq!(
+        (quick.objective, quick.lr, quick.seed),
+        (seed.objective, seed.lr, seed.seed)
+    );
     quick.validate().expect("valid");
     assert_eq!(
         bloodshot::fewshot::evaluate::KShotOptions::interactive().draws,

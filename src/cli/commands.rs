@@ -478,16 +478,33 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             "paired_to_first": paired,
         }));
     }
-    let (result, opts) = (&results[0], &results[0].options);
-    println!(
+    let header = format!(
         "run {} epoch {epoch}, protocol {}, support pool {}, queries {} ({} draws in {:.1} ms)",
         run.id(),
         prep.protocol.as_str(),
-        result.support_pool,
-        result.queries,
+        results[0].support_pool,
+        results[0].queries,
         a.draws * a.sweep.len().max(1) * results.len(),
         elapsed.as_secs_f64() * 1e3
     );
+    print_first_cell(&header, &results, &prep);
+    if results.len() > 1 {
+        print!("{}", grid_table(&results, &paired));
+    }
+    for path in &saved {
+        println!("saved {}", path.display());
+    }
+    if let Some(out) = &a.out {
+        println!("report {}", out.display());
+    }
+    Ok(())
+}
+
+/// The text of `kshot`'s first cell: where it ran, the classifier and normalisation, the
+/// warnings, the summary with per-class scores and the confusion matrix, the k sweep.
+fn print_first_cell(header: &str, results: &[KShotResult], prep: &evaluate::Prepared) {
+    let (result, opts) = (&results[0], &results[0].options);
+    println!("{header}");
     println!("classifier {}: {}", opts.method, opts.method.description());
     println!(
         "normalisation {}{}",
@@ -516,7 +533,11 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         }
     }
     if let Some(s) = &result.summary {
-        println!("k = {}: {}", a.k, report::text::summary_sentence(s, false));
+        println!(
+            "k = {}: {}",
+            opts.k,
+            report::text::summary_sentence(s, false)
+        );
         for (c, name) in result.classes.iter().enumerate() {
             let pc = &s.per_class[c];
             println!(
@@ -536,16 +557,6 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             pnt.k, pnt.summary.accuracy.mean, pnt.summary.accuracy.std
         );
     }
-    if results.len() > 1 {
-        print!("{}", grid_table(&results, &paired));
-    }
-    for path in &saved {
-        println!("saved {}", path.display());
-    }
-    if let Some(out) = &a.out {
-        println!("report {}", out.display());
-    }
-    Ok(())
 }
 
 /// The classifier × normalisation cells scored on the same draws, each with its accuracy and

@@ -67,37 +67,17 @@ impl Logistic {
         let (mut a_prev, mut b_prev) = (a.clone(), b.clone());
         let mut t = 1f64;
         let mut iterations = 0;
-        let mut logits = vec![0f64; n_classes];
+        let problem = Problem {
+            gram: &gram,
+            labels,
+            n,
+            n_classes,
+            lambda,
+        };
         let mut grad_a = vec![0f64; n * n_classes];
         let mut grad_b = vec![0f64; n_classes];
         while iterations < MAX_ITERATIONS {
-            // Gradient at (a, b): residuals r = (softmax(G a + b) − onehot) / n.
-            grad_b.iter_mut().for_each(|g| *g = 0.0);
-            for i in 0..n {
-                for (k, l) in logits.iter_mut().enumerate() {
-                    *l = b[k]
-                        + (0..n)
-                            .map(|j| gram[i * n + j] * a[j * n_classes + k])
-                            .sum::<f64>();
-                }
-                softmax_in_place(&mut logits);
-                for k in 0..n_classes {
-                    let r = (logits[k] - f64::from(u8::from(labels[i] == k))) / n as f64;
-                    grad_a[i * n_classes + k] = r + lambda * a[i * n_classes + k];
-                    grad_b[k] += r;
-                }
-            }
-            // |∇|² = Σ_c g_cᵀ G g_c + |∇b|², in the embedding space.
-            let mut norm2: f64 = grad_b.iter().map(|g| g * g).sum();
-            for k in 0..n_classes {
-                for i in 0..n {
-                    let gi = grad_a[i * n_classes + k];
-                    norm2 += gi
-                        * (0..n)
-                            .map(|j| gram[i * n + j] * grad_a[j * n_classes + k])
-                            .sum::<f64>();
-                }
-            }
+            let norm2 = problem.gradient(&a, &b, &mut grad_a, &mut grad_b);
             if norm2.sqrt() < TOLERANCE {
                 break;
             }
@@ -186,6 +166,52 @@ impl Logistic {
             }
         }
         best.0
+    }
+}
+
+/// The objective in the coefficients of the support rows.
+struct Problem<'a> {
+    /// The support's Gram matrix, `n × n`.
+    gram: &'a [f64],
+    labels: &'a [usize],
+    n: usize,
+    n_classes: usize,
+    lambda: f64,
+}
+
+impl Problem<'_> {
+    /// The gradient at `(a, b)` into `grad_a` (as coefficients of the support rows) and
+    /// `grad_b`; returns its squared norm in the embedding space, `Σ_c g_cᵀ G g_c + |∇b|²`.
+    fn gradient(&self, a: &[f64], b: &[f64], grad_a: &mut [f64], grad_b: &mut [f64]) -> f64 {
+        let (n, classes, gram) = (self.n, self.n_classes, self.gram);
+        let mut logits = vec![0f64; classes];
+        grad_b.iter_mut().for_each(|g| *g = 0.0);
+        // Residuals r = (softmax(G a + b) − onehot) / n.
+        for i in 0..n {
+            for (k, l) in logits.iter_mut().enumerate() {
+                *l = b[k]
+                    + (0..n)
+                        .map(|j| gram[i * n + j] * a[j * classes + k])
+                        .sum::<f64>();
+            }
+            softmax_in_place(&mut logits);
+            for k in 0..classes {
+                let r = (logits[k] - f64::from(u8::from(self.labels[i] == k))) / n as f64;
+                grad_a[i * classes + k] = r + self.lambda * a[i * classes + k];
+                grad_b[k] += r;
+            }
+        }
+        let mut norm2: f64 = grad_b.iter().map(|g| g * g).sum();
+        for k in 0..classes {
+            for i in 0..n {
+                let gi = grad_a[i * classes + k];
+                norm2 += gi
+                    * (0..n)
+                        .map(|j| gram[i * n + j] * grad_a[j * classes + k])
+                        .sum::<f64>();
+            }
+        }
+        norm2
     }
 }
 

@@ -12,7 +12,7 @@
 //! predictions equal the float64 reference draw by draw, as on the direct path.
 
 use super::kernel::Kernel;
-use super::scorer::{Scorer, Work, score};
+use super::scorer::{DrawPrototypes, Scorer, Work, score};
 use super::{Normalization, dot64, norm};
 use crate::fewshot::metrics::{ConfusionMatrix, DrawMetrics};
 use crate::fewshot::sampler::Draw;
@@ -85,6 +85,16 @@ impl Gram {
         }
     }
 
+    /// `r̃_i` of pool row `i` (the query row itself for the pool protocol).
+    fn pool_residual<'a>(&'a self, scorer: &'a Scorer, i: usize) -> &'a [f32] {
+        if self.residual.is_empty() {
+            scorer.query_residual(i)
+        } else {
+            let dim = scorer.dim();
+            &self.residual[i * dim..(i + 1) * dim]
+        }
+    }
+
     fn row(&self, i: usize) -> &[f32] {
         &self.dots[i * self.n_queries..(i + 1) * self.n_queries]
     }
@@ -101,25 +111,20 @@ struct GramWork {
 }
 
 impl Scorer {
-    /// Metrics of one draw on the Gram path (the same predictions as the direct path).
-    fn evaluate_draw_gram(
+    /// Per class, the error bound of the Gram approximation of `r̃_q·ρ_c` divided by `|r̃_q|`:
+    /// the Gram entries' rounding (scaled by the support residuals' mean length), `|u_c|` (the
+    /// exact prototype residual's distance from what the sums stand for) and the rounding of
+    /// `r_q` to f32.
+    fn gram_slack(
         &self,
         g: &Gram,
-        query_labels: &[usize],
         draw: &Draw,
+        protos: &DrawPrototypes,
         n_classes: usize,
-        w: &mut GramWork,
-    ) -> DrawMetrics {
+    ) -> Vec<f64> {
         let dim = self.dim();
-        let protos = self.prototypes(&draw.support);
         let centre = self.mode() == Normalization::CentreSupport;
-        let pool_residual = |i: usize| -> &[f32] {
-            if g.residual.is_empty() {
-                self.query_residual(i)
-            } else {
-                &g.residual[i * dim..(i + 1) * dim]
-            }
-        };
+        let pool_residual = |i: usize| g.pool_residual(self, i);
         // Mean support residual per class and over the whole support (f64), and the mean of
         // the residuals' lengths: the Gram sums' error scales with the latter.
         let mut means = vec![vec![0f64; dim]; n_classes];
@@ -149,7 +154,7 @@ impl Scorer {
         let axis = self.axis();
         let dot_rel = self.dot_rel();
         let half_ulp = f64::from(f32::EPSILON) / 2.0;
-        let slack: Vec<f64> = (0..n_classes)
+        (0..n_classes)
             .map(|c| {
                 let Some(d) = protos.exact.get(c).and_then(Option::as_ref) else {
                     return 0.0;
@@ -166,7 +171,22 @@ impl Scorer {
                 let gram_error = dot_rel * (mean_len[c] + if centre { all_len } else { 0.0 });
                 gram_error + norm(&u) + 2.0 * half_ulp * protos.rho_norm[c]
             })
-            .collect();
+            .collect()
+    }
+
+    /// Metrics of one draw on the Gram path (the same predictions as the direct path).
+    fn evaluate_draw_gram(
+        &self,
+        g: &Gram,
+        query_labels: &[usize],
+        draw: &Draw,
+        n_classes: usize,
+        w: &mut GramWork,
+    ) -> DrawMetrics {
+        let protos = self.prototypes(&draw.support);
+        let centre = self.mode() == Normalization::CentreSupport;
+        let slack = self.gram_slack(g, draw, &protos, n_classes);
+        let total = draw.support.all_indices().count().max(1) as f64;
         // The Gram sums, for every query row at once (contiguous rows, vectorisable adds).
         w.acc.resize(n_classes, Vec::new());
         for (c, indices) in draw.support.per_class.iter().enumerate() {
