@@ -460,8 +460,8 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         scoring += started.elapsed();
         first_prep.get_or_insert((epoch, prep));
     }
-    let Some((epoch, prep)) = first_prep else {
-        return Err("--tta needs at least one value".into());
+    let (Some((epoch, prep)), false) = (first_prep, results.is_empty()) else {
+        return Err("--tta, --method and --normalize need at least one value each".into());
     };
     let elapsed = scoring;
     let summaries: Vec<_> = results.iter().map(|r| r.summary.as_ref()).collect();
