@@ -693,8 +693,21 @@ fn pca_chart(f: &mut Frame, t: &Theme, s: &KShotSession, area: Rect) {
                 .data(pt),
         );
     }
+    // The legend on the bottom border: each class in its colour, and what the blocks are.
+    let mut legend: Vec<Span> = s
+        .prep
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(c, name)| Span::styled(format!("• {name} "), Style::default().fg(t.class(c))))
+        .collect();
+    legend.push(Span::styled("█ class means", Style::default().fg(t.muted)));
     let chart = Chart::new(sets)
-        .block(block(t, "PCA of target embeddings (█ = prototypes)"))
+        .block(
+            super::block_titled(t, Line::from("PCA of target embeddings · PC1 × PC2"))
+                .title_bottom(Line::from(legend)),
+        )
+        .legend_position(None)
         .x_axis(
             Axis::default()
                 .bounds([x0, x1])
