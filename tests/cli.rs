@@ -526,6 +526,15 @@ fn stats_train_kshot_export_end_to_end() {
         steps_csv.iter().filter(|r| r["run_id"] == first_id).count(),
         steps
     );
+    let system = bloodshot::train::system::read_history(&run.system_path());
+    assert!(!system.is_empty());
+    let system_csv = table("system.csv");
+    let mine: Vec<_> = system_csv
+        .iter()
+        .filter(|r| r["run_id"] == first_id)
+        .collect();
+    assert_eq!(mine.len(), system.len());
+    assert_eq!(mine[0]["rss_mb"], system[0].rss_mb.to_string());
     // draws.csv: one row per draw of every saved result (a sweep's points too).
     let draws_csv = table("draws.csv");
     let expected: usize = bloodshot::fewshot::evaluate::KShotResult::load_all(&run)

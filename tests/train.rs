@@ -56,6 +56,20 @@ fn softmax_run_learns_and_writes_every_file() {
     ] {
         assert!(run.path.join(f).is_file(), "{f} missing");
     }
+    // The system history: samples from the first half second on, one as training ends.
+    let system = bloodshot::train::system::read_history(&run.system_path());
+    assert!(!system.is_empty(), "system.jsonl has samples");
+    assert!(system.windows(2).all(|w| w[0].t < w[1].t), "in time order");
+    assert!(
+        system
+            .iter()
+            .all(|s| s.rss_mb > 10.0 && s.cpu_percent >= 0.0),
+        "{system:?}"
+    );
+    assert!(
+        system.iter().all(|s| s.gpu_percent.is_none()),
+        "no GPU on the CPU"
+    );
     assert_eq!(run.checkpoints(), vec![1, 2, 3]);
     for e in 1..=3 {
         let d = run.checkpoint_dir(e);

@@ -1,5 +1,5 @@
 //! Tidy CSV files of every run in a runs folder, for pandas and R: one row per run, per
-//! epoch, per training step and per k-shot draw.
+//! epoch, per training step, per k-shot draw and per system-history sample.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -274,7 +274,33 @@ fn draws_table(reports: &[RunReport]) -> Table {
     t
 }
 
-/// Writes `runs.csv`, `epochs.csv`, `steps.csv` and `draws.csv` of every run in `runs_dir`
+/// The system history of every run: one row per sample of its `system.jsonl`.
+fn system_table(runs: &[crate::runs::RunDir]) -> Table {
+    let mut t = Table::new(&[
+        "run_id",
+        "t",
+        "cpu_percent",
+        "rss_mb",
+        "gpu_percent",
+        "gpu_mem_mb",
+    ]);
+    for run in runs {
+        let id = run.id();
+        for s in crate::train::system::read_history(&run.system_path()) {
+            t.row(&[
+                id.clone(),
+                s.t.to_string(),
+                s.cpu_percent.to_string(),
+                s.rss_mb.to_string(),
+                opt(s.gpu_percent),
+                opt(s.gpu_mem_mb),
+            ]);
+        }
+    }
+    t
+}
+
+/// Writes `runs.csv`, `epochs.csv`, `steps.csv`, `draws.csv` and `system.csv` of every run in `runs_dir`
 /// into `out` (created if needed; each file written atomically).
 pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, String> {
     let runs = list_runs(runs_dir);
@@ -296,6 +322,7 @@ pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, String> {
         ("epochs.csv", epochs_table(&reports)),
         ("steps.csv", steps_table(&records)),
         ("draws.csv", draws_table(&reports)),
+        ("system.csv", system_table(&runs)),
     ];
     let mut export = CsvExport {
         files: Vec::new(),

@@ -142,6 +142,11 @@ impl RunDir {
         self.path.join("metrics.jsonl")
     }
 
+    /// `system.jsonl`: the training process's CPU, memory and GPU history.
+    pub fn system_path(&self) -> PathBuf {
+        self.path.join("system.jsonl")
+    }
+
     /// Reads `metrics.jsonl`; a torn last line (killed mid-write) is dropped and counted.
     pub fn metrics(&self) -> (Vec<MetricRecord>, usize) {
         read_metrics(&self.metrics_path())

@@ -11,6 +11,7 @@ pub mod init;
 mod inputs;
 pub mod loss;
 mod step;
+pub mod system;
 pub mod trainer;
 mod validate;
 

@@ -228,6 +228,12 @@ fn train_run(
 
     let train_items = items(&ds, &sp.train);
     let steps_per_epoch = train_items.len().div_ceil(config.batch_size);
+    // The process's (and the GPU's) history while this function trains.
+    let gpu = match config.device {
+        crate::device::DeviceSpec::Cuda(i) => u32::try_from(i).ok(),
+        _ => None,
+    };
+    let _system = super::system::Sampler::start(run.system_path(), gpu);
     emit(TrainEvent::Started {
         run_id: run.id(),
         run_dir: run.path.clone(),

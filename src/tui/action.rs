@@ -204,6 +204,8 @@ impl Action {
 pub enum Effect {
     /// Scan both datasets.
     Scan,
+    /// Read the system history (`system.jsonl`) of the run in this folder.
+    LoadSystem(std::path::PathBuf),
     /// List the devices this binary can use here (`bloodshot devices`).
     ScanDevices,
     /// Train a new run.

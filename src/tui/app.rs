@@ -623,6 +623,11 @@ impl App {
             E::Prepared(r) => self.kshot.prepared(r),
             E::Evaluated(r) => return self.kshot.evaluated(r),
             E::Swept(r) => return self.kshot.swept(r),
+            E::System(dir, samples) => {
+                if self.train.run_dir.as_ref() == Some(&dir) {
+                    self.train.system = samples;
+                }
+            }
             E::Gpu(r) => self.train.gpu = Some(r),
             E::Interop(r) => {
                 self.status = Some(match &r {

@@ -131,6 +131,11 @@ pub enum AppEvent {
     Evaluated(Result<Box<Evaluated>, String>),
     /// Sweep done.
     Swept(Result<KSweep, String>),
+    /// The system history of the run in this folder.
+    System(
+        std::path::PathBuf,
+        Vec<bloodshot::train::system::SystemSample>,
+    ),
     /// Export done.
     Exported(Result<Vec<PathBuf>, String>),
     /// An import or weights export finished (one line either way).

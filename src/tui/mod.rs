@@ -283,6 +283,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
     }
     let mut dirty = true;
     let mut last_sweeps = Instant::now();
+    let mut last_system = Instant::now();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut tick = tokio::time::interval(Duration::from_millis(33));
     loop {
@@ -320,6 +321,14 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 if app.tab == action::Tab::Sweeps && last_sweeps.elapsed() >= Duration::from_secs(2) {
                     last_sweeps = Instant::now();
                     start(Effect::LoadSweeps, &mut app, &tx);
+                }
+                // The Train tab's system history: the run folder's samples, every two seconds.
+                if app.tab == action::Tab::Train
+                    && last_system.elapsed() >= Duration::from_secs(2)
+                    && let Some(dir) = app.train.run_dir.clone()
+                {
+                    last_system = Instant::now();
+                    start(Effect::LoadSystem(dir), &mut app, &tx);
                 }
             }
         }
@@ -418,6 +427,12 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
             tokio::task::spawn_blocking(move || {
                 let usable = bloodshot::device::inventory::Inventory::scan().usable();
                 let _ = tx.send(AppEvent::Devices(usable));
+            });
+        }
+        Effect::LoadSystem(dir) => {
+            tokio::task::spawn_blocking(move || {
+                let samples = bloodshot::train::system::read_history(&dir.join("system.jsonl"));
+                let _ = tx.send(AppEvent::System(dir, samples));
             });
         }
         Effect::LoadSweeps => {

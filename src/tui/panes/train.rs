@@ -200,8 +200,14 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, chart: ChartView, a
     let [loss_area, acc_area] =
         Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(charts);
     loss_chart(f, t, v, chart, loss_area);
-    let [spark, acc_txt] =
-        Layout::vertical([Constraint::Min(2), Constraint::Length(2)]).areas(acc_area);
+    let system = system_lines(t, v, acc_area.width.saturating_sub(16) as usize);
+    let [spark, acc_txt, system_area] = Layout::vertical([
+        Constraint::Min(2),
+        Constraint::Length(2),
+        Constraint::Length(system.len() as u16),
+    ])
+    .areas(acc_area);
+    f.render_widget(Paragraph::new(system), system_area);
     let acc: Vec<u64> = v
         .accuracy
         .iter()
@@ -242,6 +248,54 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, chart: ChartView, a
         acc_txt,
     );
     epoch_table(f, t, v, table);
+}
+
+/// The training process's history from the run folder, a sparkline and the last value per
+/// line: CPU, resident memory and, on an NVIDIA GPU with NVML, its utilisation and memory.
+/// Nothing before the first sample.
+fn system_lines(t: &Theme, v: &TrainView, width: usize) -> Vec<Line<'static>> {
+    let Some(last) = v.system.last() else {
+        return vec![];
+    };
+    // The last `width` samples, scaled to their own maximum.
+    let tail = |values: Vec<f64>| -> String {
+        let shown = &values[values.len().saturating_sub(width.max(1))..];
+        let max = shown.iter().copied().fold(f64::MIN_POSITIVE, f64::max);
+        spark_text(&shown.iter().map(|v| v / max).collect::<Vec<_>>())
+    };
+    let series = |f: fn(&bloodshot::train::system::SystemSample) -> Option<f64>| -> Vec<f64> {
+        v.system.iter().filter_map(f).collect()
+    };
+    let muted = Style::default().fg(t.muted);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("cpu ", muted),
+            Span::styled(
+                tail(series(|s| Some(s.cpu_percent))),
+                Style::default().fg(t.third_series),
+            ),
+            Span::raw(format!(" {:.0} %", last.cpu_percent)),
+        ]),
+        Line::from(vec![
+            Span::styled("rss ", muted),
+            Span::styled(
+                tail(series(|s| Some(s.rss_mb))),
+                Style::default().fg(t.third_series),
+            ),
+            Span::raw(format!(" {:.0} MB", last.rss_mb)),
+        ]),
+    ];
+    if let (Some(util), Some(mem)) = (last.gpu_percent, last.gpu_mem_mb) {
+        lines.push(Line::from(vec![
+            Span::styled("gpu ", muted),
+            Span::styled(
+                tail(series(|s| s.gpu_percent.map(f64::from))),
+                Style::default().fg(t.second_series),
+            ),
+            Span::raw(format!(" {util} % {:.1} GB", mem / 1024.0)),
+        ]));
+    }
+    lines
 }
 
 fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Rect) {

@@ -195,6 +195,10 @@ impl ChartView {
 /// Live training state, built only from engine events.
 #[derive(Debug, Clone, Default)]
 pub struct TrainView {
+    /// The run's folder (its `system.jsonl` feeds the system history).
+    pub run_dir: Option<PathBuf>,
+    /// CPU, memory and GPU history of the training process, from the run folder.
+    pub system: Vec<bloodshot::train::system::SystemSample>,
     /// Run id.
     pub run_id: Option<String>,
     /// Device in use.
@@ -292,16 +296,17 @@ impl TrainView {
         match ev {
             TrainEvent::Started {
                 run_id,
+                run_dir,
                 device,
                 classes,
                 split_sizes,
                 steps_per_epoch,
                 first_epoch,
                 epochs,
-                ..
             } => {
                 *self = TrainView {
                     run_id: Some(run_id),
+                    run_dir: Some(run_dir),
                     device,
                     classes,
                     split_sizes,

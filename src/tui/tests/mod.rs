@@ -135,6 +135,17 @@ fn training() -> App {
     a.on_train_event(TrainEvent::Warning(
         "class PMB not used: 10 < 30 images (min class size)".into(),
     ));
+    // The run folder's system history, as the console reads it every two seconds.
+    let samples = (0..12)
+        .map(|i| bloodshot::train::system::SystemSample {
+            t: 0.5 + 2.0 * i as f64,
+            cpu_percent: 90.0 + 10.0 * (i % 4) as f64,
+            rss_mb: 300.0 + 25.0 * i as f64,
+            gpu_percent: Some(40 + 5 * i),
+            gpu_mem_mb: Some(2048.0 + 100.0 * i as f64),
+        })
+        .collect();
+    a.on_event(AppEvent::System("/runs/x".into(), samples));
     a
 }
 

@@ -585,3 +585,23 @@ fn the_train_form_starts_from_a_run() {
         "random"
     );
 }
+
+/// The system history follows the run shown: samples of another folder (a run switched away
+/// from) are dropped, the shown run's replace the old ones.
+#[test]
+fn system_history_belongs_to_the_run_shown() {
+    let mut a = training();
+    assert_eq!(a.train.system.len(), 12);
+    a.on_event(AppEvent::System("/runs/other".into(), vec![]));
+    assert_eq!(
+        a.train.system.len(),
+        12,
+        "another run's samples are ignored"
+    );
+    a.on_event(AppEvent::System("/runs/x".into(), vec![]));
+    assert!(a.train.system.is_empty());
+    assert_eq!(
+        a.train.run_dir.as_deref(),
+        Some(std::path::Path::new("/runs/x"))
+    );
+}
