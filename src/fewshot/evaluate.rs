@@ -536,6 +536,22 @@ impl KShotOptions {
         }
     }
 
+    /// ", classifier logistic (C = 0.5), test-time augmentation dihedral (8 views)": what a
+    /// heading adds after the normalisation (nothing for the seed's plain prototypes).
+    pub fn variant_label(&self) -> String {
+        let mut out = self
+            .classifier_label()
+            .map_or(String::new(), |c| format!(", classifier {c}"));
+        if self.tta != Tta::None {
+            out.push_str(&format!(
+                ", test-time augmentation {} ({} views)",
+                self.tta,
+                self.tta.views()
+            ));
+        }
+        out
+    }
+
     /// Checks the values a user types (k, bank size, sweep ks); the error names the value as
     /// it is typed on the command line.
     pub fn validate(&self, sweep: &[usize]) -> Result<(), String> {

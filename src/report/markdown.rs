@@ -8,7 +8,6 @@ use crate::fewshot::evaluate::{Cell, KShotOptions, KShotResult};
 use crate::fewshot::method::Method;
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary};
 use crate::fewshot::paired;
-use crate::fewshot::tta::Tta;
 use crate::runs::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus, list_runs, read_json};
 use crate::train::base_test::BaseTestReport;
 
@@ -122,10 +121,7 @@ fn render_kshot(out: &mut String, report: &RunReport) {
             r.options.seed,
             r.protocol.as_str(),
             r.options.normalize.label(),
-            r.options
-                .classifier_label()
-                .map_or(String::new(), |c| format!(", classifier {c}"))
-                + &tta_label(r.options.tta),
+            r.options.variant_label(),
             r.epoch
         );
         if r.options.normalize.transductive() {
@@ -183,14 +179,6 @@ fn render_kshot(out: &mut String, report: &RunReport) {
         }
     }
     render_grids(out, &report.kshot);
-}
-
-/// ", test-time augmentation dihedral (8 views)" when there is one.
-fn tta_label(tta: Tta) -> String {
-    match tta {
-        Tta::None => String::new(),
-        t => format!(", test-time augmentation {t} ({} views)", t.views()),
-    }
 }
 
 /// One table per bank (same checkpoint, target and draws) that was scored by more than one
@@ -400,10 +388,7 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
         key.options.seed,
         key.protocol.as_str(),
         key.options.normalize.label(),
-        key.options
-            .classifier_label()
-            .map_or(String::new(), |c| format!(", classifier {c}"))
-            + &tta_label(key.options.tta)
+        key.options.variant_label()
     );
     let _ = write!(out, "| objective | run | val acc | accuracy |");
     for c in &key.classes {
