@@ -1,5 +1,6 @@
 //! Markdown reports of runs and comparisons of objectives.
 
+pub mod compare;
 pub mod csv;
 pub mod markdown;
 pub mod table1;

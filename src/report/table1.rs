@@ -112,8 +112,9 @@ pub struct Table1 {
     pub groups: Vec<Group>,
 }
 
-/// The training configuration without objective and seed, as a grouping key and in words.
-fn configuration(c: &TrainConfig) -> String {
+/// The training configuration without objective and seed, as a grouping key and in words:
+/// Table 1 and the seed groups of [`super::compare`] group runs by it (and the objective).
+pub fn configuration(c: &TrainConfig) -> String {
     let limit = c
         .limit_per_class
         .map_or(String::new(), |n| format!(" · ≤{n}/class"));

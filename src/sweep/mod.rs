@@ -5,6 +5,7 @@
 //! so every process sharing the folder sees the same sweep.
 
 pub mod command;
+pub mod explore;
 pub mod plan;
 pub mod runner;
 pub mod status;

@@ -241,22 +241,6 @@ pub fn bar(frac: f64, width: usize) -> String {
     s
 }
 
-/// Exponential moving average with `weight` on the past (0: the raw values), for the bold
-/// smoothed line over raw values.
-pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
-    let mut out = Vec::with_capacity(values.len());
-    let mut acc = None;
-    for &v in values {
-        let next = match acc {
-            None => v,
-            Some(a) => weight * a + (1.0 - weight) * v,
-        };
-        acc = Some(next);
-        out.push(next);
-    }
-    out
-}
-
 /// `1h02m` / `3m05s` / `12s`.
 pub fn duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;

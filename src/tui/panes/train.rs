@@ -7,7 +7,8 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
 
-use super::{bar, block, block_titled, duration, form_line, smooth};
+use super::{bar, block, block_titled, duration, form_line};
+use bloodshot::report::compare::ema;
 use crate::tui::app::App;
 use crate::tui::state::train::{ChartView, TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
@@ -318,9 +319,9 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Re
     };
     let w = view.smoothing;
     let raw = pts(&v.loss);
-    let sm = pts(&smooth(&v.loss, w));
-    let cons = pts(&smooth(&v.consistency, w));
-    let metric = pts(&smooth(&v.metric_loss, w));
+    let sm = pts(&ema(&v.loss, w));
+    let cons = pts(&ema(&v.consistency, w));
+    let metric = pts(&ema(&v.metric_loss, w));
     let has_cons = v.consistency.iter().any(|c| *c > 0.0);
     let finite = || {
         v.loss
