@@ -279,10 +279,7 @@ fn explorer() -> explore::Explorer {
         .map(|j| {
             let mut results = vec![];
             if let Some(&c) = correct.get(j.index) {
-                for (mode, extra) in [
-                    (Normalization::None, 0),
-                    (Normalization::CentreSupport, 1),
-                ] {
+                for (mode, extra) in [(Normalization::None, 0), (Normalization::CentreSupport, 1)] {
                     results.push(kshot(
                         &j.run_id,
                         s.kshot_options(
@@ -338,7 +335,11 @@ fn the_explorer_table_has_the_varied_axes_and_every_result() {
     assert_eq!(t.rows[4].values[2], Value::Number(0.5));
     assert_eq!(t.rows[1].values[5], Value::Number(0.9));
     assert_eq!(t.rows[1].values[6], Value::Number(1.0));
-    assert_eq!(t.rows[4].values[5], Value::Missing, "trained, not evaluated");
+    assert_eq!(
+        t.rows[4].values[5],
+        Value::Missing,
+        "trained, not evaluated"
+    );
     assert_eq!(t.rows[4].values[3], Value::Number(0.9));
     assert_eq!(t.rows[7].values[3], Value::Missing, "not started");
     assert_eq!(t.rows[0].values[7].text(t.columns[7].format), "1m05s");
@@ -372,10 +373,17 @@ fn filters_by_hand() {
     assert_eq!(keep("k10/none>=0.8"), vec![1, 3]);
     assert_eq!(keep("val<0.65"), vec![0, 1]);
     assert_eq!(keep("margin!=0.2 objective!=aam"), vec![4, 6]);
-    assert_eq!(keep("test!=0.5"), (0..8).collect::<Vec<_>>(), "missing passes !=");
+    assert_eq!(
+        keep("test!=0.5"),
+        (0..8).collect::<Vec<_>>(),
+        "missing passes !="
+    );
     assert_eq!(keep(""), (0..8).collect::<Vec<_>>());
     for (bad, says) in [
-        ("colour=red", "no column `colour` (columns: objective, seed, margin"),
+        (
+            "colour=red",
+            "no column `colour` (columns: objective, seed, margin",
+        ),
         ("val>high", "`high` is not a number"),
         ("objective", "expected column=value"),
         ("seed!1", "`!` must be followed by `=`"),
@@ -398,7 +406,11 @@ fn parallel_coordinates_by_hand() {
     assert_eq!(names, ["objective", "seed", "margin", "k10/centre-support"]);
     assert_eq!(p.axes[0].ticks, ["aam", "softmax"]);
     assert_eq!(p.axes[3].ticks, ["0.700", "1.000"]);
-    assert_eq!(p.axes[2].ticks, ["0.2", "0.2"], "one margin among these rows");
+    assert_eq!(
+        p.axes[2].ticks,
+        ["0.2", "0.2"],
+        "one margin among these rows"
+    );
     // Job 1: aam (bottom), seed 0, margin 0.2 (the only value: middle), 1.0 (top).
     let (row, pos, colour) = &p.lines[0];
     assert_eq!(t.rows[*row].job, 1);

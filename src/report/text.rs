@@ -100,3 +100,15 @@ pub fn summary_sentence(s: &KShotSummary, bold: bool) -> String {
         pm(&s.weighted_f1)
     )
 }
+
+/// A duration in words short enough for a table cell: `1h02m`, `3m05s`, `12s`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}

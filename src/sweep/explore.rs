@@ -91,16 +91,7 @@ impl Value {
             (Value::Missing, _) => "–".into(),
             (Value::Number(v), Format::Plain) => plain(*v),
             (Value::Number(v), Format::Fixed3) => format!("{v:.3}"),
-            (Value::Number(v), Format::Duration) => {
-                let s = v.max(0.0).round() as u64;
-                if s >= 3600 {
-                    format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-                } else if s >= 60 {
-                    format!("{}m{:02}s", s / 60, s % 60)
-                } else {
-                    format!("{s}s")
-                }
-            }
+            (Value::Number(v), Format::Duration) => crate::report::text::duration(*v),
         }
     }
 

@@ -140,6 +140,21 @@ pub enum Action {
     PauseSweep,
     /// Stop the running sweep (trainings save their state).
     CancelSweep,
+    /// Overlay runs on the Train tab: the marked runs (Runs tab), a sweep's jobs (Sweeps
+    /// tab); on the Train tab, show or hide the overlay.
+    Overlay,
+    /// Pin (or unpin) a run as the baseline drawn on the Train tab's charts.
+    Baseline,
+    /// The overlay's next curve.
+    NextMetric,
+    /// The overlay's runs as seed groups (mean ± sd band) or one line each.
+    SeedBands,
+    /// Sweeps tab: the explorer (results table and parallel coordinates) or the jobs.
+    Explore,
+    /// Explorer: reverse the sort order.
+    ReverseSort,
+    /// Explorer: open the filter prompt.
+    Filter,
     /// Quit dialog: stop after epoch.
     StopAfterEpoch,
     /// Quit dialog: stop now.
@@ -151,7 +166,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 51] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -193,6 +208,13 @@ impl Action {
         Action::RunSweep,
         Action::PauseSweep,
         Action::CancelSweep,
+        Action::Overlay,
+        Action::Baseline,
+        Action::NextMetric,
+        Action::SeedBands,
+        Action::Explore,
+        Action::ReverseSort,
+        Action::Filter,
         Action::StopAfterEpoch,
         Action::StopNow,
         Action::Cancel,
@@ -253,6 +275,12 @@ pub enum Effect {
     Sweep,
     /// Export these runs.
     Export(Vec<PathBuf>),
+    /// Read these runs' curves for the overlay.
+    LoadCurves(Vec<PathBuf>),
+    /// Read the pinned baseline's curves.
+    LoadBaseline(PathBuf),
+    /// Read the explorer table of the sweep with this id.
+    LoadExplorer(String),
     /// Save the session's results (bank summary and sweep) in the run, like `bloodshot kshot`.
     SaveKShot,
 }

@@ -12,7 +12,9 @@ use bloodshot::train::{StopMode, StopSignal, TrainError, TrainEvent};
 
 use super::action::{Action, Effect, Tab};
 use super::event::{AppEvent, RunRow};
+use super::state::compare::{CompareState, Source};
 use super::state::data::DataState;
+use super::state::explorer::ExplorerState;
 use super::state::kshot::{KShotField, KShotState};
 use super::state::runs::RunsState;
 use super::state::sweeps::{SweepField, SweepsState};
@@ -64,6 +66,10 @@ pub struct App {
     pub runs: RunsState,
     /// Sweeps tab.
     pub sweeps: SweepsState,
+    /// Train tab overlays and the pinned baseline.
+    pub compare: CompareState,
+    /// Sweeps tab explorer.
+    pub explorer: ExplorerState,
     /// Last status message.
     pub status: Option<String>,
     /// The devices the forms offer: what `bloodshot devices` lists here (the CPU until the
@@ -108,6 +114,8 @@ impl App {
             kshot: KShotState::default(),
             runs: RunsState::default(),
             sweeps: SweepsState::default(),
+            compare: CompareState::default(),
+            explorer: ExplorerState::default(),
             status: None,
             devices: vec![DeviceSpec::Cpu],
         }
@@ -246,7 +254,12 @@ impl App {
             Action::NextMethod => return self.kshot.next_method(),
             Action::NextTta => return self.kshot.next_tta(),
             Action::PrevItem | Action::NextItem if self.tab == Tab::Sweeps => {
-                self.sweeps.select(action == Action::NextItem)
+                self.sweeps.select(action == Action::NextItem);
+                if self.explorer.shown
+                    && let Some(r) = self.sweeps.selected_row()
+                {
+                    return vec![Effect::LoadExplorer(r.sweep.id.clone())];
+                }
             }
             Action::PrevItem | Action::NextItem => {
                 self.kshot.select_thumb(action == Action::NextItem)
@@ -299,13 +312,88 @@ impl App {
                 }
                 return vec![Effect::ExportWeights(r.path.clone())];
             }
+            Action::Overlay => return self.overlay(),
+            Action::Baseline => return self.pin_baseline(),
+            Action::NextMetric => self.compare.metric = self.compare.metric.next(),
+            Action::SeedBands => self.compare.seed_bands = !self.compare.seed_bands,
+            Action::Explore => {
+                let id = self.sweeps.selected_row().map(|r| r.sweep.id.clone());
+                return self.explorer.toggle(id);
+            }
+            Action::ReverseSort => self.explorer.reverse(),
+            Action::Filter => {
+                if !self.explorer.shown {
+                    self.sweeps.message =
+                        Some("the filter belongs to the explorer: press e".into());
+                } else {
+                    self.explorer.open_prompt();
+                }
+            }
             Action::StopAfterEpoch | Action::StopNow => {}
         }
         vec![]
     }
 
-    /// A key while the import prompt is open: edit the path, Enter imports, Esc cancels.
+    /// True while a text prompt (import path, explorer filter) takes the keys.
+    pub fn prompt_open(&self) -> bool {
+        self.runs.prompt.is_some() || self.explorer.prompt.is_some()
+    }
+
+    /// `o`: overlays the marked runs (Runs tab) or the selected sweep's jobs (Sweeps tab) on
+    /// the Train tab; on the Train tab, hides or shows the overlay.
+    fn overlay(&mut self) -> Vec<Effect> {
+        let (source, paths) = match self.tab {
+            Tab::Runs => (Source::Marked, self.runs.export_paths()),
+            Tab::Sweeps => match self.sweeps.selected_row() {
+                Some(r) => (
+                    Source::Sweep(r.sweep.id.clone()),
+                    r.sweep
+                        .jobs
+                        .iter()
+                        .map(|j| self.runs_dir.join(&j.run_id))
+                        .collect(),
+                ),
+                None => (Source::Marked, vec![]),
+            },
+            _ => {
+                return self.compare.toggle().unwrap_or_else(|why| {
+                    self.status = Some(why);
+                    vec![]
+                });
+            }
+        };
+        if paths.is_empty() {
+            self.status = Some("no run to overlay".into());
+            return vec![];
+        }
+        self.tab = Tab::Train;
+        self.compare.open(source, paths)
+    }
+
+    /// `b`: pins (or unpins) the selected run (Runs tab) or the run on the dashboard (Train
+    /// tab) as the baseline.
+    fn pin_baseline(&mut self) -> Vec<Effect> {
+        let path = match self.tab {
+            Tab::Runs => self.runs.selected_row().map(|r| r.path.clone()),
+            _ => self.train.run_dir.clone(),
+        };
+        let Some(path) = path else {
+            self.status =
+                Some("no run to pin: train or follow one, or select one on the Runs tab".into());
+            return vec![];
+        };
+        let (remark, effects) = self.compare.toggle_baseline(path);
+        self.status = Some(remark);
+        effects
+    }
+
+    /// A key while a prompt is open: the import path (Enter imports) or the explorer's
+    /// filter (Enter applies); Esc closes either.
     pub fn on_prompt_key(&mut self, code: crossterm::event::KeyCode) -> Vec<Effect> {
+        if self.explorer.prompt.is_some() {
+            self.explorer.prompt_key(code);
+            return vec![];
+        }
         match self.runs.prompt_key(code) {
             Some(path) => {
                 self.status = Some(format!("importing {}…", path.display()));
@@ -335,8 +423,25 @@ impl App {
         self.watch_path(path)
     }
 
-    /// Follows the job of the selected sweep that is training now.
+    /// Follows the job of the selected sweep that is training now; in the explorer, the
+    /// selected job's run.
     fn watch_sweep_job(&mut self) -> Vec<Effect> {
+        if self.explorer.shown {
+            let started = self.explorer.selected_run().filter(|id| {
+                self.sweeps.selected_row().is_some_and(|r| {
+                    r.jobs
+                        .iter()
+                        .any(|j| j.run_id == *id && j.state != bloodshot::sweep::JobState::Queued)
+                })
+            });
+            return match started {
+                Some(id) => self.watch_path(self.runs_dir.join(id)),
+                None => {
+                    self.sweeps.message = Some("the selected job has not started".into());
+                    vec![]
+                }
+            };
+        }
         let job = self.sweeps.selected_row().and_then(|r| {
             r.jobs
                 .iter()
@@ -502,6 +607,7 @@ impl App {
             Tab::Train => self.form_field = step(self.form_field, TrainField::ALL.len()),
             Tab::KShot => self.kshot.field = step(self.kshot.field, KShotField::ALL.len()),
             Tab::Runs => self.runs.selected = step(self.runs.selected, self.runs.rows.len()),
+            Tab::Sweeps if self.explorer.shown => self.explorer.move_selection(down),
             Tab::Sweeps => self.sweeps.field = step(self.sweeps.field, SweepField::ALL.len()),
             Tab::Data => {}
         }
@@ -521,6 +627,7 @@ impl App {
                 TrainField::ALL[self.form_field].adjust(&mut self.form, up, &self.devices, &runs)
             }
             Tab::KShot => return self.kshot.adjust(&self.runs.rows, up),
+            Tab::Sweeps if self.explorer.shown => self.explorer.move_sort(up),
             Tab::Sweeps => self.sweeps.adjust(up),
             Tab::Train | Tab::Runs | Tab::Data => {}
         }
@@ -629,6 +736,17 @@ impl App {
                 }
             }
             E::Gpu(r) => self.train.gpu = Some(r),
+            E::Curves(paths, curves, unreadable) => self.compare.loaded(&paths, curves, unreadable),
+            E::Baseline(r) => {
+                if let Some(why) = self.compare.baseline_loaded(r) {
+                    self.status = Some(why);
+                }
+            }
+            E::Explorer(id, table) => {
+                if self.sweeps.selected_row().map(|r| &r.sweep.id) == Some(&id) {
+                    self.explorer.loaded(id, *table);
+                }
+            }
             E::Interop(r) => {
                 self.status = Some(match &r {
                     Ok(m) => m.clone(),

@@ -136,6 +136,17 @@ pub enum AppEvent {
         std::path::PathBuf,
         Vec<bloodshot::train::system::SystemSample>,
     ),
+    /// The overlay's curves: the folders asked for, the runs read, and the folders that
+    /// exist but could not be read (with why).
+    Curves(
+        Vec<PathBuf>,
+        Vec<bloodshot::report::compare::Curves>,
+        Vec<String>,
+    ),
+    /// The pinned baseline's curves.
+    Baseline(Result<bloodshot::report::compare::Curves, String>),
+    /// The explorer table of a sweep (its id).
+    Explorer(String, Box<bloodshot::sweep::explore::Explorer>),
     /// Export done.
     Exported(Result<Vec<PathBuf>, String>),
     /// An import or weights export finished (one line either way).

@@ -284,6 +284,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
     let mut dirty = true;
     let mut last_sweeps = Instant::now();
     let mut last_system = Instant::now();
+    let mut last_curves = Instant::now();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut tick = tokio::time::interval(Duration::from_millis(33));
     loop {
@@ -291,7 +292,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
             Some(ev) = rx.recv() => {
                 let effects = match ev {
                     AppEvent::Input(Event::Key(k))
-                        if k.kind != KeyEventKind::Release && app.runs.prompt.is_some() =>
+                        if k.kind != KeyEventKind::Release && app.prompt_open() =>
                     {
                         app.on_prompt_key(k.code)
                     }
@@ -321,6 +322,18 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 if app.tab == action::Tab::Sweeps && last_sweeps.elapsed() >= Duration::from_secs(2) {
                     last_sweeps = Instant::now();
                     start(Effect::LoadSweeps, &mut app, &tx);
+                    if app.explorer.shown
+                        && let Some(r) = app.sweeps.selected_row()
+                    {
+                        start(Effect::LoadExplorer(r.sweep.id.clone()), &mut app, &tx);
+                    }
+                }
+                // Overlaid runs and the baseline may still train: re-read them too.
+                if app.tab == action::Tab::Train && last_curves.elapsed() >= Duration::from_secs(2) {
+                    last_curves = Instant::now();
+                    for e in app.compare.refresh() {
+                        start(e, &mut app, &tx);
+                    }
                 }
                 // The Train tab's system history: the run folder's samples, every two seconds.
                 if app.tab == action::Tab::Train
@@ -492,6 +505,20 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
         }
         Effect::ExportWeights(run) => {
             tokio::task::spawn_blocking(move || worker::export_weights(tx, run));
+        }
+        Effect::LoadCurves(paths) => {
+            tokio::task::spawn_blocking(move || worker::load_curves(tx, paths));
+        }
+        Effect::LoadBaseline(path) => {
+            tokio::task::spawn_blocking(move || {
+                let curves =
+                    bloodshot::report::compare::Curves::load(&bloodshot::runs::RunDir { path });
+                let _ = tx.send(AppEvent::Baseline(curves));
+            });
+        }
+        Effect::LoadExplorer(id) => {
+            let dir = app.runs_dir.clone();
+            tokio::task::spawn_blocking(move || worker::load_explorer(tx, dir, id));
         }
         Effect::Export(paths) => {
             tokio::task::spawn_blocking(move || worker::export(tx, paths));

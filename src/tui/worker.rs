@@ -124,6 +124,28 @@ pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
     let _ = tx.send(AppEvent::Runs(rows, Box::new(table)));
 }
 
+/// Reads the curves of the overlaid runs. A folder that does not exist yet (a sweep's job
+/// not started) is left out quietly; one that exists but cannot be read is named.
+pub fn load_curves(tx: Tx, paths: Vec<PathBuf>) {
+    let mut curves = vec![];
+    let mut unreadable = vec![];
+    for path in paths.iter().filter(|p| p.is_dir()) {
+        match bloodshot::report::compare::Curves::load(&RunDir { path: path.clone() }) {
+            Ok(c) => curves.push(c),
+            Err(e) => unreadable.push(e),
+        }
+    }
+    let _ = tx.send(AppEvent::Curves(paths, curves, unreadable));
+}
+
+/// Builds the explorer table of sweep `id` from its jobs' run folders.
+pub fn load_explorer(tx: Tx, runs_dir: PathBuf, id: String) {
+    if let Ok(sweep) = Sweep::open(&runs_dir, &id) {
+        let table = bloodshot::sweep::explore::load(&runs_dir, &sweep);
+        let _ = tx.send(AppEvent::Explorer(id, Box::new(table)));
+    }
+}
+
 /// Reads the sweeps of the runs folder and where each job stands.
 pub fn load_sweeps(tx: Tx, runs_dir: PathBuf) {
     let rows = Sweep::list(&runs_dir)

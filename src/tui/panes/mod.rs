@@ -1,6 +1,8 @@
 //! Drawing: one file per pane, each a pure function of the [`App`] state.
 
+pub mod compare;
 pub mod data;
+pub mod explorer;
 pub mod help;
 pub mod kshot;
 pub mod runs;
@@ -241,17 +243,7 @@ pub fn bar(frac: f64, width: usize) -> String {
     s
 }
 
-/// `1h02m` / `3m05s` / `12s`.
-pub fn duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
+pub use bloodshot::report::text::duration;
 
 /// Rows and columns of one strip cell: square (two pixels per row, one per column), as tall
 /// as `height` allows, shrunk down to `min_rows` until `n` cells fit in `width`.

@@ -27,6 +27,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     render_form(f, app, form);
     render_list(f, app, list);
     match app.sweeps.selected_row() {
+        Some(row) if app.explorer.shown => super::explorer::render(f, app, row, right),
         Some(row) => render_jobs(f, app, row, right),
         None => f.render_widget(
             Paragraph::new(Span::styled(
@@ -59,7 +60,7 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines), fields);
     f.render_widget(
         Paragraph::new(Span::styled(
-            "n new · s run/resume · p pause · x cancel · [ ] sweep · f follow",
+            "n new · s run/resume · p pause · x cancel · [ ] sweep · f follow · e explore · o overlay",
             Style::default().fg(t.muted),
         ))
         .wrap(Wrap { trim: true }),

@@ -8,16 +8,26 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
 
 use super::{bar, block, block_titled, duration, form_line};
-use bloodshot::report::compare::ema;
 use crate::tui::app::App;
 use crate::tui::state::train::{ChartView, TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
+use bloodshot::report::compare::{Curves, ema};
 
-/// Draws the tab.
+/// Draws the tab: the form and the dashboard, or the overlay of several runs.
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
+    if app.compare.shown {
+        super::compare::render(f, app, area);
+        return;
+    }
     let [form, dash] = Layout::horizontal([Constraint::Length(32), Constraint::Min(0)]).areas(area);
     render_form(f, app, form);
-    render_dashboard(f, &app.theme, &app.train, app.chart, dash);
+    // The pinned baseline, unless it is the run shown.
+    let baseline = app
+        .compare
+        .baseline
+        .as_ref()
+        .filter(|b| app.train.run_dir.as_ref() != Some(&b.path));
+    render_dashboard(f, &app.theme, &app.train, (app.chart, baseline), dash);
 }
 
 /// Value of a form field as shown.
@@ -119,7 +129,13 @@ pub fn phase_line(t: &Theme, v: &TrainView) -> Line<'static> {
     }
 }
 
-fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, chart: ChartView, area: Rect) {
+fn render_dashboard(
+    f: &mut Frame,
+    t: &Theme,
+    v: &TrainView,
+    (chart, baseline): (ChartView, Option<&Curves>),
+    area: Rect,
+) {
     let title = v
         .run_id
         .clone()
@@ -200,7 +216,7 @@ fn render_dashboard(f: &mut Frame, t: &Theme, v: &TrainView, chart: ChartView, a
 
     let [loss_area, acc_area] =
         Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(charts);
-    loss_chart(f, t, v, chart, loss_area);
+    loss_chart(f, t, v, (chart, baseline), loss_area);
     let system = system_lines(t, v, acc_area.width.saturating_sub(16) as usize);
     let [spark, acc_txt, system_area] = Layout::vertical([
         Constraint::Min(2),
@@ -299,8 +315,14 @@ fn system_lines(t: &Theme, v: &TrainView, width: usize) -> Vec<Line<'static>> {
     lines
 }
 
-fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Rect) {
-    if v.loss.is_empty() {
+fn loss_chart(
+    f: &mut Frame,
+    t: &Theme,
+    v: &TrainView,
+    (view, baseline): (ChartView, Option<&Curves>),
+    area: Rect,
+) {
+    if v.loss.is_empty() && baseline.is_none() {
         f.render_widget(
             Paragraph::new("loss curves appear after the first step").block(block(t, "loss")),
             area,
@@ -323,9 +345,12 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Re
     let cons = pts(&ema(&v.consistency, w));
     let metric = pts(&ema(&v.metric_loss, w));
     let has_cons = v.consistency.iter().any(|c| *c > 0.0);
+    let base_loss = baseline.map_or(vec![], |b| ema(&b.step_loss, w));
+    let base = pts(&base_loss);
     let finite = || {
         v.loss
             .iter()
+            .chain(base_loss.iter())
             .chain(v.consistency.iter().filter(|_| has_cons))
             .chain(v.metric_loss.iter().filter(|_| has_cons))
             .cloned()
@@ -367,9 +392,16 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Re
             Style::default().fg(t.third_series),
         ));
     }
+    if baseline.is_some() {
+        sets.push(line(
+            "baseline",
+            &base,
+            Style::default().fg(t.fg).add_modifier(Modifier::BOLD),
+        ));
+    }
     // The settings are the title and the legend is the bottom border: ratatui's own legend
     // hides itself in short charts.
-    let title = Span::styled(
+    let mut title = vec![Span::styled(
         format!(
             "loss per step · {}{}",
             if w > 0.0 {
@@ -380,7 +412,14 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Re
             if view.log_y { " · log" } else { "" }
         ),
         Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
-    );
+    )];
+    // The baseline is named in the title, where there is room for its id.
+    if let Some(b) = baseline {
+        title.push(Span::styled(
+            format!(" · ━baseline {}", short_id(&b.id)),
+            Style::default().fg(t.fg).add_modifier(Modifier::BOLD),
+        ));
+    }
     let mut legend_line = vec![];
     let legend: [(&str, Style, bool); 4] = [
         ("raw", Style::default().fg(t.raw_series), w > 0.0),
@@ -401,7 +440,7 @@ fn loss_chart(f: &mut Frame, t: &Theme, v: &TrainView, view: ChartView, area: Re
             legend_line.push(Span::styled(format!("━{name} "), style));
         }
     }
-    let n = v.loss.len() as f64;
+    let n = (v.loss.len().max(base_loss.len())) as f64;
     let label = |x: f64| {
         if x == 0.0 {
             "0".to_string()
@@ -461,6 +500,15 @@ fn epoch_table(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
         )));
     }
     f.render_widget(Paragraph::new(lines).block(block(t, "epochs")), area);
+}
+
+/// A run id without its date when it starts with one (`20261126-100000-softmax` →
+/// `100000-softmax`): the time and the objective tell runs of one day apart.
+pub fn short_id(id: &str) -> &str {
+    match id.split_once('-') {
+        Some((date, rest)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => id,
+    }
 }
 
 /// Per-epoch values as a one-line text sparkline over [0, 1] (validation accuracy).

@@ -1,7 +1,9 @@
 //! The state of each tab, next to the update logic that belongs to it. `app.rs` owns the
 //! [`App`](super::app::App) that holds them and dispatches actions and events.
 
+pub mod compare;
 pub mod data;
+pub mod explorer;
 pub mod kshot;
 pub mod runs;
 pub mod sweeps;

@@ -398,5 +398,201 @@ fn sweeps() -> App {
     a
 }
 
+/// Curves of a run: `objective` and `seed` set the level and the noise of 30 steps and 6
+/// epochs.
+fn curves(objective: Objective, seed: u64) -> bloodshot::report::compare::Curves {
+    let level = match objective {
+        Objective::Softmax => 0.0,
+        Objective::Aam => 0.6,
+        Objective::AamConsistency => 1.0,
+    };
+    let id = format!("20261126-1{seed}0000-{}", objective.as_str());
+    bloodshot::report::compare::Curves {
+        path: PathBuf::from("/runs").join(&id),
+        id,
+        config: bloodshot::runs::TrainConfig {
+            objective,
+            seed,
+            base: PathBuf::from("sample-data/aml"),
+            ..Default::default()
+        },
+        step_loss: (0..30)
+            .map(|i| {
+                let wiggle = if (i + seed as usize) % 2 == 0 {
+                    0.3
+                } else {
+                    -0.3
+                };
+                level + 6.0 * (-(i as f64) / 10.0).exp() + wiggle
+            })
+            .collect(),
+        epochs: (1..=6)
+            .map(|e| EpochSummary {
+                epoch: e,
+                train_loss: level + 4.0 / e as f64,
+                train_consistency: 0.0,
+                train_accuracy: 0.5 + 0.05 * e as f64,
+                val_loss: level + 4.5 / e as f64,
+                val_accuracy: 0.4 + 0.07 * e as f64 - 0.1 * level + 0.03 * seed as f64,
+                seconds: 60.0,
+                images_per_sec: 30.0,
+            })
+            .collect(),
+    }
+}
+
+/// The Train tab overlaying three runs (one per objective, seed 0).
+fn overlay() -> App {
+    let mut a = app();
+    a.tab = Tab::Train;
+    let runs: Vec<_> = Objective::ALL.iter().map(|o| curves(*o, 0)).collect();
+    let paths = runs.iter().map(|c| c.path.clone()).collect();
+    a.compare.open(super::state::compare::Source::Marked, paths);
+    a.compare.curves = runs;
+    a.compare.pending = false;
+    a
+}
+
+/// The overlay of six runs (three objectives × two seeds) as seed groups.
+fn seed_bands() -> App {
+    let mut a = overlay();
+    let runs: Vec<_> = [0, 1]
+        .iter()
+        .flat_map(|s| Objective::ALL.iter().map(move |o| curves(*o, *s)))
+        .collect();
+    let paths = runs.iter().map(|c| c.path.clone()).collect();
+    a.compare.open(super::state::compare::Source::Marked, paths);
+    a.compare.curves = runs;
+    a.compare.pending = false;
+    a.compare.seed_bands = true;
+    a.compare.metric = bloodshot::report::compare::Metric::ValAccuracy;
+    a
+}
+
+/// The Sweeps tab's explorer over a sweep of 2 objectives × 2 seeds × 3 margins: ten jobs
+/// trained and evaluated, one training, one queued.
+fn explorer() -> App {
+    use bloodshot::fewshot::evaluate::{KShotResult, Protocol};
+    use bloodshot::fewshot::metrics::{ConfusionMatrix, DrawMetrics};
+    use bloodshot::sweep::{Grid, JobState, JobStatus, KShotSpec, Sweep, SweepSpec};
+    let mut a = app();
+    a.tab = Tab::Sweeps;
+    let spec = SweepSpec {
+        base: bloodshot::runs::TrainConfig::default(),
+        grid: Grid {
+            objectives: vec![Objective::Aam, Objective::AamConsistency],
+            seeds: vec![0, 1],
+            margins: vec![0.1, 0.3, 0.5],
+            ..Default::default()
+        },
+        kshot: KShotSpec {
+            target: PathBuf::from("/data/cnmc"),
+            ks: vec![10],
+            normalizations: vec![Normalization::None],
+            methods: vec![Method::Prototype],
+            ttas: vec![Tta::None],
+            options: Default::default(),
+        },
+    };
+    let id = "sweep-20261128-090000".to_string();
+    let sweep = Sweep {
+        id: id.clone(),
+        created_unix: 0,
+        jobs: bloodshot::sweep::plan::jobs(&id, &spec),
+        spec,
+    };
+    let reports: Vec<Option<bloodshot::report::RunReport>> = sweep
+        .jobs
+        .iter()
+        .map(|j| {
+            if j.index >= 11 {
+                return None;
+            }
+            // Accuracy out of 40 queries: best at margin 0.3 with consistency.
+            let c = &j.config;
+            let correct = 24
+                + (10.0 * (0.3 - (c.aam.margin - 0.3).abs())) as usize
+                + 3 * usize::from(c.objective == Objective::AamConsistency)
+                + c.seed as usize;
+            let mut cm = ConfusionMatrix::new(2);
+            for q in 0..40 {
+                let truth = q % 2;
+                cm.add(truth, if q < correct { truth } else { 1 - truth });
+            }
+            let draws = vec![DrawMetrics::from_confusion(cm)];
+            let opts = sweep.kshot_options(10, Normalization::None, Method::Prototype, Tta::None);
+            let trained = j.index < 10;
+            Some(bloodshot::report::RunReport {
+                info: bloodshot::runs::RunInfo {
+                    id: j.run_id.clone(),
+                    config: c.clone(),
+                    classes: vec!["LYT".into(), "NGS".into()],
+                    split_sizes: [70, 10, 20],
+                    device: "cuda:0".into(),
+                    version: "0.1.0".into(),
+                    burn_version: "0.22.1".into(),
+                    git_commit: None,
+                    created_unix: 0,
+                    source: None,
+                },
+                status: bloodshot::runs::RunStatus::ended(RunState::Finished, 6, None),
+                epochs: vec![EpochSummary {
+                    epoch: 1,
+                    train_loss: 1.0,
+                    train_consistency: 0.0,
+                    train_accuracy: 0.8,
+                    val_loss: 0.9,
+                    val_accuracy: 0.8 + 0.01 * j.index as f64,
+                    seconds: 300.0 + 20.0 * j.index as f64,
+                    images_per_sec: 50.0,
+                }],
+                base_test: None,
+                kshot: if trained {
+                    vec![KShotResult {
+                        run_id: j.run_id.clone(),
+                        epoch: 1,
+                        target: PathBuf::from("/data/cnmc"),
+                        options: opts,
+                        protocol: Protocol::HeldoutTest,
+                        classes: vec!["all".into(), "hem".into()],
+                        support_pool: 100,
+                        queries: 40,
+                        summary: KShotSummary::from_draws(&draws),
+                        sweep: vec![],
+                        collapse: None,
+                    }]
+                } else {
+                    vec![]
+                },
+            })
+        })
+        .collect();
+    let table = bloodshot::sweep::explore::build(&sweep, &reports);
+    let statuses = sweep
+        .jobs
+        .iter()
+        .map(|j| JobStatus {
+            index: j.index,
+            run_id: j.run_id.clone(),
+            state: match j.index {
+                0..10 => JobState::Done,
+                10 => JobState::Training,
+                _ => JobState::Queued,
+            },
+            device: None,
+            progress: 0.0,
+            epochs: (1, 1),
+        })
+        .collect();
+    a.sweeps.rows = vec![super::state::sweeps::SweepRow {
+        sweep: Arc::new(sweep),
+        jobs: statuses,
+        runner: None,
+    }];
+    a.explorer.shown = true;
+    a.explorer.loaded(id, table);
+    a
+}
+
 mod pane_snapshots;
 mod updates;

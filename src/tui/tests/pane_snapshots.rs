@@ -365,3 +365,92 @@ fn kshot_grid_selects_a_cell_with_m_and_n() {
         "the panes show the selected cell"
     );
 }
+
+/// Three runs on one chart: one colour per run, the legend naming what differs (the
+/// objective), the table of last values; `c` moves to the per-epoch curves, `L` logs the
+/// loss axis.
+#[test]
+fn overlay_of_three_runs_with_a_legend() {
+    let mut a = overlay();
+    let wide = render(&a, 120, 36);
+    insta::assert_snapshot!("overlay_three_runs_120x36", wide);
+    for needle in [
+        "Compare marked runs · loss per step · EMA 0.90",
+        "━softmax ",
+        "━aam ",
+        "━aam-consistency ",
+        "run / seed group",
+        "step",
+    ] {
+        assert!(wide.contains(needle), "{needle}:\n{wide}");
+    }
+    // Last raw loss of the softmax run by hand: 6·e^(−29/10) − 0.3 (step 29 is odd).
+    let last = 6.0 * (-2.9f64).exp() - 0.3;
+    assert!(wide.contains(&format!("{last:.3}")), "{last:.3}:\n{wide}");
+    insta::assert_snapshot!("overlay_three_runs_80x24", render(&a, 80, 24));
+    a.on_action(Action::ToggleLogY);
+    let screen = render(&a, 120, 36);
+    assert!(screen.contains("EMA 0.90 · log"), "{screen}");
+    a.on_action(Action::NextMetric);
+    a.on_action(Action::NextMetric);
+    let screen = render(&a, 120, 36);
+    assert!(screen.contains("val loss"), "{screen}");
+    assert!(screen.contains("epoch"), "{screen}");
+}
+
+/// Six runs, three objectives × two seeds, as seed groups: one mean line with a filled ±1 sd
+/// band each, n = 2 in the legend, the last value as mean ± sd.
+#[test]
+fn seed_bands_of_six_runs() {
+    let a = seed_bands();
+    let wide = render(&a, 120, 36);
+    insta::assert_snapshot!("seed_bands_val_accuracy_120x36", wide);
+    insta::assert_snapshot!("seed_bands_val_accuracy_80x24", render(&a, 80, 24));
+    assert!(wide.contains("seed groups: mean ± sd"), "{wide}");
+    assert!(wide.contains("━softmax n=2"), "{wide}");
+    // Softmax's last val accuracy: 0.4 + 0.42 = 0.82 (seed 0) and 0.85 (seed 1): mean
+    // 0.835, sd 0.03/√2 = 0.0212.
+    assert!(wide.contains("0.835 ± 0.021"), "{wide}");
+}
+
+/// A pinned baseline stays on the live run's loss chart, named in the legend.
+#[test]
+fn train_tab_draws_the_pinned_baseline() {
+    let mut a = training();
+    let b = curves(Objective::Softmax, 0);
+    a.compare.baseline_path = Some(b.path.clone());
+    a.compare.baseline = Some(b);
+    let wide = render(&a, 120, 36);
+    insta::assert_snapshot!("train_tab_with_baseline_120x36", wide);
+    assert!(
+        wide.contains("loss per step · EMA 0.90 · ━baseline 100000-softmax"),
+        "{wide}"
+    );
+}
+
+/// The explorer: the jobs sorted by k-shot accuracy (best first), a filter, and the parallel
+/// coordinates with the selected job.
+#[test]
+fn explorer_sorted_filtered_and_parallel_coordinates() {
+    let mut a = explorer();
+    let wide = render(&a, 120, 36);
+    insta::assert_snapshot!("explorer_sorted_120x36", wide);
+    insta::assert_snapshot!("explorer_sorted_80x24", render(&a, 80, 24));
+    for needle in [
+        "sorted by k10 ▼",
+        "12 of 12 jobs",
+        "objective",
+        "margin",
+        "k10▼",
+        "parallel coordinates · colour by k10",
+    ] {
+        assert!(wide.contains(needle), "{needle}:\n{wide}");
+    }
+    a.explorer.filter_text = "objective=aam-c* margin>=0.3".into();
+    let (_, t) = a.explorer.table.as_ref().unwrap();
+    a.explorer.filter =
+        bloodshot::sweep::explore::Filter::parse(&a.explorer.filter_text, t).unwrap();
+    let screen = render(&a, 120, 36);
+    insta::assert_snapshot!("explorer_filtered_120x36", screen);
+    assert!(screen.contains("4 of 12 jobs"), "{screen}");
+}

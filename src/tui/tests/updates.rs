@@ -605,3 +605,152 @@ fn system_history_belongs_to_the_run_shown() {
         Some(std::path::Path::new("/runs/x"))
     );
 }
+
+/// `o` on the Runs tab overlays the marked runs on the Train tab; `o` there hides and shows
+/// it; curves read for another overlay are ignored; `c` and `g` change what is drawn.
+#[test]
+fn overlay_keys() {
+    let mut a = runs();
+    let fx = a.on_action(Action::Overlay);
+    let paths: Vec<PathBuf> = a.runs.export_paths();
+    assert_eq!(paths.len(), 2);
+    assert!(matches!(&fx[..], [Effect::LoadCurves(p)] if *p == paths));
+    assert_eq!(a.tab, Tab::Train);
+    assert!(a.compare.shown && a.compare.pending);
+    a.on_event(AppEvent::Curves(
+        vec!["/runs/other".into()],
+        vec![curves(Objective::Aam, 0)],
+        vec![],
+    ));
+    assert!(a.compare.curves.is_empty(), "stale curves are ignored");
+    a.on_event(AppEvent::Curves(
+        paths.clone(),
+        vec![curves(Objective::Aam, 0)],
+        vec![],
+    ));
+    assert_eq!(a.compare.curves.len(), 1);
+    assert!(!a.compare.pending);
+    assert!(a.on_action(Action::Overlay).is_empty());
+    assert!(!a.compare.shown);
+    assert!(matches!(
+        &a.on_action(Action::Overlay)[..],
+        [Effect::LoadCurves(_)]
+    ));
+    assert!(a.compare.shown);
+    a.on_action(Action::NextMetric);
+    assert_eq!(
+        a.compare.metric,
+        bloodshot::report::compare::Metric::TrainLoss
+    );
+    a.on_action(Action::SeedBands);
+    assert!(a.compare.seed_bands);
+
+    let mut fresh = app();
+    fresh.tab = Tab::Train;
+    assert!(fresh.on_action(Action::Overlay).is_empty());
+    assert!(
+        fresh
+            .status
+            .as_deref()
+            .unwrap()
+            .starts_with("nothing to overlay yet")
+    );
+}
+
+/// `o` on the Sweeps tab overlays every job of the selected sweep.
+#[test]
+fn overlay_a_sweep() {
+    let mut a = sweeps();
+    let fx = a.on_action(Action::Overlay);
+    let want: Vec<PathBuf> = a.sweeps.rows[0]
+        .sweep
+        .jobs
+        .iter()
+        .map(|j| PathBuf::from("/runs").join(&j.run_id))
+        .collect();
+    assert!(matches!(&fx[..], [Effect::LoadCurves(p)] if *p == want));
+    assert!(matches!(
+        &a.compare.source,
+        Some((super::super::state::compare::Source::Sweep(id), _)) if id == "sweep-20261127-120000"
+    ));
+}
+
+/// `b` pins the selected run as the baseline and unpins it; the refresh re-reads it.
+#[test]
+fn baseline_pin_and_unpin() {
+    let mut a = runs();
+    let path = a.runs.selected_row().unwrap().path.clone();
+    let fx = a.on_action(Action::Baseline);
+    assert!(matches!(&fx[..], [Effect::LoadBaseline(p)] if *p == path));
+    let mut c = curves(Objective::Aam, 0);
+    c.path = path.clone();
+    a.on_event(AppEvent::Baseline(Ok(c)));
+    assert!(a.compare.baseline.is_some());
+    assert!(matches!(&a.compare.refresh()[..], [Effect::LoadBaseline(p)] if *p == path));
+    assert!(a.on_action(Action::Baseline).is_empty());
+    assert!(a.compare.baseline.is_none() && a.compare.baseline_path.is_none());
+    assert_eq!(a.status.as_deref(), Some("baseline unpinned"));
+    // A baseline that cannot be read says why and is not pinned.
+    a.on_action(Action::Baseline);
+    a.on_event(AppEvent::Baseline(Err(
+        "cannot read /runs/x/config.json: gone".into(),
+    )));
+    assert!(a.compare.baseline_path.is_none());
+    assert!(a.status.as_deref().unwrap().contains("gone"));
+}
+
+/// The explorer's keys: ↑↓ select a job, ←→ sort by another column, r reverses, / filters
+/// (a bad filter keeps the one in force and says why), f follows the selected job.
+#[test]
+fn explorer_keys() {
+    let mut a = explorer();
+    let (_, t) = a.explorer.table.clone().unwrap();
+    let k = t.column("k10").unwrap();
+    assert_eq!((a.explorer.sort, a.explorer.descending), (k, true));
+    let best = a.explorer.order()[0];
+    // Best: consistency, seed 1, margin 0.3: 24 + 3 + 3 + 1 = 31 of 40.
+    assert_eq!(
+        t.rows[best].values[k],
+        bloodshot::sweep::explore::Value::Number(31.0 / 40.0)
+    );
+    a.on_action(Action::Down);
+    assert_eq!(a.explorer.selected, 1);
+    assert_eq!(a.sweeps.field, 0, "the form keeps its field");
+    a.on_action(Action::Left);
+    assert_eq!(t.columns[a.explorer.sort].name, "test");
+    a.on_action(Action::ReverseSort);
+    assert!(!a.explorer.descending);
+    a.on_action(Action::Filter);
+    assert!(a.prompt_open());
+    for ch in "seed=1".chars() {
+        a.on_prompt_key(KeyCode::Char(ch));
+    }
+    a.on_prompt_key(KeyCode::Enter);
+    assert!(!a.prompt_open());
+    assert_eq!(a.explorer.order().len(), 6);
+    a.on_action(Action::Filter);
+    a.on_prompt_key(KeyCode::Backspace);
+    a.on_prompt_key(KeyCode::Backspace);
+    a.on_prompt_key(KeyCode::Char('>'));
+    a.on_prompt_key(KeyCode::Char('x'));
+    a.on_prompt_key(KeyCode::Enter);
+    assert_eq!(a.explorer.order().len(), 6, "the old filter stays");
+    assert_eq!(
+        a.explorer.filter_error.as_deref(),
+        Some("filter `seed>x`: `x` is not a number")
+    );
+    // Sorted by k10 again, best first: f follows that job's run.
+    a.on_action(Action::Right);
+    a.explorer.selected = 0;
+    let id = a.explorer.selected_run().unwrap();
+    let fx = a.on_action(Action::Watch);
+    assert!(matches!(&fx[..], [Effect::Watch(p)] if *p == PathBuf::from("/runs").join(&id)));
+    assert_eq!(a.tab, Tab::Train);
+    // e hides it; e again asks for a fresh table.
+    a.tab = Tab::Sweeps;
+    assert!(a.on_action(Action::Explore).is_empty());
+    assert!(matches!(
+        &a.on_action(Action::Explore)[..],
+        [Effect::LoadExplorer(_)]
+    ));
+}
