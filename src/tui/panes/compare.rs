@@ -282,7 +282,8 @@ fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
         .map(|e| e.raw.as_deref().map_or(vec![], pts))
         .collect();
     let means: Vec<Vec<(f64, f64)>> = list.iter().map(|e| pts(&e.values)).collect();
-    let faint = |c: Color| Style::default().fg(c).add_modifier(Modifier::DIM);
+    // Charts colour their dots but ignore modifiers such as DIM: faint is a colour.
+    let faint = |c: Color| Style::default().fg(faint(t, c));
     let mut sets = vec![];
     // Bands, then raw values, then the means: later datasets are drawn on top.
     for (e, p) in list.iter().zip(&bands) {
@@ -362,6 +363,19 @@ fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
                 .style(Style::default().fg(t.muted)),
         );
     f.render_widget(chart, area);
+}
+
+/// `c` halfway to the theme's faint colour (the raw series'), so a band or a raw line sits
+/// behind its bold line in a recognisably related shade; colours that are not RGB become the
+/// faint colour itself.
+pub fn faint(t: &Theme, c: Color) -> Color {
+    match (c, t.raw_series) {
+        (Color::Rgb(r, g, b), Color::Rgb(fr, fg, fb)) => {
+            let mix = |a: u8, b: u8| ((u16::from(a) + u16::from(b)) / 2) as u8;
+            Color::Rgb(mix(r, fr), mix(g, fg), mix(b, fb))
+        }
+        _ => t.raw_series,
+    }
 }
 
 /// Points filling the band between `lo` and `hi` (values per 1-based x), interpolated

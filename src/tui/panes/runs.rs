@@ -131,7 +131,7 @@ fn export_line(app: &App) -> Line<'static> {
     let t = &app.theme;
     match &app.runs.last_export {
         None => Line::from(Span::styled(
-            "Space mark · e export markdown · R resume · i import · W weights · F5 reload",
+            "Space mark · o overlay · b baseline · e export · R resume · i import · W weights · F5 reload",
             Style::default().fg(t.muted),
         )),
         Some(Ok(paths)) => Line::from(Span::styled(

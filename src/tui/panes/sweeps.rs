@@ -15,9 +15,16 @@ use crate::tui::app::App;
 use crate::tui::state::sweeps::{SweepField, SweepRow};
 use crate::tui::theme::Theme;
 
-/// Draws the tab.
+/// Draws the tab. The explorer takes the whole tab (its keys replace the form's; `[` `]`
+/// still change the sweep, named in its title).
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
+    if app.explorer.shown
+        && let Some(row) = app.sweeps.selected_row()
+    {
+        super::explorer::render(f, app, row, area);
+        return;
+    }
     let [left, right] = Layout::horizontal([
         Constraint::Length(if area.width >= 110 { 40 } else { 30 }),
         Constraint::Min(0),
@@ -27,7 +34,6 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     render_form(f, app, form);
     render_list(f, app, list);
     match app.sweeps.selected_row() {
-        Some(row) if app.explorer.shown => super::explorer::render(f, app, row, right),
         Some(row) => render_jobs(f, app, row, right),
         None => f.render_widget(
             Paragraph::new(Span::styled(

@@ -503,10 +503,15 @@ fn epoch_table(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
 }
 
 /// A run id without its date when it starts with one (`20261126-100000-softmax` →
-/// `100000-softmax`): the time and the objective tell runs of one day apart.
+/// `100000-softmax`), and a sweep job's id without its sweep
+/// (`sweep-20261130-061810-j00-softmax-s0` → `j00-softmax-s0`): what is left tells runs of
+/// one day or one sweep apart.
 pub fn short_id(id: &str) -> &str {
-    match id.split_once('-') {
-        Some((date, rest)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => rest,
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = id.splitn(4, '-').collect();
+    match parts.as_slice() {
+        ["sweep", date, time, rest] if digits(date, 8) && digits(time, 6) => rest,
+        [date, ..] if digits(date, 8) && parts.len() > 1 => &id[date.len() + 1..],
         _ => id,
     }
 }
@@ -543,7 +548,18 @@ fn wrapped_rows(text: &str, width: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::wrapped_rows;
+    use super::{short_id, wrapped_rows};
+
+    #[test]
+    fn short_ids_drop_the_date_or_the_sweep() {
+        assert_eq!(short_id("20261126-100000-softmax"), "100000-softmax");
+        assert_eq!(
+            short_id("sweep-20261130-061810-j00-softmax-s0"),
+            "j00-softmax-s0"
+        );
+        assert_eq!(short_id("my-run"), "my-run");
+        assert_eq!(short_id("20261126"), "20261126");
+    }
 
     #[test]
     fn wrapped_rows_count_word_wrapped_lines() {

@@ -422,6 +422,7 @@ fn train_tab_draws_the_pinned_baseline() {
     a.compare.baseline = Some(b);
     let wide = render(&a, 120, 36);
     insta::assert_snapshot!("train_tab_with_baseline_120x36", wide);
+    insta::assert_snapshot!("train_tab_with_baseline_80x24", render(&a, 80, 24));
     assert!(
         wide.contains("loss per step · EMA 0.90 · ━baseline 100000-softmax"),
         "{wide}"
@@ -452,5 +453,20 @@ fn explorer_sorted_filtered_and_parallel_coordinates() {
         bloodshot::sweep::explore::Filter::parse(&a.explorer.filter_text, t).unwrap();
     let screen = render(&a, 120, 36);
     insta::assert_snapshot!("explorer_filtered_120x36", screen);
+    insta::assert_snapshot!("explorer_filtered_80x24", render(&a, 80, 24));
     assert!(screen.contains("4 of 12 jobs"), "{screen}");
+}
+
+/// A band's colour is its line's, halfway to the theme's faint colour.
+#[test]
+fn bands_are_a_faint_shade_of_their_line() {
+    use ratatui::style::Color;
+    let t = Theme::built_in(0);
+    // Dark theme: raw series #4e5a6a; (0x5f + 0x4e)/2 = 0x56, (0xaf + 0x5a)/2 = 0x84,
+    // (0xff + 0x6a)/2 = 0xb4.
+    assert_eq!(
+        panes::compare::faint(&t, Color::Rgb(0x5f, 0xaf, 0xff)),
+        Color::Rgb(0x56, 0x84, 0xb4)
+    );
+    assert_eq!(panes::compare::faint(&t, Color::Red), t.raw_series);
 }
