@@ -418,7 +418,7 @@ fn curves(objective: Objective, seed: u64) -> bloodshot::report::compare::Curves
         },
         step_loss: (0..30)
             .map(|i| {
-                let wiggle = if (i + seed as usize) % 2 == 0 {
+                let wiggle = if (i + seed as usize).is_multiple_of(2) {
                     0.3
                 } else {
                     -0.3

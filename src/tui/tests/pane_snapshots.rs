@@ -315,6 +315,7 @@ fn train_tab_loss_chart_has_a_legend_smoothing_and_log_axis() {
     a.on_action(Action::ToggleLogY);
     insta::assert_snapshot!("train_tab_loss_log_80x24", render(&a, 80, 24));
     let screen = render(&a, 120, 36);
+    insta::assert_snapshot!("train_tab_loss_log_120x36", screen);
     assert!(screen.contains("EMA 0.95 · log"), "{screen}");
     for _ in 0..6 {
         a.on_action(Action::Rougher);
@@ -391,6 +392,7 @@ fn overlay_of_three_runs_with_a_legend() {
     a.on_action(Action::ToggleLogY);
     let screen = render(&a, 120, 36);
     assert!(screen.contains("EMA 0.90 · log"), "{screen}");
+    insta::assert_snapshot!("overlay_three_runs_log_80x24", render(&a, 80, 24));
     a.on_action(Action::NextMetric);
     a.on_action(Action::NextMetric);
     let screen = render(&a, 120, 36);
