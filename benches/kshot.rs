@@ -83,8 +83,10 @@ fn main() {
         })
         .collect();
     let scorer = &scorers[0];
+    // `KSHOT_BENCH=gram` times the Gram path alone (for profiling it).
+    let only_gram = std::env::var("KSHOT_BENCH").as_deref() == Ok("gram");
 
-    for k in [10, 50] {
+    for k in [10, 50].into_iter().filter(|_| !only_gram) {
         let opts = SamplerOptions::new(k, DRAWS, 7);
         let sample =
             || heldout_draws(&support_labels, 2, N_QUERIES, &opts).expect("valid bench options");
@@ -137,7 +139,11 @@ fn main() {
     // Every normalisation on the same bank (the console scores all four per draw).
     let opts = SamplerOptions::new(10, DRAWS, 7);
     let bank = heldout_draws(&support_labels, 2, N_QUERIES, &opts).expect("valid bench options");
-    for (mode, scorer) in Normalization::ALL.iter().zip(&scorers) {
+    for (mode, scorer) in Normalization::ALL
+        .iter()
+        .zip(&scorers)
+        .filter(|_| !only_gram)
+    {
         let (time, metrics) = best_time(|| scorer.evaluate_bank(&query_labels, &bank, 2, 2));
         let accuracy = KShotSummary::from_draws(&metrics).map_or(f64::NAN, |s| s.accuracy.mean);
         println!(
@@ -178,7 +184,10 @@ fn main() {
     }
 
     // The other classifiers on the same bank (f64 throughout; see `fewshot::method`).
-    for method in [Method::Logistic, Method::SoftKmeans] {
+    for method in [Method::Logistic, Method::SoftKmeans]
+        .into_iter()
+        .filter(|_| !only_gram)
+    {
         let rows = TransformedRows::new(&support_emb, Some(&queries), Normalization::None);
         let (time, metrics) = best_time(|| {
             method::evaluate_bank(

@@ -3,17 +3,20 @@
 //! and mode, so a draw costs `k · classes` additions per query instead of a `dim`-long dot
 //! product per query and class.
 //!
-//! With `ρ_c = D_c − α_c·m` (the prototype's residual, exact in f64) and the draw's support
-//! residuals `r̃_i`, `r̃_q·ρ_c` is approximated by `mean_{i∈S_c} R[i][q]` (minus the mean over
-//! all support rows for `centre-support`). The approximation's error is bounded by the Gram
-//! entries' own rounding, `|r̃_q|·|u_c|` with `u_c = ρ_c − (mean r̃_i − …)` computed exactly per
-//! draw, and the rounding of `r_q` to f32. The scores and their bounds then go through the
-//! scorer's own certification, and a query too close to call is rescored exactly: the
-//! predictions equal the float64 reference draw by draw, as on the direct path.
+//! Every pool row is split once along the common axis, `y_i = a_i·m + r_i`, with `r̃_i` its
+//! residual in f32 and `e_i = |r_i − r̃_i|` its rounding. A draw then needs, per class, only
+//! sums: `α_c` from the `a_i`, the residual prototype `ρ̂_c` (the mean of the drawn `r̃_i`,
+//! minus the mean over all drawn rows for `centre-support`) and its length, and the Gram sums
+//! `r̃_q·ρ̂_c` for every query. The exact prototype residual `ρ_c` differs from `ρ̂_c` by at
+//! most `U_c`, the mean of the drawn rows' `e_i`; with it the prototype length, the
+//! `centre-support` bias and the residual dot get rigorous error bounds, the scores go
+//! through the scorer's certification, and a query too close to call is rescored with the
+//! exact f64 prototypes (built only for draws that have one): the predictions equal the
+//! float64 reference draw by draw, as on the direct path.
 
 use super::kernel::Kernel;
-use super::scorer::{DrawPrototypes, Scorer, Work, score};
-use super::{Normalization, dot64, norm};
+use super::scorer::{ExactPrototypes, PoolSplit, Scorer, TIE, argmax, exact_cosines_of};
+use super::{Normalization, norm};
 use crate::fewshot::metrics::{ConfusionMatrix, DrawMetrics};
 use crate::fewshot::sampler::Draw;
 
@@ -22,18 +25,16 @@ pub const GRAM_BUDGET_BYTES: usize = 512 << 20;
 
 /// Banks of at least this many draws build the Gram matrix (once per target and mode): below
 /// it the direct path is faster than the one-time product. Measured on C-NMC-sized sets
-/// (`cargo bench --bench kshot`, 2 cores): the product takes ≈ 0.45 s and saves ≈ 0.13 ms per
-/// draw, so it pays from ≈ 3,500 draws on.
-pub const GRAM_MIN_DRAWS: usize = 4000;
+/// (`cargo bench --bench kshot`, 2 cores): the product takes ≈ 0.45 s and saves ≈ 0.2 ms per
+/// draw, so it pays from ≈ 2,000 draws on.
+pub const GRAM_MIN_DRAWS: usize = 2500;
 
 /// The pool side of the Gram path and the inner products.
 #[derive(Debug)]
 pub(super) struct Gram {
-    /// Residual rows `r̃_i` of the support pool (f32, row-major); empty for the pool protocol,
-    /// whose pool rows are the query rows.
-    residual: Vec<f32>,
-    /// `|r̃_i|` per pool row.
-    residual_norm: Vec<f64>,
+    /// The support pool's rows split along the axis (residual rows empty for the pool
+    /// protocol, whose pool rows are the query rows).
+    pool: PoolSplit,
     /// `R[i][q] = r̃_i · r̃_q`, row-major `pool × queries`.
     dots: Vec<f32>,
     /// Query rows per Gram row.
@@ -50,12 +51,13 @@ impl Gram {
     /// Builds the Gram matrix of `scorer` on up to `threads` threads.
     pub(super) fn build(scorer: &Scorer, threads: usize) -> Gram {
         let dim = scorer.dim();
-        let (residual, residual_norm) = scorer.pool_residuals();
-        let n_pool = residual_norm.len();
+        let pool = scorer.pool_split();
+        let n_pool = pool.residual_norm.len();
         let n_queries = scorer.n_queries();
         let mut dots = vec![0f32; n_pool * n_queries];
         let kernel = Kernel::detect();
         let queries = scorer.query_residuals();
+        let residual = &pool.residual;
         let pool_row = |i: usize| -> &[f32] {
             if residual.is_empty() {
                 &queries[i * dim..(i + 1) * dim]
@@ -78,8 +80,7 @@ impl Gram {
             }
         });
         Gram {
-            residual,
-            residual_norm,
+            pool,
             dots,
             n_queries,
         }
@@ -87,11 +88,11 @@ impl Gram {
 
     /// `r̃_i` of pool row `i` (the query row itself for the pool protocol).
     fn pool_residual<'a>(&'a self, scorer: &'a Scorer, i: usize) -> &'a [f32] {
-        if self.residual.is_empty() {
+        if self.pool.residual.is_empty() {
             scorer.query_residual(i)
         } else {
             let dim = scorer.dim();
-            &self.residual[i * dim..(i + 1) * dim]
+            &self.pool.residual[i * dim..(i + 1) * dim]
         }
     }
 
@@ -100,78 +101,172 @@ impl Gram {
     }
 }
 
+/// What the Gram path knows of one class's prototype in a draw: the score's parts and the
+/// bounds of their errors (see the module comment).
+#[derive(Debug, Clone, Copy, Default)]
+struct Class {
+    /// Support rows drawn (0: the class scores 0 with everything, as in the reference).
+    k: f64,
+    /// `α_c = D_c·m`.
+    alpha: f64,
+    /// `1/N̂_c`, the prototype's approximate inverse length (0 for a class without support).
+    inv: f64,
+    /// Bound of `|N_c − N̂_c| / N_c` (infinite when `N̂_c` cannot be told from 0).
+    inv_rel: f64,
+    /// `shift·D_c` (`centre-support`; else 0) and the bound of its error.
+    bias: f64,
+    bias_err: f64,
+    /// Per unit `|r̃_q|`, the bound of the Gram sum's distance from `r_q·ρ_c`.
+    slack: f64,
+}
+
 /// Scratch space of one thread on the Gram path.
 #[derive(Debug, Default)]
 struct GramWork {
+    /// Per class, the sum of the drawn rows' `r̃_i` (f64, one dim-long row each).
+    sums: Vec<Vec<f64>>,
+    /// Their sum over all classes (`centre-support`).
+    all: Vec<f64>,
     /// Per class, the sum of the Gram rows of its support rows, one entry per query.
     acc: Vec<Vec<f64>>,
-    /// The same over all support rows (`centre-support`).
+    /// The same over all support rows divided by their number (`centre-support`; else 0).
     acc_all: Vec<f64>,
-    work: Work,
+    classes: Vec<Class>,
+    /// Per class, every query row's score and its error bound.
+    score: Vec<Vec<f64>>,
+    bound: Vec<Vec<f64>>,
+    /// One query's scores and bounds (more than two classes).
+    scores: Vec<f64>,
+    bounds: Vec<f64>,
+}
+
+/// The best class when it wins by more than the bounds (and the tie tolerance), as the
+/// scorer's certification decides; `None` when too close to call.
+fn certain(scores: &[f64], bounds: &[f64]) -> Option<usize> {
+    if !scores.iter().all(|s| s.is_finite()) {
+        return None;
+    }
+    let best = argmax(scores);
+    let scale = scores
+        .iter()
+        .zip(bounds)
+        .fold(0f64, |m, (s, b)| m.max(s.abs() + b));
+    let (sb, bb) = (scores[best], bounds[best]);
+    scores
+        .iter()
+        .zip(bounds)
+        .enumerate()
+        .all(|(c, (s, b))| c == best || sb - s > bb + b + 4.0 * TIE * scale)
+        .then_some(best)
+}
+
+/// [`certain`] for two classes, without loops.
+fn certain2([s0, s1]: [f64; 2], [b0, b1]: [f64; 2]) -> Option<usize> {
+    if !(s0.is_finite() && s1.is_finite()) {
+        return None;
+    }
+    // `argmax`: the second class wins only beyond the tie tolerance.
+    let best = usize::from(s1 > s0 + TIE * s0.abs().max(s1.abs()));
+    let scale = (s0.abs() + b0).max(s1.abs() + b1);
+    let margin = if best == 0 { s0 - s1 } else { s1 - s0 };
+    (margin > b0 + b1 + 4.0 * TIE * scale).then_some(best)
 }
 
 impl Scorer {
-    /// Per class, the error bound of the Gram approximation of `r̃_q·ρ_c` divided by `|r̃_q|`:
-    /// the Gram entries' rounding (scaled by the support residuals' mean length), `|u_c|` (the
-    /// exact prototype residual's distance from what the sums stand for) and the rounding of
-    /// `r_q` to f32.
-    fn gram_slack(
-        &self,
-        g: &Gram,
-        draw: &Draw,
-        protos: &DrawPrototypes,
-        n_classes: usize,
-    ) -> Vec<f64> {
+    /// The per-class parts of a draw's scores, from the split pool rows only.
+    fn gram_classes(&self, g: &Gram, draw: &Draw, n_classes: usize, w: &mut GramWork) {
         let dim = self.dim();
         let centre = self.mode() == Normalization::CentreSupport;
-        let pool_residual = |i: usize| g.pool_residual(self, i);
-        // Mean support residual per class and over the whole support (f64), and the mean of
-        // the residuals' lengths: the Gram sums' error scales with the latter.
-        let mut means = vec![vec![0f64; dim]; n_classes];
-        let mut mean_len = vec![0f64; n_classes];
-        let mut all = vec![0f64; dim];
-        let mut all_len = 0f64;
-        let total = draw.support.all_indices().count().max(1) as f64;
-        for (c, indices) in draw.support.per_class.iter().enumerate() {
+        let p = &g.pool;
+        // Sums per class: Σ r̃_i (as a row), Σ a_i, Σ e_i, Σ |r̃_i|.
+        w.sums.resize_with(n_classes, Vec::new);
+        let mut per_class = vec![(0f64, 0f64, 0f64, 0f64); n_classes];
+        for (c, indices) in draw.support.per_class.iter().enumerate().take(n_classes) {
+            let sum = &mut w.sums[c];
+            sum.clear();
+            sum.resize(dim, 0.0);
+            let (k, a, e, len) = &mut per_class[c];
             for &i in indices {
-                means[c]
-                    .iter_mut()
-                    .zip(pool_residual(i))
-                    .for_each(|(m, &r)| *m += f64::from(r));
-                mean_len[c] += g.residual_norm[i];
+                sum.iter_mut()
+                    .zip(g.pool_residual(self, i))
+                    .for_each(|(s, &r)| *s += f64::from(r));
+                *k += 1.0;
+                *a += p.along[i];
+                *e += p.residual_err[i];
+                *len += p.residual_norm[i];
             }
-            let k = indices.len().max(1) as f64;
-            if centre {
-                all.iter_mut().zip(&means[c]).for_each(|(a, m)| *a += m);
-                all_len += mean_len[c];
-            }
-            means[c].iter_mut().for_each(|m| *m /= k);
-            mean_len[c] /= k;
         }
-        all.iter_mut().for_each(|a| *a /= total);
-        all_len /= total;
-        // |u_c|: how far the exact prototype residual is from what the Gram sums stand for.
-        let axis = self.axis();
+        // The shift's parts for `centre-support`: the mean over every drawn row.
+        let total: f64 = per_class.iter().map(|t| t.0).sum();
+        let (mut sigma, mut e_all, mut len_all) = (0.0, 0.0, 0.0);
+        if centre && total > 0.0 {
+            w.all.clear();
+            w.all.resize(dim, 0.0);
+            for sum in &w.sums {
+                w.all.iter_mut().zip(sum).for_each(|(a, s)| *a += s);
+            }
+            w.all.iter_mut().for_each(|a| *a /= total);
+            sigma = per_class.iter().map(|t| t.1).sum::<f64>() / total;
+            e_all = per_class.iter().map(|t| t.2).sum::<f64>() / total;
+            len_all = per_class.iter().map(|t| t.3).sum::<f64>() / total;
+        }
+        // How far an f64 sum of f32 rows can be from the exact one, relative to its terms:
+        // negligible next to the f32 bounds, covered generously.
+        const F64_REL: f64 = 1e-12;
         let dot_rel = self.dot_rel();
         let half_ulp = f64::from(f32::EPSILON) / 2.0;
-        (0..n_classes)
-            .map(|c| {
-                let Some(d) = protos.exact.get(c).and_then(Option::as_ref) else {
-                    return 0.0;
-                };
-                let alpha = protos.alpha[c];
-                let u: Vec<f64> = d
-                    .iter()
-                    .zip(axis)
-                    .zip(means[c].iter().zip(&all))
-                    .map(|((v, m), (mc, ma))| {
-                        (v - alpha * m) - (mc - if centre { *ma } else { 0.0 })
-                    })
-                    .collect();
-                let gram_error = dot_rel * (mean_len[c] + if centre { all_len } else { 0.0 });
-                gram_error + norm(&u) + 2.0 * half_ulp * protos.rho_norm[c]
-            })
-            .collect()
+        let u_all = if centre { e_all + F64_REL * len_all } else { 0.0 };
+        let shift_len = if centre { norm(&w.all) } else { 0.0 };
+        w.classes.clear();
+        for (c, &(k, a_sum, e_sum, len_sum)) in per_class.iter().enumerate() {
+            if k == 0.0 {
+                w.classes.push(Class::default());
+                continue;
+            }
+            let sum = &w.sums[c];
+            // ρ̂_c = Σ r̃_i / k − (mean over all drawn rows), its length and its dot with the
+            // shift's residual (`centre-support`).
+            let (mut rho2, mut shift_dot) = (0f64, 0f64);
+            if centre {
+                for (s, m) in sum.iter().zip(&w.all) {
+                    let v = s / k - m;
+                    rho2 += v * v;
+                    shift_dot += m * v;
+                }
+            } else {
+                rho2 = sum.iter().map(|s| (s / k) * (s / k)).sum();
+            }
+            let rho = rho2.sqrt();
+            let alpha = a_sum / k - sigma;
+            // |ρ_c − ρ̂_c| ≤ the drawn rows' mean rounding (and the shift's).
+            let u = (e_sum / k + F64_REL * len_sum / k) * 1.01 + u_all * 1.01;
+            let n_hat = (alpha * alpha + rho2).sqrt();
+            let (inv, inv_rel) = if n_hat > 0.0 && n_hat.is_finite() {
+                let rel = if n_hat > u { u / (n_hat - u) } else { f64::INFINITY };
+                (1.0 / n_hat, rel + F64_REL)
+            } else {
+                // A (nearly) zero prototype: only the exact path can tell.
+                (0.0, f64::INFINITY)
+            };
+            let (bias, bias_err) = if centre {
+                (
+                    sigma * alpha + shift_dot,
+                    shift_len * u + u_all * 1.01 * (rho + u) + F64_REL * (sigma * alpha).abs(),
+                )
+            } else {
+                (0.0, 0.0)
+            };
+            let gram_error = dot_rel * (len_sum / k + if centre { len_all } else { 0.0 });
+            w.classes.push(Class {
+                k,
+                alpha,
+                inv,
+                inv_rel,
+                bias,
+                bias_err,
+                slack: gram_error + u + 2.0 * half_ulp * (rho + u),
+            });
+        }
     }
 
     /// Metrics of one draw on the Gram path (the same predictions as the direct path).
@@ -183,48 +278,89 @@ impl Scorer {
         n_classes: usize,
         w: &mut GramWork,
     ) -> DrawMetrics {
-        let protos = self.prototypes(&draw.support);
+        self.gram_classes(g, draw, n_classes, w);
+        self.gram_scores(g, draw, n_classes, w);
+        // A class whose prototype cannot be told from zero leaves every query to the exact
+        // path.
+        let unsure = w.classes.iter().any(|c| !c.inv_rel.is_finite());
+        let mut exact: Option<ExactPrototypes> = None;
+        let mut confusion = ConfusionMatrix::new(n_classes);
+        for &q in &draw.queries {
+            let fast = if unsure {
+                None
+            } else if n_classes == 2 {
+                certain2(
+                    [w.score[0][q], w.score[1][q]],
+                    [w.bound[0][q], w.bound[1][q]],
+                )
+            } else {
+                w.scores.clear();
+                w.bounds.clear();
+                w.scores.extend(w.score.iter().map(|s| s[q]));
+                w.bounds.extend(w.bound.iter().map(|b| b[q]));
+                certain(&w.scores, &w.bounds)
+            };
+            let predicted = fast.unwrap_or_else(|| {
+                // Too close to call: the reference's own arithmetic, on the exact prototypes
+                // (built once for the draw).
+                let (protos, shift) =
+                    exact.get_or_insert_with(|| self.exact_prototypes(&draw.support));
+                argmax(&exact_cosines_of(self, (protos, shift), q))
+            });
+            confusion.add(query_labels[q], predicted);
+        }
+        DrawMetrics::from_confusion(confusion)
+    }
+
+    /// Every query row's score and error bound per class, from the Gram sums (contiguous
+    /// loops over the query rows).
+    fn gram_scores(&self, g: &Gram, draw: &Draw, n_classes: usize, w: &mut GramWork) {
+        let n = g.n_queries;
         let centre = self.mode() == Normalization::CentreSupport;
-        let slack = self.gram_slack(g, draw, &protos, n_classes);
-        let total = draw.support.all_indices().count().max(1) as f64;
-        // The Gram sums, for every query row at once (contiguous rows, vectorisable adds).
-        w.acc.resize(n_classes, Vec::new());
-        for (c, indices) in draw.support.per_class.iter().enumerate() {
-            let acc = &mut w.acc[c];
+        w.acc.resize_with(n_classes, Vec::new);
+        for (c, acc) in w.acc.iter_mut().enumerate() {
             acc.clear();
-            acc.resize(g.n_queries, 0.0);
-            for &i in indices {
+            acc.resize(n, 0.0);
+            for &i in draw.support.per_class.get(c).map_or(&[][..], |v| &v[..]) {
                 acc.iter_mut()
                     .zip(g.row(i))
                     .for_each(|(a, &r)| *a += f64::from(r));
             }
         }
+        let total: f64 = w.classes.iter().map(|c| c.k).sum::<f64>().max(1.0);
+        w.acc_all.clear();
+        w.acc_all.resize(n, 0.0);
         if centre {
-            w.acc_all.clear();
-            w.acc_all.resize(g.n_queries, 0.0);
             for acc in &w.acc {
-                w.acc_all.iter_mut().zip(acc).for_each(|(a, v)| *a += v);
+                w.acc_all.iter_mut().zip(acc).for_each(|(a, v)| *a += v / total);
             }
         }
-        let mut confusion = ConfusionMatrix::new(n_classes);
-        for &q in &draw.queries {
-            let a = self.along(q);
-            let r_norm = self.residual_norm(q);
-            w.work.scores.clear();
-            w.work.bounds.clear();
-            for (c, indices) in draw.support.per_class.iter().enumerate() {
-                let k = indices.len().max(1) as f64;
-                let mut dot = w.acc[c][q] / k;
-                if centre {
-                    dot -= w.acc_all[q] / total;
-                }
-                let (s, b) = score(&protos, c, a, dot, r_norm * slack[c]);
-                w.work.scores.push(s);
-                w.work.bounds.push(b);
+        let along = self.along_all();
+        let r_norm = self.residual_norms();
+        w.score.resize_with(n_classes, Vec::new);
+        w.bound.resize_with(n_classes, Vec::new);
+        for (c, class) in w.classes.iter().enumerate() {
+            let (score, bound) = (&mut w.score[c], &mut w.bound[c]);
+            score.clear();
+            bound.clear();
+            if class.k == 0.0 {
+                // No support: cosine 0 with everything, as in the reference.
+                score.resize(n, 0.0);
+                bound.resize(n, 0.0);
+                continue;
             }
-            confusion.add(query_labels[q], self.decide(&protos, q, &w.work));
+            let cl = *class;
+            let rows = w.acc[c].iter().zip(&w.acc_all).zip(along.iter().zip(r_norm));
+            for ((&sum, &shift), (&a, &rn)) in rows {
+                let dot = sum / cl.k - shift;
+                let num = a * cl.alpha + dot - cl.bias;
+                let err = rn * cl.slack
+                    + cl.bias_err
+                    + 1e-12 * ((a * cl.alpha).abs() + cl.bias.abs() + dot.abs());
+                score.push(num * cl.inv);
+                bound.push((err + (num.abs() + err) * cl.inv_rel) * cl.inv);
+            }
         }
-        DrawMetrics::from_confusion(confusion)
     }
 
     /// Metrics of every draw of a bank on the Gram path, in draw order, on up to `threads`
@@ -264,17 +400,4 @@ impl Scorer {
             )
         })
     }
-}
-
-/// `|v|` of a pool residual row in f64 (as the queries' are measured).
-pub(super) fn residual_length(row: &[f32]) -> f64 {
-    row.iter()
-        .map(|&r| f64::from(r) * f64::from(r))
-        .sum::<f64>()
-        .sqrt()
-}
-
-/// `y·m` in f64.
-pub(super) fn along(row: &[f64], axis: &[f64]) -> f64 {
-    dot64(row, axis)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::gram::{GRAM_MIN_DRAWS, Gram, along, residual_length};
+use super::gram::{GRAM_MIN_DRAWS, Gram};
 use super::kernel::{Kernel, LANES};
 use super::{Normalization, add_into, dot64, norm, to_f64};
 use crate::fewshot::classify::Embeddings;
@@ -133,6 +133,20 @@ fn exact_cosines(query: &[f64], prototypes: &[Option<Vec<f64>>]) -> Vec<f64> {
         .collect()
 }
 
+/// A draw's exact (f64) prototypes and shift, as the float64 reference computes them.
+pub(super) type ExactPrototypes = (Vec<Option<Vec<f64>>>, Vec<f64>);
+
+/// The reference's cosines of query `q` with a draw's exact prototypes and shift.
+pub(super) fn exact_cosines_of(
+    scorer: &Scorer,
+    (exact, shift): (&[Option<Vec<f64>>], &[f64]),
+    q: usize,
+) -> Vec<f64> {
+    let y = scorer.transform.apply(scorer.query_raw().row(q));
+    let shifted: Vec<f64> = y.iter().zip(shift).map(|(v, s)| v - s).collect();
+    exact_cosines(&shifted, exact)
+}
+
 /// The class prototypes of one draw, ready for scoring queries.
 #[derive(Debug, Clone)]
 pub(super) struct DrawPrototypes {
@@ -166,6 +180,8 @@ pub struct Scorer {
     residual_norm: Vec<f64>,
     /// Per query `r̃_q = f32(y_q − a_q·m)`, row-major.
     residual: Vec<f32>,
+    /// Per query `|r_q − r̃_q|`: how far the f32 residual is from the f64 one.
+    residual_err: Vec<f64>,
     /// The Gram path's matrix, built on first use by a large bank (`None`: too large).
     gram: Arc<OnceLock<Option<Gram>>>,
 }
@@ -200,17 +216,11 @@ impl Scorer {
         let mut along = Vec::with_capacity(rows.len());
         let mut residual_norm = Vec::with_capacity(rows.len());
         let mut residual = Vec::with_capacity(rows.len() * dim);
+        let mut residual_err = Vec::with_capacity(rows.len());
         for row in &rows {
-            let a = dot64(row, &axis);
-            let start = residual.len();
-            residual.extend(row.iter().zip(&axis).map(|(v, m)| (v - a * m) as f32));
-            residual_norm.push(
-                residual[start..]
-                    .iter()
-                    .map(|&r| f64::from(r) * f64::from(r))
-                    .sum::<f64>()
-                    .sqrt(),
-            );
+            let (a, length, err) = split_row(row, &axis, &mut residual);
+            residual_norm.push(length);
+            residual_err.push(err);
             along.push(a);
         }
         Scorer {
@@ -223,6 +233,7 @@ impl Scorer {
             along,
             residual_norm,
             residual,
+            residual_err,
             gram: Arc::default(),
         }
     }
@@ -250,19 +261,14 @@ impl Scorer {
         self.dim
     }
 
-    /// The common unit axis `m`.
-    pub(super) fn axis(&self) -> &[f64] {
-        &self.axis
+    /// `a_q` of every query row.
+    pub(super) fn along_all(&self) -> &[f64] {
+        &self.along
     }
 
-    /// `a_q = y_q·m`.
-    pub(super) fn along(&self, q: usize) -> f64 {
-        self.along[q]
-    }
-
-    /// `|r̃_q|`.
-    pub(super) fn residual_norm(&self, q: usize) -> f64 {
-        self.residual_norm[q]
+    /// `|r̃_q|` of every query row.
+    pub(super) fn residual_norms(&self) -> &[f64] {
+        &self.residual_norm
     }
 
     /// `r̃_q`.
@@ -280,22 +286,32 @@ impl Scorer {
         self.support_raw.n()
     }
 
-    /// The support pool's rows split like the queries' (`r̃_i` row-major and `|r̃_i|`); for
-    /// the pool protocol the rows are the queries' own, so the residuals come back empty.
-    pub(super) fn pool_residuals(&self) -> (Vec<f32>, Vec<f64>) {
+    /// The support pool's rows split like the queries' ([`PoolSplit`]); for the pool
+    /// protocol the rows are the queries' own, so the residual rows come back empty.
+    pub(super) fn pool_split(&self) -> PoolSplit {
         if self.queries_raw.is_none() {
-            return (Vec::new(), self.residual_norm.clone());
+            return PoolSplit {
+                residual: Vec::new(),
+                residual_norm: self.residual_norm.clone(),
+                along: self.along.clone(),
+                residual_err: self.residual_err.clone(),
+            };
         }
-        let mut residual = Vec::with_capacity(self.support_raw.n() * self.dim);
-        let mut lengths = Vec::with_capacity(self.support_raw.n());
-        for i in 0..self.support_raw.n() {
+        let n = self.support_raw.n();
+        let mut out = PoolSplit {
+            residual: Vec::with_capacity(n * self.dim),
+            residual_norm: Vec::with_capacity(n),
+            along: Vec::with_capacity(n),
+            residual_err: Vec::with_capacity(n),
+        };
+        for i in 0..n {
             let y = self.transform.apply(self.support_raw.row(i));
-            let a = along(&y, &self.axis);
-            let start = residual.len();
-            residual.extend(y.iter().zip(&self.axis).map(|(v, m)| (v - a * m) as f32));
-            lengths.push(residual_length(&residual[start..]));
+            let (a, length, err) = split_row(&y, &self.axis, &mut out.residual);
+            out.along.push(a);
+            out.residual_norm.push(length);
+            out.residual_err.push(err);
         }
-        (residual, lengths)
+        out
     }
 
     /// The Gram matrix (built once, on up to `threads` threads), unless it is too large.
@@ -306,6 +322,11 @@ impl Scorer {
         self.gram
             .get_or_init(|| Some(Gram::build(self, threads)))
             .as_ref()
+    }
+
+    /// The exact prototypes and shift of a support set (the reference's).
+    pub(super) fn exact_prototypes(&self, support: &SupportSet) -> ExactPrototypes {
+        exact_prototypes(&self.transform, &self.support_raw, support)
     }
 
     pub(super) fn prototypes(&self, support: &SupportSet) -> DrawPrototypes {
@@ -399,9 +420,7 @@ impl Scorer {
             return best;
         }
         // Too close to call in f32: the reference's own arithmetic decides.
-        let y = self.transform.apply(self.query_raw().row(q));
-        let shifted: Vec<f64> = y.iter().zip(&protos.shift).map(|(v, s)| v - s).collect();
-        argmax(&exact_cosines(&shifted, &protos.exact))
+        argmax(&exact_cosines_of(self, (&protos.exact, &protos.shift), q))
     }
 
     /// Class of each query in `query_indices` for the support set `support`: the prototype
@@ -539,6 +558,34 @@ pub(super) fn score(
     (score, (dot_bound + f64_part) * inv)
 }
 
+/// Rows split along the common axis `m`: `y = a·m + r`, with `r` stored in f32.
+#[derive(Debug, Default)]
+pub(super) struct PoolSplit {
+    /// `r̃ = f32(y − a·m)` per row, row-major (empty for the pool protocol).
+    pub(super) residual: Vec<f32>,
+    /// `|r̃|` per row.
+    pub(super) residual_norm: Vec<f64>,
+    /// `a = y·m` per row.
+    pub(super) along: Vec<f64>,
+    /// `|r − r̃|` per row, the f32 rounding of the residual.
+    pub(super) residual_err: Vec<f64>,
+}
+
+/// Splits `row` along the unit axis: appends `r̃ = f32(row − a·m)` to `out` and returns `a`,
+/// `|r̃|` and `|r − r̃|` (all in f64).
+fn split_row(row: &[f64], axis: &[f64], out: &mut Vec<f32>) -> (f64, f64, f64) {
+    let a = dot64(row, axis);
+    let (mut length, mut err) = (0f64, 0f64);
+    for (v, m) in row.iter().zip(axis) {
+        let r = v - a * m;
+        let rounded = r as f32;
+        out.push(rounded);
+        length += f64::from(rounded) * f64::from(rounded);
+        err += (r - f64::from(rounded)) * (r - f64::from(rounded));
+    }
+    (a, length.sqrt(), err.sqrt())
+}
+
 /// Scratch space of [`Scorer::classify`].
 #[derive(Debug, Default)]
 pub(super) struct Work {
@@ -570,10 +617,10 @@ fn common_axis(rows: &[Vec<f64>], dim: usize) -> Vec<f64> {
 
 /// Scores closer than this (relative to the largest magnitude) count as tied: below it, f64
 /// rounding of the score, not the data, would decide.
-const TIE: f64 = 1e-12;
+pub(super) const TIE: f64 = 1e-12;
 
 /// Index of the largest score; ties (within [`TIE`]) go to the lowest index, NaN never wins.
-fn argmax(scores: &[f64]) -> usize {
+pub(super) fn argmax(scores: &[f64]) -> usize {
     let scale = scores
         .iter()
         .filter(|s| s.is_finite())
