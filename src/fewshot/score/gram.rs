@@ -215,7 +215,11 @@ impl Scorer {
         const F64_REL: f64 = 1e-12;
         let dot_rel = self.dot_rel();
         let half_ulp = f64::from(f32::EPSILON) / 2.0;
-        let u_all = if centre { e_all + F64_REL * len_all } else { 0.0 };
+        let u_all = if centre {
+            e_all + F64_REL * len_all
+        } else {
+            0.0
+        };
         let shift_len = if centre { norm(&w.all) } else { 0.0 };
         w.classes.clear();
         for (c, &(k, a_sum, e_sum, len_sum)) in per_class.iter().enumerate() {
@@ -242,7 +246,11 @@ impl Scorer {
             let u = (e_sum / k + F64_REL * len_sum / k) * 1.01 + u_all * 1.01;
             let n_hat = (alpha * alpha + rho2).sqrt();
             let (inv, inv_rel) = if n_hat > 0.0 && n_hat.is_finite() {
-                let rel = if n_hat > u { u / (n_hat - u) } else { f64::INFINITY };
+                let rel = if n_hat > u {
+                    u / (n_hat - u)
+                } else {
+                    f64::INFINITY
+                };
                 (1.0 / n_hat, rel + F64_REL)
             } else {
                 // A (nearly) zero prototype: only the exact path can tell.
@@ -332,7 +340,10 @@ impl Scorer {
         w.acc_all.resize(n, 0.0);
         if centre {
             for acc in &w.acc {
-                w.acc_all.iter_mut().zip(acc).for_each(|(a, v)| *a += v / total);
+                w.acc_all
+                    .iter_mut()
+                    .zip(acc)
+                    .for_each(|(a, v)| *a += v / total);
             }
         }
         let along = self.along_all();
@@ -350,7 +361,10 @@ impl Scorer {
                 continue;
             }
             let cl = *class;
-            let rows = w.acc[c].iter().zip(&w.acc_all).zip(along.iter().zip(r_norm));
+            let rows = w.acc[c]
+                .iter()
+                .zip(&w.acc_all)
+                .zip(along.iter().zip(r_norm));
             for ((&sum, &shift), (&a, &rn)) in rows {
                 let dot = sum / cl.k - shift;
                 let num = a * cl.alpha + dot - cl.bias;
