@@ -118,26 +118,7 @@ pub fn build(sweep: &Sweep, reports: &[Option<RunReport>]) -> Explorer {
         params = PARAMS[..2].iter().collect();
     }
     let spec = &sweep.spec.kshot;
-    let mut kshot = Vec::new();
-    for &k in &spec.ks {
-        for &mode in &spec.normalizations {
-            for &method in &spec.methods {
-                for &tta in &spec.ttas {
-                    let mut name = format!("k{k}");
-                    if spec.normalizations.len() > 1 {
-                        name.push_str(&format!("/{}", mode.as_str()));
-                    }
-                    if spec.methods.len() > 1 {
-                        name.push_str(&format!("/{}", method.as_str()));
-                    }
-                    if spec.ttas.len() > 1 {
-                        name.push_str(&format!("/{tta}"));
-                    }
-                    kshot.push((name, sweep.kshot_options(k, mode, method, tta)));
-                }
-            }
-        }
-    }
+    let kshot = kshot_columns(sweep);
     let mut columns: Vec<Column> = params
         .iter()
         .map(|(name, _)| Column {
@@ -191,6 +172,33 @@ pub fn build(sweep: &Sweep, reports: &[Option<RunReport>]) -> Explorer {
         })
         .collect();
     Explorer { columns, rows }
+}
+
+/// The k-shot result columns of a sweep, named `k10` with the normalisation, classifier and
+/// TTA appended when the sweep evaluates several, and the options each one's result has.
+fn kshot_columns(sweep: &Sweep) -> Vec<(String, crate::fewshot::evaluate::KShotOptions)> {
+    let spec = &sweep.spec.kshot;
+    let mut out = Vec::new();
+    for &k in &spec.ks {
+        for &mode in &spec.normalizations {
+            for &method in &spec.methods {
+                for &tta in &spec.ttas {
+                    let mut name = format!("k{k}");
+                    if spec.normalizations.len() > 1 {
+                        name.push_str(&format!("/{}", mode.as_str()));
+                    }
+                    if spec.methods.len() > 1 {
+                        name.push_str(&format!("/{}", method.as_str()));
+                    }
+                    if spec.ttas.len() > 1 {
+                        name.push_str(&format!("/{tta}"));
+                    }
+                    out.push((name, sweep.kshot_options(k, mode, method, tta)));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Reads every job's run folder and builds the table.

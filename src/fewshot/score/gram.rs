@@ -173,19 +173,22 @@ fn certain2([s0, s1]: [f64; 2], [b0, b1]: [f64; 2]) -> Option<usize> {
 }
 
 impl Scorer {
-    /// The per-class parts of a draw's scores, from the split pool rows only.
-    fn gram_classes(&self, g: &Gram, draw: &Draw, n_classes: usize, w: &mut GramWork) {
-        let dim = self.dim();
-        let centre = self.mode() == Normalization::CentreSupport;
+    /// Per class of a draw: the sum of its drawn rows' `r̃_i` (into `w.sums`) and the number
+    /// of rows, `Σ a_i`, `Σ e_i` and `Σ |r̃_i|`.
+    fn class_sums(
+        &self,
+        g: &Gram,
+        draw: &Draw,
+        n_classes: usize,
+        w: &mut GramWork,
+    ) -> Vec<(f64, f64, f64, f64)> {
         let p = &g.pool;
-        // Sums per class: Σ r̃_i (as a row), Σ a_i, Σ e_i, Σ |r̃_i|.
         w.sums.resize_with(n_classes, Vec::new);
         let mut per_class = vec![(0f64, 0f64, 0f64, 0f64); n_classes];
-        for (c, indices) in draw.support.per_class.iter().enumerate().take(n_classes) {
-            let sum = &mut w.sums[c];
+        for (c, ((k, a, e, len), sum)) in per_class.iter_mut().zip(&mut w.sums).enumerate() {
+            let indices = draw.support.per_class.get(c).map_or(&[][..], |v| &v[..]);
             sum.clear();
-            sum.resize(dim, 0.0);
-            let (k, a, e, len) = &mut per_class[c];
+            sum.resize(self.dim(), 0.0);
             for &i in indices {
                 sum.iter_mut()
                     .zip(g.pool_residual(self, i))
@@ -196,12 +199,19 @@ impl Scorer {
                 *len += p.residual_norm[i];
             }
         }
+        per_class
+    }
+
+    /// The per-class parts of a draw's scores, from the split pool rows only.
+    fn gram_classes(&self, g: &Gram, draw: &Draw, n_classes: usize, w: &mut GramWork) {
+        let centre = self.mode() == Normalization::CentreSupport;
+        let per_class = self.class_sums(g, draw, n_classes, w);
         // The shift's parts for `centre-support`: the mean over every drawn row.
         let total: f64 = per_class.iter().map(|t| t.0).sum();
         let (mut sigma, mut e_all, mut len_all) = (0.0, 0.0, 0.0);
         if centre && total > 0.0 {
             w.all.clear();
-            w.all.resize(dim, 0.0);
+            w.all.resize(self.dim(), 0.0);
             for sum in &w.sums {
                 w.all.iter_mut().zip(sum).for_each(|(a, s)| *a += s);
             }

@@ -7,11 +7,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
+use ratatui::widgets::{Chart, Dataset, GraphType, Paragraph, Wrap};
 
 use bloodshot::report::compare::{self, Curves, Metric, band, ema};
 
-use super::{block, block_titled};
+use super::{block, block_titled, chart_axes};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -223,11 +223,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     table(f, t, c.metric, &list, &c.unreadable, table_area);
 }
 
-fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
-    let t = &app.theme;
-    let metric = app.compare.metric;
-    let log = app.chart.log_y && metric.is_loss();
-    let y = |v: f64| if log { v.max(1e-6).log10() } else { v };
+/// The y range of everything drawn: a little beyond the values, from 0 for losses on a
+/// linear axis, positive values only on a log axis.
+fn y_range(list: &[Entry], metric: Metric, log: bool) -> (f64, f64) {
     let every = || {
         list.iter().flat_map(|e| {
             let band = e
@@ -244,7 +242,7 @@ fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
     };
     let lo = every().fold(f64::INFINITY, f64::min);
     let hi = every().fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if !lo.is_finite() {
+    if !lo.is_finite() {
         (0.0, 1.0)
     } else if hi - lo < 1e-9 {
         (lo - 0.05 * lo.abs().max(0.1), hi + 0.05 * hi.abs().max(0.1))
@@ -258,7 +256,15 @@ fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
             lo - pad
         };
         (lo, hi + pad)
-    };
+    }
+}
+
+fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
+    let t = &app.theme;
+    let metric = app.compare.metric;
+    let log = app.chart.log_y && metric.is_loss();
+    let y = |v: f64| if log { v.max(1e-6).log10() } else { v };
+    let (lo, hi) = y_range(list, metric, log);
     let len = list.iter().map(|e| e.values.len()).max().unwrap_or(0);
     let x_max = (len as f64).max(2.0);
     let pts = |v: &[f64]| -> Vec<(f64, f64)> {
@@ -282,86 +288,23 @@ fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
         .map(|e| e.raw.as_deref().map_or(vec![], pts))
         .collect();
     let means: Vec<Vec<(f64, f64)>> = list.iter().map(|e| pts(&e.values)).collect();
-    // Charts colour their dots but ignore modifiers such as DIM: faint is a colour.
-    let faint = |c: Color| Style::default().fg(faint(t, c));
-    let mut sets = vec![];
-    // Bands, then raw values, then the means: later datasets are drawn on top.
-    for (e, p) in list.iter().zip(&bands) {
-        sets.push(
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Scatter)
-                .style(faint(e.colour))
-                .data(p),
-        );
-    }
-    for (e, p) in list.iter().zip(&raws) {
-        sets.push(
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(faint(e.colour))
-                .data(p),
-        );
-    }
-    // The baseline last, so it stays visible.
-    let mut order: Vec<usize> = (0..list.len()).collect();
-    order.sort_by_key(|&i| list[i].baseline);
-    for i in order {
-        let e = &list[i];
-        sets.push(
-            Dataset::default()
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(e.colour).add_modifier(Modifier::BOLD))
-                .data(&means[i]),
-        );
-    }
-    let legend: Vec<Span> = list
-        .iter()
-        .map(|e| {
-            let n = if e.n > 1 {
-                format!(" n={}", e.n)
-            } else {
-                String::new()
-            };
-            Span::styled(format!("━{}{n} ", e.label), Style::default().fg(e.colour))
-        })
-        .collect();
-    let label = |v: f64| {
-        if v.abs() >= 100.0 {
-            format!("{v:.0}")
-        } else if v.abs() >= 1.0 {
-            format!("{v:.2}")
-        } else {
-            format!("{v:.3}")
-        }
-    };
-    let chart = Chart::new(sets)
-        .block(
-            block_titled(
-                t,
-                Line::from(Span::styled(
-                    metric.label(),
-                    Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
-                )),
-            )
-            .title_bottom(Line::from(legend)),
-        )
-        .legend_position(None)
-        .x_axis(
-            Axis::default()
-                .title(metric.unit())
-                .bounds([1.0, x_max])
-                .labels(vec![Line::from("1"), Line::from(format!("{len}"))])
-                .style(Style::default().fg(t.muted)),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([y(lo), y(hi)])
-                .labels(vec![Line::from(label(lo)), Line::from(label(hi))])
-                .style(Style::default().fg(t.muted)),
-        );
+    let sets = datasets(t, list, [&bands, &raws, &means]);
+    let block = block_titled(
+        t,
+        Line::from(Span::styled(
+            metric.label(),
+            Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+        )),
+    )
+    .title_bottom(Line::from(legend(list)));
+    let chart = chart_axes(
+        Chart::new(sets).block(block),
+        t,
+        metric.unit(),
+        len,
+        (y(lo), y(hi)),
+        (lo, hi),
+    );
     f.render_widget(chart, area);
 }
 
@@ -376,6 +319,55 @@ pub fn faint(t: &Theme, c: Color) -> Color {
         }
         _ => t.raw_series,
     }
+}
+
+/// The chart's datasets from each entry's band points, raw points and mean points: bands,
+/// then raw values, then the means (later datasets are drawn on top), the baseline last.
+fn datasets<'a>(
+    t: &Theme,
+    list: &[Entry],
+    [bands, raws, means]: [&'a [Vec<(f64, f64)>]; 3],
+) -> Vec<Dataset<'a>> {
+    // Charts colour their dots but ignore modifiers such as DIM: faint is a colour.
+    let faint_style = |c: Color| Style::default().fg(faint(t, c));
+    let set = |graph, style, data: &'a [(f64, f64)]| {
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(graph)
+            .style(style)
+            .data(data)
+    };
+    let mut sets = vec![];
+    for (e, p) in list.iter().zip(bands) {
+        sets.push(set(GraphType::Scatter, faint_style(e.colour), p));
+    }
+    for (e, p) in list.iter().zip(raws) {
+        sets.push(set(GraphType::Line, faint_style(e.colour), p));
+    }
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    order.sort_by_key(|&i| list[i].baseline);
+    for i in order {
+        let bold = Style::default()
+            .fg(list[i].colour)
+            .add_modifier(Modifier::BOLD);
+        sets.push(set(GraphType::Line, bold, &means[i]));
+    }
+    sets
+}
+
+/// The legend on the chart's bottom border: each line's colour and label, with n for a
+/// seed group.
+fn legend(list: &[Entry]) -> Vec<Span<'static>> {
+    list.iter()
+        .map(|e| {
+            let n = if e.n > 1 {
+                format!(" n={}", e.n)
+            } else {
+                String::new()
+            };
+            Span::styled(format!("━{}{n} ", e.label), Style::default().fg(e.colour))
+        })
+        .collect()
 }
 
 /// Points filling the band between `lo` and `hi` (values per 1-based x), interpolated

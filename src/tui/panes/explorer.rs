@@ -254,6 +254,14 @@ fn render_parallel(f: &mut Frame, t: &Theme, p: &Parallel, selected: Option<usiz
         width: plot_w as u16,
         ..plot
     };
+    draw_lines(f, t, p, selected, canvas_area);
+}
+
+/// The axes as vertical lines and one polyline per job across them, the selected job on top
+/// in the accent colour; axis `i` at `x = i`.
+fn draw_lines(f: &mut Frame, t: &Theme, p: &Parallel, selected: Option<usize>, area: Rect) {
+    let n = p.axes.len();
+    let right = (n.max(2) - 1) as f64;
     let lines = &p.lines;
     let muted = t.muted;
     let colours: Vec<Color> = lines.iter().map(|(_, _, c)| ramp(t, *c)).collect();
@@ -284,5 +292,5 @@ fn render_parallel(f: &mut Frame, t: &Theme, p: &Parallel, selected: Option<usiz
                 }
             }
         });
-    f.render_widget(canvas, canvas_area);
+    f.render_widget(canvas, area);
 }

@@ -245,6 +245,51 @@ pub fn bar(frac: f64, width: usize) -> String {
 
 pub use bloodshot::report::text::duration;
 
+/// A chart's axes over points `1..=n` (steps or epochs): x labelled `1` and `n`, y drawn
+/// from `drawn.0` to `drawn.1` (values as drawn, e.g. log10) and labelled with the values
+/// `values`.
+pub fn chart_axes<'a>(
+    chart: ratatui::widgets::Chart<'a>,
+    t: &Theme,
+    unit: &'a str,
+    n: usize,
+    drawn: (f64, f64),
+    values: (f64, f64),
+) -> ratatui::widgets::Chart<'a> {
+    use ratatui::widgets::Axis;
+    chart
+        .legend_position(None)
+        .x_axis(
+            Axis::default()
+                .title(unit)
+                .bounds([1.0, (n as f64).max(2.0)])
+                .labels(vec![Line::from("1"), Line::from(n.to_string())])
+                .style(Style::default().fg(t.muted)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([drawn.0, drawn.1])
+                .labels(vec![
+                    Line::from(axis_label(values.0)),
+                    Line::from(axis_label(values.1)),
+                ])
+                .style(Style::default().fg(t.muted)),
+        )
+}
+
+/// A chart's axis label: `0`, or more decimals for smaller values.
+pub fn axis_label(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// Rows and columns of one strip cell: square (two pixels per row, one per column), as tall
 /// as `height` allows, shrunk down to `min_rows` until `n` cells fit in `width`.
 pub fn strip_cell(width: u16, height: u16, n: usize, min_rows: u16) -> (u16, u16) {

@@ -5,9 +5,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
 
-use super::{bar, block, block_titled, duration, form_line};
+use super::{bar, block, block_titled, chart_axes, duration, form_line};
 use crate::tui::app::App;
 use crate::tui::state::train::{ChartView, TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
@@ -372,9 +372,7 @@ fn loss_chart(
             .style(style)
             .data(data)
     };
-    let smooth_style = Style::default()
-        .fg(t.smooth_series)
-        .add_modifier(Modifier::BOLD);
+    let smooth_style = smooth_style(t);
     // Raw values faint behind the smoothed ones (drawn first, so underneath).
     let mut sets = vec![line("raw", &raw, Style::default().fg(t.raw_series))];
     if w > 0.0 {
@@ -401,6 +399,24 @@ fn loss_chart(
     }
     // The settings are the title and the legend is the bottom border: ratatui's own legend
     // hides itself in short charts.
+    let title = loss_title(t, view, baseline);
+    let legend_line = loss_legend(t, w, has_cons);
+    let n = v.loss.len().max(base_loss.len());
+    let chart = chart_axes(
+        Chart::new(sets)
+            .block(block_titled(t, Line::from(title)).title_bottom(Line::from(legend_line))),
+        t,
+        "step",
+        n,
+        (y(lo), y(hi)),
+        (lo, hi),
+    );
+    f.render_widget(chart, area);
+}
+
+/// The loss chart's title: its settings and, when one is pinned, the baseline's name.
+fn loss_title(t: &Theme, view: ChartView, baseline: Option<&Curves>) -> Vec<Span<'static>> {
+    let w = view.smoothing;
     let mut title = vec![Span::styled(
         format!(
             "loss per step · {}{}",
@@ -420,7 +436,19 @@ fn loss_chart(
             Style::default().fg(t.fg).add_modifier(Modifier::BOLD),
         ));
     }
-    let mut legend_line = vec![];
+    title
+}
+
+/// The smoothed loss's style: bold over the faint raw values.
+fn smooth_style(t: &Theme) -> Style {
+    Style::default()
+        .fg(t.smooth_series)
+        .add_modifier(Modifier::BOLD)
+}
+
+/// The loss chart's legend: the series drawn, in their colours.
+fn loss_legend(t: &Theme, w: f64, has_cons: bool) -> Vec<Span<'static>> {
+    let smooth_style = smooth_style(t);
     let legend: [(&str, Style, bool); 4] = [
         ("raw", Style::default().fg(t.raw_series), w > 0.0),
         (
@@ -435,40 +463,11 @@ fn loss_chart(
         ("ArcFace", Style::default().fg(t.second_series), has_cons),
         ("consistency", Style::default().fg(t.third_series), has_cons),
     ];
-    for (name, style, shown) in legend {
-        if shown {
-            legend_line.push(Span::styled(format!("━{name} "), style));
-        }
-    }
-    let n = (v.loss.len().max(base_loss.len())) as f64;
-    let label = |x: f64| {
-        if x == 0.0 {
-            "0".to_string()
-        } else if x >= 100.0 {
-            format!("{x:.0}")
-        } else if x >= 1.0 {
-            format!("{x:.2}")
-        } else {
-            format!("{x:.3}")
-        }
-    };
-    let chart = Chart::new(sets)
-        .block(block_titled(t, Line::from(title)).title_bottom(Line::from(legend_line)))
-        .legend_position(None)
-        .x_axis(
-            Axis::default()
-                .title("step")
-                .bounds([1.0, n.max(2.0)])
-                .labels(vec![Line::from("1"), Line::from(format!("{}", n as usize))])
-                .style(Style::default().fg(t.muted)),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([y(lo), y(hi)])
-                .labels(vec![Line::from(label(lo)), Line::from(label(hi))])
-                .style(Style::default().fg(t.muted)),
-        );
-    f.render_widget(chart, area);
+    legend
+        .into_iter()
+        .filter(|(_, _, shown)| *shown)
+        .map(|(name, style, _)| Span::styled(format!("━{name} "), style))
+        .collect()
 }
 
 fn epoch_table(f: &mut Frame, t: &Theme, v: &TrainView, area: Rect) {
