@@ -562,9 +562,9 @@ fn write_run(
     )?;
     std::fs::rename(&partial, &final_dir)
         .map_err(|e| format!("cannot finish checkpoint {}: {e}", final_dir.display()))?;
-    run.write_status(&RunStatus::ended(
+    Ok(run.write_status(&RunStatus::ended(
         RunState::Finished,
         1,
         Some(info.source.clone().unwrap_or_default()),
-    ))
+    ))?)
 }

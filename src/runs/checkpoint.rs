@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
+use super::RunsError;
 use super::dir::RunDir;
 use super::json::write_json;
 use super::records::{EpochProgress, RunInfo};
@@ -26,7 +27,7 @@ pub fn save_checkpoint(
     model: &Classifier,
     optim: &ModuleOptimizer,
     progress: &EpochProgress,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, RunsError> {
     let parent = final_dir.parent().map(PathBuf::from).unwrap_or_default();
     let name = final_dir
         .file_name()
@@ -35,37 +36,36 @@ pub fn save_checkpoint(
     let partial = parent.join(format!(".{name}.partial"));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial)
-        .map_err(|e| format!("cannot create checkpoint folder {}: {e}", partial.display()))?;
+        .map_err(RunsError::io("create checkpoint folder", &partial))?;
     let res = (|| {
         model
             .clone()
             .save_file(partial.join("model.bpk"))
             .map_err(|e| {
-                format!(
+                RunsError::Checkpoint(format!(
                     "cannot write model checkpoint in {}: {e:?}",
                     partial.display()
-                )
+                ))
             })?;
         if let Some(e) = injected_fault() {
-            return Err(format!(
+            return Err(RunsError::Checkpoint(format!(
                 "cannot write optimizer state in {}: {e}",
                 partial.display()
-            ));
+            )));
         }
         optim.save(partial.join("optim.bpk")).map_err(|e| {
-            format!(
+            RunsError::Checkpoint(format!(
                 "cannot write optimizer state in {}: {e:?}",
                 partial.display()
-            )
+            ))
         })?;
         write_json(&partial.join("progress.json"), progress)?;
         if final_dir.exists() {
-            std::fs::remove_dir_all(final_dir).map_err(|e| e.to_string())?;
+            std::fs::remove_dir_all(final_dir).map_err(RunsError::io("replace", final_dir))?;
         }
         // The rename is what makes the checkpoint exist: a kill before it leaves only the
         // `.partial` folder, which is ignored and cleaned on resume.
-        std::fs::rename(&partial, final_dir)
-            .map_err(|e| format!("cannot finish checkpoint {}: {e}", final_dir.display()))
+        std::fs::rename(&partial, final_dir).map_err(RunsError::io("finish checkpoint", final_dir))
     })();
     if let Err(e) = res {
         let _ = std::fs::remove_dir_all(&partial);
@@ -79,7 +79,7 @@ pub fn load_model(
     run: &RunDir,
     epoch: usize,
     device: &Device,
-) -> Result<(RunInfo, Classifier), String> {
+) -> Result<(RunInfo, Classifier), RunsError> {
     let info = run.info()?;
     let dir = run.checkpoint_dir(epoch);
     let file = dir.join("model.bpk");
@@ -97,7 +97,7 @@ pub fn load_model(
             } else {
                 format!("is not a bloodshot checkpoint of this run ({detail})")
             };
-            format!("checkpoint {} {why}", file.display())
+            RunsError::Checkpoint(format!("checkpoint {} {why}", file.display()))
         })?;
     Ok((info, model))
 }
@@ -107,13 +107,16 @@ pub fn load_training_state(
     dir: &Path,
     model: Classifier,
     optim: ModuleOptimizer,
-) -> Result<(Classifier, ModuleOptimizer), String> {
-    let model = model
-        .try_load_file(dir.join("model.bpk"))
-        .map_err(|e| format!("cannot load checkpoint {}: {e:?}", dir.display()))?;
-    let optim = optim
-        .load(dir.join("optim.bpk"))
-        .map_err(|e| format!("cannot load optimizer state in {}: {e:?}", dir.display()))?;
+) -> Result<(Classifier, ModuleOptimizer), RunsError> {
+    let model = model.try_load_file(dir.join("model.bpk")).map_err(|e| {
+        RunsError::Checkpoint(format!("cannot load checkpoint {}: {e:?}", dir.display()))
+    })?;
+    let optim = optim.load(dir.join("optim.bpk")).map_err(|e| {
+        RunsError::Checkpoint(format!(
+            "cannot load optimizer state in {}: {e:?}",
+            dir.display()
+        ))
+    })?;
     Ok((model, optim))
 }
 

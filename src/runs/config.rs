@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::RunsError;
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceSpec;
@@ -94,51 +95,58 @@ impl TrainConfig {
     }
 
     /// Checks every value a user can type; the error names the value.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RunsError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!(
+            return Err(RunsError::Config(format!(
                 "learning rate {} must be a positive finite number",
                 self.lr
-            ));
+            )));
         }
         if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
+            return Err(RunsError::Config("epochs must be at least 1".into()));
         }
         if self.batch_size < 2 {
-            return Err(format!(
+            return Err(RunsError::Config(format!(
                 "batch size {} is too small: batch normalisation needs at least 2 images per step",
                 self.batch_size
-            ));
+            )));
         }
         if !(32..=1024).contains(&self.image_size) {
-            return Err(format!(
+            return Err(RunsError::Config(format!(
                 "image size {} px is outside 32..=1024 (EfficientNet downsamples by 32)",
                 self.image_size
-            ));
+            )));
         }
         let m = self.aam.margin;
         if !(m.is_finite() && (0.0..std::f64::consts::FRAC_PI_2).contains(&m)) {
-            return Err(format!("margin {m} must be in [0, π/2) radians"));
+            return Err(RunsError::Config(format!(
+                "margin {m} must be in [0, π/2) radians"
+            )));
         }
         if !(self.aam.scale.is_finite() && self.aam.scale > 0.0) {
-            return Err(format!("scale {} must be positive", self.aam.scale));
+            return Err(RunsError::Config(format!(
+                "scale {} must be positive",
+                self.aam.scale
+            )));
         }
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
-            return Err(format!(
+            return Err(RunsError::Config(format!(
                 "lambda {} must be a finite number ≥ 0",
                 self.lambda
-            ));
+            )));
         }
         if self.limit_per_class == Some(0) {
-            return Err("limit per class must be at least 1".into());
+            return Err(RunsError::Config(
+                "limit per class must be at least 1".into(),
+            ));
         }
         if let Some(init) = &self.init
             && !init.exists()
         {
-            return Err(format!(
+            return Err(RunsError::Config(format!(
                 "--init {}: no such run folder or weights file",
                 init.display()
-            ));
+            )));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::RunsError;
 use super::json::{read_json, write_json};
 use super::jsonl::read_metrics;
 use super::records::{EpochProgress, MetricRecord, RunInfo, RunState, RunStatus};
@@ -21,20 +22,16 @@ pub const STALE_SECONDS: u64 = 30 * 60;
 
 impl RunDir {
     /// Wraps an existing folder.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, RunsError> {
         if !path.join("config.json").is_file() {
-            return Err(format!(
-                "{} is not a run folder (no config.json)",
-                path.display()
-            ));
+            return Err(RunsError::NotARun(path.into()));
         }
         Ok(Self { path: path.into() })
     }
 
     /// Creates `runs_dir/<id>/` with a fresh id from time and objective.
-    pub fn create(runs_dir: &Path, objective: &str) -> Result<Self, String> {
-        std::fs::create_dir_all(runs_dir)
-            .map_err(|e| format!("cannot create runs folder {}: {e}", runs_dir.display()))?;
+    pub fn create(runs_dir: &Path, objective: &str) -> Result<Self, RunsError> {
+        std::fs::create_dir_all(runs_dir).map_err(RunsError::io("create runs folder", runs_dir))?;
         let now = unix_now();
         let base = format!("{}-{objective}", timestamp(now));
         for n in 0..1000 {
@@ -47,37 +44,35 @@ impl RunDir {
             match std::fs::create_dir(&path) {
                 Ok(()) => return Ok(Self { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(format!("cannot create run folder {}: {e}", path.display())),
+                Err(e) => return Err(RunsError::io("create run folder", path)(e)),
             }
         }
-        Err(format!(
-            "too many runs named {base} in {}",
-            runs_dir.display()
-        ))
+        Err(RunsError::TooMany {
+            base,
+            runs_dir: runs_dir.into(),
+        })
     }
 
     /// Creates the run folder `id` (a sweep's job names its run); fails when it exists, so two
     /// processes that start the same job cannot both train it.
-    pub fn create_named(runs_dir: &Path, id: &str) -> Result<Self, String> {
+    pub fn create_named(runs_dir: &Path, id: &str) -> Result<Self, RunsError> {
         if id.is_empty()
             || id.starts_with('.')
             || !id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            return Err(format!(
-                "run id `{id}` must be letters, digits, '-', '_' or '.' (and not start with '.')"
-            ));
+            return Err(RunsError::BadId(id.into()));
         }
-        std::fs::create_dir_all(runs_dir)
-            .map_err(|e| format!("cannot create runs folder {}: {e}", runs_dir.display()))?;
+        std::fs::create_dir_all(runs_dir).map_err(RunsError::io("create runs folder", runs_dir))?;
         let path = runs_dir.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => Ok(Self { path }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(format!("run {id} already exists in {}", runs_dir.display()))
-            }
-            Err(e) => Err(format!("cannot create run folder {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(RunsError::Exists {
+                id: id.into(),
+                runs_dir: runs_dir.into(),
+            }),
+            Err(e) => Err(RunsError::io("create run folder", path)(e)),
         }
     }
 
@@ -90,12 +85,12 @@ impl RunDir {
     }
 
     /// `config.json`.
-    pub fn info(&self) -> Result<RunInfo, String> {
+    pub fn info(&self) -> Result<RunInfo, RunsError> {
         read_json(&self.path.join("config.json"))
     }
 
     /// Writes `config.json` atomically.
-    pub fn write_info(&self, info: &RunInfo) -> Result<(), String> {
+    pub fn write_info(&self, info: &RunInfo) -> Result<(), RunsError> {
         write_json(&self.path.join("config.json"), info)
     }
 
@@ -133,7 +128,7 @@ impl RunDir {
     }
 
     /// Writes `status.json` atomically.
-    pub fn write_status(&self, status: &RunStatus) -> Result<(), String> {
+    pub fn write_status(&self, status: &RunStatus) -> Result<(), RunsError> {
         write_json(&self.path.join("status.json"), status)
     }
 
@@ -183,25 +178,23 @@ impl RunDir {
 
     /// `epoch` when that checkpoint is complete, the last complete one for `None`; otherwise
     /// one sentence saying what the run has.
-    pub fn checkpoint_or_last(&self, epoch: Option<usize>) -> Result<usize, String> {
+    pub fn checkpoint_or_last(&self, epoch: Option<usize>) -> Result<usize, RunsError> {
         match epoch {
             Some(e) => {
                 let have = self.checkpoints();
                 if have.contains(&e) {
                     Ok(e)
                 } else {
-                    Err(format!(
-                        "run {} has no complete checkpoint for epoch {e} (have: {have:?})",
-                        self.id()
-                    ))
+                    Err(RunsError::NoSuchCheckpoint {
+                        run: self.id(),
+                        epoch: e,
+                        have,
+                    })
                 }
             }
-            None => self.last_checkpoint().ok_or_else(|| {
-                format!(
-                    "run {} has no checkpoint yet: let it finish an epoch first",
-                    self.id()
-                )
-            }),
+            None => self
+                .last_checkpoint()
+                .ok_or_else(|| RunsError::NoCheckpoint(self.id())),
         }
     }
 

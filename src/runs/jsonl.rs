@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::RunsError;
 use super::records::MetricRecord;
 use crate::files::write_atomic;
 
@@ -14,13 +15,13 @@ pub struct MetricsWriter {
 
 impl MetricsWriter {
     /// Opens for append, first repairing a torn last line left by a kill.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        repair_jsonl(path).map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
+    pub fn open(path: &Path) -> Result<Self, RunsError> {
+        repair_jsonl(path).map_err(RunsError::io("repair", path))?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            .map_err(RunsError::io("open", path))?;
         Ok(Self { file })
     }
 

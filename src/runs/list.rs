@@ -2,31 +2,30 @@
 
 use std::path::Path;
 
+use super::RunsError;
 use super::dir::RunDir;
 
 /// Resolves `RUN`: a run folder path, a run id in `runs_dir`, or `latest`.
-pub fn resolve(runs_dir: &Path, run: &str) -> Result<RunDir, String> {
+pub fn resolve(runs_dir: &Path, run: &str) -> Result<RunDir, RunsError> {
     let as_path = Path::new(run);
     if as_path.join("config.json").is_file() {
         return RunDir::open(as_path);
     }
     if run == "latest" {
         let runs = list_runs(runs_dir);
-        return runs.into_iter().last().ok_or_else(|| {
-            format!(
-                "no runs in {} yet: train one with `bloodshot train`",
-                runs_dir.display()
-            )
-        });
+        return runs
+            .into_iter()
+            .last()
+            .ok_or_else(|| RunsError::NoRuns(runs_dir.into()));
     }
     let p = runs_dir.join(run);
     if p.join("config.json").is_file() {
         return RunDir::open(&p);
     }
-    Err(format!(
-        "run `{run}` not found: not a run folder, and no run with that id in {}",
-        runs_dir.display()
-    ))
+    Err(RunsError::NotFound {
+        run: run.into(),
+        runs_dir: runs_dir.into(),
+    })
 }
 
 /// All runs in `runs_dir`, oldest first (by creation time, then id).

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod config;
 mod dir;
+mod error;
 mod json;
 mod jsonl;
 mod list;
@@ -16,6 +17,7 @@ pub use checkpoint::{
 };
 pub use config::TrainConfig;
 pub use dir::{RunDir, STALE_SECONDS};
+pub use error::RunsError;
 pub use json::{read_json, write_json};
 pub use jsonl::{MetricsWriter, read_metrics, read_metrics_tail, repair_jsonl};
 pub use list::{list_runs, resolve};

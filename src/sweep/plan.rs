@@ -299,7 +299,7 @@ impl Sweep {
                 file.display()
             ));
         }
-        read_json(&file)
+        Ok(read_json(&file)?)
     }
 
     /// Every sweep of `runs_dir`, oldest first.

@@ -87,14 +87,14 @@ pub fn record_failure(
     device: &str,
     message: &str,
 ) -> Result<(), String> {
-    write_json(
+    Ok(write_json(
         &failure_path(runs_dir, sweep, job),
         &Failure {
             message: message.to_string(),
             device: device.to_string(),
             at_unix: unix_now(),
         },
-    )
+    )?)
 }
 
 /// Forgets a failure (the job is being retried or succeeded).

@@ -33,3 +33,10 @@ impl From<TrainError> for String {
         e.to_string()
     }
 }
+
+/// A run-folder error ends the run with its sentence.
+impl From<crate::runs::RunsError> for TrainError {
+    fn from(e: crate::runs::RunsError) -> Self {
+        Self::Run(e.to_string())
+    }
+}

@@ -327,7 +327,7 @@ fn record_start(
             created_unix: unix_now(),
             source: None,
         };
-        run.write_info(&info)
+        Ok(run.write_info(&info)?)
     } else {
         let info = run.info()?;
         if info.classes != ds.classes {

@@ -552,7 +552,7 @@ impl App {
         let mut cfg = self.form.clone();
         cfg.base = self.base.clone();
         if let Err(e) = cfg.validate() {
-            self.status = Some(e);
+            self.status = Some(e.to_string());
             return vec![];
         }
         self.train = TrainView {

@@ -15,7 +15,7 @@ use bloodshot::fewshot::score::Normalization;
 use bloodshot::fewshot::tta::Tta;
 use bloodshot::report;
 use bloodshot::runs::{RunDir, TrainConfig, list_runs};
-use bloodshot::train::{self, Follower, Start, StopSignal, TrainError, TrainEvent};
+use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
 
 use super::action::SweepStart;
 use super::event::{AppEvent, Evaluated, KSweep, PreparedSession, RunRow, Tx, Which};
@@ -91,10 +91,8 @@ pub fn train(tx: Tx, start: Start, config: Option<TrainConfig>, stop: StopSignal
 pub fn watch(tx: Tx, run_path: PathBuf, running: Arc<AtomicBool>) {
     let run = match RunDir::open(&run_path) {
         Ok(r) => r,
-        Err(message) => {
-            let _ = tx.send(AppEvent::Watched(TrainEvent::Failed {
-                error: TrainError::Run(message),
-            }));
+        Err(e) => {
+            let _ = tx.send(AppEvent::Watched(TrainEvent::Failed { error: e.into() }));
             return;
         }
     };
@@ -422,10 +420,11 @@ pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
 /// Writes the run's last checkpoint as `weights.safetensors` in its folder.
 pub fn export_weights(tx: Tx, run_path: PathBuf) {
     let out = run_path.join("weights.safetensors");
-    let r = RunDir::open(&run_path).and_then(|run| {
+    let r = (|| {
+        let run = RunDir::open(&run_path)?;
         let device = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu)?;
         bloodshot::interop::export::export_run(&run, None, &out, &device)
-    });
+    })();
     let _ = tx.send(AppEvent::Interop(r.map(|s| {
         format!(
             "wrote {} ({} tensors, torchvision names)",
