@@ -238,7 +238,11 @@ fn curves_from_a_resumed_run_folder() {
         path: dir.path().join("nope"),
     };
     let err = Curves::load(&missing).unwrap_err();
-    assert!(err.contains("nope"), "{err}");
+    assert!(
+        matches!(&err, bloodshot::runs::RunsError::Io { action: "read", path, .. } if path.ends_with("nope/config.json")),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("cannot read "), "{err}");
 }
 
 /// A sweep of objectives × 2 seeds × 2 margins with two normalisations.

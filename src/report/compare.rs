@@ -84,7 +84,7 @@ pub struct Curves {
 
 impl Curves {
     /// Reads a run's `config.json` and `metrics.jsonl`.
-    pub fn load(run: &RunDir) -> Result<Curves, String> {
+    pub fn load(run: &RunDir) -> Result<Curves, crate::runs::RunsError> {
         let info = run.info()?;
         let (records, _) = run.metrics();
         let mut steps: BTreeMap<(usize, usize), f64> = BTreeMap::new();

@@ -302,21 +302,21 @@ fn system_table(runs: &[crate::runs::RunDir]) -> Table {
 
 /// Writes `runs.csv`, `epochs.csv`, `steps.csv`, `draws.csv` and `system.csv` of every run in `runs_dir`
 /// into `out` (created if needed; each file written atomically).
-pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, String> {
+pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, super::ReportError> {
     let runs = list_runs(runs_dir);
     let reports: Vec<RunReport> = runs.iter().filter_map(|r| collect(r).ok()).collect();
     if reports.is_empty() {
-        return Err(format!(
-            "no run in {} to export: train one first (bloodshot train)",
-            runs_dir.display()
-        ));
+        return Err(super::ReportError::NoRuns(runs_dir.into()));
     }
     let records: Vec<(String, Vec<MetricRecord>)> = runs
         .iter()
         .filter_map(|r| Some((r.info().ok()?.id, r.metrics().0)))
         .collect();
-    std::fs::create_dir_all(out)
-        .map_err(|e| format!("cannot create the export folder {}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|source| super::ReportError::Io {
+        action: "create the export folder",
+        path: out.into(),
+        source,
+    })?;
     let tables = [
         ("runs.csv", runs_table(&reports)),
         ("epochs.csv", epochs_table(&reports)),
@@ -331,8 +331,13 @@ pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, String> {
     };
     for (name, table) in tables {
         let path = out.join(name);
-        crate::files::write_atomic(&path, table.text.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        crate::files::write_atomic(&path, table.text.as_bytes()).map_err(|source| {
+            super::ReportError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            }
+        })?;
         export.files.push(path);
         export.rows.push(table.rows);
     }

@@ -27,7 +27,7 @@ pub struct RunReport {
 }
 
 /// Reads a run folder into a [`RunReport`].
-pub fn collect(run: &RunDir) -> Result<RunReport, String> {
+pub fn collect(run: &RunDir) -> Result<RunReport, crate::runs::RunsError> {
     let info = run.info()?;
     let (records, _) = run.metrics();
     let mut epochs: Vec<EpochSummary> = Vec::new();

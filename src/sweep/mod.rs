@@ -5,11 +5,13 @@
 //! so every process sharing the folder sees the same sweep.
 
 pub mod command;
+mod error;
 pub mod explore;
 pub mod plan;
 pub mod runner;
 pub mod status;
 
+pub use error::SweepError;
 pub use plan::{Grid, Job, KShotSpec, Sweep, SweepSpec};
 pub use runner::{Control, Outcome, SweepEvent};
 pub use status::{JobState, JobStatus};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::SweepError;
 use crate::fewshot::evaluate::KShotOptions;
 use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
@@ -153,41 +154,48 @@ pub struct SweepSpec {
 
 impl SweepSpec {
     /// Checks every configuration and the k-shot spec; the error names the value.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SweepError> {
         let n = self.grid.size();
         if n > MAX_JOBS {
-            return Err(format!(
+            return Err(SweepError::Invalid(format!(
                 "the grid has {n} configurations; at most {MAX_JOBS} per sweep"
-            ));
+            )));
         }
         for c in self.grid.configs(&self.base) {
             c.validate()?;
         }
         if !self.base.base.is_dir() {
-            return Err(format!(
+            return Err(SweepError::Invalid(format!(
                 "base dataset folder {} does not exist or is not a folder",
                 self.base.base.display()
-            ));
+            )));
         }
         if !self.kshot.target.is_dir() {
-            return Err(format!(
+            return Err(SweepError::Invalid(format!(
                 "target dataset folder {} does not exist or is not a folder",
                 self.kshot.target.display()
-            ));
+            )));
         }
         if self.kshot.ks.is_empty() {
-            return Err("--k needs at least one value".into());
+            return Err(SweepError::Invalid("--k needs at least one value".into()));
         }
         if self.kshot.normalizations.is_empty() {
-            return Err("--normalize needs at least one value".into());
+            return Err(SweepError::Invalid(
+                "--normalize needs at least one value".into(),
+            ));
         }
         if self.kshot.methods.is_empty() {
-            return Err("--method needs at least one value".into());
+            return Err(SweepError::Invalid(
+                "--method needs at least one value".into(),
+            ));
         }
         if self.kshot.ttas.is_empty() {
-            return Err("--tta needs at least one value".into());
+            return Err(SweepError::Invalid("--tta needs at least one value".into()));
         }
-        self.kshot.options.validate(&self.kshot.ks)
+        self.kshot
+            .options
+            .validate(&self.kshot.ks)
+            .map_err(SweepError::Invalid)
     }
 }
 
@@ -241,11 +249,10 @@ pub fn jobs(id: &str, spec: &SweepSpec) -> Vec<Job> {
 impl Sweep {
     /// Creates a new sweep folder (`sweep-<time>`, with a suffix when another sweep took that
     /// second, on this machine or another one sharing the folder) and saves the plan.
-    pub fn create(runs_dir: &Path, spec: SweepSpec) -> Result<Sweep, String> {
+    pub fn create(runs_dir: &Path, spec: SweepSpec) -> Result<Sweep, SweepError> {
         spec.validate()?;
         let root = sweeps_dir(runs_dir);
-        std::fs::create_dir_all(&root)
-            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        std::fs::create_dir_all(&root).map_err(SweepError::io("create", &root))?;
         let now = unix_now();
         let stem = format!("sweep-{}", timestamp(now));
         let mut id = None;
@@ -261,15 +268,10 @@ impl Sweep {
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(format!(
-                        "cannot create {}: {e}",
-                        root.join(&candidate).display()
-                    ));
-                }
+                Err(e) => return Err(SweepError::io("create", root.join(&candidate))(e)),
             }
         }
-        let id = id.ok_or_else(|| format!("too many sweeps named {stem}"))?;
+        let id = id.ok_or(SweepError::TooMany(stem))?;
         let jobs = jobs(&id, &spec);
         let sweep = Sweep {
             id,
@@ -282,22 +284,19 @@ impl Sweep {
     }
 
     /// Opens sweep `id` (or `latest`) of `runs_dir`.
-    pub fn open(runs_dir: &Path, id: &str) -> Result<Sweep, String> {
+    pub fn open(runs_dir: &Path, id: &str) -> Result<Sweep, SweepError> {
         if id == "latest" {
-            return Sweep::list(runs_dir).pop().ok_or_else(|| {
-                format!(
-                    "no sweeps in {} yet: start one with `bloodshot sweep`",
-                    runs_dir.display()
-                )
-            });
+            return Sweep::list(runs_dir)
+                .pop()
+                .ok_or_else(|| SweepError::NoSweeps(runs_dir.into()));
         }
         let file = sweeps_dir(runs_dir).join(id).join("sweep.json");
         if !file.is_file() {
-            return Err(format!(
-                "no sweep {id} in {} (no {})",
-                runs_dir.display(),
-                file.display()
-            ));
+            return Err(SweepError::NotFound {
+                id: id.into(),
+                runs_dir: runs_dir.into(),
+                file,
+            });
         }
         Ok(read_json(&file)?)
     }

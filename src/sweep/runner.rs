@@ -22,6 +22,7 @@ use crate::device::DeviceSpec;
 use crate::model::Objective;
 use crate::runs::{RunDir, host_name, unix_now, write_json};
 
+use super::SweepError;
 use super::command::job_args;
 use super::plan::Sweep;
 use super::status::{JobState, clear_failure, job_status, record_failure, statuses};
@@ -165,18 +166,20 @@ pub fn run(
     exe: &Path,
     control: &Control,
     emit: &(dyn Fn(SweepEvent) + Sync),
-) -> Result<Outcome, String> {
+) -> Result<Outcome, SweepError> {
     if devices.is_empty() {
-        return Err("--devices needs at least one device".into());
-    }
-    if !exe.is_file() {
-        return Err(format!(
-            "cannot run jobs: {} is not the bloodshot binary",
-            exe.display()
+        return Err(SweepError::Invalid(
+            "--devices needs at least one device".into(),
         ));
     }
+    if !exe.is_file() {
+        return Err(SweepError::Invalid(format!(
+            "cannot run jobs: {} is not the bloodshot binary",
+            exe.display()
+        )));
+    }
     let logs = sweep.dir(runs_dir).join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    std::fs::create_dir_all(&logs).map_err(SweepError::io("create", &logs))?;
     let started = unix_now();
     write_record(runs_dir, sweep, devices, started, "running");
     let queue: Mutex<VecDeque<usize>> = Mutex::new(
@@ -348,7 +351,7 @@ fn last_words(log: &Path) -> Option<String> {
 
 /// Writes `sweeps/<id>/table1.md`: Table 1 over the sweep's runs (softmax as the baseline
 /// when the sweep has it, else its first objective).
-pub fn write_table1(runs_dir: &Path, sweep: &Sweep) -> Result<PathBuf, String> {
+pub fn write_table1(runs_dir: &Path, sweep: &Sweep) -> Result<PathBuf, SweepError> {
     let reports: Vec<_> = sweep
         .jobs
         .iter()
@@ -365,7 +368,6 @@ pub fn write_table1(runs_dir: &Path, sweep: &Sweep) -> Result<PathBuf, String> {
     let mut md = format!("# Sweep `{}`: {} jobs\n\n", sweep.id, sweep.jobs.len());
     crate::report::table1::render(&mut md, &table);
     let path = sweep.dir(runs_dir).join("table1.md");
-    crate::files::write_atomic(&path, md.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    crate::files::write_atomic(&path, md.as_bytes()).map_err(SweepError::io("write", &path))?;
     Ok(path)
 }

@@ -86,15 +86,15 @@ pub fn record_failure(
     job: usize,
     device: &str,
     message: &str,
-) -> Result<(), String> {
-    Ok(write_json(
+) -> Result<(), crate::runs::RunsError> {
+    write_json(
         &failure_path(runs_dir, sweep, job),
         &Failure {
             message: message.to_string(),
             device: device.to_string(),
             at_unix: unix_now(),
         },
-    )?)
+    )
 }
 
 /// Forgets a failure (the job is being retried or succeeded).

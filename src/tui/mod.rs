@@ -513,7 +513,7 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
             tokio::task::spawn_blocking(move || {
                 let curves =
                     bloodshot::report::compare::Curves::load(&bloodshot::runs::RunDir { path });
-                let _ = tx.send(AppEvent::Baseline(curves));
+                let _ = tx.send(AppEvent::Baseline(curves.map_err(|e| e.to_string())));
             });
         }
         Effect::LoadExplorer(id) => {

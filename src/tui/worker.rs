@@ -130,7 +130,7 @@ pub fn load_curves(tx: Tx, paths: Vec<PathBuf>) {
     for path in paths.iter().filter(|p| p.is_dir()) {
         match bloodshot::report::compare::Curves::load(&RunDir { path: path.clone() }) {
             Ok(c) => curves.push(c),
-            Err(e) => unreadable.push(e),
+            Err(e) => unreadable.push(e.to_string()),
         }
     }
     let _ = tx.send(AppEvent::Curves(paths, curves, unreadable));
@@ -165,7 +165,7 @@ pub fn run_sweep(
     devices: Vec<bloodshot::device::DeviceSpec>,
     control: Arc<Control>,
 ) {
-    let result = (|| {
+    let result = (|| -> Result<_, String> {
         let sweep = match start {
             SweepStart::New(spec) => Sweep::create(&runs_dir, *spec)?,
             SweepStart::Resume(id) => Sweep::open(&runs_dir, &id)?,
@@ -174,11 +174,18 @@ pub fn run_sweep(
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the bloodshot binary: {e}"))?;
         let progress = std::sync::Mutex::new(tx.clone());
-        bloodshot::sweep::runner::run(&runs_dir, &sweep, &devices, &exe, &control, &|ev| {
-            if let Ok(tx) = progress.lock() {
-                let _ = tx.send(AppEvent::SweepProgress(ev));
-            }
-        })
+        Ok(bloodshot::sweep::runner::run(
+            &runs_dir,
+            &sweep,
+            &devices,
+            &exe,
+            &control,
+            &|ev| {
+                if let Ok(tx) = progress.lock() {
+                    let _ = tx.send(AppEvent::SweepProgress(ev));
+                }
+            },
+        )?)
     })();
     let _ = tx.send(AppEvent::SweepEnded(result));
 }
@@ -440,7 +447,7 @@ pub fn export(tx: Tx, runs: Vec<PathBuf>) {
         .iter()
         .map(|p| {
             let run = RunDir::open(p)?;
-            report::write(&run, None)
+            Ok(report::write(&run, None)?)
         })
         .collect::<Result<Vec<_>, String>>();
     let _ = tx.send(AppEvent::Exported(r));

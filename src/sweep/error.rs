@@ -1,0 +1,66 @@
+//! What can go wrong planning, opening and running sweeps.
+
+use std::path::PathBuf;
+
+use crate::runs::RunsError;
+
+/// An error of the sweep layer.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// A run or sweep file could not be read or written, or a training setting is out of
+    /// range.
+    #[error(transparent)]
+    Runs(#[from] RunsError),
+    /// A file or folder could not be written or created.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value of the sweep's spec a user gave (the sentence names it).
+    #[error("{0}")]
+    Invalid(String),
+    /// `latest` with no sweep yet.
+    #[error("no sweeps in {} yet: start one with `bloodshot sweep`", .0.display())]
+    NoSweeps(PathBuf),
+    /// No sweep with that id.
+    #[error("no sweep {id} in {} (no {})", runs_dir.display(), file.display())]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The runs folder.
+        runs_dir: PathBuf,
+        /// The plan file looked for.
+        file: PathBuf,
+    },
+    /// A thousand sweeps created in the same second.
+    #[error("too many sweeps named {0}")]
+    TooMany(String),
+}
+
+impl SweepError {
+    /// An I/O error while doing `action` on `path`.
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> SweepError {
+        let path = path.into();
+        move |source| SweepError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Front ends print the sentence.
+impl From<SweepError> for String {
+    fn from(e: SweepError) -> String {
+        e.to_string()
+    }
+}
