@@ -3,6 +3,7 @@
 //! headless CLI are thin front ends over these calls.
 
 pub mod bench;
+pub mod choice;
 pub mod data;
 pub mod device;
 pub mod fewshot;

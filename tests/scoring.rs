@@ -297,7 +297,11 @@ fn normalisation_names_and_result_identity() {
         Ok(Normalization::CentreTarget)
     );
     let err = "l2".parse::<Normalization>().unwrap_err();
-    assert!(err.contains("`l2`") && err.contains("cl2n"), "{err}");
+    assert_eq!((err.what, err.value.as_str()), ("normalisation", "l2"));
+    assert_eq!(
+        err.to_string(),
+        "unknown normalisation `l2`: use none, centre-support, centre-target or cl2n"
+    );
     assert!(Normalization::Cl2n.transductive() && Normalization::CentreTarget.transductive());
     assert!(!Normalization::None.transductive() && !Normalization::CentreSupport.transductive());
     assert_eq!(Normalization::Cl2n.label(), "cl2n (transductive)");

@@ -114,7 +114,7 @@ pub fn embed_images(
     cache_dir: Option<&Path>,
     progress: &mut dyn FnMut(usize, usize),
     warn: &mut dyn FnMut(String),
-) -> Result<EmbeddedImages, String> {
+) -> EmbeddedImages {
     // Batch norm folded into the convolutions: the same embeddings (within 1e-5 relative),
     // fewer passes over the activations.
     let _phase = crate::memory::Phase::start("embedding");
@@ -125,7 +125,7 @@ pub fn embed_images(
         && let Some(hit) = read_cached(dir, &k, paths.len())
     {
         progress(paths.len(), paths.len());
-        return Ok(hit);
+        return hit;
     }
     let dim = crate::model::EMBEDDING_DIM;
     let mut rows = vec![0f32; paths.len() * dim];
@@ -185,9 +185,9 @@ pub fn embed_images(
             )
         });
     }
-    Ok(EmbeddedImages {
+    EmbeddedImages {
         embeddings: Embeddings { dim, rows },
         ok,
         from_cache: false,
-    })
+    }
 }

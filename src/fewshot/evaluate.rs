@@ -1,6 +1,8 @@
 //! K-shot evaluation of a checkpoint on a target dataset: protocols, the fixed bank of
 //! draws, k sweeps and the saved result.
 
+use crate::choice::UnknownChoice;
+use crate::runs::RunsError;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -41,14 +43,16 @@ impl Protocol {
 }
 
 impl std::str::FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
         match s {
             "auto" => Ok(Protocol::Auto),
             "heldout-test" | "heldout" => Ok(Protocol::HeldoutTest),
             "pool" => Ok(Protocol::Pool),
-            _ => Err(format!(
-                "unknown protocol `{s}`: use auto, heldout-test or pool"
+            _ => Err(UnknownChoice::new(
+                "protocol",
+                s,
+                "auto, heldout-test or pool",
             )),
         }
     }
@@ -197,11 +201,71 @@ impl Prepared {
     }
 }
 
+/// Why a k-shot evaluation cannot be prepared or run.
+#[derive(Debug, thiserror::Error)]
+pub enum KShotError {
+    /// The run folder or its checkpoint could not be read.
+    #[error(transparent)]
+    Runs(#[from] RunsError),
+    /// The target folder could not be scanned.
+    #[error(transparent)]
+    Scan(#[from] crate::data::scan::ScanError),
+    /// The bank cannot be drawn from these sets.
+    #[error(transparent)]
+    Bank(#[from] crate::fewshot::sampler::FewShotError),
+    /// `k = 0`.
+    #[error("k = 0: a support set needs at least one image per class")]
+    ZeroK,
+    /// `--draws 0`.
+    #[error("--draws 0: at least one draw is needed")]
+    ZeroDraws,
+    /// A logistic regression `C` that is not a positive number.
+    #[error("--logistic-c {0}: the inverse regularisation strength must be a positive number")]
+    LogisticC(f64),
+    /// A sweep with `k = 0`.
+    #[error("--sweep contains k = {0}: every k must be at least 1")]
+    ZeroSweepK(usize),
+    /// The held-out protocol on a target without a labelled test set.
+    #[error(
+        "{}: the heldout-test protocol needs a labelled test set (C-NMC_test_prelim_phase_data with its labels CSV); use --protocol pool",
+        .0.display()
+    )]
+    NoLabelledTest(PathBuf),
+    /// The support part asked for has no images.
+    #[error("{}: no images in part `{part}` to draw support from (parts: {parts})", root.display())]
+    EmptyPart {
+        /// The target folder.
+        root: PathBuf,
+        /// The part asked for.
+        part: String,
+        /// The parts there are, in words.
+        parts: String,
+    },
+    /// A target with a single class.
+    #[error(
+        "{}: the target has only one class ({classes}); k-shot classification needs at least two",
+        target.display()
+    )]
+    OneClass {
+        /// The target folder.
+        target: PathBuf,
+        /// Its class, in words.
+        classes: String,
+    },
+}
+
+/// Front ends print the sentence.
+impl From<KShotError> for String {
+    fn from(e: KShotError) -> String {
+        e.to_string()
+    }
+}
+
 /// Dataset indices that a protocol needs embedded (support pool ∪ queries).
 pub fn needed_samples(
     ds: &Dataset,
     opts: &KShotOptions,
-) -> Result<(Protocol, Vec<usize>, Vec<usize>), String> {
+) -> Result<(Protocol, Vec<usize>, Vec<usize>), KShotError> {
     let protocol = match opts.protocol {
         Protocol::Auto if ds.has_labelled_test() => Protocol::HeldoutTest,
         Protocol::Auto => Protocol::Pool,
@@ -210,20 +274,16 @@ pub fn needed_samples(
     match protocol {
         Protocol::HeldoutTest => {
             if !ds.has_labelled_test() {
-                return Err(format!(
-                    "{}: the heldout-test protocol needs a labelled test set (C-NMC_test_prelim_phase_data with its labels CSV); use --protocol pool",
-                    ds.root.display()
-                ));
+                return Err(KShotError::NoLabelledTest(ds.root.clone()));
             }
             let support = ds.part_indices(&opts.support_part);
             if support.is_empty() {
                 let parts: Vec<String> = ds.parts().into_keys().filter(|p| p != "test").collect();
-                return Err(format!(
-                    "{}: no images in part `{}` to draw support from (parts: {})",
-                    ds.root.display(),
-                    opts.support_part,
-                    parts.join(", ")
-                ));
+                return Err(KShotError::EmptyPart {
+                    root: ds.root.clone(),
+                    part: opts.support_part.clone(),
+                    parts: parts.join(", "),
+                });
             }
             Ok((protocol, support, ds.part_indices("test")))
         }
@@ -254,7 +314,7 @@ pub fn prepare(
     opts: &KShotOptions,
     embedded_samples: &[usize],
     embedded: &EmbeddedImages,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, KShotError> {
     let (protocol, support, queries) = needed_samples(ds, opts)?;
     let pos: std::collections::HashMap<usize, usize> = embedded_samples
         .iter()
@@ -292,7 +352,7 @@ pub fn prepare(
 }
 
 /// Draws the bank for `opts` (k, draws, seed) on prepared sets.
-pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, String> {
+pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, KShotError> {
     let mut s = SamplerOptions::new(opts.k, opts.draws, opts.seed);
     s.with_replacement = opts.with_replacement;
     s.by_subject = opts.by_subject;
@@ -302,7 +362,7 @@ pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, Stri
         Protocol::Pool => pool_draws(&prep.support_labels, &prep.support_subjects, n, &s),
         _ => heldout_draws(&prep.support_labels, n, prep.query_labels.len(), &s),
     }
-    .map_err(|e| e.to_string())
+    .map_err(KShotError::from)
 }
 
 /// One cell of the grid of test-time augmentations × classifiers × normalisations scored
@@ -419,7 +479,7 @@ pub fn feasible_ks(
             ) {
                 Ok(_) => true,
                 Err(e) => {
-                    refusal.get_or_insert(e);
+                    refusal.get_or_insert(e.to_string());
                     false
                 }
             }
@@ -554,23 +614,18 @@ impl KShotOptions {
 
     /// Checks the values a user types (k, bank size, sweep ks); the error names the value as
     /// it is typed on the command line.
-    pub fn validate(&self, sweep: &[usize]) -> Result<(), String> {
+    pub fn validate(&self, sweep: &[usize]) -> Result<(), KShotError> {
         if self.k == 0 {
-            return Err("k = 0: a support set needs at least one image per class".into());
+            return Err(KShotError::ZeroK);
         }
         if self.draws == 0 {
-            return Err("--draws 0: at least one draw is needed".into());
+            return Err(KShotError::ZeroDraws);
         }
         if !(self.logistic_c > 0.0 && self.logistic_c.is_finite()) {
-            return Err(format!(
-                "--logistic-c {}: the inverse regularisation strength must be a positive number",
-                self.logistic_c
-            ));
+            return Err(KShotError::LogisticC(self.logistic_c));
         }
-        if let Some(bad) = sweep.iter().find(|&&k| k == 0) {
-            return Err(format!(
-                "--sweep contains k = {bad}: every k must be at least 1"
-            ));
+        if let Some(&bad) = sweep.iter().find(|&&k| k == 0) {
+            return Err(KShotError::ZeroSweepK(bad));
         }
         Ok(())
     }
@@ -616,7 +671,7 @@ impl KShotResult {
     }
 
     /// Writes the result into the run's `kshot/` folder (atomically); returns the file.
-    pub fn save(&self, run: &RunDir) -> Result<PathBuf, String> {
+    pub fn save(&self, run: &RunDir) -> Result<PathBuf, RunsError> {
         let path = run.kshot_dir().join(self.file_name());
         crate::runs::write_json(&path, self)?;
         Ok(path)
@@ -677,7 +732,7 @@ pub fn run(
     prep: &Prepared,
     opts: &KShotOptions,
     sweep: &[usize],
-) -> Result<(Option<KShotSummary>, Vec<SweepPoint>), String> {
+) -> Result<(Option<KShotSummary>, Vec<SweepPoint>), KShotError> {
     let mut points = Vec::new();
     for &k in sweep {
         let o = KShotOptions { k, ..opts.clone() };
@@ -726,7 +781,7 @@ pub fn prepare_checkpoint(
     opts: &KShotOptions,
     device: &burn::prelude::Device,
     progress: &mut dyn FnMut(PrepareProgress),
-) -> Result<(usize, Dataset, Prepared), String> {
+) -> Result<(usize, Dataset, Prepared), KShotError> {
     use burn::module::Module;
     let epoch = run.checkpoint_or_last(epoch)?;
     let (info, model) = crate::runs::load_model(run, epoch, device)?;
@@ -736,7 +791,7 @@ pub fn prepare_checkpoint(
         min_class_size: 1,
         limit_per_class: None,
     };
-    let ds = crate::data::scan(target, &scan_opts, &mut |_, _| {}).map_err(|e| e.to_string())?;
+    let ds = crate::data::scan(target, &scan_opts, &mut |_, _| {})?;
     for s in &ds.skipped {
         progress(PrepareProgress::Warning(format!(
             "skipped {}: {}",
@@ -748,11 +803,10 @@ pub fn prepare_checkpoint(
         progress(PrepareProgress::Warning(w.clone()));
     }
     if ds.classes.len() < 2 {
-        return Err(format!(
-            "{}: the target has only one class ({}); k-shot classification needs at least two",
-            target.display(),
-            ds.classes.join(", ")
-        ));
+        return Err(KShotError::OneClass {
+            target: target.to_path_buf(),
+            classes: ds.classes.join(", "),
+        });
     }
     let (_, support, queries) = needed_samples(&ds, opts)?;
     let mut needed: Vec<usize> = support.iter().chain(&queries).copied().collect();
@@ -780,7 +834,7 @@ pub fn prepare_checkpoint(
         Some(&cache_dir),
         &mut |done, total| progress(PrepareProgress::Embedding { done, total }),
         &mut |w| warnings.push(w),
-    )?;
+    );
     for w in warnings {
         progress(PrepareProgress::Warning(w));
     }

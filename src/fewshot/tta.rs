@@ -5,6 +5,7 @@
 //! the embedder to ignore. Cells under the microscope have no preferred orientation, so
 //! averaging over them removes what is left of the orientation from the embedding.
 
+use crate::choice::UnknownChoice;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -52,13 +53,15 @@ impl std::fmt::Display for Tta {
 }
 
 impl std::str::FromStr for Tta {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
         match s {
             "none" => Ok(Tta::None),
             "dihedral" | "d4" => Ok(Tta::Dihedral),
-            _ => Err(format!(
-                "unknown test-time augmentation `{s}`: use none or dihedral"
+            _ => Err(UnknownChoice::new(
+                "test-time augmentation",
+                s,
+                "none or dihedral",
             )),
         }
     }

@@ -9,6 +9,7 @@ pub mod inference;
 pub mod recalibrate;
 pub mod rotate;
 
+use crate::choice::UnknownChoice;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -61,14 +62,16 @@ impl std::fmt::Display for Objective {
 }
 
 impl std::str::FromStr for Objective {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
         match s.trim().to_ascii_lowercase().as_str() {
             "softmax" => Ok(Objective::Softmax),
             "aam" | "arcface" | "aamsoftmax" => Ok(Objective::Aam),
             "aam-consistency" | "aam+consistency" | "consistency" => Ok(Objective::AamConsistency),
-            other => Err(format!(
-                "unknown objective `{other}`: use softmax, aam or aam-consistency"
+            other => Err(UnknownChoice::new(
+                "objective",
+                other,
+                "softmax, aam or aam-consistency",
             )),
         }
     }

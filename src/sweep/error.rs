@@ -22,6 +22,9 @@ pub enum SweepError {
         #[source]
         source: std::io::Error,
     },
+    /// The k-shot options of the spec.
+    #[error(transparent)]
+    KShot(#[from] crate::fewshot::evaluate::KShotError),
     /// A value of the sweep's spec a user gave (the sentence names it).
     #[error("{0}")]
     Invalid(String),

@@ -192,10 +192,7 @@ impl SweepSpec {
         if self.kshot.ttas.is_empty() {
             return Err(SweepError::Invalid("--tta needs at least one value".into()));
         }
-        self.kshot
-            .options
-            .validate(&self.kshot.ks)
-            .map_err(SweepError::Invalid)
+        Ok(self.kshot.options.validate(&self.kshot.ks)?)
     }
 }
 

@@ -302,7 +302,7 @@ pub fn prepare(
                 bank,
             })
         });
-    let _ = tx.send(AppEvent::Prepared(r));
+    let _ = tx.send(AppEvent::Prepared(r.map_err(|e| e.to_string())));
 }
 
 /// Evaluates draws `from..to` of the session's bank in every classifier × normalisation cell
@@ -387,7 +387,8 @@ pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
                 };
                 evaluate::run(prep, &o, &ks).map(|(_, pts)| pts)
             })
-            .collect::<Result<Vec<_>, String>>()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
             .map(|by_method| KSweep {
                 normalize: opts.normalize,
                 tta: opts.tta,
@@ -484,7 +485,7 @@ pub fn save_kshot(
     };
     let result = evaluate::KShotResult::new(&run, s.epoch, target, opts, prep, summary, sweep);
     if let Err(e) = result.save(&run) {
-        let _ = tx.send(AppEvent::PrepareWarning(e));
+        let _ = tx.send(AppEvent::PrepareWarning(e.to_string()));
     }
     load_runs(tx, runs_dir);
 }

@@ -9,6 +9,7 @@
 mod logistic;
 mod soft_kmeans;
 
+use crate::choice::UnknownChoice;
 use serde::{Deserialize, Serialize};
 
 pub use logistic::{
@@ -82,14 +83,16 @@ impl std::fmt::Display for Method {
 }
 
 impl std::str::FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
         match s {
             "prototype" | "prototypes" => Ok(Method::Prototype),
             "logistic" => Ok(Method::Logistic),
             "soft-kmeans" | "soft-k-means" => Ok(Method::SoftKmeans),
-            _ => Err(format!(
-                "unknown method `{s}`: use prototype, logistic or soft-kmeans"
+            _ => Err(UnknownChoice::new(
+                "method",
+                s,
+                "prototype, logistic or soft-kmeans",
             )),
         }
     }

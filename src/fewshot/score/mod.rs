@@ -30,6 +30,7 @@ mod gram;
 mod kernel;
 mod scorer;
 
+use crate::choice::UnknownChoice;
 use serde::{Deserialize, Serialize};
 
 pub use collapse::{COLLAPSE_COSINE, CollapseStats, format_cosine};
@@ -101,15 +102,17 @@ impl std::fmt::Display for Normalization {
 }
 
 impl std::str::FromStr for Normalization {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, UnknownChoice> {
         match s {
             "none" => Ok(Normalization::None),
             "centre-support" | "center-support" => Ok(Normalization::CentreSupport),
             "centre-target" | "center-target" => Ok(Normalization::CentreTarget),
             "cl2n" => Ok(Normalization::Cl2n),
-            _ => Err(format!(
-                "unknown normalisation `{s}`: use none, centre-support, centre-target or cl2n"
+            _ => Err(UnknownChoice::new(
+                "normalisation",
+                s,
+                "none, centre-support, centre-target or cl2n",
             )),
         }
     }
