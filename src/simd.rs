@@ -35,13 +35,15 @@ impl Level {
     }
 
     /// Parses `portable`, `avx2` / `avx2+fma`, `avx512`.
-    pub fn parse(text: &str) -> Result<Level, String> {
+    pub fn parse(text: &str) -> Result<Level, crate::choice::UnknownChoice> {
         match text.trim().to_ascii_lowercase().as_str() {
             "portable" | "none" | "scalar" => Ok(Level::Portable),
             "avx2" | "avx2+fma" | "avx2fma" => Ok(Level::Avx2Fma),
             "avx512" | "avx-512" | "avx512f" => Ok(Level::Avx512),
-            other => Err(format!(
-                "unknown SIMD level `{other}`: use portable, avx2 or avx512"
+            other => Err(crate::choice::UnknownChoice::new(
+                "SIMD level",
+                other,
+                "portable, avx2 or avx512",
             )),
         }
     }
@@ -124,19 +126,31 @@ pub fn level() -> Level {
     }
 }
 
+/// A SIMD level this CPU cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this CPU has no {level} (best: {best}); levels it can run: {runnable}")]
+pub struct MissingLevel {
+    /// The level asked for.
+    pub level: Level,
+    /// The best level the CPU has.
+    pub best: Level,
+    /// The levels it can run, in words.
+    pub runnable: String,
+}
+
 /// Makes every kernel of this process use `level` (`None`: back to the default), for tests
 /// and benchmarks. Errors, changing nothing, when the CPU lacks that level.
-pub fn force(level: Option<Level>) -> Result<(), String> {
+pub fn force(level: Option<Level>) -> Result<(), MissingLevel> {
     match level {
-        Some(l) if l > detected() => Err(format!(
-            "this CPU has no {l} (best: {}); levels it can run: {}",
-            detected(),
-            supported()
+        Some(l) if l > detected() => Err(MissingLevel {
+            level: l,
+            best: detected(),
+            runnable: supported()
                 .iter()
                 .map(|l| l.name())
                 .collect::<Vec<_>>()
-                .join(", ")
-        )),
+                .join(", "),
+        }),
         Some(l) => {
             FORCED.store(l.code(), Ordering::Relaxed);
             Ok(())

@@ -394,6 +394,8 @@ fn filters_by_hand() {
         ("seed=", "no value after the comparison"),
     ] {
         let e = Filter::parse(bad, &t).unwrap_err();
+        assert_eq!(e.clause, bad);
+        let e = e.to_string();
         assert!(e.starts_with(&format!("filter `{bad}`")), "{e}");
         assert!(e.contains(says), "{bad}: {e}");
     }

@@ -187,10 +187,18 @@ fn probe_rejects_empty_text_and_truncated_files() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.bmp");
     std::fs::write(&empty, b"").unwrap();
-    assert!(probe(&empty).unwrap_err().contains("0 bytes"));
+    let e = probe(&empty).unwrap_err();
+    assert!(
+        matches!(e, bloodshot::data::decode::ProbeError::Empty),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "empty file (0 bytes)");
     let text = dir.path().join("text.bmp");
     std::fs::write(&text, b"this is not an image at all").unwrap();
-    assert!(probe(&text).unwrap_err().contains("not a recognised image"));
+    assert_eq!(
+        probe(&text).unwrap_err().to_string(),
+        "not a recognised image: its first bytes match no image format although its name ends in .bmp"
+    );
     // A real-format BMP cut in half.
     let img = image::RgbImage::from_pixel(20, 20, image::Rgb([9, 8, 7]));
     let full = dir.path().join("full.bmp");
@@ -200,7 +208,11 @@ fn probe_rejects_empty_text_and_truncated_files() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     assert!(probe(&full).is_ok());
     let e = probe(&cut).unwrap_err();
-    assert!(e.contains("truncated"), "{e}");
+    assert!(
+        matches!(e, bloodshot::data::decode::ProbeError::TruncatedBmp { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().starts_with("truncated BMP: "), "{e}");
     assert!(load_rgb(&cut, 16).is_err());
 }
 

@@ -38,16 +38,26 @@ fn device_strings_parse_and_print_back() {
 
 #[test]
 fn bad_device_strings_say_what_is_wrong() {
+    use bloodshot::device::DeviceParseError;
     let e = "tpu".parse::<DeviceSpec>().unwrap_err();
+    assert_eq!(e, DeviceParseError::UnknownDevice("tpu".into()));
+    let e = e.to_string();
     assert!(
         e.contains("unknown device `tpu`") && e.contains("wgpu"),
         "{e}"
     );
-    let e = "cuda:x".parse::<DeviceSpec>().unwrap_err();
+    let e = "cuda:x".parse::<DeviceSpec>().unwrap_err().to_string();
     assert!(e.contains("device index `x` in `cuda:x`"), "{e}");
     let e = "vulkan:integrated:-1".parse::<DeviceSpec>().unwrap_err();
-    assert!(e.contains("device index `-1`"), "{e}");
-    let e = "wgpu:gpu:1:2".parse::<DeviceSpec>().unwrap_err();
+    assert!(
+        matches!(&e, DeviceParseError::BadIndex { index, .. } if index == "-1"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("device index `-1`"), "{e}");
+    let e = "wgpu:gpu:1:2"
+        .parse::<DeviceSpec>()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown adapter in `wgpu:gpu:1:2`"), "{e}");
 }
 

@@ -469,7 +469,9 @@ fn init_from_weights_reproduces_their_embeddings_with_a_fresh_head() {
     // A file that holds no weights: one sentence naming it.
     let junk = tmp.path().join("notes.pth");
     std::fs::write(&junk, b"not a checkpoint").unwrap();
-    let e = initial_model(Objective::Softmax, 2, Some(&junk), &dev()).unwrap_err();
+    let e = initial_model(Objective::Softmax, 2, Some(&junk), &dev())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("cannot start from --init: ") && e.contains("notes.pth") && !e.contains('\n'),
         "{e}"

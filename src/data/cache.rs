@@ -48,7 +48,7 @@ impl ImageCache {
 
     /// The decoded image, from the cache or decoded now (and stored). A cache that cannot
     /// be written is not an error: the image is still returned.
-    pub fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+    pub fn load(&self, path: &Path) -> Result<Vec<u8>, super::decode::ProbeError> {
         let expected = (self.size as usize).pow(2) * 3;
         let entry = self.dir.as_ref().and_then(|d| {
             self.key(path)

@@ -30,29 +30,89 @@ fn limits() -> Limits {
     l
 }
 
+/// Why a file is not a usable image, in words a skipped-files list shows after its path.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    /// Zero bytes.
+    #[error("empty file (0 bytes)")]
+    Empty,
+    /// Its first bytes match no image format (`ext_note`: what its name claims).
+    #[error("not a recognised image: its first bytes match no image format{ext_note}")]
+    NotAnImage {
+        /// " although its name ends in .bmp", or nothing.
+        ext_note: String,
+    },
+    /// The decoder recognised no header.
+    #[error("not a recognised image (unknown header)")]
+    UnknownHeader,
+    /// A header the decoder cannot read.
+    #[error("unreadable {format} header: {why}")]
+    BadHeader {
+        /// The format.
+        format: String,
+        /// The decoder's words.
+        why: String,
+    },
+    /// A header claiming no pixels.
+    #[error("header claims an empty {width}x{height} image")]
+    EmptySize {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+    /// A header claiming more pixels than the limit.
+    #[error("header claims {width}x{height} pixels, over the {MAX_SIDE}-pixel limit")]
+    TooLarge {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+    /// A BMP shorter than its header.
+    #[error("truncated BMP: {len} bytes, shorter than its header")]
+    ShortBmpHeader {
+        /// File length.
+        len: u64,
+    },
+    /// The pixels could not be decoded.
+    #[error("cannot decode: {0}")]
+    Decode(#[from] image::ImageError),
+    /// A BMP shorter than its pixels.
+    #[error("truncated BMP: {len} bytes, its header needs {need}")]
+    TruncatedBmp {
+        /// File length.
+        len: u64,
+        /// Bytes the header promises.
+        need: u64,
+    },
+}
+
 /// Reads only the header. Errors are one sentence (the caller adds the path).
-pub fn probe(path: &Path) -> Result<ProbeInfo, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+pub fn probe(path: &Path) -> Result<ProbeInfo, ProbeError> {
+    let meta = std::fs::metadata(path)?;
     if meta.len() == 0 {
-        return Err("empty file (0 bytes)".into());
+        return Err(ProbeError::Empty);
     }
     content_format(path)?;
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let reader = ImageReader::open(path).and_then(|r| r.with_guessed_format())?;
     let Some(format) = reader.format() else {
-        return Err("not a recognised image (unknown header)".into());
+        return Err(ProbeError::UnknownHeader);
     };
     let (width, height) = reader
         .into_dimensions()
-        .map_err(|e| format!("unreadable {} header: {e}", format_name(format)))?;
+        .map_err(|e| ProbeError::BadHeader {
+            format: format_name(format),
+            why: e.to_string(),
+        })?;
     if width == 0 || height == 0 {
-        return Err(format!("header claims an empty {width}x{height} image"));
+        return Err(ProbeError::EmptySize { width, height });
     }
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(format!(
-            "header claims {width}x{height} pixels, over the {MAX_SIDE}-pixel limit"
-        ));
+        return Err(ProbeError::TooLarge { width, height });
     }
     if format == image::ImageFormat::Bmp {
         check_bmp_length(path, meta.len())?;
@@ -66,16 +126,15 @@ pub fn probe(path: &Path) -> Result<ProbeInfo, String> {
 
 /// The format the first bytes announce; a file whose content matches no image format is
 /// refused even when its extension says `.bmp` (a text file renamed, a download error page).
-fn content_format(path: &Path) -> Result<image::ImageFormat, String> {
+fn content_format(path: &Path) -> Result<image::ImageFormat, ProbeError> {
     let mut head = [0u8; 32];
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let n = f.read(&mut head).map_err(|e| format!("cannot read: {e}"))?;
-    image::guess_format(&head[..n]).map_err(|_| {
-        let ext = path
+    let mut f = std::fs::File::open(path)?;
+    let n = f.read(&mut head)?;
+    image::guess_format(&head[..n]).map_err(|_| ProbeError::NotAnImage {
+        ext_note: path
             .extension()
             .map(|e| format!(" although its name ends in .{}", e.to_string_lossy()))
-            .unwrap_or_default();
-        format!("not a recognised image: its first bytes match no image format{ext}")
+            .unwrap_or_default(),
     })
 }
 
@@ -88,13 +147,11 @@ fn format_name(f: image::ImageFormat) -> String {
 
 /// An uncompressed BMP shorter than its header promises is truncated; catching it here
 /// costs 34 bytes of reading instead of a full decode.
-fn check_bmp_length(path: &Path, len: u64) -> Result<(), String> {
+fn check_bmp_length(path: &Path, len: u64) -> Result<(), ProbeError> {
     let mut head = [0u8; 34];
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut f = std::fs::File::open(path)?;
     if f.read_exact(&mut head).is_err() {
-        return Err(format!(
-            "truncated BMP: {len} bytes, shorter than its header"
-        ));
+        return Err(ProbeError::ShortBmpHeader { len });
     }
     let u32_at = |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
     let offset = u32_at(10) as u64;
@@ -106,9 +163,7 @@ fn check_bmp_length(path: &Path, len: u64) -> Result<(), String> {
         let row = ((width * bpp + 31) / 32) * 4;
         let need = offset + (row * height) as u64;
         if len < need {
-            return Err(format!(
-                "truncated BMP: {len} bytes, its header needs {need}"
-            ));
+            return Err(ProbeError::TruncatedBmp { len, need });
         }
     }
     Ok(())
@@ -122,16 +177,14 @@ pub const PREPROCESSING: &str = "rgb8 first-3-channels catmull-rom (PIL bicubic)
 /// bicubic (Catmull-Rom, a = −0.5) filter, as PIL's default `Image.resize` does in the
 /// original pipeline (`tests/interop.rs` measures the difference against PIL). RGB8, HWC,
 /// row-major.
-pub fn load_rgb(path: &Path, size: u32) -> Result<Vec<u8>, String> {
+pub fn load_rgb(path: &Path, size: u32) -> Result<Vec<u8>, ProbeError> {
     content_format(path)?;
-    let mut reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let mut reader = ImageReader::open(path).and_then(|r| r.with_guessed_format())?;
     if reader.format().is_none() {
-        return Err("not a recognised image (unknown header)".into());
+        return Err(ProbeError::UnknownHeader);
     }
     reader.limits(limits());
-    let img = reader.decode().map_err(|e| format!("cannot decode: {e}"))?;
+    let img = reader.decode()?;
     let rgb = img.to_rgb8();
     let out = if rgb.width() == size && rgb.height() == size {
         rgb

@@ -83,7 +83,7 @@ impl BatchLoader {
             .spawn(move || {
                 let size = cache.size() as usize;
                 for chunk in order.chunks(batch_size) {
-                    let decoded: Vec<(usize, Result<Vec<u8>, String>)> = chunk
+                    let decoded: Vec<(usize, Result<Vec<u8>, super::decode::ProbeError>)> = chunk
                         .par_iter()
                         .map(|&i| (i, cache.load(&items[i].0)))
                         .collect();
@@ -100,7 +100,7 @@ impl BatchLoader {
                                 batch.labels.push(items[i].1);
                                 batch.indices.push(i);
                             }
-                            Err(e) => batch.failed.push((items[i].0.clone(), e)),
+                            Err(e) => batch.failed.push((items[i].0.clone(), e.to_string())),
                         }
                     }
                     if tx.send(batch).is_err() {

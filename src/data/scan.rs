@@ -408,7 +408,7 @@ pub fn scan(
             }
             Err(reason) => skipped.push(SkippedFile {
                 path: f.path,
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }

@@ -68,6 +68,16 @@ mod imp {
     const COMPUTE_CAPABILITY_MAJOR: c_int = 75;
     const COMPUTE_CAPABILITY_MINOR: c_int = 76;
 
+    /// What `dlopen` / `dlsym` said (the loader's own sentence).
+    #[derive(Debug)]
+    struct DlError(String);
+
+    impl std::fmt::Display for DlError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
     /// A `dlopen` handle, closed on drop.
     struct Library(*mut c_void);
 
@@ -79,11 +89,11 @@ mod imp {
     }
 
     impl Library {
-        fn open(name: &CStr) -> Result<Library, String> {
+        fn open(name: &CStr) -> Result<Library, DlError> {
             // SAFETY: `name` is a NUL-terminated string; dlopen has no other precondition.
             let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
             if handle.is_null() {
-                return Err(last_error());
+                return Err(DlError(last_error()));
             }
             Ok(Library(handle))
         }
@@ -92,11 +102,11 @@ mod imp {
         ///
         /// # Safety
         /// `F` must be the C signature of `symbol` in the CUDA driver API.
-        unsafe fn get<F: Copy>(&self, symbol: &CStr) -> Result<F, String> {
+        unsafe fn get<F: Copy>(&self, symbol: &CStr) -> Result<F, DlError> {
             // SAFETY: the handle is open; `symbol` is NUL-terminated.
             let p = unsafe { libc::dlsym(self.0, symbol.as_ptr()) };
             if p.is_null() {
-                return Err(format!("{} is missing", symbol.to_string_lossy()));
+                return Err(DlError(format!("{} is missing", symbol.to_string_lossy())));
             }
             assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
             // SAFETY: `F` is a function pointer type of the symbol's signature (the caller's
@@ -122,10 +132,10 @@ mod imp {
         let lib = match Library::open(c"libcuda.so.1") {
             Ok(lib) => lib,
             Err(first) => {
-                Library::open(c"libcuda.so").map_err(|_| CudaProbeError::NoDriver(first))?
+                Library::open(c"libcuda.so").map_err(|_| CudaProbeError::NoDriver(first.0))?
             }
         };
-        let missing = CudaProbeError::NoDriver;
+        let missing = |e: DlError| CudaProbeError::NoDriver(e.0);
         // SAFETY: in every `get` call the type alias is the driver API's C signature of the
         // symbol named (cuda.h, CUDA 12; `_v2` where cuda.h maps the plain name to it).
         let (init, version, count, get, name, mem, attribute, error_name) = unsafe {

@@ -165,24 +165,40 @@ fn status<T>(b: &Backend<T>) -> Status {
 }
 
 /// The CUDA device `cuda:n`, if the driver lists it; otherwise why not.
-pub fn cuda_device(n: usize) -> Result<CudaDevice, String> {
-    let driver = cuda_driver::probe().map_err(|e| e.to_string())?;
+pub fn cuda_device(n: usize) -> Result<CudaDevice, CudaLookupError> {
+    let driver = cuda_driver::probe()?;
     let count = driver.devices.len();
-    driver.devices.into_iter().nth(n).ok_or_else(|| {
-        if count == 0 {
-            "the NVIDIA driver lists no CUDA device (`nvidia-smi` shows what it sees)".into()
-        } else {
-            format!(
-                "the NVIDIA driver lists {count} CUDA device{} (cuda:0{})",
-                if count == 1 { "" } else { "s" },
-                if count > 1 {
-                    format!(" … cuda:{}", count - 1)
-                } else {
-                    String::new()
-                }
-            )
-        }
-    })
+    driver
+        .devices
+        .into_iter()
+        .nth(n)
+        .ok_or(CudaLookupError::NotListed { count })
+}
+
+/// Why `cuda:N` is not a device here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CudaLookupError {
+    /// No driver, or it did not start.
+    #[error(transparent)]
+    Driver(#[from] cuda_driver::CudaProbeError),
+    /// The driver lists fewer devices.
+    #[error("{}", listed(*count))]
+    NotListed {
+        /// How many it lists.
+        count: usize,
+    },
+}
+
+/// What the driver lists, in words.
+fn listed(count: usize) -> String {
+    match count {
+        0 => "the NVIDIA driver lists no CUDA device (`nvidia-smi` shows what it sees)".into(),
+        1 => "the NVIDIA driver lists 1 CUDA device (cuda:0)".into(),
+        n => format!(
+            "the NVIDIA driver lists {n} CUDA devices (cuda:0 … cuda:{})",
+            n - 1
+        ),
+    }
 }
 
 /// "this binary was built without `feature`: rebuild with …" — for `devices` and for

@@ -55,15 +55,8 @@ impl Adapter {
 
     /// Parses what follows `vulkan` / `wgpu`: nothing, `:N`, `:discrete[:N]`,
     /// `:integrated[:N]`, `:virtual[:N]` or `:cpu`.
-    fn parse(rest: &[&str], whole: &str) -> Result<Adapter, String> {
-        let index = |s: Option<&&str>| -> Result<usize, String> {
-            match s {
-                None => Ok(0),
-                Some(i) => i.parse::<usize>().map_err(|_| {
-                    format!("device index `{i}` in `{whole}` is not a non-negative integer")
-                }),
-            }
-        };
+    fn parse(rest: &[&str], whole: &str) -> Result<Adapter, DeviceParseError> {
+        let index = |s: Option<&&str>| parse_index(s, whole);
         match rest {
             [] => Ok(Adapter::Best),
             ["best"] | ["default"] => Ok(Adapter::Best),
@@ -76,9 +69,7 @@ impl Adapter {
             }
             ["virtual", tail @ ..] if tail.len() <= 1 => Ok(Adapter::Virtual(index(tail.first())?)),
             [n] => Ok(Adapter::Discrete(index(Some(n))?)),
-            _ => Err(format!(
-                "unknown adapter in `{whole}`: use NAME, NAME:N (discrete GPU N), NAME:integrated:N, NAME:virtual:N or NAME:cpu"
-            )),
+            _ => Err(DeviceParseError::UnknownAdapter(whole.to_string())),
         }
     }
 }
@@ -115,20 +106,47 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
+/// A `--device` value that names no device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceParseError {
+    /// An index that is not a number.
+    #[error("device index `{index}` in `{whole}` is not a non-negative integer")]
+    BadIndex {
+        /// The index as typed.
+        index: String,
+        /// The whole value.
+        whole: String,
+    },
+    /// A wgpu / Vulkan adapter that is none of the forms.
+    #[error(
+        "unknown adapter in `{0}`: use NAME, NAME:N (discrete GPU N), NAME:integrated:N, NAME:virtual:N or NAME:cpu"
+    )]
+    UnknownAdapter(String),
+    /// No backend of that name.
+    #[error(
+        "unknown device `{0}`: use cpu, cuda[:N], vulkan[:N|:integrated:N|:virtual:N|:cpu] or wgpu[:…]"
+    )]
+    UnknownDevice(String),
+}
+
+/// An optional `:N` of a device value (`0` when absent).
+fn parse_index(i: Option<&&str>, whole: &str) -> Result<usize, DeviceParseError> {
+    match i {
+        None => Ok(0),
+        Some(i) => i.parse::<usize>().map_err(|_| DeviceParseError::BadIndex {
+            index: i.to_string(),
+            whole: whole.to_string(),
+        }),
+    }
+}
+
 impl FromStr for DeviceSpec {
-    type Err = String;
+    type Err = DeviceParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase();
         let parts: Vec<&str> = s.split(':').collect();
-        let index = |i: Option<&&str>| -> Result<usize, String> {
-            match i {
-                None => Ok(0),
-                Some(i) => i.parse::<usize>().map_err(|_| {
-                    format!("device index `{i}` in `{s}` is not a non-negative integer")
-                }),
-            }
-        };
+        let index = |i: Option<&&str>| parse_index(i, &s);
         match parts.as_slice() {
             ["cpu"] | ["flex"] => Ok(DeviceSpec::Cpu),
             ["cuda" | "gpu", rest @ ..] if rest.len() <= 1 => {
@@ -136,9 +154,7 @@ impl FromStr for DeviceSpec {
             }
             ["vulkan", rest @ ..] => Ok(DeviceSpec::Vulkan(Adapter::parse(rest, &s)?)),
             ["wgpu", rest @ ..] => Ok(DeviceSpec::Wgpu(Adapter::parse(rest, &s)?)),
-            _ => Err(format!(
-                "unknown device `{s}`: use cpu, cuda[:N], vulkan[:N|:integrated:N|:virtual:N|:cpu] or wgpu[:…]"
-            )),
+            _ => Err(DeviceParseError::UnknownDevice(s.clone())),
         }
     }
 }
@@ -372,7 +388,10 @@ pub fn open(spec: DeviceSpec) -> Result<Device, DeviceError> {
     // burn-cuda starts its runtime on a thread of its own, which panics without a driver; the
     // driver's own answer is the sentence to give.
     if let DeviceSpec::Cuda(n) = spec {
-        inventory::cuda_device(n).map_err(|why| DeviceError::Unusable { spec, why })?;
+        inventory::cuda_device(n).map_err(|e| DeviceError::Unusable {
+            spec,
+            why: e.to_string(),
+        })?;
     }
     let probe = device.clone();
     // A backend that cannot start panics inside burn: keep its message for our sentence, but

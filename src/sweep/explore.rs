@@ -273,6 +273,41 @@ struct Clause {
     value: String,
 }
 
+/// A filter that does not parse: the clause and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("filter `{clause}`: {problem}")]
+pub struct FilterError {
+    /// The clause as typed.
+    pub clause: String,
+    /// What is wrong.
+    pub problem: FilterProblem,
+}
+
+/// What is wrong with a filter clause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterProblem {
+    /// No comparison in it.
+    #[error("expected column=value, column>number or column<number")]
+    NoOperator,
+    /// `!` not followed by `=`.
+    #[error("`!` must be followed by `=`")]
+    BangWithoutEquals,
+    /// A column the table does not have.
+    #[error("no column `{name}` (columns: {columns})")]
+    NoColumn {
+        /// The name typed.
+        name: String,
+        /// The table's columns, in words.
+        columns: String,
+    },
+    /// Nothing after the comparison.
+    #[error("no value after the comparison")]
+    NoValue,
+    /// A number comparison with something else.
+    #[error("`{0}` is not a number")]
+    NotANumber(String),
+}
+
 /// Clauses separated by spaces, all of which a row must pass: `column OP value` with `OP` one
 /// of `= != < <= > >=`; `=` and `!=` take `*` and `?` wildcards (`objective=aam*`); the
 /// others compare numbers (`val>0.8`). An empty filter keeps every row.
@@ -284,12 +319,16 @@ pub struct Filter {
 impl Filter {
     /// Parses `text` against `table`'s columns; the error is one sentence naming the part
     /// that is wrong.
-    pub fn parse(text: &str, table: &Explorer) -> Result<Filter, String> {
+    pub fn parse(text: &str, table: &Explorer) -> Result<Filter, FilterError> {
         let mut clauses = Vec::new();
         for part in text.split_whitespace() {
-            let at = part.find(['=', '!', '<', '>']).ok_or_else(|| {
-                format!("filter `{part}`: expected column=value, column>number or column<number")
-            })?;
+            let fail = |problem| FilterError {
+                clause: part.to_string(),
+                problem,
+            };
+            let at = part
+                .find(['=', '!', '<', '>'])
+                .ok_or_else(|| fail(FilterProblem::NoOperator))?;
             let (name, rest) = part.split_at(at);
             let (op, value) = [
                 ("!=", Op::Ne),
@@ -301,19 +340,19 @@ impl Filter {
             ]
             .iter()
             .find_map(|(sym, op)| rest.strip_prefix(sym).map(|v| (*op, v)))
-            .ok_or_else(|| format!("filter `{part}`: `!` must be followed by `=`"))?;
+            .ok_or_else(|| fail(FilterProblem::BangWithoutEquals))?;
             let column = table.column(name).ok_or_else(|| {
                 let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-                format!(
-                    "filter `{part}`: no column `{name}` (columns: {})",
-                    names.join(", ")
-                )
+                fail(FilterProblem::NoColumn {
+                    name: name.to_string(),
+                    columns: names.join(", "),
+                })
             })?;
             if value.is_empty() {
-                return Err(format!("filter `{part}`: no value after the comparison"));
+                return Err(fail(FilterProblem::NoValue));
             }
             if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && value.parse::<f64>().is_err() {
-                return Err(format!("filter `{part}`: `{value}` is not a number"));
+                return Err(fail(FilterProblem::NotANumber(value.to_string())));
             }
             clauses.push(Clause {
                 column,

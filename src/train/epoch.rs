@@ -1,6 +1,7 @@
 //! One epoch of training: its steps over the shuffled training batches with their events
 //! and stop checks, then validation, the epoch summary and the checkpoint.
 
+use super::TrainError;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -52,10 +53,10 @@ pub(super) struct Training<'a> {
 }
 
 impl Training<'_> {
-    fn write_metric(&mut self, record: &MetricRecord) -> Result<(), String> {
+    fn write_metric(&mut self, record: &MetricRecord) -> Result<(), TrainError> {
         self.metrics
             .write(record)
-            .map_err(|e| format!("cannot write {}: {e}", self.run.metrics_path().display()))
+            .map_err(|e| format!("cannot write {}: {e}", self.run.metrics_path().display()).into())
     }
 }
 
@@ -77,7 +78,7 @@ pub(super) fn train_epoch(
     mid_epoch: Option<&EpochProgress>,
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
-) -> Result<(Classifier, EpochEnd), String> {
+) -> Result<(Classifier, EpochEnd), TrainError> {
     let config = t.config;
     let n_classes = t.classes.len();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_mul(1_000_003) ^ epoch as u64);
@@ -197,13 +198,14 @@ pub(super) fn finish_epoch(
     mut sums: EpochProgress,
     started: Instant,
     emit: &mut dyn FnMut(TrainEvent),
-) -> Result<(), String> {
+) -> Result<(), TrainError> {
     let config = t.config;
     let epoch = sums.epoch;
     if sums.seen == 0 {
         return Err(format!(
             "epoch {epoch}: no training image could be decoded (see the warnings)"
-        ));
+        )
+        .into());
     }
     let train_secs = started.elapsed().as_secs_f64();
     emit(TrainEvent::Validating { epoch });

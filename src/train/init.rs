@@ -2,6 +2,7 @@
 //! PyTorch / safetensors weights file (through the import path). The head is always fresh,
 //! for the base classes of the new run.
 
+use super::TrainError;
 use std::path::Path;
 
 use burn::prelude::Device;
@@ -11,7 +12,7 @@ use crate::model::{Classifier, EfficientNetB0};
 use crate::runs::{RunDir, load_model};
 
 /// The embedder stored at `source`: a run folder's last checkpoint, or a weights file.
-pub fn embedder_from(source: &Path, device: &Device) -> Result<EfficientNetB0, String> {
+pub fn embedder_from(source: &Path, device: &Device) -> Result<EfficientNetB0, TrainError> {
     if source.is_dir() {
         let run = RunDir::open(source)?;
         let epoch = run.checkpoint_or_last(None)?;
@@ -29,7 +30,7 @@ pub fn initial_model(
     n_classes: usize,
     init: Option<&Path>,
     device: &Device,
-) -> Result<Classifier, String> {
+) -> Result<Classifier, TrainError> {
     let mut model = Classifier::new(objective, n_classes, device);
     if let Some(source) = init {
         model.embedder =

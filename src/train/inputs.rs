@@ -1,6 +1,7 @@
 //! What training reads: the base set scanned and split, lists of images, the decoded-image
 //! cache, and batches as tensors.
 
+use super::TrainError;
 use std::path::PathBuf;
 
 use burn::prelude::*;
@@ -11,7 +12,7 @@ use crate::data::{Dataset, ScanOptions, scan, split};
 use crate::runs::TrainConfig;
 
 /// Loads the data the run trains on and splits it (deterministic from the config).
-pub fn load_base(config: &TrainConfig) -> Result<(Dataset, crate::data::split::Split), String> {
+pub fn load_base(config: &TrainConfig) -> Result<(Dataset, crate::data::split::Split), TrainError> {
     let opts = ScanOptions {
         min_class_size: config.min_class_size,
         limit_per_class: config.limit_per_class,
@@ -22,7 +23,8 @@ pub fn load_base(config: &TrainConfig) -> Result<(Dataset, crate::data::split::S
             "{}: only one class ({}) has enough images; training needs at least two",
             config.base.display(),
             ds.classes.join(", ")
-        ));
+        )
+        .into());
     }
     let sp = split::split(&ds.labels(), ds.classes.len(), config.seed);
     if sp.train.len() < 2 {
@@ -30,7 +32,8 @@ pub fn load_base(config: &TrainConfig) -> Result<(Dataset, crate::data::split::S
             "{}: only {} training images after the split",
             config.base.display(),
             sp.train.len()
-        ));
+        )
+        .into());
     }
     Ok((ds, sp))
 }

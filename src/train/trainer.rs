@@ -92,14 +92,15 @@ fn start_and_train(
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
 ) -> Result<TrainOutcome, TrainError> {
-    let fresh = |config: Option<TrainConfig>| -> Result<TrainConfig, String> {
+    let fresh = |config: Option<TrainConfig>| -> Result<TrainConfig, TrainError> {
         let config = config.ok_or("a new run needs a configuration")?;
         config.validate()?;
         if !config.base.is_dir() {
             return Err(format!(
                 "base dataset folder {} does not exist or is not a folder",
                 config.base.display()
-            ));
+            )
+            .into());
         }
         Ok(config)
     };
@@ -190,11 +191,11 @@ fn start_and_train(
             let _ = run.write_status(&RunStatus::ended(
                 RunState::Failed,
                 run.last_checkpoint().unwrap_or(0),
-                Some(e.clone()),
+                Some(e.to_string()),
             ));
         }
     }
-    result.map_err(TrainError::Run)
+    result
 }
 
 /// Sets the run up (records, status, data, the model of the checkpoint it resumes from),
@@ -207,7 +208,7 @@ fn train_run(
     device_name: &str,
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
-) -> Result<TrainOutcome, String> {
+) -> Result<TrainOutcome, TrainError> {
     let base_device = base_device.clone();
     let device = base_device.clone().autodiff();
     base_device.seed(config.seed);
@@ -313,7 +314,7 @@ fn record_start(
     ds: &Dataset,
     sp: &Split,
     resume_from: usize,
-) -> Result<(), String> {
+) -> Result<(), TrainError> {
     if resume_from == 0 {
         let info = RunInfo {
             id: run.id(),
@@ -336,7 +337,7 @@ fn record_start(
                 run.id(),
                 ds.classes.join(", "),
                 info.classes.join(", ")
-            ));
+            ).into());
         }
         Ok(())
     }
@@ -387,7 +388,7 @@ fn write_base_test(
     ds: &Dataset,
     test: &[usize],
     emit: &mut dyn FnMut(TrainEvent),
-) -> Result<(), String> {
+) -> Result<(), TrainError> {
     let valid = model.valid();
     let (truth, pred, _) = evaluate(
         &valid,

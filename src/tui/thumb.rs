@@ -123,7 +123,7 @@ pub fn render(f: &mut Frame, thumb: &Thumb, area: Rect) {
 impl Thumb {
     /// Decodes and shrinks an image to `px`×`px`.
     pub fn from_path(path: &Path, px: u32) -> Result<Thumb, String> {
-        let rgb = bloodshot::data::decode::load_rgb(path, px)?;
+        let rgb = bloodshot::data::decode::load_rgb(path, px).map_err(|e| e.to_string())?;
         let graphic = PICKER
             .get()
             .filter(|p| p.protocol_type() != ProtocolType::Halfblocks)

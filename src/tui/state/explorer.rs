@@ -70,7 +70,7 @@ impl ExplorerState {
                     self.filter = f;
                     self.filter_error = None;
                 }
-                Err(e) => self.filter_error = Some(e),
+                Err(e) => self.filter_error = Some(e.to_string()),
             }
         }
         self.sort = self.sort.min(table.columns.len().saturating_sub(1));
@@ -130,8 +130,8 @@ impl ExplorerState {
                 let typed = text.trim().to_string();
                 self.prompt = None;
                 let parsed = match &self.table {
-                    Some((_, t)) => Filter::parse(&typed, t),
-                    None => Err("no table yet: the sweep's jobs are still being read".into()),
+                    Some((_, t)) => Filter::parse(&typed, t).map_err(|e| e.to_string()),
+                    None => Err("no table yet: the sweep's jobs are still being read".to_string()),
                 };
                 match parsed {
                     Ok(f) => {
