@@ -131,26 +131,37 @@ fn labels_csv_tolerates_bom_crlf_and_column_order() {
 
 #[test]
 fn labels_csv_errors_name_the_file_line_and_value() {
+    use bloodshot::data::labels::LabelsProblem;
     let e = parse(
         "Patient_ID,new_names\nUID_1_1_1_all.bmp,1.bmp\n",
         Path::new("l.csv"),
     )
     .unwrap_err();
-    assert!(e.contains("l.csv") && e.contains("labels"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "l.csv: header must have the columns Patient_ID,new_names,labels (found `Patient_ID,new_names`)"
+    );
     let e = parse(
         "Patient_ID,new_names,labels\nUID_1_1_1_all.bmp,1.bmp,2\n",
         Path::new("l.csv"),
     )
     .unwrap_err();
-    assert!(e.contains("line 2") && e.contains("`2`"), "{e}");
+    assert_eq!(
+        (e.line, &e.problem),
+        (Some(2), &LabelsProblem::Label("2".into()))
+    );
+    assert_eq!(
+        e.to_string(),
+        "l.csv line 2: label `2` is not 0 (hem) or 1 (all)"
+    );
     let e = parse(
         "Patient_ID,new_names,labels\nUID_1_1_1_all.bmp,1.bmp\n",
         Path::new("l.csv"),
     )
     .unwrap_err();
-    assert!(e.contains("line 2"), "{e}");
+    assert!(e.to_string().contains("line 2"), "{e}");
     let e = parse("", Path::new("l.csv")).unwrap_err();
-    assert!(e.contains("empty"), "{e}");
+    assert_eq!(e.to_string(), "l.csv: the labels CSV is empty");
 }
 
 #[test]

@@ -14,9 +14,71 @@ pub struct LabelRow {
     pub is_all: bool,
 }
 
+/// A labels file that cannot be used: where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelsError {
+    /// The CSV file.
+    pub file: std::path::PathBuf,
+    /// The line (1-based), when the problem is on one.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub problem: LabelsProblem,
+}
+
+impl std::fmt::Display for LabelsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "{} line {n}: {}", self.file.display(), self.problem),
+            None => write!(f, "{}: {}", self.file.display(), self.problem),
+        }
+    }
+}
+
+impl std::error::Error for LabelsError {}
+
+/// What is wrong with a labels file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelsProblem {
+    /// No line at all.
+    #[error("the labels CSV is empty")]
+    Empty,
+    /// A header without the three columns (as found).
+    #[error("header must have the columns Patient_ID,new_names,labels (found `{0}`)")]
+    Header(String),
+    /// A line with too few fields.
+    #[error("expected {expected} fields, found {found} (`{text}`)")]
+    Fields {
+        /// Fields of the header.
+        expected: usize,
+        /// Fields on the line.
+        found: usize,
+        /// The line.
+        text: String,
+    },
+    /// A label that is neither 0 nor 1.
+    #[error("label `{0}` is not 0 (hem) or 1 (all)")]
+    Label(String),
+    /// An empty file name or one with a path separator.
+    #[error("file name `{0}` is empty or contains a path separator")]
+    FileName(String),
+    /// A file listed twice.
+    #[error("`{name}` is listed twice (first on line {first})")]
+    Twice {
+        /// The file name.
+        name: String,
+        /// The line it was first on.
+        first: usize,
+    },
+}
+
 /// Parses the labels CSV text. Tolerates a UTF-8 BOM, CRLF line ends, surrounding spaces,
 /// quoted fields and columns in any order; every error names the file and line.
-pub fn parse(text: &str, origin: &Path) -> Result<Vec<LabelRow>, String> {
+pub fn parse(text: &str, origin: &Path) -> Result<Vec<LabelRow>, LabelsError> {
+    let fail = |line: Option<usize>, problem| LabelsError {
+        file: origin.to_path_buf(),
+        line,
+        problem,
+    };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
@@ -25,7 +87,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<LabelRow>, String> {
         .filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines
         .next()
-        .ok_or_else(|| format!("{}: the labels CSV is empty", origin.display()))?;
+        .ok_or_else(|| fail(None, LabelsProblem::Empty))?;
     let cols: Vec<String> = split_fields(header)
         .into_iter()
         .map(|c| c.to_ascii_lowercase())
@@ -33,11 +95,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<LabelRow>, String> {
     let find = |name: &str| cols.iter().position(|c| c == name);
     let (Some(pid), Some(new), Some(lab)) = (find("patient_id"), find("new_names"), find("labels"))
     else {
-        return Err(format!(
-            "{}: header must have the columns Patient_ID,new_names,labels (found `{}`)",
-            origin.display(),
-            header.trim()
-        ));
+        return Err(fail(None, LabelsProblem::Header(header.trim().to_string())));
     };
     let mut rows = Vec::new();
     let mut seen = BTreeMap::new();
@@ -45,35 +103,33 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<LabelRow>, String> {
         let f = split_fields(line);
         let need = pid.max(new).max(lab);
         if f.len() <= need {
-            return Err(format!(
-                "{} line {line_no}: expected {} fields, found {} (`{}`)",
-                origin.display(),
-                cols.len(),
-                f.len(),
-                line.trim()
+            return Err(fail(
+                Some(line_no),
+                LabelsProblem::Fields {
+                    expected: cols.len(),
+                    found: f.len(),
+                    text: line.trim().to_string(),
+                },
             ));
         }
         let is_all = match f[lab].as_str() {
             "1" => true,
             "0" => false,
             other => {
-                return Err(format!(
-                    "{} line {line_no}: label `{other}` is not 0 (hem) or 1 (all)",
-                    origin.display()
-                ));
+                return Err(fail(Some(line_no), LabelsProblem::Label(other.to_string())));
             }
         };
         let new_name = f[new].clone();
         if new_name.is_empty() || new_name.contains('/') || new_name.contains('\\') {
-            return Err(format!(
-                "{} line {line_no}: file name `{new_name}` is empty or contains a path separator",
-                origin.display()
-            ));
+            return Err(fail(Some(line_no), LabelsProblem::FileName(new_name)));
         }
         if let Some(prev) = seen.insert(new_name.clone(), line_no) {
-            return Err(format!(
-                "{} line {line_no}: `{new_name}` is listed twice (first on line {prev})",
-                origin.display()
+            return Err(fail(
+                Some(line_no),
+                LabelsProblem::Twice {
+                    name: new_name,
+                    first: prev,
+                },
             ));
         }
         rows.push(LabelRow {

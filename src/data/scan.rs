@@ -309,7 +309,7 @@ pub fn scan(
                 Some(csv) => {
                     let rows = std::fs::read_to_string(&csv)
                         .map_err(|e| format!("cannot read {}: {e}", csv.display()))
-                        .and_then(|t| labels::parse(&t, &csv));
+                        .and_then(|t| labels::parse(&t, &csv).map_err(|e| e.to_string()));
                     match rows {
                         Err(e) => warnings.push(format!("{e}; the preliminary test set is not used")),
                         Ok(rows) => {

@@ -352,7 +352,7 @@ fn restore(
     resume_from: usize,
     device: &Device,
     metrics: &mut MetricsWriter,
-) -> Result<(Classifier, ModuleOptimizer, Option<EpochProgress>), String> {
+) -> Result<(Classifier, ModuleOptimizer, Option<EpochProgress>), TrainError> {
     let mut optim = AdamConfig::new().init();
     // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
     let mid_epoch = run.interrupted_checkpoint();
