@@ -15,6 +15,7 @@ proptest! {
         match parse(&text, Path::new("fuzz.csv")) {
             Ok(rows) => prop_assert!(rows.len() <= text.lines().count()),
             Err(e) => {
+                let e = e.to_string();
                 prop_assert!(e.contains("fuzz.csv"), "error names the file: {}", e);
                 prop_assert!(!e.contains('\n'), "one line: {}", e);
             }
