@@ -339,7 +339,9 @@ fn bad_checkpoints_get_one_sentence_and_leave_no_run() {
         if let Some(t) = tensors {
             write(&path, &t);
         }
-        let e = import_checkpoint(&path, &runs, &opts, &dev()).expect_err(name);
+        let e = import_checkpoint(&path, &runs, &opts, &dev())
+            .expect_err(name)
+            .to_string();
         assert!(!e.contains('\n'), "one sentence: {e}");
         e
     };

@@ -3,6 +3,7 @@
 //! strict=False)` loads the embedder (and the softmax head as `classifier.1.*`; AAMSoftmax
 //! class centres go to `metric_loss.W`, `[1280, classes]`, as in BloodShot's checkpoints).
 
+use super::InteropError;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -29,7 +30,7 @@ pub fn write_safetensors(
     model: &Classifier,
     metadata: HashMap<String, String>,
     out: &Path,
-) -> Result<ExportSummary, String> {
+) -> Result<ExportSummary, InteropError> {
     let names: HashMap<String, String> = embedder_keys()
         .into_iter()
         .map(|p| (p.burn, p.torch))
@@ -41,12 +42,12 @@ pub fn write_safetensors(
     let mut named: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for t in model.collect(None, None, true) {
         let data = bridge::to_data(&t)
-            .map_err(|e| format!("cannot read weight `{}`: {e}", t.name))?
+            .map_err(|e| InteropError::Tensor(format!("cannot read weight `{}`: {e}", t.name)))?
             .convert::<f32>();
         let shape = data.shape().to_vec();
         let values: Vec<f32> = data
             .try_to_vec::<f32>()
-            .map_err(|e| format!("cannot read weight `{}`: {e:?}", t.name))?;
+            .map_err(|e| InteropError::Tensor(format!("cannot read weight `{}`: {e:?}", t.name)))?;
         match t.name.as_str() {
             // Ours [1280, classes] → torch Linear [classes, 1280].
             BURN_LINEAR_WEIGHT => named.push((
@@ -74,9 +75,9 @@ pub fn write_safetensors(
         .filter(|(n, ..)| n.starts_with("features."))
         .count();
     if embedder != expected {
-        return Err(format!(
+        return Err(InteropError::Tensor(format!(
             "internal: {embedder} embedder weights collected, {expected} expected (a key-table bug)"
-        ));
+        )));
     }
     let bytes: Vec<Vec<u8>> = named
         .iter()
@@ -88,9 +89,9 @@ pub fn write_safetensors(
         .map(|((name, shape, _), bytes)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
-                .map_err(|e| format!("cannot encode `{name}`: {e}"))
+                .map_err(|e| InteropError::Tensor(format!("cannot encode `{name}`: {e}")))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let partial = out.with_file_name(format!(
         ".{}.partial",
         out.file_name()
@@ -98,10 +99,10 @@ pub fn write_safetensors(
             .unwrap_or_else(|| "weights".into())
     ));
     safetensors::serialize_to_file(views, Some(metadata), &partial)
-        .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+        .map_err(|e| InteropError::Tensor(format!("cannot write {}: {e}", partial.display())))?;
     std::fs::rename(&partial, out).map_err(|e| {
         let _ = std::fs::remove_file(&partial);
-        format!("cannot write {}: {e}", out.display())
+        InteropError::io("write", out)(e)
     })?;
     let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
     Ok(ExportSummary {
@@ -117,7 +118,7 @@ pub fn export_run(
     epoch: Option<usize>,
     out: &Path,
     device: &burn::prelude::Device,
-) -> Result<ExportSummary, String> {
+) -> Result<ExportSummary, InteropError> {
     let epoch = run.checkpoint_or_last(epoch)?;
     let (info, model) = crate::runs::load_model(run, epoch, device)?;
     let metadata: HashMap<String, String> = [

@@ -2,6 +2,7 @@
 //! checkpoints and our own safetensors exports — into a [`Classifier`], through burn's own
 //! readers (`burn::store`), and turning them into an ordinary run folder.
 
+use super::InteropError;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -89,18 +90,12 @@ pub struct Imported {
 }
 
 /// One sentence naming the file (library errors can span lines; they are folded into one).
-fn file_error(path: &Path, what: impl std::fmt::Display) -> String {
-    let what = what.to_string();
-    let folded: Vec<&str> = what
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    format!("{}: {}", path.display(), folded.join(" "))
+fn file_error(path: &Path, what: impl std::fmt::Display) -> InteropError {
+    InteropError::file(path, what)
 }
 
 /// The tensors of a checkpoint file, by name, with what kind of file it was.
-fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>), String> {
+fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>), InteropError> {
     let mut head = Vec::with_capacity(16);
     {
         use std::io::Read;
@@ -166,17 +161,18 @@ fn shape_of(t: &PackTensor) -> Vec<usize> {
     t.shape.as_slice().to_vec()
 }
 
-fn f32_data(name: &str, t: &PackTensor) -> Result<TensorData, String> {
-    let data = bridge::to_data(t).map_err(|e| format!("`{name}` cannot be read: {e}"))?;
+fn f32_data(name: &str, t: &PackTensor) -> Result<TensorData, InteropError> {
+    let data = bridge::to_data(t)
+        .map_err(|e| InteropError::Tensor(format!("`{name}` cannot be read: {e}")))?;
     Ok(data.convert::<f32>())
 }
 
 /// A 2-D tensor transposed (`[r, c]` → `[c, r]`).
-fn transpose(data: TensorData) -> Result<TensorData, String> {
+fn transpose(data: TensorData) -> Result<TensorData, InteropError> {
     let [r, c] = [data.shape()[0], data.shape()[1]];
     let v: Vec<f32> = data
         .try_to_vec::<f32>()
-        .map_err(|e| format!("cannot read values: {e:?}"))?;
+        .map_err(|e| InteropError::Tensor(format!("cannot read values: {e:?}")))?;
     Ok(TensorData::new(transposed(&v, r, c), [c, r]))
 }
 
@@ -185,7 +181,7 @@ pub fn load_weights(
     path: &Path,
     opts: &ImportOptions,
     device: &Device,
-) -> Result<LoadedWeights, String> {
+) -> Result<LoadedWeights, InteropError> {
     let (kind, raw) = read_tensors(path)?;
     // The original BloodShot module wraps torchvision's network as `backbone`.
     let tensors: BTreeMap<String, PackTensor> =
@@ -329,7 +325,10 @@ pub fn load_weights(
         .enumerate()
         .find(|(i, c)| classes[..*i].contains(c) || c.is_empty())
     {
-        return Err(format!("--classes: `{}` is empty or named twice", dup.1));
+        return Err(InteropError::Option(format!(
+            "--classes: `{}` is empty or named twice",
+            dup.1
+        )));
     }
 
     // Every tensor renamed to its path in our model, as f32.
@@ -403,9 +402,9 @@ pub fn load_weights(
     // Everything we provided must have landed; parameters we did not provide (none for B0)
     // would keep random values, which must never pass silently.
     if let Some(unused) = result.unused.first() {
-        return Err(format!(
+        return Err(InteropError::Tensor(format!(
             "internal: weight `{unused}` matched no parameter of the model (a key-table bug)"
-        ));
+        )));
     }
     let mut not_loaded: Vec<&(String, String)> = result
         .missing
@@ -420,9 +419,9 @@ pub fn load_weights(
             || p.ends_with("beta")
     });
     if let Some((p, _)) = not_loaded.first() {
-        return Err(format!(
+        return Err(InteropError::Tensor(format!(
             "internal: parameter `{p}` of the model has no weight in the file (a key-table bug)"
-        ));
+        )));
     }
     let used: std::collections::HashSet<&str> = table
         .iter()
@@ -453,12 +452,12 @@ pub fn import_checkpoint(
     runs_dir: &Path,
     opts: &ImportOptions,
     device: &Device,
-) -> Result<Imported, String> {
+) -> Result<Imported, InteropError> {
     let image_size = opts.image_size.unwrap_or(224);
     if !(16..=1024).contains(&image_size) {
-        return Err(format!(
+        return Err(InteropError::Option(format!(
             "--image-size {image_size}: use a side between 16 and 1024 pixels"
-        ));
+        )));
     }
     if let Some(name) = &opts.name
         && (name.is_empty()
@@ -466,24 +465,22 @@ pub fn import_checkpoint(
             || name.starts_with('.')
             || name == "latest")
     {
-        return Err(format!(
+        return Err(InteropError::Option(format!(
             "--name `{name}`: a run id cannot be empty, `latest`, start with a dot or contain a slash"
-        ));
+        )));
     }
     let loaded = load_weights(path, opts, device)?;
     let run = match &opts.name {
         Some(name) => {
             std::fs::create_dir_all(runs_dir)
-                .map_err(|e| format!("cannot create runs folder {}: {e}", runs_dir.display()))?;
+                .map_err(InteropError::io("create runs folder", runs_dir))?;
             let dir = runs_dir.join(name);
             std::fs::create_dir(&dir).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => {
-                    format!(
-                        "a run named `{name}` already exists in {}",
-                        runs_dir.display()
-                    )
-                }
-                _ => format!("cannot create run folder {}: {e}", dir.display()),
+                std::io::ErrorKind::AlreadyExists => InteropError::Exists {
+                    name: name.clone(),
+                    runs_dir: runs_dir.to_path_buf(),
+                },
+                _ => InteropError::io("create run folder", &dir)(e),
             })?;
             RunDir { path: dir }
         }
@@ -509,7 +506,7 @@ fn write_run(
     source: &Path,
     image_size: u32,
     loaded: &LoadedWeights,
-) -> Result<(), String> {
+) -> Result<(), InteropError> {
     let absolute = std::fs::canonicalize(source).unwrap_or_else(|_| PathBuf::from(source));
     let config = TrainConfig {
         objective: loaded.objective,
@@ -546,12 +543,17 @@ fn write_run(
     let final_dir = run.checkpoint_dir(1);
     let partial = final_dir.with_file_name(".epoch-001.partial");
     std::fs::create_dir_all(&partial)
-        .map_err(|e| format!("cannot create checkpoint folder {}: {e}", partial.display()))?;
+        .map_err(InteropError::io("create checkpoint folder", &partial))?;
     loaded
         .model
         .clone()
         .save_file(partial.join("model.bpk"))
-        .map_err(|e| format!("cannot write checkpoint in {}: {e:?}", partial.display()))?;
+        .map_err(|e| {
+            InteropError::Tensor(format!(
+                "cannot write checkpoint in {}: {e:?}",
+                partial.display()
+            ))
+        })?;
     write_json(
         &partial.join("progress.json"),
         &EpochProgress {
@@ -561,7 +563,7 @@ fn write_run(
         },
     )?;
     std::fs::rename(&partial, &final_dir)
-        .map_err(|e| format!("cannot finish checkpoint {}: {e}", final_dir.display()))?;
+        .map_err(InteropError::io("finish checkpoint", &final_dir))?;
     Ok(run.write_status(&RunStatus::ended(
         RunState::Finished,
         1,

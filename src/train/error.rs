@@ -40,3 +40,10 @@ impl From<crate::runs::RunsError> for TrainError {
         Self::Run(e.to_string())
     }
 }
+
+/// Weights that cannot start a run end it with their sentence.
+impl From<crate::interop::InteropError> for TrainError {
+    fn from(e: crate::interop::InteropError) -> Self {
+        Self::Run(e.to_string())
+    }
+}

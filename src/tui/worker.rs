@@ -409,6 +409,7 @@ pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
             &bloodshot::interop::ImportOptions::default(),
             &device,
         )
+        .map_err(String::from)
     });
     let ok = r.is_ok();
     let _ = tx.send(AppEvent::Interop(r.map(|i| {
@@ -428,10 +429,12 @@ pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
 /// Writes the run's last checkpoint as `weights.safetensors` in its folder.
 pub fn export_weights(tx: Tx, run_path: PathBuf) {
     let out = run_path.join("weights.safetensors");
-    let r = (|| {
+    let r = (|| -> Result<_, String> {
         let run = RunDir::open(&run_path)?;
         let device = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu)?;
-        bloodshot::interop::export::export_run(&run, None, &out, &device)
+        Ok(bloodshot::interop::export::export_run(
+            &run, None, &out, &device,
+        )?)
     })();
     let _ = tx.send(AppEvent::Interop(r.map(|s| {
         format!(
