@@ -665,7 +665,7 @@ pub fn export_weights(a: ExportWeightsArgs, runs: &Option<PathBuf>) -> Result<()
 
 /// `bloodshot sample-data`.
 pub fn sample_data(a: SampleDataArgs) -> Result<(), String> {
-    let s = bloodshot::data::synth::generate(&a.out).map_err(|e| format!("{e:#}"))?;
+    let s = bloodshot::data::synth::generate(&a.out).map_err(|e| e.to_string())?;
     println!(
         "wrote {} files ({:.1} MB) under {}",
         s.files,

@@ -3,7 +3,7 @@
 use std::f32::consts::PI;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::SynthError;
 use image::RgbaImage;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -16,7 +16,7 @@ use super::draw::{
 use super::encode::encode_tiff;
 use super::{AML_CLASSES, AML_SIZE, SynthSummary, make_dir, rng_for, write_file};
 
-pub(super) fn generate_aml(dir: &Path, summary: &mut SynthSummary) -> Result<()> {
+pub(super) fn generate_aml(dir: &Path, summary: &mut SynthSummary) -> Result<(), SynthError> {
     for (class, count) in AML_CLASSES {
         let class_dir = dir.join(class);
         make_dir(&class_dir)?;
@@ -25,8 +25,10 @@ pub(super) fn generate_aml(dir: &Path, summary: &mut SynthSummary) -> Result<()>
             let path = class_dir.join(&name);
             let mut rng = rng_for(&format!("aml/{class}/{name}"));
             let img = render_aml(&mut rng, class, AML_SIZE);
-            let bytes = encode_tiff(&img)
-                .with_context(|| format!("cannot encode sample image {}", path.display()))?;
+            let bytes = encode_tiff(&img).map_err(|source| SynthError::Encode {
+                path: path.clone(),
+                source,
+            })?;
             write_file(&path, &bytes, "sample image", summary)?;
         }
     }

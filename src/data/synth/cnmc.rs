@@ -3,7 +3,7 @@
 use std::f32::consts::PI;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::SynthError;
 use image::RgbImage;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -49,7 +49,7 @@ fn cnmc_train_image(fold: &str, name: &str, all: bool) -> RgbImage {
     render_cnmc(&mut rng, all, CNMC_SIZE)
 }
 
-pub(super) fn generate_cnmc(dir: &Path, summary: &mut SynthSummary) -> Result<()> {
+pub(super) fn generate_cnmc(dir: &Path, summary: &mut SynthSummary) -> Result<(), SynthError> {
     let train = dir.join(CNMC_TRAIN_DIR);
     for (fold, all_subjects, hem_subjects) in CNMC_FOLDS {
         for (class, is_all) in [("all", true), ("hem", false)] {
@@ -81,8 +81,10 @@ pub(super) fn generate_cnmc(dir: &Path, summary: &mut SynthSummary) -> Result<()
                 } else {
                     cnmc_train_image(fold, &name, is_all)
                 };
-                let bytes = encode_bmp_info(&img)
-                    .with_context(|| format!("cannot encode sample image {}", path.display()))?;
+                let bytes = encode_bmp_info(&img).map_err(|source| SynthError::Encode {
+                    path: path.clone(),
+                    source,
+                })?;
                 write_file(&path, &bytes, "sample image", summary)?;
             }
         }

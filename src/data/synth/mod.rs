@@ -24,7 +24,6 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -85,7 +84,7 @@ pub const CNMC_PRELIM_LABELS: &str = "C-NMC_test_prelim_phase_data_labels.csv";
 pub const CNMC_PRELIM_COUNT: usize = 40;
 
 /// Writes the whole sample tree under `out` (creating folders), deterministically: running it twice gives byte-identical files.
-pub fn generate(out: &Path) -> Result<SynthSummary> {
+pub fn generate(out: &Path) -> Result<SynthSummary, SynthError> {
     let mut summary = SynthSummary { files: 0, bytes: 0 };
     aml::generate_aml(&out.join("aml"), &mut summary)?;
     cnmc::generate_cnmc(&out.join("cnmc"), &mut summary)?;
@@ -96,13 +95,58 @@ pub fn generate(out: &Path) -> Result<SynthSummary> {
 // File helpers
 // ---------------------------------------------------------------------------------------
 
-fn make_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create sample folder {}", dir.display()))
+/// Why the sample tree could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// A folder could not be created.
+    #[error("cannot create sample folder {}: {source}", path.display())]
+    Folder {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {what} {}: {source}", path.display())]
+    Write {
+        /// What it is (`sample image`, `labels CSV`).
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image could not be encoded.
+    #[error("cannot encode sample image {}: {source}", path.display())]
+    Encode {
+        /// The file it was for.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: image::ImageError,
+    },
 }
 
-fn write_file(path: &Path, bytes: &[u8], what: &str, summary: &mut SynthSummary) -> Result<()> {
-    fs::write(path, bytes).with_context(|| format!("cannot write {what} {}", path.display()))?;
+fn make_dir(dir: &Path) -> Result<(), SynthError> {
+    fs::create_dir_all(dir).map_err(|source| SynthError::Folder {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    what: &'static str,
+    summary: &mut SynthSummary,
+) -> Result<(), SynthError> {
+    fs::write(path, bytes).map_err(|source| SynthError::Write {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })?;
     summary.files += 1;
     summary.bytes += bytes.len() as u64;
     Ok(())
