@@ -559,6 +559,9 @@ fn write_run(
         &EpochProgress {
             epoch: 1,
             complete: true,
+            model_bytes: std::fs::metadata(partial.join("model.bpk"))
+                .ok()
+                .map(|m| m.len()),
             ..Default::default()
         },
     )?;

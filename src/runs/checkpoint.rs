@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use super::RunsError;
 use super::dir::RunDir;
-use super::json::write_json;
+use super::json::{read_json, write_json};
 use super::records::{EpochProgress, RunInfo};
 use crate::model::Classifier;
 
@@ -59,7 +59,13 @@ pub fn save_checkpoint(
                 partial.display()
             ))
         })?;
-        write_json(&partial.join("progress.json"), progress)?;
+        let recorded = EpochProgress {
+            model_bytes: std::fs::metadata(partial.join("model.bpk"))
+                .ok()
+                .map(|m| m.len()),
+            ..progress.clone()
+        };
+        write_json(&partial.join("progress.json"), &recorded)?;
         if final_dir.exists() {
             std::fs::remove_dir_all(final_dir).map_err(RunsError::io("replace", final_dir))?;
         }
@@ -86,16 +92,18 @@ pub fn load_model(
     let model = Classifier::new(info.config.objective, info.classes.len(), device)
         .try_load_file(&file)
         .map_err(|e| {
-            let detail = format!("{e:?}");
-            let why = if !file.is_file() {
-                "is missing".to_string()
-            } else if detail.contains("fill whole buffer")
-                || detail.contains("UnexpectedEof")
-                || detail.to_ascii_lowercase().contains("truncated")
-            {
-                "is truncated (cut short while it was written or copied)".to_string()
-            } else {
-                format!("is not a bloodshot checkpoint of this run ({detail})")
+            // Whether the file is shorter than when it was written, from the length the
+            // checkpoint recorded (not from the decoder's message).
+            let written = read_json::<EpochProgress>(&dir.join("progress.json"))
+                .ok()
+                .and_then(|p| p.model_bytes);
+            let length = std::fs::metadata(&file).ok().map(|m| m.len());
+            let why = match (length, written) {
+                (None, _) => "is missing".to_string(),
+                (Some(now), Some(then)) if now < then => {
+                    "is truncated (cut short while it was written or copied)".to_string()
+                }
+                _ => format!("is not a bloodshot checkpoint of this run ({e:?})"),
             };
             RunsError::Checkpoint(format!("checkpoint {} {why}", file.display()))
         })?;

@@ -206,4 +206,8 @@ pub struct EpochProgress {
     pub seen: usize,
     /// True for an end-of-epoch checkpoint.
     pub complete: bool,
+    /// Bytes of `model.bpk` as written (absent in checkpoints written before it was kept): a
+    /// shorter file was cut short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_bytes: Option<u64>,
 }
