@@ -264,123 +264,81 @@ pub fn scan(
     if !root.is_dir() {
         return Err(ScanError::NotAFolder(root.to_path_buf()));
     }
-    let mut warnings = Vec::new();
-    let mut skipped = Vec::new();
-    let mut found: Vec<Found> = Vec::new();
-    let layout;
-    // Every class folder seen, so a folder without a readable image still gets a row.
-    let mut class_folders: Vec<String> = Vec::new();
+    let mut l = Listing::default();
+    let layout = if let Some(training) = find_cnmc_training(root) {
+        list_cnmc_training(&training, &mut l)?;
+        list_cnmc_test(root, &mut l)?;
+        Layout::Cnmc
+    } else {
+        list_class_folders(root, &mut l)?
+    };
+    let Listing {
+        found,
+        mut skipped,
+        warnings,
+        class_folders,
+    } = l;
+    let (readable, formats, sizes) = probe_all(found, &mut skipped, progress);
+    let (class_table, classes, mut samples) = keep_classes(readable, class_folders, opts);
+    samples.sort_by(|a, b| a.path.cmp(&b.path));
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    if classes.is_empty() {
+        let why = if class_table.is_empty() {
+            "no class folders with images found (expected one folder per class, or a C-NMC tree)"
+                .to_string()
+        } else {
+            format!(
+                "no class has at least {} readable images; lower --min-class-size to use smaller classes",
+                opts.min_class_size
+            )
+        };
+        return Err(ScanError::Unusable(root.to_path_buf(), why));
+    }
+    Ok(Dataset {
+        root: root.to_path_buf(),
+        layout,
+        classes,
+        samples,
+        class_table,
+        skipped,
+        formats,
+        sizes,
+        warnings,
+    })
+}
 
-    if let Some(training) = find_cnmc_training(root) {
-        layout = Layout::Cnmc;
-        for fold in read_dir_sorted(&training)? {
-            let fold_name = name_of(&fold);
-            if !fold.is_dir() || !fold_name.starts_with("fold_") {
+/// What a scan finds before probing: candidate images, files skipped and why, warnings,
+/// and every class folder seen (so a folder without a readable image still gets a row).
+#[derive(Default)]
+struct Listing {
+    found: Vec<Found>,
+    skipped: Vec<SkippedFile>,
+    warnings: Vec<String>,
+    class_folders: Vec<String>,
+}
+
+/// The C-NMC training tree: `fold_*/<class>/*.bmp`.
+fn list_cnmc_training(training: &Path, l: &mut Listing) -> Result<(), ScanError> {
+    for fold in read_dir_sorted(training)? {
+        let fold_name = name_of(&fold);
+        if !fold.is_dir() || !fold_name.starts_with("fold_") {
+            continue;
+        }
+        for class_dir in read_dir_sorted(&fold)? {
+            if !class_dir.is_dir() {
                 continue;
             }
-            for class_dir in read_dir_sorted(&fold)? {
-                if !class_dir.is_dir() {
-                    continue;
-                }
-                let class = name_of(&class_dir);
-                for f in read_dir_sorted(&class_dir)? {
-                    if f.is_file() && is_image_name(&f) {
-                        found.push(Found {
-                            subject: labels::subject_of(&name_of(&f)),
-                            path: f,
-                            class: class.clone(),
-                            part: fold_name.clone(),
-                        });
-                    } else if f.is_file() {
-                        skipped.push(SkippedFile {
-                            path: f,
-                            reason: "not an image file name".into(),
-                        });
-                    }
-                }
-            }
-        }
-        if let Some((test_dir, csv)) = find_cnmc_test(root) {
-            match csv {
-                None => warnings.push(format!(
-                    "{}: no C-NMC_test_prelim_phase_data_labels.csv inside or beside it, so the preliminary test set is not used",
-                    test_dir.display()
-                )),
-                Some(csv) => {
-                    let rows = std::fs::read_to_string(&csv)
-                        .map_err(|e| format!("cannot read {}: {e}", csv.display()))
-                        .and_then(|t| labels::parse(&t, &csv).map_err(|e| e.to_string()));
-                    match rows {
-                        Err(e) => warnings.push(format!("{e}; the preliminary test set is not used")),
-                        Ok(rows) => {
-                            let listed: std::collections::BTreeSet<&str> =
-                                rows.iter().map(|r| r.new_name.as_str()).collect();
-                            for r in &rows {
-                                let p = test_dir.join(&r.new_name);
-                                if !p.is_file() {
-                                    warnings.push(format!(
-                                        "{}: lists `{}`, which is not in {}",
-                                        csv.display(),
-                                        r.new_name,
-                                        test_dir.display()
-                                    ));
-                                    continue;
-                                }
-                                found.push(Found {
-                                    path: p,
-                                    class: if r.is_all { "all" } else { "hem" }.into(),
-                                    subject: labels::subject_of(&r.patient_id),
-                                    part: "test".into(),
-                                });
-                            }
-                            for f in read_dir_sorted(&test_dir)? {
-                                if f.is_file() && is_image_name(&f) && !listed.contains(name_of(&f).as_str()) {
-                                    skipped.push(SkippedFile {
-                                        path: f,
-                                        reason: format!("has no label in {}", csv.display()),
-                                    });
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    } else {
-        let mut class_dirs = Vec::new();
-        for c in read_dir_sorted(root)? {
-            if c.is_dir() {
-                class_dirs.push(c);
-            } else if c.is_file() && is_image_name(&c) {
-                skipped.push(SkippedFile {
-                    path: c,
-                    reason: "image outside a class folder (the label is the folder name)".into(),
-                });
-            }
-        }
-        let aml_like = class_dirs
-            .iter()
-            .filter(|d| AML_CLASSES.contains(&name_of(d).as_str()))
-            .count();
-        layout = if !class_dirs.is_empty() && aml_like * 2 >= class_dirs.len() {
-            Layout::Aml
-        } else {
-            Layout::ClassFolders
-        };
-        for dir in class_dirs {
-            let class = name_of(&dir);
-            class_folders.push(class.clone());
-            for f in read_dir_sorted(&dir)? {
+            let class = name_of(&class_dir);
+            for f in read_dir_sorted(&class_dir)? {
                 if f.is_file() && is_image_name(&f) {
-                    // C-NMC-style names carry the subject even outside the C-NMC tree.
-                    found.push(Found {
+                    l.found.push(Found {
                         subject: labels::subject_of(&name_of(&f)),
                         path: f,
                         class: class.clone(),
-                        part: String::new(),
+                        part: fold_name.clone(),
                     });
-                } else if f.is_file() && !name_of(&f).starts_with('.') {
-                    skipped.push(SkippedFile {
+                } else if f.is_file() {
+                    l.skipped.push(SkippedFile {
                         path: f,
                         reason: "not an image file name".into(),
                     });
@@ -388,8 +346,116 @@ pub fn scan(
             }
         }
     }
+    Ok(())
+}
 
-    // Probe headers: catches empty, non-image, truncated-BMP and absurd-size files cheaply.
+/// The C-NMC preliminary test folder with its labels CSV, when there is one.
+fn list_cnmc_test(root: &Path, l: &mut Listing) -> Result<(), ScanError> {
+    if let Some((test_dir, csv)) = find_cnmc_test(root) {
+        match csv {
+            None => l.warnings.push(format!(
+                "{}: no C-NMC_test_prelim_phase_data_labels.csv inside or beside it, so the preliminary test set is not used",
+                test_dir.display()
+            )),
+            Some(csv) => {
+                let rows = std::fs::read_to_string(&csv)
+                    .map_err(|e| format!("cannot read {}: {e}", csv.display()))
+                    .and_then(|t| labels::parse(&t, &csv).map_err(|e| e.to_string()));
+                match rows {
+                    Err(e) => l.warnings.push(format!("{e}; the preliminary test set is not used")),
+                    Ok(rows) => {
+                        let listed: std::collections::BTreeSet<&str> =
+                            rows.iter().map(|r| r.new_name.as_str()).collect();
+                        for r in &rows {
+                            let p = test_dir.join(&r.new_name);
+                            if !p.is_file() {
+                                l.warnings.push(format!(
+                                    "{}: lists `{}`, which is not in {}",
+                                    csv.display(),
+                                    r.new_name,
+                                    test_dir.display()
+                                ));
+                                continue;
+                            }
+                            l.found.push(Found {
+                                path: p,
+                                class: if r.is_all { "all" } else { "hem" }.into(),
+                                subject: labels::subject_of(&r.patient_id),
+                                part: "test".into(),
+                            });
+                        }
+                        for f in read_dir_sorted(&test_dir)? {
+                            if f.is_file() && is_image_name(&f) && !listed.contains(name_of(&f).as_str()) {
+                                l.skipped.push(SkippedFile {
+                                    path: f,
+                                    reason: format!("has no label in {}", csv.display()),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One folder per class (AML-Cytomorphology or any such tree); says which layout it is.
+fn list_class_folders(root: &Path, l: &mut Listing) -> Result<Layout, ScanError> {
+    let mut class_dirs = Vec::new();
+    for c in read_dir_sorted(root)? {
+        if c.is_dir() {
+            class_dirs.push(c);
+        } else if c.is_file() && is_image_name(&c) {
+            l.skipped.push(SkippedFile {
+                path: c,
+                reason: "image outside a class folder (the label is the folder name)".into(),
+            });
+        }
+    }
+    let aml_like = class_dirs
+        .iter()
+        .filter(|d| AML_CLASSES.contains(&name_of(d).as_str()))
+        .count();
+    let layout = if !class_dirs.is_empty() && aml_like * 2 >= class_dirs.len() {
+        Layout::Aml
+    } else {
+        Layout::ClassFolders
+    };
+    for dir in class_dirs {
+        let class = name_of(&dir);
+        l.class_folders.push(class.clone());
+        for f in read_dir_sorted(&dir)? {
+            if f.is_file() && is_image_name(&f) {
+                // C-NMC-style names carry the subject even outside the C-NMC tree.
+                l.found.push(Found {
+                    subject: labels::subject_of(&name_of(&f)),
+                    path: f,
+                    class: class.clone(),
+                    part: String::new(),
+                });
+            } else if f.is_file() && !name_of(&f).starts_with('.') {
+                l.skipped.push(SkippedFile {
+                    path: f,
+                    reason: "not an image file name".into(),
+                });
+            }
+        }
+    }
+    Ok(layout)
+}
+
+/// Probes every candidate's header (catches empty, non-image, truncated-BMP and absurd-size
+/// files cheaply): the readable ones with their size, the formats and sizes counted.
+fn probe_all(
+    found: Vec<Found>,
+    skipped: &mut Vec<SkippedFile>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> (
+    Vec<Probed>,
+    BTreeMap<String, usize>,
+    BTreeMap<String, usize>,
+) {
     let total = found.len();
     let mut formats = BTreeMap::new();
     let mut sizes = BTreeMap::new();
@@ -414,7 +480,16 @@ pub fn scan(
     }
     progress(total, total);
 
-    // Class table.
+    (readable, formats, sizes)
+}
+
+/// The class table and the kept classes' samples: classes under the minimum size are
+/// listed but not kept; `limit_per_class` keeps a spread over each class's sorted files.
+fn keep_classes(
+    readable: Vec<Probed>,
+    class_folders: Vec<String>,
+    opts: &ScanOptions,
+) -> (Vec<ClassInfo>, Vec<String>, Vec<Sample>) {
     let mut by_class: BTreeMap<String, Vec<Probed>> = BTreeMap::new();
     for r in readable {
         by_class.entry(r.0.class.clone()).or_default().push(r);
@@ -477,31 +552,7 @@ pub fn scan(
             });
         }
     }
-    samples.sort_by(|a, b| a.path.cmp(&b.path));
-    skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    if classes.is_empty() {
-        let why = if class_table.is_empty() {
-            "no class folders with images found (expected one folder per class, or a C-NMC tree)"
-                .to_string()
-        } else {
-            format!(
-                "no class has at least {} readable images; lower --min-class-size to use smaller classes",
-                opts.min_class_size
-            )
-        };
-        return Err(ScanError::Unusable(root.to_path_buf(), why));
-    }
-    Ok(Dataset {
-        root: root.to_path_buf(),
-        layout,
-        classes,
-        samples,
-        class_table,
-        skipped,
-        formats,
-        sizes,
-        warnings,
-    })
+    (class_table, classes, samples)
 }
 
 /// Groups of byte-identical files (sha256), each sorted, only groups of two or more.
