@@ -176,13 +176,14 @@ fn transpose(data: TensorData) -> Result<TensorData, InteropError> {
     Ok(TensorData::new(transposed(&v, r, c), [c, r]))
 }
 
-/// Reads the weights of `path` into a model on `device` (no run is created).
-pub fn load_weights(
+/// The checkpoint's tensors with the `backbone.` prefix of BloodShot's Lightning module
+/// dropped, after checking they are EfficientNet-B0's (no weight missing, none of a larger
+/// network).
+fn embedder_tensors(
     path: &Path,
-    opts: &ImportOptions,
-    device: &Device,
-) -> Result<LoadedWeights, InteropError> {
-    let (kind, raw) = read_tensors(path)?;
+    raw: BTreeMap<String, PackTensor>,
+    table: &[super::keys::KeyPair],
+) -> Result<BTreeMap<String, PackTensor>, InteropError> {
     // The original BloodShot module wraps torchvision's network as `backbone`.
     let tensors: BTreeMap<String, PackTensor> =
         if raw.keys().any(|k| k.starts_with("backbone.features.")) {
@@ -197,7 +198,6 @@ pub fn load_weights(
         } else {
             raw
         };
-    let table = embedder_keys();
     let known: HashMap<&str, usize> = table
         .iter()
         .enumerate()
@@ -232,7 +232,29 @@ pub fn load_weights(
         ));
     }
 
-    // The head: AAM class centres or a linear classifier.
+    Ok(tensors)
+}
+
+/// The head a checkpoint holds, as the import will use it.
+struct Head<'a> {
+    objective: Objective,
+    /// Its tensor's name in the file, and the tensor.
+    name: &'static str,
+    tensor: &'a PackTensor,
+    n_classes: usize,
+    classes: Vec<String>,
+    is_aam: bool,
+}
+
+/// The head: AAM class centres or a linear classifier (as `--objective` or the file's
+/// metadata asks), its class count, and the class names (`--classes`, the metadata, the
+/// original's eight names, or `class-N`).
+fn choose_head<'a>(
+    path: &Path,
+    opts: &ImportOptions,
+    kind: SourceKind,
+    tensors: &'a BTreeMap<String, PackTensor>,
+) -> Result<Head<'a>, InteropError> {
     let aam = tensors.get(BLOODSHOT_AAM_W);
     let linear = tensors.get(TORCH_CLASSIFIER_WEIGHT);
     let inferred = if aam.is_some() {
@@ -331,9 +353,28 @@ pub fn load_weights(
         )));
     }
 
-    // Every tensor renamed to its path in our model, as f32.
+    Ok(Head {
+        objective,
+        name: head_tensor.0,
+        tensor: head_tensor.1,
+        n_classes,
+        classes,
+        is_aam,
+    })
+}
+
+/// Every tensor renamed to its path in our model, as f32, the head transposed to burn's
+/// layout (and the linear head's bias checked).
+fn weight_pack(
+    path: &Path,
+    table: &[super::keys::KeyPair],
+    tensors: &BTreeMap<String, PackTensor>,
+    head_tensor: (&'static str, &PackTensor),
+    n_classes: usize,
+    is_aam: bool,
+) -> Result<Vec<PackTensor>, InteropError> {
     let mut pack = Vec::with_capacity(table.len() + 2);
-    for p in &table {
+    for p in table {
         let data = f32_data(&p.torch, &tensors[&p.torch])?;
         pack.push(bridge::from_data(data, p.burn.clone(), None));
     }
@@ -368,6 +409,21 @@ pub fn load_weights(
             }
         }
     }
+    Ok(pack)
+}
+
+/// A new model with every weight of `pack` applied; a shape that does not fit is one
+/// sentence naming the torchvision key, and a weight that lands nowhere (or a parameter left
+/// without one) is a key-table bug, never silently random. Returns the model and the number
+/// of weights applied.
+fn apply_checked(
+    path: &Path,
+    table: &[super::keys::KeyPair],
+    pack: Vec<PackTensor>,
+    objective: Objective,
+    n_classes: usize,
+    device: &Device,
+) -> Result<(Classifier, usize), InteropError> {
     let applied_names: Vec<String> = pack.iter().map(|t| t.name.clone()).collect();
     let mut model = Classifier::new(objective, n_classes, device);
     let result = model.apply(pack, None, None, true);
@@ -423,10 +479,39 @@ pub fn load_weights(
             "internal: parameter `{p}` of the model has no weight in the file (a key-table bug)"
         )));
     }
+    Ok((model, result.applied.len()))
+}
+
+/// Reads the weights of `path` into a model on `device` (no run is created).
+pub fn load_weights(
+    path: &Path,
+    opts: &ImportOptions,
+    device: &Device,
+) -> Result<LoadedWeights, InteropError> {
+    let (kind, raw) = read_tensors(path)?;
+    let table = embedder_keys();
+    let tensors = embedder_tensors(path, raw, &table)?;
+    let Head {
+        objective,
+        name: head_name,
+        tensor: head_tensor,
+        n_classes,
+        classes,
+        is_aam,
+    } = choose_head(path, opts, kind, &tensors)?;
+    let pack = weight_pack(
+        path,
+        &table,
+        &tensors,
+        (head_name, head_tensor),
+        n_classes,
+        is_aam,
+    )?;
+    let (model, applied) = apply_checked(path, &table, pack, objective, n_classes, device)?;
     let used: std::collections::HashSet<&str> = table
         .iter()
         .map(|p| p.torch.as_str())
-        .chain([head_tensor.0])
+        .chain([head_name])
         .chain((!is_aam).then_some(TORCH_CLASSIFIER_BIAS))
         .collect();
     let ignored = tensors
@@ -439,7 +524,7 @@ pub fn load_weights(
         kind,
         objective,
         classes,
-        applied: result.applied.len(),
+        applied,
         ignored,
     })
 }
