@@ -318,6 +318,28 @@ fn choose_head<'a>(
             ));
         }
     };
+    let classes = head_classes(path, opts, &metadata, (head_tensor.0, n_classes), is_aam)?;
+    Ok(Head {
+        objective,
+        name: head_tensor.0,
+        tensor: head_tensor.1,
+        n_classes,
+        classes,
+        is_aam,
+    })
+}
+
+/// The class names of a head holding `n_classes` (`head.1`) in tensor `head.0`: `--classes`
+/// (which must match), the file's metadata, the original BloodShot's eight AML classes for
+/// its AAM head, or `class-N`; none empty or named twice.
+fn head_classes(
+    path: &Path,
+    opts: &ImportOptions,
+    metadata: &HashMap<String, String>,
+    head: (&str, usize),
+    is_aam: bool,
+) -> Result<Vec<String>, InteropError> {
+    let (head_name, n_classes) = head;
     let classes: Vec<String> = match &opts.classes {
         Some(c) if c.len() != n_classes => {
             return Err(file_error(
@@ -325,7 +347,7 @@ fn choose_head<'a>(
                 format!(
                     "--classes names {} classes but `{}` holds {n_classes}",
                     c.len(),
-                    head_tensor.0
+                    head_name
                 ),
             ));
         }
@@ -353,14 +375,7 @@ fn choose_head<'a>(
         )));
     }
 
-    Ok(Head {
-        objective,
-        name: head_tensor.0,
-        tensor: head_tensor.1,
-        n_classes,
-        classes,
-        is_aam,
-    })
+    Ok(classes)
 }
 
 /// Every tensor renamed to its path in our model, as f32, the head transposed to burn's
