@@ -177,28 +177,11 @@ impl App {
         vec![Effect::Scan]
     }
 
-    /// Applies an action; returns the background work it asks for.
+    /// Applies an action; returns the background work it asks for. (Longer than 80 lines on
+    /// purpose: one short arm per action, the whole key map readable in one place.)
     pub fn on_action(&mut self, action: Action) -> Vec<Effect> {
         if self.quit_dialog {
-            match action {
-                Action::StopAfterEpoch | Action::StopNow => {
-                    if let Some(s) = &self.stop {
-                        if let Some((_, c)) = &self.sweeps.owned {
-                            c.cancel();
-                        }
-                        // "Stop now" still saves the current state: it costs a second.
-                        s.request(if action == Action::StopNow {
-                            StopMode::Checkpoint
-                        } else {
-                            StopMode::AfterEpoch
-                        });
-                    }
-                    self.quit_dialog = false;
-                    self.should_quit = true;
-                }
-                Action::Cancel => self.quit_dialog = false,
-                _ => {}
-            }
+            self.on_quit_dialog(action);
             return vec![];
         }
         match action {
@@ -221,28 +204,9 @@ impl App {
             Action::CycleTheme => self.cycle_theme(),
             Action::Up | Action::Down => self.move_selection(action == Action::Down),
             Action::Left | Action::Right => return self.adjust(action == Action::Right),
-            Action::Rescan => {
-                if self.tab == Tab::Runs {
-                    return vec![Effect::LoadRuns];
-                }
-                if self.tab == Tab::Sweeps {
-                    return vec![Effect::LoadSweeps];
-                }
-                self.data = DataState::default();
-                return vec![Effect::Scan];
-            }
+            Action::Rescan => return self.rescan(),
             Action::Start => return self.start_training(),
-            Action::Stop => {
-                if self.train.watched {
-                    self.status = Some(
-                        "this run is trained by another process: stop it there (Ctrl-C or kill)"
-                            .into(),
-                    );
-                } else if let (Some(s), true) = (&self.stop, self.train.active()) {
-                    s.request(StopMode::AfterEpoch);
-                    self.status = Some("stopping after this epoch (checkpoint kept)".into());
-                }
-            }
+            Action::Stop => self.stop_after_epoch(),
             Action::Prepare => {
                 let row = self.runs.rows.get(self.kshot.run);
                 return self.kshot.prepare(row, self.form.device);
@@ -267,17 +231,7 @@ impl App {
             Action::NewSweep => return self.new_sweep(),
             Action::RunSweep => return self.run_sweep(),
             Action::PauseSweep | Action::CancelSweep => {
-                self.sweeps.message = Some(match &self.sweeps.owned {
-                    None => "no sweep runs in this console".into(),
-                    Some((id, c)) if action == Action::PauseSweep => {
-                        c.pause();
-                        format!("pausing {id}: running jobs finish, no new job starts")
-                    }
-                    Some((id, c)) => {
-                        c.cancel();
-                        format!("stopping {id}: running trainings save their state")
-                    }
-                });
+                self.pause_or_cancel_sweep(action == Action::PauseSweep)
             }
             Action::Zoom => self.kshot.toggle_zoom(),
             Action::ToggleLogY => self.chart.log_y = !self.chart.log_y,
@@ -289,29 +243,12 @@ impl App {
             Action::Cancel => self.kshot.zoom = false,
             Action::Sweep => return self.kshot.start_sweep(),
             Action::Mark => self.runs.toggle_mark(),
-            Action::Export => {
-                let paths = self.runs.export_paths();
-                if paths.is_empty() {
-                    self.status = Some("no run to export".into());
-                    return vec![];
-                }
-                return vec![Effect::Export(paths)];
-            }
+            Action::Export => return self.export(),
             Action::Resume => return self.resume_selected(),
             Action::Import => self.runs.prompt = Some(String::new()),
             Action::Watch if self.tab == Tab::Sweeps => return self.watch_sweep_job(),
             Action::Watch => return self.watch_selected(),
-            Action::ExportWeights => {
-                let Some(r) = self.runs.selected_row() else {
-                    self.status = Some("no run to export".into());
-                    return vec![];
-                };
-                if r.checkpoints.is_empty() {
-                    self.status = Some(format!("run {} has no checkpoint yet", r.id));
-                    return vec![];
-                }
-                return vec![Effect::ExportWeights(r.path.clone())];
-            }
+            Action::ExportWeights => return self.export_weights(),
             Action::Overlay => return self.overlay(),
             Action::Baseline => return self.pin_baseline(),
             Action::NextMetric => self.compare.metric = self.compare.metric.next(),
@@ -321,17 +258,98 @@ impl App {
                 return self.explorer.toggle(id);
             }
             Action::ReverseSort => self.explorer.reverse(),
+            Action::Filter if self.explorer.shown => self.explorer.open_prompt(),
             Action::Filter => {
-                if !self.explorer.shown {
-                    self.sweeps.message =
-                        Some("the filter belongs to the explorer: press e".into());
-                } else {
-                    self.explorer.open_prompt();
-                }
+                self.sweeps.message = Some("the filter belongs to the explorer: press e".into())
             }
             Action::StopAfterEpoch | Action::StopNow => {}
         }
         vec![]
+    }
+
+    /// A key in the "quit while training?" dialog.
+    fn on_quit_dialog(&mut self, action: Action) {
+        match action {
+            Action::StopAfterEpoch | Action::StopNow => {
+                if let Some(s) = &self.stop {
+                    if let Some((_, c)) = &self.sweeps.owned {
+                        c.cancel();
+                    }
+                    // "Stop now" still saves the current state: it costs a second.
+                    s.request(if action == Action::StopNow {
+                        StopMode::Checkpoint
+                    } else {
+                        StopMode::AfterEpoch
+                    });
+                }
+                self.quit_dialog = false;
+                self.should_quit = true;
+            }
+            Action::Cancel => self.quit_dialog = false,
+            _ => {}
+        }
+    }
+
+    /// F5: reload the runs or sweeps, or rescan both datasets.
+    fn rescan(&mut self) -> Vec<Effect> {
+        match self.tab {
+            Tab::Runs => vec![Effect::LoadRuns],
+            Tab::Sweeps => vec![Effect::LoadSweeps],
+            _ => {
+                self.data = DataState::default();
+                vec![Effect::Scan]
+            }
+        }
+    }
+
+    /// `x`: the run trained here stops after this epoch; a watched run is stopped elsewhere.
+    fn stop_after_epoch(&mut self) {
+        if self.train.watched {
+            self.status = Some(
+                "this run is trained by another process: stop it there (Ctrl-C or kill)".into(),
+            );
+        } else if let (Some(s), true) = (&self.stop, self.train.active()) {
+            s.request(StopMode::AfterEpoch);
+            self.status = Some("stopping after this epoch (checkpoint kept)".into());
+        }
+    }
+
+    /// `p` / `x` on the Sweeps tab: pause or cancel the sweep this console runs.
+    fn pause_or_cancel_sweep(&mut self, pause: bool) {
+        self.sweeps.message = Some(match &self.sweeps.owned {
+            None => "no sweep runs in this console".into(),
+            Some((id, c)) if pause => {
+                c.pause();
+                format!("pausing {id}: running jobs finish, no new job starts")
+            }
+            Some((id, c)) => {
+                c.cancel();
+                format!("stopping {id}: running trainings save their state")
+            }
+        });
+    }
+
+    /// `e` on the Runs tab: the markdown reports of the marked (or selected) runs.
+    fn export(&mut self) -> Vec<Effect> {
+        let paths = self.runs.export_paths();
+        if paths.is_empty() {
+            self.status = Some("no run to export".into());
+            return vec![];
+        }
+        vec![Effect::Export(paths)]
+    }
+
+    /// `W`: the selected run's weights as safetensors.
+    fn export_weights(&mut self) -> Vec<Effect> {
+        let Some(r) = self.runs.selected_row() else {
+            self.status = Some("no run to export".into());
+            return vec![];
+        };
+        if r.checkpoints.is_empty() {
+            self.status = Some(format!("run {} has no checkpoint yet", r.id));
+            return vec![];
+        }
+        vec![Effect::ExportWeights(r.path.clone())]
     }
 
     /// True while a text prompt (import path, explorer filter) takes the keys.
