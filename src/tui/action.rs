@@ -230,16 +230,37 @@ pub enum Effect {
     LoadSystem(std::path::PathBuf),
     /// List the devices this binary can use here (`bloodshot devices`).
     ScanDevices,
-    /// Train a new run.
-    Train(Box<TrainConfig>),
-    /// Resume a run.
-    Resume(RunDir),
+    /// Train a new run. The update made its stop signal and the flag that keeps the GPU
+    /// poller going, and holds both.
+    Train {
+        /// The run's settings.
+        config: Box<TrainConfig>,
+        /// Stops the run.
+        stop: bloodshot::train::StopSignal,
+        /// Cleared when the run ends.
+        gpu_poll: Arc<std::sync::atomic::AtomicBool>,
+    },
+    /// Resume a run (handles as for [`Effect::Train`]).
+    Resume {
+        /// The run.
+        run: RunDir,
+        /// Stops the run.
+        stop: bloodshot::train::StopSignal,
+        /// Cleared when the run ends.
+        gpu_poll: Arc<std::sync::atomic::AtomicBool>,
+    },
     /// Import a checkpoint file as a run.
     Import(PathBuf),
     /// Write a run's weights as safetensors.
     ExportWeights(PathBuf),
-    /// Follow a run's files (trained by another process) on the Train tab.
-    Watch(PathBuf),
+    /// Follow a run's files (trained by another process) on the Train tab, while `flag` (held
+    /// by the update) is set.
+    Watch {
+        /// The run folder.
+        path: PathBuf,
+        /// Cleared to stop following.
+        flag: Arc<std::sync::atomic::AtomicBool>,
+    },
     /// Run a sweep in the background with this control.
     RunSweep {
         /// A new sweep, or the id of one to resume.

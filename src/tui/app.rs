@@ -535,7 +535,9 @@ impl App {
             ..Default::default()
         };
         self.tab = Tab::Train;
-        vec![Effect::Watch(path)]
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        self.watch = Some(Arc::clone(&flag));
+        vec![Effect::Watch { path, flag }]
     }
 
     /// Stops following a watched run (its training goes on elsewhere).
@@ -577,7 +579,22 @@ impl App {
             phase: TrainPhase::Starting,
             ..Default::default()
         };
-        vec![Effect::Train(Box::new(cfg))]
+        let (stop, gpu_poll) = self.training_handles();
+        vec![Effect::Train {
+            config: Box::new(cfg),
+            stop,
+            gpu_poll,
+        }]
+    }
+
+    /// The stop signal and GPU-poll flag of a run about to train here, held by the console
+    /// (the effect gets clones).
+    fn training_handles(&mut self) -> (StopSignal, Arc<std::sync::atomic::AtomicBool>) {
+        let stop = StopSignal::new();
+        let poll = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        self.stop = Some(stop.clone());
+        self.gpu_poll = Some(Arc::clone(&poll));
+        (stop, poll)
     }
 
     fn stop_watching_if_watched(&mut self) {
@@ -610,7 +627,12 @@ impl App {
             ..Default::default()
         };
         self.tab = Tab::Train;
-        vec![Effect::Resume(RunDir { path })]
+        let (stop, gpu_poll) = self.training_handles();
+        vec![Effect::Resume {
+            run: RunDir { path },
+            stop,
+            gpu_poll,
+        }]
     }
 
     fn move_selection(&mut self, down: bool) {

@@ -15,6 +15,8 @@ pub mod worker;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyEventKind};
@@ -25,7 +27,7 @@ use ratatui::backend::CrosstermBackend;
 
 use bloodshot::device::DeviceSpec;
 use bloodshot::fewshot::evaluate::Cell;
-use bloodshot::train::{Start, StopSignal};
+use bloodshot::train::Start;
 
 use action::Effect;
 use app::App;
@@ -279,7 +281,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
         Effect::LoadRuns,
         Effect::LoadSweeps,
     ] {
-        start(e, &mut app, &tx);
+        start(e, &app, &tx);
     }
     let mut dirty = true;
     let mut last_sweeps = Instant::now();
@@ -307,7 +309,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                     other => app.on_event(other),
                 };
                 for e in effects {
-                    start(e, &mut app, &tx);
+                    start(e, &app, &tx);
                 }
                 dirty = true;
             }
@@ -321,18 +323,18 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 // The Sweeps tab shows jobs of any process: re-read them every two seconds.
                 if app.tab == action::Tab::Sweeps && last_sweeps.elapsed() >= Duration::from_secs(2) {
                     last_sweeps = Instant::now();
-                    start(Effect::LoadSweeps, &mut app, &tx);
+                    start(Effect::LoadSweeps, &app, &tx);
                     if app.explorer.shown
                         && let Some(r) = app.sweeps.selected_row()
                     {
-                        start(Effect::LoadExplorer(r.sweep.id.clone()), &mut app, &tx);
+                        start(Effect::LoadExplorer(r.sweep.id.clone()), &app, &tx);
                     }
                 }
                 // Overlaid runs and the baseline may still train: re-read them too.
                 if app.tab == action::Tab::Train && last_curves.elapsed() >= Duration::from_secs(2) {
                     last_curves = Instant::now();
                     for e in app.compare.refresh() {
-                        start(e, &mut app, &tx);
+                        start(e, &app, &tx);
                     }
                 }
                 // The Train tab's system history: the run folder's samples, every two seconds.
@@ -341,7 +343,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                     && let Some(dir) = app.train.run_dir.clone()
                 {
                     last_system = Instant::now();
-                    start(Effect::LoadSystem(dir), &mut app, &tx);
+                    start(Effect::LoadSystem(dir), &app, &tx);
                 }
             }
         }
@@ -372,8 +374,8 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
     }
 }
 
-/// Polls NVML while a run trains on a GPU (nothing on the CPU).
-fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &event::Tx) {
+/// Polls NVML while a run trains on a GPU and `flag` is set (nothing on the CPU).
+fn start_gpu_poll(device: DeviceSpec, flag: Arc<AtomicBool>, tx: &event::Tx) {
     let index = match device {
         DeviceSpec::Cpu => return,
         DeviceSpec::Cuda(i) => i as u32,
@@ -384,14 +386,13 @@ fn start_gpu_poll(app: &mut App, device: DeviceSpec, tx: &event::Tx) {
             _ => return,
         },
     };
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    app.gpu_poll = Some(flag.clone());
     let tx = tx.clone();
     std::thread::spawn(move || gpu::poll(|r| tx.send(AppEvent::Gpu(r)).is_ok(), index, flag));
 }
 
-/// Starts an effect's background work.
-fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
+/// Starts an effect's background work. It reads the state but never changes it: handles the
+/// console keeps (stop signals, flags) are made by the update and travel in the effect.
+fn start(effect: Effect, app: &App, tx: &event::Tx) {
     let tx = tx.clone();
     match effect {
         Effect::Scan => {
@@ -403,20 +404,24 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
                 tokio::task::spawn_blocking(move || worker::scan(tx, which, root));
             }
         }
-        Effect::Train(cfg) => {
-            let stop = StopSignal::new();
-            app.stop = Some(stop.clone());
-            start_gpu_poll(app, cfg.device, &tx);
+        Effect::Train {
+            config,
+            stop,
+            gpu_poll,
+        } => {
+            start_gpu_poll(config.device, gpu_poll, &tx);
             let runs = app.runs_dir.clone();
             tokio::task::spawn_blocking(move || {
-                worker::train(tx, Start::New(runs), Some(*cfg), stop)
+                worker::train(tx, Start::New(runs), Some(*config), stop)
             });
         }
-        Effect::Resume(run) => {
-            let stop = StopSignal::new();
-            app.stop = Some(stop.clone());
+        Effect::Resume {
+            run,
+            stop,
+            gpu_poll,
+        } => {
             if let Ok(info) = run.info() {
-                start_gpu_poll(app, info.config.device, &tx);
+                start_gpu_poll(info.config.device, gpu_poll, &tx);
             }
             tokio::task::spawn_blocking(move || {
                 worker::train(
@@ -431,9 +436,7 @@ fn start(effect: Effect, app: &mut App, tx: &event::Tx) {
                 )
             });
         }
-        Effect::Watch(path) => {
-            let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-            app.watch = Some(flag.clone());
+        Effect::Watch { path, flag } => {
             std::thread::spawn(move || worker::watch(tx, path, flag));
         }
         Effect::ScanDevices => {

@@ -55,6 +55,18 @@ fn form_keys_change_values_and_start_validates() {
     let effects = a.on_action(Action::Start);
     assert_eq!(effects.len(), 1);
     assert!(a.train.active());
+    // The update holds the run's stop signal; `x` reaches the run through the effect's clone.
+    let [Effect::Train { stop, gpu_poll, .. }] = effects.as_slice() else {
+        panic!("a Train effect: {effects:?}");
+    };
+    assert!(
+        a.gpu_poll
+            .as_ref()
+            .is_some_and(|p| std::sync::Arc::ptr_eq(p, gpu_poll))
+    );
+    assert_eq!(stop.mode(), bloodshot::train::StopMode::None);
+    a.on_action(Action::Stop);
+    assert_eq!(stop.mode(), bloodshot::train::StopMode::AfterEpoch);
     // A second start while training is refused with a message.
     assert!(a.on_action(Action::Start).is_empty());
     assert!(
@@ -304,13 +316,18 @@ fn watching_a_run_uses_the_dashboard_and_never_owns_it() {
     let mut a = runs();
     let effects = a.on_action(Action::Watch);
     let selected = a.runs.rows[a.runs.selected].path.clone();
-    assert!(matches!(effects.as_slice(), [Effect::Watch(p)] if *p == selected));
+    assert!(matches!(effects.as_slice(), [Effect::Watch { path, .. }] if *path == selected));
     assert_eq!(a.tab, Tab::Train);
     assert!(a.train.watched && a.train.active());
-    // Effect::Watch is started by the loop, which sets the flag; do what it does.
-    a.watch = Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
-        true,
-    )));
+    // The update holds the follower's flag; the effect carries a clone of it.
+    let Some(Effect::Watch { flag, .. }) = effects.first() else {
+        unreachable!("checked above")
+    };
+    assert!(
+        a.watch
+            .as_ref()
+            .is_some_and(|w| std::sync::Arc::ptr_eq(w, flag))
+    );
     a.on_event(AppEvent::Watched(TrainEvent::Started {
         run_id: "20261126-100000-softmax".into(),
         run_dir: PathBuf::from("/runs/20261126-100000-softmax"),
@@ -744,7 +761,9 @@ fn explorer_keys() {
     a.explorer.selected = 0;
     let id = a.explorer.selected_run().unwrap();
     let fx = a.on_action(Action::Watch);
-    assert!(matches!(&fx[..], [Effect::Watch(p)] if *p == PathBuf::from("/runs").join(&id)));
+    assert!(
+        matches!(&fx[..], [Effect::Watch { path, .. }] if *path == PathBuf::from("/runs").join(&id))
+    );
     assert_eq!(a.tab, Tab::Train);
     // e hides it; e again asks for a fresh table.
     a.tab = Tab::Sweeps;
