@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bloodshot::device::DeviceSpec;
 use bloodshot::runs::{RunDir, RunState, TrainConfig};
-use bloodshot::train::{StopMode, StopSignal, TrainError, TrainEvent};
+use bloodshot::train::{StopMode, TrainEvent};
 
 use super::action::{Action, Effect, Tab};
 use super::event::{AppEvent, RunRow};
@@ -18,7 +18,7 @@ use super::state::explorer::ExplorerState;
 use super::state::kshot::{KShotField, KShotState};
 use super::state::runs::RunsState;
 use super::state::sweeps::{SweepField, SweepsState};
-use super::state::train::{ChartView, TrainField, TrainPhase, TrainView};
+use super::state::train::{TrainField, TrainPhase, TrainTab, TrainView};
 use super::theme::Theme;
 
 /// The whole console state.
@@ -46,20 +46,8 @@ pub struct App {
     pub runs_dir: PathBuf,
     /// Data tab.
     pub data: DataState,
-    /// Training form.
-    pub form: TrainConfig,
-    /// Selected form field.
-    pub form_field: usize,
-    /// Live training view.
-    pub train: TrainView,
-    /// How the Train tab draws its loss chart.
-    pub chart: ChartView,
-    /// Stop signal of the running training.
-    pub stop: Option<StopSignal>,
-    /// Keeps the GPU poller going while a GPU run trains.
-    pub gpu_poll: Option<Arc<std::sync::atomic::AtomicBool>>,
-    /// Keeps the follower of a watched run going.
-    pub watch: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Train tab: the form, the run shown and the handles of a run trained or followed here.
+    pub train: TrainTab,
     /// K-shot tab.
     pub kshot: KShotState,
     /// Runs tab.
@@ -104,13 +92,7 @@ impl App {
             target,
             runs_dir,
             data: DataState::default(),
-            form,
-            form_field: 0,
-            train: TrainView::default(),
-            chart: ChartView::default(),
-            stop: None,
-            gpu_poll: None,
-            watch: None,
+            train: TrainTab::new(form),
             kshot: KShotState::default(),
             runs: RunsState::default(),
             sweeps: SweepsState::default(),
@@ -129,12 +111,12 @@ impl App {
         } else {
             usable
         };
-        if !usable.contains(&self.form.device) && !self.train.active() {
+        if !usable.contains(&self.train.form.device) && !self.train.view.active() {
             self.status = Some(format!(
                 "device `{}` is not on this machine (`bloodshot devices` lists what is): the form now says cpu",
-                self.form.device
+                self.train.form.device
             ));
-            self.form.device = DeviceSpec::Cpu;
+            self.train.form.device = DeviceSpec::Cpu;
         }
         self.sweeps.set_device_sets(&usable);
         self.devices = usable;
@@ -187,7 +169,7 @@ impl App {
         match action {
             Action::Quit => {
                 // A watched run trains elsewhere: quitting here does not touch it.
-                if (self.train.active() && !self.train.watched) || self.sweeps.running() {
+                if (self.train.view.active() && !self.train.view.watched) || self.sweeps.running() {
                     self.quit_dialog = true;
                 } else {
                     self.should_quit = true;
@@ -206,10 +188,14 @@ impl App {
             Action::Left | Action::Right => return self.adjust(action == Action::Right),
             Action::Rescan => return self.rescan(),
             Action::Start => return self.start_training(),
-            Action::Stop => self.stop_after_epoch(),
+            Action::Stop => {
+                if let Some(remark) = self.train.stop_after_epoch() {
+                    self.status = Some(remark);
+                }
+            }
             Action::Prepare => {
                 let row = self.runs.rows.get(self.kshot.run);
-                return self.kshot.prepare(row, self.form.device);
+                return self.kshot.prepare(row, self.train.form.device);
             }
             Action::Draw | Action::DrawAll => {
                 return self.kshot.next_draws(action == Action::DrawAll);
@@ -234,9 +220,9 @@ impl App {
                 self.pause_or_cancel_sweep(action == Action::PauseSweep)
             }
             Action::Zoom => self.kshot.toggle_zoom(),
-            Action::ToggleLogY => self.chart.log_y = !self.chart.log_y,
+            Action::ToggleLogY => self.train.chart.log_y = !self.train.chart.log_y,
             Action::Smoother | Action::Rougher => {
-                self.chart.step_smoothing(action == Action::Smoother)
+                self.train.chart.step_smoothing(action == Action::Smoother)
             }
             Action::UseSavedTarget => return self.use_saved_target(),
             // Esc outside the quit dialog closes the enlarged cell.
@@ -271,7 +257,7 @@ impl App {
     fn on_quit_dialog(&mut self, action: Action) {
         match action {
             Action::StopAfterEpoch | Action::StopNow => {
-                if let Some(s) = &self.stop {
+                if let Some(s) = &self.train.stop {
                     if let Some((_, c)) = &self.sweeps.owned {
                         c.cancel();
                     }
@@ -299,18 +285,6 @@ impl App {
                 self.data = DataState::default();
                 vec![Effect::Scan]
             }
-        }
-    }
-
-    /// `x`: the run trained here stops after this epoch; a watched run is stopped elsewhere.
-    fn stop_after_epoch(&mut self) {
-        if self.train.watched {
-            self.status = Some(
-                "this run is trained by another process: stop it there (Ctrl-C or kill)".into(),
-            );
-        } else if let (Some(s), true) = (&self.stop, self.train.active()) {
-            s.request(StopMode::AfterEpoch);
-            self.status = Some("stopping after this epoch (checkpoint kept)".into());
         }
     }
 
@@ -393,7 +367,7 @@ impl App {
     fn pin_baseline(&mut self) -> Vec<Effect> {
         let path = match self.tab {
             Tab::Runs => self.runs.selected_row().map(|r| r.path.clone()),
-            _ => self.train.run_dir.clone(),
+            _ => self.train.view.run_dir.clone(),
         };
         let Some(path) = path else {
             self.status =
@@ -484,7 +458,7 @@ impl App {
             self.sweeps.message = Some(format!("sweep {id} runs here; pause or cancel it first"));
             return vec![];
         }
-        let mut train = self.form.clone();
+        let mut train = self.train.form.clone();
         train.base = self.base.clone();
         let spec = self.sweeps.spec(&train, &self.kshot.opts.0, &self.target);
         self.start_sweep(
@@ -524,62 +498,39 @@ impl App {
 
     /// Follows `path` on the Train tab.
     fn watch_path(&mut self, path: PathBuf) -> Vec<Effect> {
-        if self.train.active() && !self.train.watched {
+        if self.train.view.active() && !self.train.view.watched {
             self.status = Some("a run is training in this console; watch another after it".into());
             return vec![];
         }
-        self.stop_watching();
-        self.train = TrainView {
+        self.train.stop_watching();
+        self.train.view = TrainView {
             phase: TrainPhase::Starting,
             watched: true,
             ..Default::default()
         };
         self.tab = Tab::Train;
         let flag = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        self.watch = Some(Arc::clone(&flag));
+        self.train.watch = Some(Arc::clone(&flag));
         vec![Effect::Watch { path, flag }]
     }
 
-    /// Stops following a watched run (its training goes on elsewhere).
-    fn stop_watching(&mut self) {
-        if let Some(flag) = self.watch.take() {
-            flag.store(false, std::sync::atomic::Ordering::SeqCst);
-        }
-        self.train.watched = false;
-    }
-
-    /// An event of the watched run: the same dashboard as a run trained here.
-    fn on_watched_event(&mut self, ev: TrainEvent) -> Vec<Effect> {
-        if self.watch.is_none() {
-            return vec![]; // From a follower stopped since.
-        }
-        let ended = matches!(ev, TrainEvent::Finished { .. } | TrainEvent::Failed { .. });
-        self.train.apply(ev);
-        self.train.watched = true;
-        if ended {
-            self.watch = None;
-            return vec![Effect::LoadRuns];
-        }
-        vec![]
-    }
-
     fn start_training(&mut self) -> Vec<Effect> {
-        self.stop_watching_if_watched();
-        if self.train.active() {
+        self.train.stop_watching_if_watched();
+        if self.train.view.active() {
             self.status = Some("a run is already training; stop it first (x)".into());
             return vec![];
         }
-        let mut cfg = self.form.clone();
+        let mut cfg = self.train.form.clone();
         cfg.base = self.base.clone();
         if let Err(e) = cfg.validate() {
             self.status = Some(e.to_string());
             return vec![];
         }
-        self.train = TrainView {
+        self.train.view = TrainView {
             phase: TrainPhase::Starting,
             ..Default::default()
         };
-        let (stop, gpu_poll) = self.training_handles();
+        let (stop, gpu_poll) = self.train.training_handles();
         vec![Effect::Train {
             config: Box::new(cfg),
             stop,
@@ -587,26 +538,9 @@ impl App {
         }]
     }
 
-    /// The stop signal and GPU-poll flag of a run about to train here, held by the console
-    /// (the effect gets clones).
-    fn training_handles(&mut self) -> (StopSignal, Arc<std::sync::atomic::AtomicBool>) {
-        let stop = StopSignal::new();
-        let poll = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        self.stop = Some(stop.clone());
-        self.gpu_poll = Some(Arc::clone(&poll));
-        (stop, poll)
-    }
-
-    fn stop_watching_if_watched(&mut self) {
-        if self.train.watched {
-            self.stop_watching();
-            self.train.phase = TrainPhase::Idle;
-        }
-    }
-
     fn resume_selected(&mut self) -> Vec<Effect> {
-        self.stop_watching_if_watched();
-        if self.train.active() {
+        self.train.stop_watching_if_watched();
+        if self.train.view.active() {
             self.status = Some("a run is already training".into());
             return vec![];
         }
@@ -622,12 +556,12 @@ impl App {
             return vec![];
         }
         let path = r.path.clone();
-        self.train = TrainView {
+        self.train.view = TrainView {
             phase: TrainPhase::Starting,
             ..Default::default()
         };
         self.tab = Tab::Train;
-        let (stop, gpu_poll) = self.training_handles();
+        let (stop, gpu_poll) = self.train.training_handles();
         vec![Effect::Resume {
             run: RunDir { path },
             stop,
@@ -644,7 +578,7 @@ impl App {
             }
         };
         match self.tab {
-            Tab::Train => self.form_field = step(self.form_field, TrainField::ALL.len()),
+            Tab::Train => self.train.field = step(self.train.field, TrainField::ALL.len()),
             Tab::KShot => self.kshot.field = step(self.kshot.field, KShotField::ALL.len()),
             Tab::Runs => self.runs.selected = step(self.runs.selected, self.runs.rows.len()),
             Tab::Sweeps if self.explorer.shown => self.explorer.move_selection(down),
@@ -656,7 +590,7 @@ impl App {
     fn adjust(&mut self, up: bool) -> Vec<Effect> {
         match self.tab {
             // The form is locked while its run trains.
-            Tab::Train if !self.train.active() => {
+            Tab::Train if !self.train.view.active() => {
                 let runs: Vec<PathBuf> = self
                     .runs
                     .rows
@@ -664,7 +598,12 @@ impl App {
                     .filter(|r| !r.checkpoints.is_empty())
                     .map(|r| r.path.clone())
                     .collect();
-                TrainField::ALL[self.form_field].adjust(&mut self.form, up, &self.devices, &runs)
+                TrainField::ALL[self.train.field].adjust(
+                    &mut self.train.form,
+                    up,
+                    &self.devices,
+                    &runs,
+                )
             }
             Tab::KShot => return self.kshot.adjust(&self.runs.rows, up),
             Tab::Sweeps if self.explorer.shown => self.explorer.move_sort(up),
@@ -676,40 +615,11 @@ impl App {
 
     /// Applies a training event from the background run.
     pub fn on_train_event(&mut self, ev: TrainEvent) -> Vec<Effect> {
-        let ended = matches!(
-            ev,
-            TrainEvent::Finished { .. } | TrainEvent::Failed { .. } | TrainEvent::Checkpoint { .. }
-        );
-        if let TrainEvent::Failed { error } = &ev {
-            self.status = Some(format!("training failed: {error}"));
-            // A GPU that is missing, not compiled in or not answering: offer the CPU.
-            if let TrainError::Device(e) = error
-                && e.spec() == self.form.device
-                && self.form.device != DeviceSpec::Cpu
-            {
-                self.form.device = DeviceSpec::Cpu;
-                self.status = Some(format!(
-                    "{error} — the form now says cpu: press s to train there"
-                ));
-            }
+        let (effects, remark) = self.train.on_train_event(ev);
+        if remark.is_some() {
+            self.status = remark;
         }
-        let gpu = self.train.gpu.take();
-        self.train.apply(ev);
-        // `Started` resets the view; keep the GPU reading across it.
-        if self.train.gpu.is_none() {
-            self.train.gpu = gpu;
-        }
-        if !self.train.active() {
-            self.stop = None;
-            if let Some(flag) = self.gpu_poll.take() {
-                flag.store(false, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
-        if ended {
-            vec![Effect::LoadRuns]
-        } else {
-            vec![]
-        }
+        effects
     }
 
     /// Applies a background event; returns follow-up work.
@@ -722,7 +632,7 @@ impl App {
             }
             E::Scanned(w, r) => self.data.scanned(w, r),
             E::Train(ev) => return self.on_train_event(ev),
-            E::Watched(ev) => return self.on_watched_event(ev),
+            E::Watched(ev) => return self.train.on_watched_event(ev),
             E::Runs(rows, table1) => {
                 self.runs_loaded(rows);
                 self.runs.table1 = *table1;
@@ -771,11 +681,11 @@ impl App {
             E::Evaluated(r) => return self.kshot.evaluated(r),
             E::Swept(r) => return self.kshot.swept(r),
             E::System(dir, samples) => {
-                if self.train.run_dir.as_ref() == Some(&dir) {
-                    self.train.system = samples;
+                if self.train.view.run_dir.as_ref() == Some(&dir) {
+                    self.train.view.system = samples;
                 }
             }
-            E::Gpu(r) => self.train.gpu = Some(r),
+            E::Gpu(r) => self.train.view.gpu = Some(r),
             E::Curves(paths, curves, unreadable) => self.compare.loaded(&paths, curves, unreadable),
             E::Baseline(r) => {
                 if let Some(why) = self.compare.baseline_loaded(r) {

@@ -96,7 +96,7 @@ pub fn initial_app(opts: &Options) -> (App, Vec<String>) {
     app.user_theme = user_theme;
     // On the bundled sample the form starts from the engine's quick preset, else the seed's.
     if base == bloodshot::paths::default_base() {
-        app.form = app.form.clone().sample_preset();
+        app.train.form = app.train.form.clone().sample_preset();
     }
     if let Some(n) = notes.first() {
         app.status = Some(n.clone());
@@ -314,7 +314,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 dirty = true;
             }
             Some(()) = sig_rx.recv() => {
-                if let Some(s) = &app.stop {
+                if let Some(s) = &app.train.stop {
                     s.request(bloodshot::train::StopMode::Checkpoint);
                 }
                 app.should_quit = true;
@@ -340,7 +340,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 // The Train tab's system history: the run folder's samples, every two seconds.
                 if app.tab == action::Tab::Train
                     && last_system.elapsed() >= Duration::from_secs(2)
-                    && let Some(dir) = app.train.run_dir.clone()
+                    && let Some(dir) = app.train.view.run_dir.clone()
                 {
                     last_system = Instant::now();
                     start(Effect::LoadSystem(dir), &app, &tx);
@@ -353,7 +353,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                     "bloodshot: sweep {id} stopped; its trainings saved their state. Continue with `bloodshot sweep --resume {id}` or s on the Sweeps tab."
                 ))
             } else {
-                (app.train.active() && !app.train.watched).then(|| {
+                (app.train.view.active() && !app.train.view.watched).then(|| {
                     "bloodshot: waiting for the training run to stop (checkpoint of the last complete epoch is kept)…".to_string()
                 })
             };

@@ -145,7 +145,7 @@ fn group_entry(members: &[&Curves], metric: Metric, w: f64, label: String, colou
 /// would drag far behind their last value).
 fn smoothing(app: &App) -> f64 {
     if app.compare.metric == Metric::StepLoss {
-        app.chart.smoothing
+        app.train.chart.smoothing
     } else {
         0.0
     }
@@ -169,7 +169,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         } else {
             "raw".into()
         },
-        if app.chart.log_y && c.metric.is_loss() {
+        if app.train.chart.log_y && c.metric.is_loss() {
             " · log"
         } else {
             ""
@@ -262,7 +262,7 @@ fn y_range(list: &[Entry], metric: Metric, log: bool) -> (f64, f64) {
 fn chart(f: &mut Frame, app: &App, list: &[Entry], area: Rect) {
     let t = &app.theme;
     let metric = app.compare.metric;
-    let log = app.chart.log_y && metric.is_loss();
+    let log = app.train.chart.log_y && metric.is_loss();
     let y = |v: f64| if log { v.max(1e-6).log10() } else { v };
     let (lo, hi) = y_range(list, metric, log);
     let len = list.iter().map(|e| e.values.len()).max().unwrap_or(0);

@@ -107,11 +107,11 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_status(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let training = if app.train.active() {
-        let (e, s) = app.train.at;
+    let training = if app.train.view.active() {
+        let (e, s) = app.train.view.at;
         format!(
             " ● training epoch {e}/{} step {s}/{} ",
-            app.train.epochs.1, app.train.steps_per_epoch
+            app.train.view.epochs.1, app.train.view.steps_per_epoch
         )
     } else {
         String::new()

@@ -26,13 +26,19 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         .compare
         .baseline
         .as_ref()
-        .filter(|b| app.train.run_dir.as_ref() != Some(&b.path));
-    render_dashboard(f, &app.theme, &app.train, (app.chart, baseline), dash);
+        .filter(|b| app.train.view.run_dir.as_ref() != Some(&b.path));
+    render_dashboard(
+        f,
+        &app.theme,
+        &app.train.view,
+        (app.train.chart, baseline),
+        dash,
+    );
 }
 
 /// Value of a form field as shown.
 pub fn field_value(app: &App, field: TrainField) -> String {
-    let c = &app.form;
+    let c = &app.train.form;
     match field {
         TrainField::Objective => c.objective.as_str().into(),
         TrainField::Epochs => c.epochs.to_string(),
@@ -66,14 +72,14 @@ fn render_form(f: &mut Frame, app: &App, area: Rect) {
         .map(|(i, field)| {
             form_line(
                 t,
-                i == app.form_field,
+                i == app.train.field,
                 field.label(),
                 field_value(app, *field),
             )
         })
         .collect();
     lines.push(Line::from(""));
-    let hint = if app.train.active() {
+    let hint = if app.train.view.active() {
         "x: stop after epoch"
     } else {
         "s: start   ←/→: change"

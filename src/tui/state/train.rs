@@ -1,13 +1,15 @@
 //! Train tab: the form's fields and choices, and the live view built from training events.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bloodshot::device::DeviceSpec;
 use bloodshot::model::Objective;
 use bloodshot::runs::{EpochSummary, TrainConfig};
-use bloodshot::train::TrainEvent;
+use bloodshot::train::{StopMode, StopSignal, TrainError, TrainEvent};
 
 use super::{step_f64, step_in};
+use crate::tui::action::Effect;
 use crate::tui::gpu::GpuStats;
 
 /// A field of the training form.
@@ -155,6 +157,137 @@ const LIMITS: [Option<usize>; 8] = [
     Some(128),
     Some(256),
 ];
+/// The Train tab: the form, the live view of the run shown, how its chart is drawn, and
+/// the handles of a run trained or followed from this console (made by the update, cloned
+/// into the effects that start the work).
+#[derive(Debug, Clone)]
+pub struct TrainTab {
+    /// The run form.
+    pub form: TrainConfig,
+    /// Selected form field.
+    pub field: usize,
+    /// The run shown, built from training events.
+    pub view: TrainView,
+    /// How the loss chart is drawn.
+    pub chart: ChartView,
+    /// Stop signal of the run training here.
+    pub stop: Option<bloodshot::train::StopSignal>,
+    /// Keeps the GPU poller going while a GPU run trains here.
+    pub gpu_poll: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Keeps the follower of a watched run going.
+    pub watch: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl TrainTab {
+    /// `x`: the run trained here stops after this epoch; a watched run is stopped elsewhere.
+    pub fn stop_after_epoch(&mut self) -> Option<String> {
+        if self.view.watched {
+            Some("this run is trained by another process: stop it there (Ctrl-C or kill)".into())
+        } else if let (Some(s), true) = (&self.stop, self.view.active()) {
+            s.request(StopMode::AfterEpoch);
+            Some("stopping after this epoch (checkpoint kept)".into())
+        } else {
+            None
+        }
+    }
+
+    /// Stops following a watched run (its training goes on elsewhere).
+    pub fn stop_watching(&mut self) {
+        if let Some(flag) = self.watch.take() {
+            flag.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.view.watched = false;
+    }
+
+    /// An event of the watched run: the same dashboard as a run trained here.
+    pub fn on_watched_event(&mut self, ev: TrainEvent) -> Vec<Effect> {
+        if self.watch.is_none() {
+            return vec![]; // From a follower stopped since.
+        }
+        let ended = matches!(ev, TrainEvent::Finished { .. } | TrainEvent::Failed { .. });
+        self.view.apply(ev);
+        self.view.watched = true;
+        if ended {
+            self.watch = None;
+            return vec![Effect::LoadRuns];
+        }
+        vec![]
+    }
+
+    /// The stop signal and GPU-poll flag of a run about to train here, held by the console
+    /// (the effect gets clones).
+    pub fn training_handles(&mut self) -> (StopSignal, Arc<std::sync::atomic::AtomicBool>) {
+        let stop = StopSignal::new();
+        let poll = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        self.stop = Some(stop.clone());
+        self.gpu_poll = Some(Arc::clone(&poll));
+        (stop, poll)
+    }
+
+    /// Starting or resuming a run here ends following another one.
+    pub fn stop_watching_if_watched(&mut self) {
+        if self.view.watched {
+            self.stop_watching();
+            self.view.phase = TrainPhase::Idle;
+        }
+    }
+
+    /// Folds an event of the run training here into the tab; returns the work it asks for and
+    /// what the status line should say (a failure, and the CPU offered when the device
+    /// failed).
+    pub fn on_train_event(&mut self, ev: TrainEvent) -> (Vec<Effect>, Option<String>) {
+        let mut remark = None;
+        let ended = matches!(
+            ev,
+            TrainEvent::Finished { .. } | TrainEvent::Failed { .. } | TrainEvent::Checkpoint { .. }
+        );
+        if let TrainEvent::Failed { error } = &ev {
+            remark = Some(format!("training failed: {error}"));
+            // A GPU that is missing, not compiled in or not answering: offer the CPU.
+            if let TrainError::Device(e) = error
+                && e.spec() == self.form.device
+                && self.form.device != DeviceSpec::Cpu
+            {
+                self.form.device = DeviceSpec::Cpu;
+                remark = Some(format!(
+                    "{error} — the form now says cpu: press s to train there"
+                ));
+            }
+        }
+        let gpu = self.view.gpu.take();
+        self.view.apply(ev);
+        // `Started` resets the view; keep the GPU reading across it.
+        if self.view.gpu.is_none() {
+            self.view.gpu = gpu;
+        }
+        if !self.view.active() {
+            self.stop = None;
+            if let Some(flag) = self.gpu_poll.take() {
+                flag.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let effects = if ended {
+            vec![Effect::LoadRuns]
+        } else {
+            vec![]
+        };
+        (effects, remark)
+    }
+
+    /// The tab with this form and nothing trained yet.
+    pub fn new(form: TrainConfig) -> Self {
+        TrainTab {
+            form,
+            field: 0,
+            view: TrainView::default(),
+            chart: ChartView::default(),
+            stop: None,
+            gpu_poll: None,
+            watch: None,
+        }
+    }
+}
+
 /// How the Train tab draws its loss chart; kept across runs and watched runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChartView {

@@ -311,7 +311,7 @@ fn train_tab_loss_chart_has_a_legend_smoothing_and_log_axis() {
         assert!(screen.contains(needle), "{needle}:\n{screen}");
     }
     assert!(a.on_action(Action::Smoother).is_empty());
-    assert_eq!(a.chart.smoothing, 0.95);
+    assert_eq!(a.train.chart.smoothing, 0.95);
     a.on_action(Action::ToggleLogY);
     insta::assert_snapshot!("train_tab_loss_log_80x24", render(&a, 80, 24));
     let screen = render(&a, 120, 36);
@@ -320,7 +320,7 @@ fn train_tab_loss_chart_has_a_legend_smoothing_and_log_axis() {
     for _ in 0..6 {
         a.on_action(Action::Rougher);
     }
-    assert_eq!(a.chart.smoothing, 0.0, "stops at the raw values");
+    assert_eq!(a.train.chart.smoothing, 0.0, "stops at the raw values");
     let screen = render(&a, 120, 36);
     assert!(screen.contains("loss per step · raw · log"), "{screen}");
     assert!(
@@ -328,7 +328,7 @@ fn train_tab_loss_chart_has_a_legend_smoothing_and_log_axis() {
         "one series is the raw one: {screen}"
     );
     a.on_action(Action::ToggleLogY);
-    assert!(!a.chart.log_y);
+    assert!(!a.train.chart.log_y);
 }
 
 /// `m` and `n` move the grid's selection (the same draws, rescored): the selected cell's

@@ -48,19 +48,20 @@ fn form_keys_change_values_and_start_validates() {
     let mut a = app();
     a.tab = Tab::Train;
     a.on_action(Action::Right); // objective: aam-consistency → softmax
-    assert_eq!(a.form.objective, Objective::Softmax);
+    assert_eq!(a.train.form.objective, Objective::Softmax);
     a.on_action(Action::Down);
     a.on_action(Action::Left);
-    assert_eq!(a.form.epochs, 5);
+    assert_eq!(a.train.form.epochs, 5);
     let effects = a.on_action(Action::Start);
     assert_eq!(effects.len(), 1);
-    assert!(a.train.active());
+    assert!(a.train.view.active());
     // The update holds the run's stop signal; `x` reaches the run through the effect's clone.
     let [Effect::Train { stop, gpu_poll, .. }] = effects.as_slice() else {
         panic!("a Train effect: {effects:?}");
     };
     assert!(
-        a.gpu_poll
+        a.train
+            .gpu_poll
             .as_ref()
             .is_some_and(|p| std::sync::Arc::ptr_eq(p, gpu_poll))
     );
@@ -80,7 +81,7 @@ fn form_keys_change_values_and_start_validates() {
 #[test]
 fn gpu_readings_show_on_the_dashboard() {
     let mut a = training();
-    a.train.device = "vulkan:0".into();
+    a.train.view.device = "vulkan:0".into();
     a.on_event(crate::tui::event::AppEvent::Gpu(Ok(
         crate::tui::gpu::GpuStats {
             name: "NVIDIA H100".into(),
@@ -145,13 +146,13 @@ fn thumbnail_protocol_follows_the_environment() {
 fn a_device_failure_offers_the_cpu() {
     let mut a = app();
     a.tab = Tab::Train;
-    a.form.device = bloodshot::device::DeviceSpec::Cuda(0);
+    a.train.form.device = bloodshot::device::DeviceSpec::Cuda(0);
     a.on_action(Action::Start);
     // Text that merely mentions a device decides nothing…
     a.on_train_event(TrainEvent::Failed {
         error: "the file `device `cuda:0`` is broken".into(),
     });
-    assert_eq!(a.form.device, bloodshot::device::DeviceSpec::Cuda(0));
+    assert_eq!(a.train.form.device, bloodshot::device::DeviceSpec::Cuda(0));
     a.on_action(Action::Start);
     // …a device error does.
     a.on_train_event(TrainEvent::Failed {
@@ -161,14 +162,14 @@ fn a_device_failure_offers_the_cpu() {
         }
         .into(),
     });
-    assert_eq!(a.form.device, bloodshot::device::DeviceSpec::Cpu);
+    assert_eq!(a.train.form.device, bloodshot::device::DeviceSpec::Cpu);
     assert!(
         a.status
             .as_deref()
             .unwrap_or("")
             .contains("press s to train there")
     );
-    assert!(!a.train.active());
+    assert!(!a.train.view.active());
 }
 
 #[test]
@@ -318,13 +319,14 @@ fn watching_a_run_uses_the_dashboard_and_never_owns_it() {
     let selected = a.runs.rows[a.runs.selected].path.clone();
     assert!(matches!(effects.as_slice(), [Effect::Watch { path, .. }] if *path == selected));
     assert_eq!(a.tab, Tab::Train);
-    assert!(a.train.watched && a.train.active());
+    assert!(a.train.view.watched && a.train.view.active());
     // The update holds the follower's flag; the effect carries a clone of it.
     let Some(Effect::Watch { flag, .. }) = effects.first() else {
         unreachable!("checked above")
     };
     assert!(
-        a.watch
+        a.train
+            .watch
             .as_ref()
             .is_some_and(|w| std::sync::Arc::ptr_eq(w, flag))
     );
@@ -349,8 +351,8 @@ fn watching_a_run_uses_the_dashboard_and_never_owns_it() {
         images_per_sec: 9.0,
         seconds: 0.2,
     }));
-    assert_eq!(a.train.at, (1, 3));
-    assert!(a.train.watched, "Started keeps the view a watched one");
+    assert_eq!(a.train.view.at, (1, 3));
+    assert!(a.train.view.watched, "Started keeps the view a watched one");
     let screen = render(&a, 120, 36);
     assert!(
         screen.contains("watching: trained by another process"),
@@ -374,13 +376,13 @@ fn starting_a_run_here_stops_watching_and_late_events_are_dropped() {
     let mut a = runs();
     a.on_action(Action::Watch);
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    a.watch = Some(flag.clone());
+    a.train.watch = Some(flag.clone());
     a.on_action(Action::Start);
     assert!(
         !flag.load(std::sync::atomic::Ordering::SeqCst),
         "the follower is told to stop"
     );
-    assert!(!a.train.watched);
+    assert!(!a.train.view.watched);
     // A step the follower sent before it stopped must not land in the new run's view.
     a.on_event(AppEvent::Watched(TrainEvent::Step {
         epoch: 4,
@@ -393,14 +395,14 @@ fn starting_a_run_here_stops_watching_and_late_events_are_dropped() {
         images_per_sec: 9.0,
         seconds: 0.2,
     }));
-    assert_ne!(a.train.at, (4, 4));
+    assert_ne!(a.train.view.at, (4, 4));
 }
 
 #[test]
 fn a_new_sweep_takes_the_forms_and_runs_in_the_background() {
     let mut a = sweeps();
-    a.form.epochs = 3;
-    a.form.image_size = 64;
+    a.train.form.epochs = 3;
+    a.train.form.image_size = 64;
     a.kshot.opts.0.draws = 20;
     // objectives: softmax,aam; seeds 0..2 (default); devices cpu.
     a.on_action(Action::Right);
@@ -446,7 +448,7 @@ fn the_forms_offer_only_listed_devices() {
         vec![DeviceSpec::Cpu],
         "the CPU until the scan answers"
     );
-    a.form.device = DeviceSpec::Cuda(1);
+    a.train.form.device = DeviceSpec::Cuda(1);
     let listed = vec![
         DeviceSpec::Cpu,
         DeviceSpec::Wgpu(Adapter::Best),
@@ -455,18 +457,22 @@ fn the_forms_offer_only_listed_devices() {
         DeviceSpec::Cuda(1),
     ];
     a.on_event(AppEvent::Devices(listed.clone()));
-    assert_eq!(a.form.device, DeviceSpec::Cuda(1), "a listed device stays");
+    assert_eq!(
+        a.train.form.device,
+        DeviceSpec::Cuda(1),
+        "a listed device stays"
+    );
     assert_eq!(a.status, None);
     a.tab = Tab::Train;
-    a.form_field = TrainField::ALL
+    a.train.field = TrainField::ALL
         .iter()
         .position(|f| *f == TrainField::Device)
         .unwrap();
-    a.form.device = DeviceSpec::Cpu;
-    let mut seen = vec![a.form.device];
+    a.train.form.device = DeviceSpec::Cpu;
+    let mut seen = vec![a.train.form.device];
     for _ in 0..6 {
         a.on_action(Action::Right);
-        seen.push(a.form.device);
+        seen.push(a.train.form.device);
     }
     assert_eq!(
         seen,
@@ -493,7 +499,7 @@ fn the_forms_offer_only_listed_devices() {
     );
     // The machine turns out to have the CPU only: the form falls back and says why.
     a.on_event(AppEvent::Devices(vec![DeviceSpec::Cpu]));
-    assert_eq!(a.form.device, DeviceSpec::Cpu);
+    assert_eq!(a.train.form.device, DeviceSpec::Cpu);
     assert_eq!(
         a.status.as_deref(),
         Some(
@@ -501,7 +507,7 @@ fn the_forms_offer_only_listed_devices() {
         )
     );
     a.on_action(Action::Right);
-    assert_eq!(a.form.device, DeviceSpec::Cpu);
+    assert_eq!(a.train.form.device, DeviceSpec::Cpu);
     assert_eq!(a.sweeps.device_sets, vec![vec![DeviceSpec::Cpu]]);
     assert_eq!(a.sweeps.device_list(), vec![DeviceSpec::Cpu]);
 }
@@ -570,15 +576,15 @@ fn the_train_form_starts_from_a_run() {
     let mut a = runs();
     a.runs.rows[2].checkpoints.clear(); // a run without a checkpoint is not offered
     a.tab = Tab::Train;
-    a.form_field = TrainField::ALL
+    a.train.field = TrainField::ALL
         .iter()
         .position(|f| *f == TrainField::Init)
         .unwrap();
-    assert_eq!(a.form.init, None);
+    assert_eq!(a.train.form.init, None);
     let mut seen = vec![];
     for _ in 0..3 {
         a.on_action(Action::Right);
-        seen.push(a.form.init.clone());
+        seen.push(a.train.form.init.clone());
     }
     let path = |id: &str| Some(PathBuf::from("/runs").join(id));
     assert_eq!(
@@ -596,7 +602,7 @@ fn the_train_form_starts_from_a_run() {
     for _ in 0..3 {
         a.on_action(Action::Left);
     }
-    assert_eq!(a.form.init, None, "back to a random start");
+    assert_eq!(a.train.form.init, None, "back to a random start");
     assert_eq!(
         crate::tui::panes::train::field_value(&a, TrainField::Init),
         "random"
@@ -608,17 +614,17 @@ fn the_train_form_starts_from_a_run() {
 #[test]
 fn system_history_belongs_to_the_run_shown() {
     let mut a = training();
-    assert_eq!(a.train.system.len(), 12);
+    assert_eq!(a.train.view.system.len(), 12);
     a.on_event(AppEvent::System("/runs/other".into(), vec![]));
     assert_eq!(
-        a.train.system.len(),
+        a.train.view.system.len(),
         12,
         "another run's samples are ignored"
     );
     a.on_event(AppEvent::System("/runs/x".into(), vec![]));
-    assert!(a.train.system.is_empty());
+    assert!(a.train.view.system.is_empty());
     assert_eq!(
-        a.train.run_dir.as_deref(),
+        a.train.view.run_dir.as_deref(),
         Some(std::path::Path::new("/runs/x"))
     );
 }
