@@ -238,7 +238,6 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     };
     let defaults = TrainConfig::default();
     let config = TrainConfig {
-        base: a.base.clone().unwrap_or(defaults.base),
         objective: a.objective,
         epochs: a.epochs.unwrap_or(defaults.epochs),
         batch_size: a.batch_size,
@@ -250,16 +249,13 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         },
         lambda: a.lambda,
         seed: a.seed,
-        limit_per_class: a.limit_per_class,
-        min_class_size: a.min_class_size,
         device: a.device.unwrap_or(defaults.device),
-        use_cache: !a.no_cache,
-        bn_recalibration: a.bn_recalibration,
         init: a
             .init
             .as_deref()
             .map(|s| init_source(&runs_dir, s))
             .transpose()?,
+        ..a.data.apply(defaults.clone(), Path::to_path_buf)
     };
     config.validate()?;
     let stop = StopSignal::new();
@@ -382,19 +378,16 @@ fn distinct<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
 
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
-    let opts = KShotOptions {
+    let opts = a.sampling.apply(KShotOptions {
         k: a.k,
         draws: a.draws,
         seed: a.seed,
-        protocol: a.protocol,
-        by_subject: a.by_subject,
-        with_replacement: a.with_replacement,
-        support_part: a.support_part.clone(),
         normalize: a.normalize.first().copied().unwrap_or_default(),
         method: a.classifier.method.first().copied().unwrap_or_default(),
         logistic_c: a.classifier.logistic_c,
         tta: a.classifier.tta.first().copied().unwrap_or_default(),
-    };
+        ..KShotOptions::default()
+    });
     opts.validate(&a.sweep)?;
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;

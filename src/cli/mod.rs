@@ -5,7 +5,7 @@ pub mod manual;
 pub mod progress;
 pub mod sweep;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -152,9 +152,9 @@ pub struct DevicesArgs {
 /// `train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Base dataset folder (default: bundled sample).
-    #[arg(long)]
-    pub base: Option<PathBuf>,
+    /// The base data and what is done with it besides the grid's settings.
+    #[command(flatten)]
+    pub data: BaseDataArgs,
     /// Start the embedder from a run (folder, id or `latest`: its last checkpoint) or a
     /// weights file (torchvision `.pth`, Lightning `.ckpt`, `.safetensors`) instead of at
     /// random; the head is fresh, for the base classes.
@@ -187,12 +187,6 @@ pub struct TrainArgs {
     /// Seed (split, shuffling, rotations, initialisation).
     #[arg(long, default_value_t = train_defaults().seed)]
     pub seed: u64,
-    /// Use at most N images per class (quick experiments).
-    #[arg(long)]
-    pub limit_per_class: Option<usize>,
-    /// Drop classes with fewer images.
-    #[arg(long, default_value_t = train_defaults().min_class_size)]
-    pub min_class_size: usize,
     /// Continue RUN (path, id or `latest`) from its last complete epoch.
     #[arg(long)]
     pub resume: Option<String>,
@@ -203,12 +197,6 @@ pub struct TrainArgs {
     /// cpu | cuda[:N] | wgpu[:N|:cpu|…] | vulkan[:N|…]: one that `bloodshot devices` lists.
     #[arg(long)]
     pub device: Option<DeviceSpec>,
-    /// Do not use the decoded-image cache.
-    #[arg(long)]
-    pub no_cache: bool,
-    /// Batch-norm recalibration passes after each epoch (0 = none, as the original).
-    #[arg(long, default_value_t = train_defaults().bn_recalibration)]
-    pub bn_recalibration: usize,
     /// GPU kernel autotuning effort: minimal | balanced | extensive | full (sets
     /// CUBECL_AUTOTUNE_LEVEL; lower levels shorten the slow first steps).
     #[arg(long, value_parser = ["minimal", "balanced", "extensive", "full"])]
@@ -242,18 +230,9 @@ pub struct KshotArgs {
     /// Seed of the bank of draws.
     #[arg(long, default_value_t = kshot_defaults().seed)]
     pub seed: u64,
-    /// auto | heldout-test | pool.
-    #[arg(long, default_value = kshot_defaults().protocol.as_str())]
-    pub protocol: Protocol,
-    /// Pool protocol: support and query subjects never overlap.
-    #[arg(long)]
-    pub by_subject: bool,
-    /// Draw support with replacement (the original BloodShot sampler).
-    #[arg(long)]
-    pub with_replacement: bool,
-    /// Part to draw support from in the held-out protocol.
-    #[arg(long, default_value_t = kshot_defaults().support_part)]
-    pub support_part: String,
+    /// How support sets are drawn.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Embedding normalisation: none (the original) | centre-support | centre-target | cl2n
     /// (the last two use the unlabelled target: transductive). Several, comma-separated,
     /// are scored on the same draws, one saved result each, and compared to the first
@@ -273,6 +252,71 @@ pub struct KshotArgs {
     /// Also write the run's markdown report here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The base dataset and the training settings a sweep's grid does not vary, shared by
+/// `train` and `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct BaseDataArgs {
+    /// Base dataset folder (default: bundled sample).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Use at most N images per class (quick experiments).
+    #[arg(long)]
+    pub limit_per_class: Option<usize>,
+    /// Drop classes with fewer images.
+    #[arg(long, default_value_t = train_defaults().min_class_size)]
+    pub min_class_size: usize,
+    /// Do not use the decoded-image cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Batch-norm recalibration passes after each epoch (0 = none, as the original).
+    #[arg(long, default_value_t = train_defaults().bn_recalibration)]
+    pub bn_recalibration: usize,
+}
+
+impl BaseDataArgs {
+    /// `config` with these settings (`base` made absolute by `absolute`).
+    pub fn apply(&self, config: TrainConfig, absolute: impl Fn(&Path) -> PathBuf) -> TrainConfig {
+        TrainConfig {
+            base: absolute(self.base.as_deref().unwrap_or(&config.base)),
+            limit_per_class: self.limit_per_class,
+            min_class_size: self.min_class_size,
+            use_cache: !self.no_cache,
+            bn_recalibration: self.bn_recalibration,
+            ..config
+        }
+    }
+}
+
+/// How support sets are drawn, shared by `kshot` and `sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
+    /// auto | heldout-test | pool.
+    #[arg(long, default_value = kshot_defaults().protocol.as_str())]
+    pub protocol: Protocol,
+    /// Pool protocol: support and query subjects never overlap.
+    #[arg(long)]
+    pub by_subject: bool,
+    /// Draw support with replacement (the original BloodShot sampler).
+    #[arg(long)]
+    pub with_replacement: bool,
+    /// Part to draw support from in the held-out protocol.
+    #[arg(long, default_value_t = kshot_defaults().support_part)]
+    pub support_part: String,
+}
+
+impl SamplingArgs {
+    /// `opts` drawn this way.
+    pub fn apply(&self, opts: KShotOptions) -> KShotOptions {
+        KShotOptions {
+            protocol: self.protocol,
+            by_subject: self.by_subject,
+            with_replacement: self.with_replacement,
+            support_part: self.support_part.clone(),
+            ..opts
+        }
+    }
 }
 
 /// The classifier options, shared by `kshot` and `sweep`.
@@ -398,21 +442,9 @@ pub struct SweepArgs {
     /// Batch sizes (grid axis).
     #[arg(long, value_delimiter = ',')]
     pub batch_size: Vec<usize>,
-    /// Base dataset folder (default: bundled sample).
-    #[arg(long)]
-    pub base: Option<PathBuf>,
-    /// Use at most N images per class.
-    #[arg(long)]
-    pub limit_per_class: Option<usize>,
-    /// Drop classes with fewer images.
-    #[arg(long, default_value_t = train_defaults().min_class_size)]
-    pub min_class_size: usize,
-    /// Batch-norm recalibration passes after each epoch.
-    #[arg(long, default_value_t = train_defaults().bn_recalibration)]
-    pub bn_recalibration: usize,
-    /// Do not use the decoded-image cache.
-    #[arg(long)]
-    pub no_cache: bool,
+    /// The base data and what is done with it besides the grid's settings.
+    #[command(flatten)]
+    pub data: BaseDataArgs,
     /// Target dataset folder (default: bundled sample).
     #[arg(long)]
     pub target: Option<PathBuf>,
@@ -425,18 +457,9 @@ pub struct SweepArgs {
     /// Seed of the shared bank.
     #[arg(long, default_value_t = kshot_defaults().seed)]
     pub kshot_seed: u64,
-    /// auto | heldout-test | pool.
-    #[arg(long, default_value = kshot_defaults().protocol.as_str())]
-    pub protocol: Protocol,
-    /// Pool protocol: support and query subjects never overlap.
-    #[arg(long)]
-    pub by_subject: bool,
-    /// Draw support with replacement (the original sampler).
-    #[arg(long)]
-    pub with_replacement: bool,
-    /// Part to draw support from in the held-out protocol.
-    #[arg(long, default_value_t = kshot_defaults().support_part)]
-    pub support_part: String,
+    /// How support sets are drawn.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Normalisations, one result each: none | centre-support | centre-target | cl2n.
     #[arg(long, value_delimiter = ',', default_values_t = [kshot_defaults().normalize])]
     pub normalize: Vec<Normalization>,

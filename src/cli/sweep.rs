@@ -70,14 +70,10 @@ fn absolute(p: &Path) -> PathBuf {
 
 fn spec(a: &SweepArgs) -> SweepSpec {
     let d = TrainConfig::default();
+    let device = a.devices.first().copied().unwrap_or(d.device);
     let base = TrainConfig {
-        base: absolute(a.base.as_deref().unwrap_or(&d.base)),
-        limit_per_class: a.limit_per_class,
-        min_class_size: a.min_class_size,
-        bn_recalibration: a.bn_recalibration,
-        use_cache: !a.no_cache,
-        device: a.devices.first().copied().unwrap_or(d.device),
-        ..d
+        device,
+        ..a.data.apply(d, absolute)
     };
     SweepSpec {
         base,
@@ -98,19 +94,16 @@ fn spec(a: &SweepArgs) -> SweepSpec {
             normalizations: a.normalize.clone(),
             methods: a.classifier.method.clone(),
             ttas: a.classifier.tta.clone(),
-            options: KShotOptions {
+            options: a.sampling.apply(KShotOptions {
                 k: a.ks.first().copied().unwrap_or(0),
                 draws: a.draws,
                 seed: a.kshot_seed,
-                protocol: a.protocol,
-                by_subject: a.by_subject,
-                with_replacement: a.with_replacement,
-                support_part: a.support_part.clone(),
                 normalize: a.normalize.first().copied().unwrap_or_default(),
                 method: a.classifier.method.first().copied().unwrap_or_default(),
                 logistic_c: a.classifier.logistic_c,
                 tta: a.classifier.tta.first().copied().unwrap_or_default(),
-            },
+                ..KShotOptions::default()
+            }),
         },
     }
 }
