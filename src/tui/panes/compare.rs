@@ -66,7 +66,7 @@ pub fn entries(app: &App) -> Vec<Entry> {
         e.baseline = true;
         out.push(e);
     }
-    let colour = |i: usize| t.classes[i % t.classes.len().max(1)];
+    let colour = |i: usize| t.class(i);
     if c.seed_bands {
         let configs: Vec<&bloodshot::runs::TrainConfig> = runs.iter().map(|r| &r.config).collect();
         let groups = compare::seed_groups(&configs);
