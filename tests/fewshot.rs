@@ -267,8 +267,10 @@ fn heldout_draws_have_k_distinct_per_class_and_all_queries() {
         for (i, draw) in draws.iter().enumerate() {
             assert_eq!(draw.index, i);
             check_support(draw, &labels, 5);
-            assert_eq!(draw.queries, (0..40).collect::<Vec<_>>());
+            assert_eq!(*draw.queries, *(0..40).collect::<Vec<_>>());
         }
+        // Every draw of a held-out bank shares one query list.
+        assert!(std::sync::Arc::ptr_eq(&draws[0].queries, &draws[5].queries));
     }
     // k equal to the smallest class takes all of it
     let draws =
@@ -500,7 +502,7 @@ fn prototypes_and_predictions_by_hand() {
         index: 0,
         seed: 0,
         support: support(&[&[0, 1], &[2, 3]]),
-        queries: vec![0, 1, 2],
+        queries: vec![0, 1, 2].into(),
     };
     let metrics = scorer.evaluate_draw(&[0, 1, 1], &draw, 2);
     assert_eq!(metrics.confusion.counts, vec![1, 0, 1, 1]);

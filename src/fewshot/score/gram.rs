@@ -303,7 +303,7 @@ impl Scorer {
         let unsure = w.classes.iter().any(|c| !c.inv_rel.is_finite());
         let mut exact: Option<ExactPrototypes> = None;
         let mut confusion = ConfusionMatrix::new(n_classes);
-        for &q in &draw.queries {
+        for &q in draw.queries.iter() {
             let fast = if unsure {
                 None
             } else if n_classes == 2 {
