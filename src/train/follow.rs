@@ -51,55 +51,18 @@ impl Follower {
             return events;
         }
         if !self.started {
-            let Ok(info) = self.run.info() else {
+            let Some(started) = self.started_event() else {
                 return events; // Not written yet: the trainer is still loading data.
             };
-            self.steps_per_epoch = info.steps_per_epoch();
-            events.push(TrainEvent::Started {
-                run_id: info.id.clone(),
-                run_dir: self.run.path.clone(),
-                device: info.device.clone(),
-                classes: info.classes.clone(),
-                split_sizes: info.split_sizes,
-                steps_per_epoch: self.steps_per_epoch,
-                first_epoch: 1,
-                epochs: info.config.epochs,
-            });
+            events.push(started);
             self.started = true;
         }
-        for record in self.new_records() {
-            match record {
-                MetricRecord::Step {
-                    epoch,
-                    step,
-                    loss,
-                    metric_loss,
-                    consistency_loss,
-                    accuracy,
-                    images_per_sec,
-                    steps,
-                    seconds,
-                } => events.push(TrainEvent::Step {
-                    epoch,
-                    step,
-                    steps: if steps > 0 {
-                        steps
-                    } else {
-                        self.steps_per_epoch
-                    },
-                    loss,
-                    metric_loss,
-                    consistency_loss,
-                    accuracy,
-                    images_per_sec,
-                    seconds,
-                }),
-                MetricRecord::Epoch(e) => events.push(TrainEvent::Epoch(e)),
-                MetricRecord::Resumed { after_epoch, .. } => events.push(TrainEvent::Warning(
-                    format!("resumed after epoch {after_epoch}"),
-                )),
-            }
-        }
+        let steps_per_epoch = self.steps_per_epoch;
+        events.extend(
+            self.new_records()
+                .into_iter()
+                .map(|r| record_event(r, steps_per_epoch)),
+        );
         for epoch in self.run.checkpoints() {
             if !self.checkpoints.contains(&epoch) {
                 self.checkpoints.push(epoch);
@@ -109,8 +72,39 @@ impl Follower {
                 });
             }
         }
+        if let Some(end) = self.end_event(&mut events) {
+            // Records written just before the status changed are read first.
+            events.extend(self.new_records().into_iter().filter_map(|r| match r {
+                MetricRecord::Epoch(e) => Some(TrainEvent::Epoch(e)),
+                _ => None,
+            }));
+            events.push(end);
+            self.ended = true;
+        }
+        events
+    }
+
+    /// `Started`, once the run's `config.json` is there.
+    fn started_event(&mut self) -> Option<TrainEvent> {
+        let info = self.run.info().ok()?;
+        self.steps_per_epoch = info.steps_per_epoch();
+        Some(TrainEvent::Started {
+            run_id: info.id.clone(),
+            run_dir: self.run.path.clone(),
+            device: info.device.clone(),
+            classes: info.classes.clone(),
+            split_sizes: info.split_sizes,
+            steps_per_epoch: self.steps_per_epoch,
+            first_epoch: 1,
+            epochs: info.config.epochs,
+        })
+    }
+
+    /// The event that ends following, from `status.json` (a finished run's base-test report
+    /// goes into `events` first); `None` while it trains.
+    fn end_event(&self, events: &mut Vec<TrainEvent>) -> Option<TrainEvent> {
         let status = self.run.status();
-        let end = match status.state {
+        match status.state {
             RunState::Running if self.run.interrupted() => Some(TrainEvent::Failed {
                 error: super::TrainError::Run(format!(
                     "the process training {} is gone (killed?); resume it from the Runs tab (R)",
@@ -136,17 +130,7 @@ impl Follower {
                     status.message.unwrap_or_else(|| "training failed".into()),
                 ),
             }),
-        };
-        if let Some(end) = end {
-            // Records written just before the status changed are read first.
-            events.extend(self.new_records().into_iter().filter_map(|r| match r {
-                MetricRecord::Epoch(e) => Some(TrainEvent::Epoch(e)),
-                _ => None,
-            }));
-            events.push(end);
-            self.ended = true;
         }
-        events
     }
 
     /// Complete lines appended to `metrics.jsonl` since the last read.
@@ -174,5 +158,37 @@ impl Follower {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+}
+
+/// The event of one `metrics.jsonl` record (`steps_per_epoch` for steps logged before the
+/// count was recorded).
+fn record_event(record: MetricRecord, steps_per_epoch: usize) -> TrainEvent {
+    match record {
+        MetricRecord::Step {
+            epoch,
+            step,
+            loss,
+            metric_loss,
+            consistency_loss,
+            accuracy,
+            images_per_sec,
+            steps,
+            seconds,
+        } => TrainEvent::Step {
+            epoch,
+            step,
+            steps: if steps > 0 { steps } else { steps_per_epoch },
+            loss,
+            metric_loss,
+            consistency_loss,
+            accuracy,
+            images_per_sec,
+            seconds,
+        },
+        MetricRecord::Epoch(e) => TrainEvent::Epoch(e),
+        MetricRecord::Resumed { after_epoch, .. } => {
+            TrainEvent::Warning(format!("resumed after epoch {after_epoch}"))
+        }
     }
 }
