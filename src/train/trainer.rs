@@ -92,58 +92,16 @@ fn start_and_train(
     emit: &mut dyn FnMut(TrainEvent),
     stop: &StopSignal,
 ) -> Result<TrainOutcome, TrainError> {
-    let fresh = |config: Option<TrainConfig>| -> Result<TrainConfig, TrainError> {
-        let config = config.ok_or("a new run needs a configuration")?;
-        config.validate()?;
-        if !config.base.is_dir() {
-            return Err(format!(
-                "base dataset folder {} does not exist or is not a folder",
-                config.base.display()
-            )
-            .into());
-        }
-        Ok(config)
-    };
     // `Err((runs folder, id))`: the run folder is created once the device has opened.
     let (run, config, resume_from) = match start {
-        Start::New(runs_dir) => (Err((runs_dir, None)), fresh(config)?, 0),
-        Start::Named { runs_dir, id } => (Err((runs_dir, Some(id))), fresh(config)?, 0),
+        Start::New(runs_dir) => (Err((runs_dir, None)), new_config(config)?, 0),
+        Start::Named { runs_dir, id } => (Err((runs_dir, Some(id))), new_config(config)?, 0),
         Start::Resume {
             run,
             epochs,
             device,
         } => {
-            let info = run.info()?;
-            let last = run.last_checkpoint().unwrap_or(0);
-            let mut config = info.config;
-            if let Some(e) = epochs {
-                config.epochs = e;
-            }
-            if let Some(d) = device {
-                config.device = d;
-            }
-            config.validate()?;
-            let status = run.status();
-            if status.state == RunState::Running && !run.interrupted() {
-                return Err(TrainError::Run(format!(
-                    "run {} is being trained by another process (pid {} on {}); stop it first",
-                    run.id(),
-                    status.pid.map_or("unknown".into(), |p| p.to_string()),
-                    status.host.as_deref().unwrap_or("this machine")
-                )));
-            }
-            if last >= config.epochs && run.base_test_path().is_file() {
-                return Err(TrainError::Run(format!(
-                    "run {} already finished its {} epochs; pass a larger --epochs to continue it",
-                    run.id(),
-                    config.epochs
-                )));
-            }
-            if last > 0 && last != config.epochs {
-                let mut info = run.info()?;
-                info.config.epochs = config.epochs;
-                run.write_info(&info)?;
-            }
+            let (config, last) = resume_config(&run, epochs, device)?;
             (Ok(run), config, last)
         }
     };
@@ -165,7 +123,73 @@ fn start_and_train(
         emit,
         stop,
     );
-    match &result {
+    record_end(&run, &result, emit);
+    result
+}
+
+/// A new run's configuration, checked (its base folder must exist).
+fn new_config(config: Option<TrainConfig>) -> Result<TrainConfig, TrainError> {
+    let config = config.ok_or("a new run needs a configuration")?;
+    config.validate()?;
+    if !config.base.is_dir() {
+        return Err(format!(
+            "base dataset folder {} does not exist or is not a folder",
+            config.base.display()
+        )
+        .into());
+    }
+    Ok(config)
+}
+
+/// A resumed run's configuration (with a new epoch count or device) and its last complete
+/// epoch; refused while another process trains it, or when it has nothing left to do.
+fn resume_config(
+    run: &RunDir,
+    epochs: Option<usize>,
+    device: Option<crate::device::DeviceSpec>,
+) -> Result<(TrainConfig, usize), TrainError> {
+    let info = run.info()?;
+    let last = run.last_checkpoint().unwrap_or(0);
+    let mut config = info.config;
+    if let Some(e) = epochs {
+        config.epochs = e;
+    }
+    if let Some(d) = device {
+        config.device = d;
+    }
+    config.validate()?;
+    let status = run.status();
+    if status.state == RunState::Running && !run.interrupted() {
+        return Err(TrainError::Run(format!(
+            "run {} is being trained by another process (pid {} on {}); stop it first",
+            run.id(),
+            status.pid.map_or("unknown".into(), |p| p.to_string()),
+            status.host.as_deref().unwrap_or("this machine")
+        )));
+    }
+    if last >= config.epochs && run.base_test_path().is_file() {
+        return Err(TrainError::Run(format!(
+            "run {} already finished its {} epochs; pass a larger --epochs to continue it",
+            run.id(),
+            config.epochs
+        )));
+    }
+    if last > 0 && last != config.epochs {
+        let mut info = run.info()?;
+        info.config.epochs = config.epochs;
+        run.write_info(&info)?;
+    }
+    Ok((config, last))
+}
+
+/// Records how the run ended in `status.json` and says so; a run that failed before it
+/// wrote anything leaves no folder.
+fn record_end(
+    run: &RunDir,
+    result: &Result<TrainOutcome, TrainError>,
+    emit: &mut dyn FnMut(TrainEvent),
+) {
+    match result {
         Ok(o) => {
             let state = if o.stopped_early {
                 RunState::Stopped
@@ -183,7 +207,7 @@ fn start_and_train(
                 stopped_early: o.stopped_early,
             });
         }
-        Err(e) if !run.path.join("config.json").exists() => {
+        Err(_) if !run.path.join("config.json").exists() => {
             // Failed before anything was trained (e.g. an unusable dataset): no empty run.
             let _ = std::fs::remove_dir_all(&run.path);
         }
@@ -195,7 +219,6 @@ fn start_and_train(
             ));
         }
     }
-    result
 }
 
 /// Sets the run up (records, status, data, the model of the checkpoint it resumes from),
