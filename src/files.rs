@@ -1,6 +1,35 @@
-//! Files written so that a reader never sees half of one.
+//! Files written so that a reader never sees half of one, and the error of a file operation
+//! that every engine layer reports the same way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file or folder operation that failed: what was being done, on which path, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct IoError {
+    /// What was being done (`read`, `create runs folder`, …).
+    pub action: &'static str,
+    /// The file or folder.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    /// For `map_err`: an I/O error while doing `action` on `path`.
+    pub fn at(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> IoError {
+        let path = path.into();
+        move |source| IoError {
+            action,
+            path,
+            source,
+        }
+    }
+}
 
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a
 /// reader never sees a half-written file.

@@ -239,7 +239,7 @@ fn curves_from_a_resumed_run_folder() {
     };
     let err = Curves::load(&missing).unwrap_err();
     assert!(
-        matches!(&err, bloodshot::runs::RunsError::Io { action: "read", path, .. } if path.ends_with("nope/config.json")),
+        matches!(&err, bloodshot::runs::RunsError::Io(bloodshot::files::IoError { action: "read", path, .. }) if path.ends_with("nope/config.json")),
         "{err:?}"
     );
     assert!(err.to_string().starts_with("cannot read "), "{err}");

@@ -29,17 +29,9 @@ pub enum InteropError {
         /// The runs folder.
         runs_dir: PathBuf,
     },
-    /// A file or folder could not be written or created.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file or folder could not be read, written or created.
+    #[error(transparent)]
+    Io(#[from] crate::files::IoError),
     /// The run folder could not be read or written.
     #[error(transparent)]
     Runs(#[from] RunsError),
@@ -57,19 +49,6 @@ impl InteropError {
         InteropError::File {
             path: path.to_path_buf(),
             what: folded.join(" "),
-        }
-    }
-
-    /// An I/O error while doing `action` on `path`.
-    pub fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> InteropError {
-        let path = path.into();
-        move |source| InteropError::Io {
-            action,
-            path,
-            source,
         }
     }
 }

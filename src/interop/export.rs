@@ -102,7 +102,7 @@ pub fn write_safetensors(
         .map_err(|e| InteropError::Tensor(format!("cannot write {}: {e}", partial.display())))?;
     std::fs::rename(&partial, out).map_err(|e| {
         let _ = std::fs::remove_file(&partial);
-        InteropError::io("write", out)(e)
+        crate::files::IoError::at("write", out)(e)
     })?;
     let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
     Ok(ExportSummary {

@@ -89,11 +89,6 @@ pub struct Imported {
     pub ignored: Vec<String>,
 }
 
-/// One sentence naming the file (library errors can span lines; they are folded into one).
-fn file_error(path: &Path, what: impl std::fmt::Display) -> InteropError {
-    InteropError::file(path, what)
-}
-
 /// The tensors of a checkpoint file, by name, with what kind of file it was.
 fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>), InteropError> {
     let mut head = Vec::with_capacity(16);
@@ -101,7 +96,7 @@ fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>
         use std::io::Read;
         std::fs::File::open(path)
             .and_then(|f| f.take(16).read_to_end(&mut head))
-            .map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+            .map_err(|e| InteropError::file(path, format!("cannot read: {e}")))?;
     }
     let n = head.len();
     if n >= 2 && &head[..2] == b"PK" {
@@ -116,19 +111,19 @@ fn read_tensors(path: &Path) -> Result<(SourceKind, BTreeMap<String, PackTensor>
             return Ok((SourceKind::LightningCheckpoint, tensors.clone()));
         }
         let mut plain = PytorchStore::from_file(path).map_indices_contiguous(false);
-        let tensors = plain
-            .get_all_tensors()
-            .map_err(|e| file_error(path, format!("not a readable PyTorch checkpoint ({e})")))?;
+        let tensors = plain.get_all_tensors().map_err(|e| {
+            InteropError::file(path, format!("not a readable PyTorch checkpoint ({e})"))
+        })?;
         return Ok((SourceKind::TorchvisionStateDict, tensors.clone()));
     }
     if n >= 9 && head[8] == b'{' {
         let mut store = SafetensorsStore::from_file(path).map_indices_contiguous(false);
-        let tensors = store
-            .get_all_tensors()
-            .map_err(|e| file_error(path, format!("not a readable safetensors file ({e})")))?;
+        let tensors = store.get_all_tensors().map_err(|e| {
+            InteropError::file(path, format!("not a readable safetensors file ({e})"))
+        })?;
         return Ok((SourceKind::Safetensors, tensors.clone()));
     }
-    Err(file_error(
+    Err(InteropError::file(
         path,
         "neither a PyTorch checkpoint (.pth/.pt/.ckpt zip archive) nor a safetensors file",
     ))
@@ -205,7 +200,7 @@ fn embedder_tensors(
         .collect();
     if !tensors.keys().any(|k| k.starts_with("features.")) {
         let some: Vec<&String> = tensors.keys().take(5).collect();
-        return Err(file_error(
+        return Err(InteropError::file(
             path,
             format!(
                 "holds no EfficientNet `features.*` weights (first keys: {some:?}); bloodshot reads torchvision efficientnet_b0 state dicts and BloodShot Lightning checkpoints"
@@ -218,7 +213,7 @@ fn embedder_tensors(
             && !known.contains_key(k.as_str())
             && !k.ends_with("num_batches_tracked")
     }) {
-        return Err(file_error(
+        return Err(InteropError::file(
             path,
             format!(
                 "`{extra}` is not a weight of EfficientNet-B0: the file holds another network (EfficientNet-B1 or larger?)"
@@ -226,7 +221,7 @@ fn embedder_tensors(
         ));
     }
     if let Some(missing) = table.iter().find(|p| !tensors.contains_key(&p.torch)) {
-        return Err(file_error(
+        return Err(InteropError::file(
             path,
             format!("has no `{}`, which EfficientNet-B0 needs", missing.torch),
         ));
@@ -262,7 +257,7 @@ fn choose_head<'a>(
     } else if linear.is_some() {
         Objective::Softmax
     } else {
-        return Err(file_error(
+        return Err(InteropError::file(
             path,
             format!(
                 "has neither `{BLOODSHOT_AAM_W}` (AAMSoftmax class centres) nor `{TORCH_CLASSIFIER_WEIGHT}` (a linear classifier): no head to import"
@@ -282,7 +277,7 @@ fn choose_head<'a>(
         (true, Some(w), _) => (BLOODSHOT_AAM_W, w),
         (false, _, Some(w)) => (TORCH_CLASSIFIER_WEIGHT, w),
         (true, None, _) => {
-            return Err(file_error(
+            return Err(InteropError::file(
                 path,
                 format!(
                     "--objective {objective} needs AAMSoftmax class centres `{BLOODSHOT_AAM_W}`, but the file only has a linear classifier `{TORCH_CLASSIFIER_WEIGHT}`"
@@ -290,7 +285,7 @@ fn choose_head<'a>(
             ));
         }
         (false, Some(_), None) => {
-            return Err(file_error(
+            return Err(InteropError::file(
                 path,
                 format!(
                     "--objective softmax needs a linear classifier `{TORCH_CLASSIFIER_WEIGHT}`, but the file holds AAMSoftmax class centres `{BLOODSHOT_AAM_W}`"
@@ -304,7 +299,7 @@ fn choose_head<'a>(
         (true, &[EMBEDDING_DIM, c]) if c > 0 => c,
         (false, &[c, EMBEDDING_DIM]) if c > 0 => c,
         _ => {
-            return Err(file_error(
+            return Err(InteropError::file(
                 path,
                 format!(
                     "`{}` has shape {head_shape:?}, but an EfficientNet-B0 head needs {}",
@@ -342,7 +337,7 @@ fn head_classes(
     let (head_name, n_classes) = head;
     let classes: Vec<String> = match &opts.classes {
         Some(c) if c.len() != n_classes => {
-            return Err(file_error(
+            return Err(InteropError::file(
                 path,
                 format!(
                     "--classes names {} classes but `{}` holds {n_classes}",
@@ -408,7 +403,7 @@ fn weight_pack(
                 pack.push(bridge::from_data(data, BURN_LINEAR_BIAS.into(), None));
             }
             Some(b) => {
-                return Err(file_error(
+                return Err(InteropError::file(
                     path,
                     format!(
                         "`{TORCH_CLASSIFIER_BIAS}` has shape {:?}, expected [{n_classes}]",
@@ -417,7 +412,7 @@ fn weight_pack(
                 ));
             }
             None => {
-                return Err(file_error(
+                return Err(InteropError::file(
                     path,
                     format!("has `{TORCH_CLASSIFIER_WEIGHT}` but no `{TORCH_CLASSIFIER_BIAS}`"),
                 ));
@@ -468,7 +463,7 @@ fn apply_checked(
             ),
             other => format!("cannot apply a weight: {other}"),
         };
-        return Err(file_error(path, message));
+        return Err(InteropError::file(path, message));
     }
     // Everything we provided must have landed; parameters we did not provide (none for B0)
     // would keep random values, which must never pass silently.
@@ -573,14 +568,14 @@ pub fn import_checkpoint(
     let run = match &opts.name {
         Some(name) => {
             std::fs::create_dir_all(runs_dir)
-                .map_err(InteropError::io("create runs folder", runs_dir))?;
+                .map_err(crate::files::IoError::at("create runs folder", runs_dir))?;
             let dir = runs_dir.join(name);
             std::fs::create_dir(&dir).map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => InteropError::Exists {
                     name: name.clone(),
                     runs_dir: runs_dir.to_path_buf(),
                 },
-                _ => InteropError::io("create run folder", &dir)(e),
+                _ => crate::files::IoError::at("create run folder", &dir)(e).into(),
             })?;
             RunDir { path: dir }
         }
@@ -642,8 +637,10 @@ fn write_run(
     run.write_info(&info)?;
     let final_dir = run.checkpoint_dir(1);
     let partial = final_dir.with_file_name(".epoch-001.partial");
-    std::fs::create_dir_all(&partial)
-        .map_err(InteropError::io("create checkpoint folder", &partial))?;
+    std::fs::create_dir_all(&partial).map_err(crate::files::IoError::at(
+        "create checkpoint folder",
+        &partial,
+    ))?;
     loaded
         .model
         .clone()
@@ -666,7 +663,7 @@ fn write_run(
         },
     )?;
     std::fs::rename(&partial, &final_dir)
-        .map_err(InteropError::io("finish checkpoint", &final_dir))?;
+        .map_err(crate::files::IoError::at("finish checkpoint", &final_dir))?;
     Ok(run.write_status(&RunStatus::ended(
         RunState::Finished,
         1,

@@ -312,10 +312,12 @@ pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, super::Report
         .iter()
         .filter_map(|r| Some((r.info().ok()?.id, r.metrics().0)))
         .collect();
-    std::fs::create_dir_all(out).map_err(|source| super::ReportError::Io {
-        action: "create the export folder",
-        path: out.into(),
-        source,
+    std::fs::create_dir_all(out).map_err(|source| {
+        super::ReportError::from(crate::files::IoError {
+            action: "create the export folder",
+            path: out.into(),
+            source,
+        })
     })?;
     let tables = [
         ("runs.csv", runs_table(&reports)),
@@ -332,11 +334,11 @@ pub fn write_csv(runs_dir: &Path, out: &Path) -> Result<CsvExport, super::Report
     for (name, table) in tables {
         let path = out.join(name);
         crate::files::write_atomic(&path, table.text.as_bytes()).map_err(|source| {
-            super::ReportError::Io {
+            super::ReportError::from(crate::files::IoError {
                 action: "write",
                 path: path.clone(),
                 source,
-            }
+            })
         })?;
         export.files.push(path);
         export.rows.push(table.rows);

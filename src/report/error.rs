@@ -10,17 +10,9 @@ pub enum ReportError {
     /// A run folder could not be read.
     #[error(transparent)]
     Runs(#[from] RunsError),
-    /// A file or folder could not be written or created.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file or folder could not be read, written or created.
+    #[error(transparent)]
+    Io(#[from] crate::files::IoError),
     /// Nothing to export.
     #[error("no run in {} to export: train one first (bloodshot train)", .0.display())]
     NoRuns(PathBuf),

@@ -20,10 +20,12 @@ pub fn write(run: &RunDir, out: Option<&Path>) -> Result<PathBuf, ReportError> {
     let rep = collect(run)?;
     let cmp = markdown::collect_comparable(run);
     let out = out.map_or_else(|| run.path.join("report.md"), Path::to_path_buf);
-    std::fs::write(&out, render(&rep, &cmp)).map_err(|source| ReportError::Io {
-        action: "write",
-        path: out.clone(),
-        source,
+    std::fs::write(&out, render(&rep, &cmp)).map_err(|source| {
+        ReportError::from(crate::files::IoError {
+            action: "write",
+            path: out.clone(),
+            source,
+        })
     })?;
     Ok(out)
 }

@@ -35,8 +35,10 @@ pub fn save_checkpoint(
         .unwrap_or_default();
     let partial = parent.join(format!(".{name}.partial"));
     let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial)
-        .map_err(RunsError::io("create checkpoint folder", &partial))?;
+    std::fs::create_dir_all(&partial).map_err(crate::files::IoError::at(
+        "create checkpoint folder",
+        &partial,
+    ))?;
     let res = (|| {
         model
             .clone()
@@ -67,11 +69,14 @@ pub fn save_checkpoint(
         };
         write_json(&partial.join("progress.json"), &recorded)?;
         if final_dir.exists() {
-            std::fs::remove_dir_all(final_dir).map_err(RunsError::io("replace", final_dir))?;
+            std::fs::remove_dir_all(final_dir)
+                .map_err(crate::files::IoError::at("replace", final_dir))?;
         }
         // The rename is what makes the checkpoint exist: a kill before it leaves only the
         // `.partial` folder, which is ignored and cleaned on resume.
-        std::fs::rename(&partial, final_dir).map_err(RunsError::io("finish checkpoint", final_dir))
+        std::fs::rename(&partial, final_dir)
+            .map_err(crate::files::IoError::at("finish checkpoint", final_dir))?;
+        Ok(())
     })();
     if let Err(e) = res {
         let _ = std::fs::remove_dir_all(&partial);

@@ -31,7 +31,8 @@ impl RunDir {
 
     /// Creates `runs_dir/<id>/` with a fresh id from time and objective.
     pub fn create(runs_dir: &Path, objective: &str) -> Result<Self, RunsError> {
-        std::fs::create_dir_all(runs_dir).map_err(RunsError::io("create runs folder", runs_dir))?;
+        std::fs::create_dir_all(runs_dir)
+            .map_err(crate::files::IoError::at("create runs folder", runs_dir))?;
         let now = unix_now();
         let base = format!("{}-{objective}", timestamp(now));
         for n in 0..1000 {
@@ -44,7 +45,9 @@ impl RunDir {
             match std::fs::create_dir(&path) {
                 Ok(()) => return Ok(Self { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(RunsError::io("create run folder", path)(e)),
+                Err(e) => {
+                    return Err(crate::files::IoError::at("create run folder", path)(e).into());
+                }
             }
         }
         Err(RunsError::TooMany {
@@ -64,7 +67,8 @@ impl RunDir {
         {
             return Err(RunsError::BadId(id.into()));
         }
-        std::fs::create_dir_all(runs_dir).map_err(RunsError::io("create runs folder", runs_dir))?;
+        std::fs::create_dir_all(runs_dir)
+            .map_err(crate::files::IoError::at("create runs folder", runs_dir))?;
         let path = runs_dir.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => Ok(Self { path }),
@@ -72,7 +76,7 @@ impl RunDir {
                 id: id.into(),
                 runs_dir: runs_dir.into(),
             }),
-            Err(e) => Err(RunsError::io("create run folder", path)(e)),
+            Err(e) => Err(crate::files::IoError::at("create run folder", path)(e).into()),
         }
     }
 

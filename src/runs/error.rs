@@ -7,17 +7,9 @@ use std::path::PathBuf;
 /// An error of the run-folder layer.
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
-    /// A file or folder could not be read, written, opened or created.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done (`read`, `create runs folder`, …).
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file or folder could not be read, written or created.
+    #[error(transparent)]
+    Io(#[from] crate::files::IoError),
     /// A JSON file that does not parse, or a value that does not serialise.
     #[error("{} is not valid: {source}", path.display())]
     Json {
@@ -79,21 +71,6 @@ pub enum RunsError {
     /// A training setting out of range (the sentence names the value).
     #[error("{0}")]
     Config(String),
-}
-
-impl RunsError {
-    /// An I/O error while doing `action` on `path`.
-    pub fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> RunsError {
-        let path = path.into();
-        move |source| RunsError::Io {
-            action,
-            path,
-            source,
-        }
-    }
 }
 
 /// Modules that still speak in sentences take the message.

@@ -10,7 +10,7 @@ use crate::files::write_atomic;
 
 /// Reads a JSON file with a one-sentence error naming it.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunsError> {
-    let text = std::fs::read_to_string(path).map_err(RunsError::io("read", path))?;
+    let text = std::fs::read_to_string(path).map_err(crate::files::IoError::at("read", path))?;
     serde_json::from_str(&text).map_err(|source| RunsError::Json {
         path: path.into(),
         source,
@@ -23,5 +23,6 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunsError>
         path: path.into(),
         source,
     })?;
-    write_atomic(path, text.as_bytes()).map_err(RunsError::io("write", path))
+    write_atomic(path, text.as_bytes()).map_err(crate::files::IoError::at("write", path))?;
+    Ok(())
 }

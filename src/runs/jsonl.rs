@@ -16,12 +16,12 @@ pub struct MetricsWriter {
 impl MetricsWriter {
     /// Opens for append, first repairing a torn last line left by a kill.
     pub fn open(path: &Path) -> Result<Self, RunsError> {
-        repair_jsonl(path).map_err(RunsError::io("repair", path))?;
+        repair_jsonl(path).map_err(crate::files::IoError::at("repair", path))?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(RunsError::io("open", path))?;
+            .map_err(crate::files::IoError::at("open", path))?;
         Ok(Self { file })
     }
 

@@ -11,17 +11,9 @@ pub enum SweepError {
     /// range.
     #[error(transparent)]
     Runs(#[from] RunsError),
-    /// A file or folder could not be written or created.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file or folder could not be read, written or created.
+    #[error(transparent)]
+    Io(#[from] crate::files::IoError),
     /// The k-shot options of the spec.
     #[error(transparent)]
     KShot(#[from] crate::fewshot::evaluate::KShotError),
@@ -44,21 +36,6 @@ pub enum SweepError {
     /// A thousand sweeps created in the same second.
     #[error("too many sweeps named {0}")]
     TooMany(String),
-}
-
-impl SweepError {
-    /// An I/O error while doing `action` on `path`.
-    pub fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> SweepError {
-        let path = path.into();
-        move |source| SweepError::Io {
-            action,
-            path,
-            source,
-        }
-    }
 }
 
 /// Front ends print the sentence.

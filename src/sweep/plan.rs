@@ -249,7 +249,7 @@ impl Sweep {
     pub fn create(runs_dir: &Path, spec: SweepSpec) -> Result<Sweep, SweepError> {
         spec.validate()?;
         let root = sweeps_dir(runs_dir);
-        std::fs::create_dir_all(&root).map_err(SweepError::io("create", &root))?;
+        std::fs::create_dir_all(&root).map_err(crate::files::IoError::at("create", &root))?;
         let now = unix_now();
         let stem = format!("sweep-{}", timestamp(now));
         let mut id = None;
@@ -265,7 +265,11 @@ impl Sweep {
                     break;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(SweepError::io("create", root.join(&candidate))(e)),
+                Err(e) => {
+                    return Err(
+                        crate::files::IoError::at("create", root.join(&candidate))(e).into(),
+                    );
+                }
             }
         }
         let id = id.ok_or(SweepError::TooMany(stem))?;

@@ -179,7 +179,7 @@ pub fn run(
         )));
     }
     let logs = sweep.dir(runs_dir).join("logs");
-    std::fs::create_dir_all(&logs).map_err(SweepError::io("create", &logs))?;
+    std::fs::create_dir_all(&logs).map_err(crate::files::IoError::at("create", &logs))?;
     let started = unix_now();
     write_record(runs_dir, sweep, devices, started, "running");
     let queue: Mutex<VecDeque<usize>> = Mutex::new(
@@ -368,6 +368,7 @@ pub fn write_table1(runs_dir: &Path, sweep: &Sweep) -> Result<PathBuf, SweepErro
     let mut md = format!("# Sweep `{}`: {} jobs\n\n", sweep.id, sweep.jobs.len());
     crate::report::table1::render(&mut md, &table);
     let path = sweep.dir(runs_dir).join("table1.md");
-    crate::files::write_atomic(&path, md.as_bytes()).map_err(SweepError::io("write", &path))?;
+    crate::files::write_atomic(&path, md.as_bytes())
+        .map_err(crate::files::IoError::at("write", &path))?;
     Ok(path)
 }

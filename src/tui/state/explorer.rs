@@ -117,33 +117,21 @@ impl ExplorerState {
     /// A key while the filter prompt is open: edits it; Enter applies it (an empty one keeps
     /// every job; one that does not parse keeps the old filter and says why), Esc closes it.
     pub fn prompt_key(&mut self, code: KeyCode) {
-        let Some(text) = self.prompt.as_mut() else {
+        let super::PromptKey::Submitted(typed) = super::prompt_key(&mut self.prompt, code) else {
             return;
         };
-        match code {
-            KeyCode::Char(c) => text.push(c),
-            KeyCode::Backspace => {
-                text.pop();
+        let parsed = match &self.table {
+            Some((_, t)) => Filter::parse(&typed, t).map_err(|e| e.to_string()),
+            None => Err("no table yet: the sweep's jobs are still being read".to_string()),
+        };
+        match parsed {
+            Ok(f) => {
+                self.filter = f;
+                self.filter_text = typed;
+                self.filter_error = None;
+                self.selected = 0;
             }
-            KeyCode::Esc => self.prompt = None,
-            KeyCode::Enter => {
-                let typed = text.trim().to_string();
-                self.prompt = None;
-                let parsed = match &self.table {
-                    Some((_, t)) => Filter::parse(&typed, t).map_err(|e| e.to_string()),
-                    None => Err("no table yet: the sweep's jobs are still being read".to_string()),
-                };
-                match parsed {
-                    Ok(f) => {
-                        self.filter = f;
-                        self.filter_text = typed;
-                        self.filter_error = None;
-                        self.selected = 0;
-                    }
-                    Err(e) => self.filter_error = Some(e),
-                }
-            }
-            _ => {}
+            Err(e) => self.filter_error = Some(e),
         }
     }
 

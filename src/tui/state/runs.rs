@@ -68,27 +68,16 @@ impl RunsState {
     /// A key while the import prompt is open: edits the path; Enter returns the path to
     /// import (`~/` expanded), Esc closes the prompt.
     pub fn prompt_key(&mut self, code: KeyCode) -> Option<PathBuf> {
-        let text = self.prompt.as_mut()?;
-        match code {
-            KeyCode::Char(c) => text.push(c),
-            KeyCode::Backspace => {
-                text.pop();
-            }
-            KeyCode::Esc => self.prompt = None,
-            KeyCode::Enter => {
-                let path = text.trim().to_string();
-                self.prompt = None;
-                if path.is_empty() {
-                    return None;
-                }
-                return Some(match path.strip_prefix("~/") {
-                    Some(rest) => directories::BaseDirs::new()
-                        .map_or_else(|| PathBuf::from(&path), |d| d.home_dir().join(rest)),
-                    None => PathBuf::from(path),
-                });
-            }
-            _ => {}
+        let super::PromptKey::Submitted(path) = super::prompt_key(&mut self.prompt, code) else {
+            return None;
+        };
+        if path.is_empty() {
+            return None;
         }
-        None
+        Some(match path.strip_prefix("~/") {
+            Some(rest) => directories::BaseDirs::new()
+                .map_or_else(|| PathBuf::from(&path), |d| d.home_dir().join(rest)),
+            None => PathBuf::from(path),
+        })
     }
 }
