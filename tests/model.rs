@@ -500,11 +500,12 @@ fn recalibration_without_graph_matches_training_mode_passes() {
     assert_eq!(without_graph[0], with_graph[0], "stem mean");
     assert_eq!(without_graph[1], with_graph[1], "stem variance");
     // Deeper, the inference kernels (one-pass SiLU, 1×1 products) round differently from the
-    // training nodes in the last bits, and 16 blocks compound it: measured 3.1e-5 relative
-    // at worst (the head's variance). A wrong recalibration (running instead of batch
-    // statistics, another momentum, no write-back, no stochastic-depth switch) moves them by
-    // far more than 1e-4.
-    let mut moved = 0f32;
+    // training nodes in the last bits, and 16 blocks compound it: measured 2.4e-5 (portable),
+    // 4.4e-5 (AVX2) and 1.0e-4 (AVX-512) relative at worst. The statistics themselves move
+    // by 2.5e-2 relative at the median, so a wrong recalibration (running instead of batch
+    // statistics, another momentum, no write-back, no stochastic-depth switch) is off by far
+    // more than 1e-3 per value, and by a good part of the whole move in total.
+    let (mut error, mut moved, mut moves) = (0f64, 0f64, Vec::new());
     for (k, ((new, old), start)) in without_graph
         .iter()
         .zip(&with_graph)
@@ -513,16 +514,24 @@ fn recalibration_without_graph_matches_training_mode_passes() {
     {
         for ((a, b), s) in new.iter().zip(old).zip(start) {
             assert!(
-                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                (a - b).abs() <= 1e-3 * b.abs().max(1.0),
                 "batch norm {} {}: {a} without a graph, {b} with one",
                 k / 2,
                 if k % 2 == 0 { "mean" } else { "variance" }
             );
-            moved = moved.max((b - s).abs());
+            error += f64::from((a - b).abs());
+            moved += f64::from((b - s).abs());
+            moves.push((b - s).abs() / b.abs().max(1.0));
         }
     }
+    moves.sort_by(f32::total_cmp);
+    let median = moves[moves.len() / 2];
     assert!(
-        moved > 1e-3,
-        "the passes hardly moved the statistics ({moved})"
+        median > 1e-2,
+        "the passes hardly moved the statistics (median {median})"
+    );
+    assert!(
+        error < 1e-3 * moved,
+        "the two ways differ by {error} in total against a move of {moved}"
     );
 }
