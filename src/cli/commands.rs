@@ -236,6 +236,25 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         },
         (None, None) => Start::New(runs_dir.clone()),
     };
+    let config = train_config(&a, &runs_dir)?;
+    let stop = StopSignal::new();
+    install_signal_handlers(&stop);
+    let mut printer = TrainPrinter::default();
+    let outcome = train::train(start, Some(config), &mut |ev| printer.print(ev), &stop)?;
+    if a.json {
+        print_json(&serde_json::json!({
+            "run_id": outcome.run_dir.id(),
+            "run_dir": outcome.run_dir.path,
+            "last_epoch": outcome.last_epoch,
+            "stopped_early": outcome.stopped_early,
+            "epochs": printer.epochs,
+        }))?;
+    }
+    Ok(())
+}
+
+/// The checked configuration `train`'s options ask for (a resumed run keeps its own).
+fn train_config(a: &TrainArgs, runs_dir: &Path) -> Result<TrainConfig, String> {
     let defaults = TrainConfig::default();
     let config = TrainConfig {
         objective: a.objective,
@@ -253,21 +272,27 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         init: a
             .init
             .as_deref()
-            .map(|s| init_source(&runs_dir, s))
+            .map(|s| init_source(runs_dir, s))
             .transpose()?,
         ..a.data.apply(defaults.clone(), Path::to_path_buf)
     };
     config.validate()?;
-    let stop = StopSignal::new();
-    install_signal_handlers(&stop);
-    let mut p = Progress::new();
-    let json = a.json;
-    let mut epochs = Vec::new();
-    let mut first_step_shown = false;
-    let outcome = train::train(
-        start,
-        Some(config),
-        &mut |ev| match ev {
+    Ok(config)
+}
+
+/// `train`'s progress on the terminal: a progress bar on a terminal, a line every 20 steps
+/// in a log; the epochs kept for `--json`.
+#[derive(Default)]
+struct TrainPrinter {
+    p: Progress,
+    epochs: Vec<bloodshot::runs::EpochSummary>,
+    first_step_shown: bool,
+}
+
+impl TrainPrinter {
+    fn print(&mut self, ev: TrainEvent) {
+        let p = &mut self.p;
+        match ev {
             TrainEvent::Started {
                 run_id,
                 run_dir,
@@ -277,12 +302,10 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
                 steps_per_epoch,
                 first_epoch,
                 epochs,
-            } => {
-                p.line(&format!(
+            } => p.line(&format!(
                 "run {run_id} in {}\n  device {device}; {} classes; train/val/test {}/{}/{}; {steps_per_epoch} steps per epoch; epochs {first_epoch}..={epochs}",
                 run_dir.display(), classes.len(), split_sizes[0], split_sizes[1], split_sizes[2]
-            ));
-            }
+            )),
             TrainEvent::WarmingUp { what } => p.line(&format!("warming up: {what}")),
             TrainEvent::Step {
                 epoch,
@@ -294,18 +317,18 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
                 seconds,
                 ..
             } => {
-                if !first_step_shown {
+                if !self.first_step_shown {
                     // Bounded, visible warm-up: the first step's time (kernel compilation on a
                     // GPU) is always printed.
-                    first_step_shown = true;
+                    self.first_step_shown = true;
                     p.line(&format!("first step took {seconds:.2} s"));
                 }
                 if p.is_tty() {
                     p.update(
-                    &format!("epoch {epoch} loss {loss:.4} acc {accuracy:.2} {images_per_sec:.1} img/s"),
-                    step,
-                    steps,
-                );
+                        &format!("epoch {epoch} loss {loss:.4} acc {accuracy:.2} {images_per_sec:.1} img/s"),
+                        step,
+                        steps,
+                    );
                 } else if step == 1 || step == steps || step % 20 == 0 {
                     eprintln!(
                         "epoch {epoch} step {step}/{steps}: loss {loss:.4}, acc {accuracy:.3}, {images_per_sec:.1} img/s ({seconds:.2} s)"
@@ -315,10 +338,10 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             TrainEvent::Validating { epoch } => p.line(&format!("epoch {epoch}: validating")),
             TrainEvent::Epoch(e) => {
                 p.line(&format!(
-                "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.1} s, {:.1} img/s",
-                e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_sec
-            ));
-                epochs.push(e);
+                    "epoch {}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.1} s, {:.1} img/s",
+                    e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy, e.seconds, e.images_per_sec
+                ));
+                self.epochs.push(e);
             }
             TrainEvent::Checkpoint { epoch, path } => {
                 p.line(&format!("checkpoint epoch {epoch}: {}", path.display()))
@@ -338,19 +361,8 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             )),
             // The error itself is printed once, by `main`.
             TrainEvent::Failed { .. } => {}
-        },
-        &stop,
-    )?;
-    if json {
-        print_json(&serde_json::json!({
-            "run_id": outcome.run_dir.id(),
-            "run_dir": outcome.run_dir.path,
-            "last_epoch": outcome.last_epoch,
-            "stopped_early": outcome.stopped_early,
-            "epochs": epochs,
-        }))?;
+        }
     }
-    Ok(())
 }
 
 /// `--init RUN|FILE` as an absolute path: a weights file, else a run (folder, id or
@@ -400,63 +412,13 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         ));
     }
     let device = bloodshot::device::open(a.device)?;
-    // The grid: per test-time augmentation (one embedding each), every classifier with every
-    // normalisation, in the order given; the first cell is the baseline of the paired
-    // differences. The bank depends on the labels only, so every cell scores the same draws.
-    let mut results = Vec::new();
-    let mut saved = Vec::new();
-    let mut scoring = std::time::Duration::ZERO;
-    let mut first_prep = None;
-    for tta in distinct(&a.classifier.tta) {
-        let embed_opts = KShotOptions {
-            tta,
-            ..opts.clone()
-        };
-        let (epoch, _ds, prep) = evaluate::prepare_checkpoint(
-            &run,
-            a.checkpoint,
-            &target,
-            &embed_opts,
-            &device,
-            &mut |ev| match ev {
-                PrepareProgress::Scanning => p.line(&format!("scanning {}", target.display())),
-                PrepareProgress::Embedding { done, total } => {
-                    p.update("embedding target images", done, total)
-                }
-                PrepareProgress::Warning(w) => p.line(&format!("warning: {w}")),
-                PrepareProgress::Note(n) => p.line(&n),
-            },
-        )?;
-        p.finish();
-        // A large bank takes the Gram path unless its matrix would not fit: say so.
-        if a.draws >= bloodshot::fewshot::score::GRAM_MIN_DRAWS
-            && a.classifier.method.contains(&Method::Prototype)
-            && let Some(why) = prep.scorer(opts.normalize).gram_refusal()
-        {
-            println!("note: {why}");
-        }
-        let started = std::time::Instant::now();
-        for method in distinct(&a.classifier.method) {
-            for normalize in distinct(&a.normalize) {
-                let o = KShotOptions {
-                    method,
-                    normalize,
-                    ..embed_opts.clone()
-                };
-                let (summary, sweep) = evaluate::run(&prep, &o, &a.sweep)?;
-                let result =
-                    KShotResult::new(&run, epoch, target.clone(), o, &prep, summary, sweep);
-                saved.push(result.save(&run)?);
-                results.push(result);
-            }
-        }
-        scoring += started.elapsed();
-        first_prep.get_or_insert((epoch, prep));
-    }
-    let (Some((epoch, prep)), false) = (first_prep, results.is_empty()) else {
-        return Err("--tta, --method and --normalize need at least one value each".into());
-    };
-    let elapsed = scoring;
+    let ScoredGrid {
+        results,
+        saved,
+        scoring: elapsed,
+        epoch,
+        prep,
+    } = score_grid(&a, &opts, &run, &target, &device, &mut p)?;
     let summaries: Vec<_> = results.iter().map(|r| r.summary.as_ref()).collect();
     let paired = paired::to_first(&summaries);
     if let Some(out) = &a.out {
@@ -491,6 +453,89 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         println!("report {}", out.display());
     }
     Ok(())
+}
+
+/// `kshot`'s results, saved, with the first embedding's preparation.
+struct ScoredGrid {
+    results: Vec<KShotResult>,
+    saved: Vec<PathBuf>,
+    /// Time spent scoring (embedding excluded).
+    scoring: std::time::Duration,
+    epoch: usize,
+    prep: evaluate::Prepared,
+}
+
+/// The grid: per test-time augmentation (one embedding each), every classifier with every
+/// normalisation, in the order given; the first cell is the baseline of the paired
+/// differences. The bank depends on the labels only, so every cell scores the same draws.
+fn score_grid(
+    a: &KshotArgs,
+    opts: &KShotOptions,
+    run: &RunDir,
+    target: &Path,
+    device: &burn::prelude::Device,
+    p: &mut Progress,
+) -> Result<ScoredGrid, String> {
+    let mut results = Vec::new();
+    let mut saved = Vec::new();
+    let mut scoring = std::time::Duration::ZERO;
+    let mut first_prep = None;
+    for tta in distinct(&a.classifier.tta) {
+        let embed_opts = KShotOptions {
+            tta,
+            ..opts.clone()
+        };
+        let (epoch, _ds, prep) = evaluate::prepare_checkpoint(
+            run,
+            a.checkpoint,
+            target,
+            &embed_opts,
+            device,
+            &mut |ev| match ev {
+                PrepareProgress::Scanning => p.line(&format!("scanning {}", target.display())),
+                PrepareProgress::Embedding { done, total } => {
+                    p.update("embedding target images", done, total)
+                }
+                PrepareProgress::Warning(w) => p.line(&format!("warning: {w}")),
+                PrepareProgress::Note(n) => p.line(&n),
+            },
+        )?;
+        p.finish();
+        // A large bank takes the Gram path unless its matrix would not fit: say so.
+        if a.draws >= bloodshot::fewshot::score::GRAM_MIN_DRAWS
+            && a.classifier.method.contains(&Method::Prototype)
+            && let Some(why) = prep.scorer(opts.normalize).gram_refusal()
+        {
+            println!("note: {why}");
+        }
+        let started = std::time::Instant::now();
+        for method in distinct(&a.classifier.method) {
+            for normalize in distinct(&a.normalize) {
+                let o = KShotOptions {
+                    method,
+                    normalize,
+                    ..embed_opts.clone()
+                };
+                let (summary, sweep) = evaluate::run(&prep, &o, &a.sweep)?;
+                let result =
+                    KShotResult::new(run, epoch, target.to_path_buf(), o, &prep, summary, sweep);
+                saved.push(result.save(run)?);
+                results.push(result);
+            }
+        }
+        scoring += started.elapsed();
+        first_prep.get_or_insert((epoch, prep));
+    }
+    let (Some((epoch, prep)), false) = (first_prep, results.is_empty()) else {
+        return Err("--tta, --method and --normalize need at least one value each".into());
+    };
+    Ok(ScoredGrid {
+        results,
+        saved,
+        scoring,
+        epoch,
+        prep,
+    })
 }
 
 /// The text of `kshot`'s first cell: where it ran, the classifier and normalisation, the

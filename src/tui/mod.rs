@@ -252,29 +252,8 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
     let backend = CrosstermBackend::new(std::io::stdout());
     let mut terminal = Terminal::new(backend).map_err(|e| e.to_string())?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AppEvent>();
-
-    // Terminal input on its own thread (crossterm's read blocks).
-    let itx = tx.clone();
-    std::thread::spawn(move || {
-        while let Ok(ev) = crossterm::event::read() {
-            if itx.send(AppEvent::Input(ev)).is_err() {
-                break;
-            }
-        }
-    });
-    // SIGTERM / SIGHUP (SSH dropped): stop training after the epoch, then leave.
-    let (sig_tx, mut sig_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ]) {
-        std::thread::spawn(move || {
-            for _ in signals.forever() {
-                let _ = sig_tx.send(());
-            }
-        });
-    }
-
+    spawn_input(tx.clone());
+    let mut sig_rx = spawn_signals();
     for e in [
         Effect::Scan,
         Effect::ScanDevices,
@@ -284,9 +263,7 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
         start(e, &app, &tx);
     }
     let mut dirty = true;
-    let mut last_sweeps = Instant::now();
-    let mut last_system = Instant::now();
-    let mut last_curves = Instant::now();
+    let mut reload = Reload::new();
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut tick = tokio::time::interval(Duration::from_millis(33));
     loop {
@@ -320,44 +297,13 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
                 app.should_quit = true;
             }
             _ = tick.tick() => {
-                // The Sweeps tab shows jobs of any process: re-read them every two seconds.
-                if app.tab == action::Tab::Sweeps && last_sweeps.elapsed() >= Duration::from_secs(2) {
-                    last_sweeps = Instant::now();
-                    start(Effect::LoadSweeps, &app, &tx);
-                    if app.explorer.shown
-                        && let Some(r) = app.sweeps.selected_row()
-                    {
-                        start(Effect::LoadExplorer(r.sweep.id.clone()), &app, &tx);
-                    }
-                }
-                // Overlaid runs and the baseline may still train: re-read them too.
-                if app.tab == action::Tab::Train && last_curves.elapsed() >= Duration::from_secs(2) {
-                    last_curves = Instant::now();
-                    for e in app.compare.refresh() {
-                        start(e, &app, &tx);
-                    }
-                }
-                // The Train tab's system history: the run folder's samples, every two seconds.
-                if app.tab == action::Tab::Train
-                    && last_system.elapsed() >= Duration::from_secs(2)
-                    && let Some(dir) = app.train.view.run_dir.clone()
-                {
-                    last_system = Instant::now();
-                    start(Effect::LoadSystem(dir), &app, &tx);
+                for e in reload.due(&app) {
+                    start(e, &app, &tx);
                 }
             }
         }
         if app.should_quit {
-            let waiting = if let Some((id, _)) = &app.sweeps.owned {
-                Some(format!(
-                    "bloodshot: sweep {id} stopped; its trainings saved their state. Continue with `bloodshot sweep --resume {id}` or s on the Sweeps tab."
-                ))
-            } else {
-                (app.train.view.active() && !app.train.view.watched).then(|| {
-                    "bloodshot: waiting for the training run to stop (checkpoint of the last complete epoch is kept)…".to_string()
-                })
-            };
-            return Ok(waiting);
+            return Ok(quit_message(&app));
         }
         // Redraw only when something changed, at most ~30 times a second.
         if dirty && last_draw.elapsed() >= Duration::from_millis(33) {
@@ -372,6 +318,96 @@ async fn event_loop(mut app: App) -> Result<Option<String>, String> {
             dirty = false;
         }
     }
+}
+
+/// Terminal input on its own thread (crossterm's read blocks).
+fn spawn_input(tx: event::Tx) {
+    std::thread::spawn(move || {
+        while let Ok(ev) = crossterm::event::read() {
+            if tx.send(AppEvent::Input(ev)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// SIGTERM / SIGHUP (SSH dropped): one message each; the loop stops training after the
+/// epoch, then leaves.
+fn spawn_signals() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (sig_tx, sig_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                let _ = sig_tx.send(());
+            }
+        });
+    }
+    sig_rx
+}
+
+/// What other processes may change, re-read every two seconds while its tab is shown.
+struct Reload {
+    sweeps: Instant,
+    curves: Instant,
+    system: Instant,
+}
+
+impl Reload {
+    const EVERY: Duration = Duration::from_secs(2);
+
+    fn new() -> Self {
+        let now = Instant::now();
+        Reload {
+            sweeps: now,
+            curves: now,
+            system: now,
+        }
+    }
+
+    /// The reloads due now.
+    fn due(&mut self, app: &App) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        // The Sweeps tab shows jobs of any process.
+        if app.tab == action::Tab::Sweeps && self.sweeps.elapsed() >= Self::EVERY {
+            self.sweeps = Instant::now();
+            effects.push(Effect::LoadSweeps);
+            if app.explorer.shown
+                && let Some(r) = app.sweeps.selected_row()
+            {
+                effects.push(Effect::LoadExplorer(r.sweep.id.clone()));
+            }
+        }
+        // Overlaid runs and the baseline may still train.
+        if app.tab == action::Tab::Train && self.curves.elapsed() >= Self::EVERY {
+            self.curves = Instant::now();
+            effects.extend(app.compare.refresh());
+        }
+        // The Train tab's system history: the run folder's samples.
+        if app.tab == action::Tab::Train
+            && self.system.elapsed() >= Self::EVERY
+            && let Some(dir) = app.train.view.run_dir.clone()
+        {
+            self.system = Instant::now();
+            effects.push(Effect::LoadSystem(dir));
+        }
+        effects
+    }
+}
+
+/// The line printed after the console closes while work goes on: a sweep to resume, or a
+/// training run finishing its epoch.
+fn quit_message(app: &App) -> Option<String> {
+    if let Some((id, _)) = &app.sweeps.owned {
+        return Some(format!(
+            "bloodshot: sweep {id} stopped; its trainings saved their state. Continue with `bloodshot sweep --resume {id}` or s on the Sweeps tab."
+        ));
+    }
+    (app.train.view.active() && !app.train.view.watched).then(|| {
+        "bloodshot: waiting for the training run to stop (checkpoint of the last complete epoch is kept)…".to_string()
+    })
 }
 
 /// Polls NVML while a run trains on a GPU and `flag` is set (nothing on the CPU).
@@ -390,18 +426,22 @@ fn start_gpu_poll(device: DeviceSpec, flag: Arc<AtomicBool>, tx: &event::Tx) {
     std::thread::spawn(move || gpu::poll(|r| tx.send(AppEvent::Gpu(r)).is_ok(), index, flag));
 }
 
+/// Runs `work` on tokio's blocking pool with its own sender.
+fn blocking(tx: &event::Tx, work: impl FnOnce(event::Tx) + Send + 'static) {
+    let tx = tx.clone();
+    tokio::task::spawn_blocking(move || work(tx));
+}
+
 /// Starts an effect's background work. It reads the state but never changes it: handles the
 /// console keeps (stop signals, flags) are made by the update and travel in the effect.
+/// One arm per effect, each naming the worker function and the state it reads.
 fn start(effect: Effect, app: &App, tx: &event::Tx) {
-    let tx = tx.clone();
+    let runs_dir = app.runs_dir.clone();
     match effect {
         Effect::Scan => {
-            for (which, root) in [
-                (Which::Base, app.base.clone()),
-                (Which::Target, app.target.clone()),
-            ] {
-                let tx = tx.clone();
-                tokio::task::spawn_blocking(move || worker::scan(tx, which, root));
+            for (which, root) in [(Which::Base, &app.base), (Which::Target, &app.target)] {
+                let root = root.clone();
+                blocking(tx, move |tx| worker::scan(tx, which, root));
             }
         }
         Effect::Train {
@@ -409,11 +449,9 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
             stop,
             gpu_poll,
         } => {
-            start_gpu_poll(config.device, gpu_poll, &tx);
-            let runs = app.runs_dir.clone();
-            tokio::task::spawn_blocking(move || {
-                worker::train(tx, Start::New(runs), Some(*config), stop)
-            });
+            start_gpu_poll(config.device, gpu_poll, tx);
+            let start = Start::New(runs_dir);
+            blocking(tx, move |tx| worker::train(tx, start, Some(*config), stop));
         }
         Effect::Resume {
             run,
@@ -421,54 +459,33 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
             gpu_poll,
         } => {
             if let Ok(info) = run.info() {
-                start_gpu_poll(info.config.device, gpu_poll, &tx);
+                start_gpu_poll(info.config.device, gpu_poll, tx);
             }
-            tokio::task::spawn_blocking(move || {
-                worker::train(
-                    tx,
-                    Start::Resume {
-                        run,
-                        epochs: None,
-                        device: None,
-                    },
-                    None,
-                    stop,
-                )
-            });
+            let start = Start::Resume {
+                run,
+                epochs: None,
+                device: None,
+            };
+            blocking(tx, move |tx| worker::train(tx, start, None, stop));
         }
         Effect::Watch { path, flag } => {
+            let tx = tx.clone();
             std::thread::spawn(move || worker::watch(tx, path, flag));
         }
-        Effect::ScanDevices => {
-            tokio::task::spawn_blocking(move || {
-                let usable = bloodshot::device::inventory::Inventory::scan().usable();
-                let _ = tx.send(AppEvent::Devices(usable));
-            });
-        }
-        Effect::LoadSystem(dir) => {
-            tokio::task::spawn_blocking(move || {
-                let samples = bloodshot::train::system::read_history(&dir.join("system.jsonl"));
-                let _ = tx.send(AppEvent::System(dir, samples));
-            });
-        }
-        Effect::LoadSweeps => {
-            let dir = app.runs_dir.clone();
-            tokio::task::spawn_blocking(move || worker::load_sweeps(tx, dir));
-        }
+        Effect::ScanDevices => blocking(tx, worker::scan_devices),
+        Effect::LoadSystem(dir) => blocking(tx, move |tx| worker::load_system(tx, dir)),
+        Effect::LoadSweeps => blocking(tx, move |tx| worker::load_sweeps(tx, runs_dir)),
         Effect::RunSweep {
             sweep,
             devices,
             control,
         } => {
-            let dir = app.runs_dir.clone();
             // A plain thread: quitting must not wait for the sweep (it is cancelled, and its
             // trainings save their state).
-            std::thread::spawn(move || worker::run_sweep(tx, dir, sweep, devices, control));
+            let tx = tx.clone();
+            std::thread::spawn(move || worker::run_sweep(tx, runs_dir, sweep, devices, control));
         }
-        Effect::LoadRuns => {
-            let dir = app.runs_dir.clone();
-            tokio::task::spawn_blocking(move || worker::load_runs(tx, dir));
-        }
+        Effect::LoadRuns => blocking(tx, move |tx| worker::load_runs(tx, runs_dir)),
         Effect::Prepare {
             run,
             epoch,
@@ -476,56 +493,36 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
             device,
         } => {
             let target = app.target.clone();
-            tokio::task::spawn_blocking(move || {
+            blocking(tx, move |tx| {
                 worker::prepare(tx, run, epoch, target, opts, device)
             });
         }
         Effect::Evaluate { from, to } => {
             if let Some(s) = app.kshot.session.clone() {
                 let cell = Cell::of(&app.kshot.opts.0);
-                tokio::task::spawn_blocking(move || worker::evaluate_draws(tx, s, from, to, cell));
+                blocking(tx, move |tx| worker::evaluate_draws(tx, s, from, to, cell));
             }
         }
         Effect::Sweep => {
             if let Some(s) = app.kshot.session.clone() {
                 let opts = app.kshot.opts.0.clone();
-                tokio::task::spawn_blocking(move || worker::sweep(tx, s, opts));
+                blocking(tx, move |tx| worker::sweep(tx, s, opts));
             }
         }
         Effect::SaveKShot => {
             if let (Some(s), Some(row)) = (app.kshot.session.clone(), app.kshot_run().cloned()) {
-                let opts = app.kshot.opts.0.clone();
-                let target = app.target.clone();
-                let runs_dir = app.runs_dir.clone();
-                tokio::task::spawn_blocking(move || {
+                let (opts, target) = (app.kshot.opts.0.clone(), app.target.clone());
+                blocking(tx, move |tx| {
                     worker::save_kshot(tx, row.path, s, opts, target, runs_dir)
                 });
             }
         }
-        Effect::Import(path) => {
-            let runs_dir = app.runs_dir.clone();
-            tokio::task::spawn_blocking(move || worker::import(tx, path, runs_dir));
-        }
-        Effect::ExportWeights(run) => {
-            tokio::task::spawn_blocking(move || worker::export_weights(tx, run));
-        }
-        Effect::LoadCurves(paths) => {
-            tokio::task::spawn_blocking(move || worker::load_curves(tx, paths));
-        }
-        Effect::LoadBaseline(path) => {
-            tokio::task::spawn_blocking(move || {
-                let curves =
-                    bloodshot::report::compare::Curves::load(&bloodshot::runs::RunDir { path });
-                let _ = tx.send(AppEvent::Baseline(curves.map_err(|e| e.to_string())));
-            });
-        }
-        Effect::LoadExplorer(id) => {
-            let dir = app.runs_dir.clone();
-            tokio::task::spawn_blocking(move || worker::load_explorer(tx, dir, id));
-        }
-        Effect::Export(paths) => {
-            tokio::task::spawn_blocking(move || worker::export(tx, paths));
-        }
+        Effect::Import(path) => blocking(tx, move |tx| worker::import(tx, path, runs_dir)),
+        Effect::ExportWeights(run) => blocking(tx, move |tx| worker::export_weights(tx, run)),
+        Effect::LoadCurves(paths) => blocking(tx, move |tx| worker::load_curves(tx, paths)),
+        Effect::LoadBaseline(path) => blocking(tx, move |tx| worker::load_baseline(tx, path)),
+        Effect::LoadExplorer(id) => blocking(tx, move |tx| worker::load_explorer(tx, runs_dir, id)),
+        Effect::Export(paths) => blocking(tx, move |tx| worker::export(tx, paths)),
     }
 }
 

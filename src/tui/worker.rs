@@ -111,6 +111,24 @@ pub fn watch(tx: Tx, run_path: PathBuf, running: Arc<AtomicBool>) {
 }
 
 /// Reads the run list and Table 1, reading each run folder once.
+/// The devices this machine can train on.
+pub fn scan_devices(tx: Tx) {
+    let usable = bloodshot::device::inventory::Inventory::scan().usable();
+    let _ = tx.send(AppEvent::Devices(usable));
+}
+
+/// A run's system history (its `system.jsonl`).
+pub fn load_system(tx: Tx, dir: PathBuf) {
+    let samples = bloodshot::train::system::read_history(&dir.join("system.jsonl"));
+    let _ = tx.send(AppEvent::System(dir, samples));
+}
+
+/// The pinned baseline run's curves.
+pub fn load_baseline(tx: Tx, path: PathBuf) {
+    let curves = report::compare::Curves::load(&RunDir { path });
+    let _ = tx.send(AppEvent::Baseline(curves.map_err(|e| e.to_string())));
+}
+
 pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
     let runs: Vec<(RunDir, report::RunReport)> = list_runs(&runs_dir)
         .into_iter()
