@@ -48,29 +48,45 @@ const NUC_VIOLET: Rgb = [125.0, 14.0, 186.0];
 const FINE_PINK: Rgb = [198.0, 140.0, 196.0];
 const AZURO: Rgb = [128.0, 30.0, 132.0];
 
-pub(super) fn aml_look(class: &str) -> AmlLook {
-    let base = AmlLook {
-        cell_r: 0.22,
-        nuc: Nuc::Round,
-        nuc_r: 0.6,
-        nuc_off: 0.1,
-        cyto: Some([200.0, 185.0, 220.0]),
-        nuc_col: NUC_VIOLET,
-        chromatin: 0.18,
-        granules: None,
-        vacuoles: 0,
-        nucleoli: 0,
-    };
-    let fine = |count| Granules {
+/// The look of a class the table does not name.
+const BASE: AmlLook = AmlLook {
+    cell_r: 0.22,
+    nuc: Nuc::Round,
+    nuc_r: 0.6,
+    nuc_off: 0.1,
+    cyto: Some([200.0, 185.0, 220.0]),
+    nuc_col: NUC_VIOLET,
+    chromatin: 0.18,
+    granules: None,
+    vacuoles: 0,
+    nucleoli: 0,
+};
+
+/// Fine pink neutrophilic granules.
+const fn fine(count: usize) -> Granules {
+    Granules {
         count,
         r: 0.008,
         colour: FINE_PINK,
         alpha: 0.55,
         over_nucleus: false,
-    };
-    match class {
-        // Basophil: lobed nucleus hidden under coarse dark purple granules.
-        "BAS" => AmlLook {
+    }
+}
+
+/// The look of class `class` (an AML-Cytomorphology abbreviation).
+pub(super) fn aml_look(class: &str) -> AmlLook {
+    LOOKS
+        .iter()
+        .find(|(name, _)| *name == class)
+        .map_or(BASE, |(_, look)| *look)
+}
+
+/// Per class, what differs from [`BASE`].
+const LOOKS: [(&str, AmlLook); 15] = [
+    // Basophil: lobed nucleus hidden under coarse dark purple granules.
+    (
+        "BAS",
+        AmlLook {
             cell_r: 0.21,
             nuc: Nuc::Bilobed,
             nuc_r: 0.62,
@@ -82,20 +98,26 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
                 alpha: 0.9,
                 over_nucleus: true,
             }),
-            ..base
+            ..BASE
         },
-        // Erythroblast: small, round very dark nucleus, deep blue cytoplasm.
-        "EBO" => AmlLook {
+    ),
+    // Erythroblast: small, round very dark nucleus, deep blue cytoplasm.
+    (
+        "EBO",
+        AmlLook {
             cell_r: 0.15,
             nuc_r: 0.6,
             nuc_off: 0.12,
             cyto: Some([86.0, 98.0, 184.0]),
             nuc_col: [92.0, 6.0, 150.0],
             chromatin: 0.1,
-            ..base
+            ..BASE
         },
-        // Eosinophil: bilobed nucleus, big orange-red granules.
-        "EOS" => AmlLook {
+    ),
+    // Eosinophil: bilobed nucleus, big orange-red granules.
+    (
+        "EOS",
+        AmlLook {
             cell_r: 0.23,
             nuc: Nuc::Bilobed,
             nuc_r: 0.56,
@@ -107,10 +129,13 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
                 alpha: 0.85,
                 over_nucleus: false,
             }),
-            ..base
+            ..BASE
         },
-        // Smudge cell: smeared violet blob, no cytoplasm.
-        "KSC" => AmlLook {
+    ),
+    // Smudge cell: smeared violet blob, no cytoplasm.
+    (
+        "KSC",
+        AmlLook {
             cell_r: 0.25,
             nuc: Nuc::Smudge,
             nuc_r: 1.0,
@@ -118,39 +143,51 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
             cyto: None,
             nuc_col: [150.0, 84.0, 198.0],
             chromatin: 0.35,
-            ..base
+            ..BASE
         },
-        // Atypical lymphocyte: larger, irregular nucleus, abundant blue cytoplasm.
-        "LYA" => AmlLook {
+    ),
+    // Atypical lymphocyte: larger, irregular nucleus, abundant blue cytoplasm.
+    (
+        "LYA",
+        AmlLook {
             cell_r: 0.23,
             nuc: Nuc::Irregular,
             nuc_r: 0.66,
             nuc_off: 0.15,
             cyto: Some([158.0, 176.0, 228.0]),
-            ..base
+            ..BASE
         },
-        // Lymphocyte: small cell, big round dense nucleus, thin blue rim.
-        "LYT" => AmlLook {
+    ),
+    // Lymphocyte: small cell, big round dense nucleus, thin blue rim.
+    (
+        "LYT",
+        AmlLook {
             cell_r: 0.15,
             nuc_r: 0.84,
             nuc_off: 0.08,
             cyto: Some([140.0, 156.0, 216.0]),
             nuc_col: [112.0, 10.0, 176.0],
             chromatin: 0.12,
-            ..base
+            ..BASE
         },
-        // Metamyelocyte: kidney nucleus, granular cytoplasm.
-        "MMZ" => AmlLook {
+    ),
+    // Metamyelocyte: kidney nucleus, granular cytoplasm.
+    (
+        "MMZ",
+        AmlLook {
             cell_r: 0.21,
             nuc: Nuc::Kidney,
             nuc_r: 0.6,
             nuc_off: 0.15,
             cyto: Some([214.0, 190.0, 214.0]),
             granules: Some(fine(60)),
-            ..base
+            ..BASE
         },
-        // Monoblast: very large, round nucleus, blue cytoplasm, nucleoli.
-        "MOB" => AmlLook {
+    ),
+    // Monoblast: very large, round nucleus, blue cytoplasm, nucleoli.
+    (
+        "MOB",
+        AmlLook {
             cell_r: 0.29,
             nuc_r: 0.74,
             nuc_off: 0.1,
@@ -158,10 +195,13 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
             nuc_col: [146.0, 30.0, 196.0],
             chromatin: 0.1,
             nucleoli: 2,
-            ..base
+            ..BASE
         },
-        // Monocyte: large, kidney/folded nucleus, grey-blue vacuolated cytoplasm.
-        "MON" => AmlLook {
+    ),
+    // Monocyte: large, kidney/folded nucleus, grey-blue vacuolated cytoplasm.
+    (
+        "MON",
+        AmlLook {
             cell_r: 0.27,
             nuc: Nuc::Kidney,
             nuc_r: 0.62,
@@ -169,20 +209,26 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
             cyto: Some([180.0, 182.0, 216.0]),
             nuc_col: [136.0, 26.0, 190.0],
             vacuoles: 7,
-            ..base
+            ..BASE
         },
-        // Myelocyte: oval eccentric nucleus, granular cytoplasm.
-        "MYB" => AmlLook {
+    ),
+    // Myelocyte: oval eccentric nucleus, granular cytoplasm.
+    (
+        "MYB",
+        AmlLook {
             cell_r: 0.22,
             nuc: Nuc::Oval,
             nuc_r: 0.56,
             nuc_off: 0.3,
             cyto: Some([210.0, 186.0, 214.0]),
             granules: Some(fine(70)),
-            ..base
+            ..BASE
         },
-        // Myeloblast: large, round fine-chromatin nucleus, high N:C ratio, nucleoli.
-        "MYO" => AmlLook {
+    ),
+    // Myeloblast: large, round fine-chromatin nucleus, high N:C ratio, nucleoli.
+    (
+        "MYO",
+        AmlLook {
             cell_r: 0.25,
             nuc_r: 0.8,
             nuc_off: 0.06,
@@ -190,30 +236,39 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
             nuc_col: [140.0, 26.0, 192.0],
             chromatin: 0.08,
             nucleoli: 2,
-            ..base
+            ..BASE
         },
-        // Band neutrophil: C/U-shaped band nucleus, pinkish granular cytoplasm.
-        "NGB" => AmlLook {
+    ),
+    // Band neutrophil: C/U-shaped band nucleus, pinkish granular cytoplasm.
+    (
+        "NGB",
+        AmlLook {
             cell_r: 0.21,
             nuc: Nuc::Band,
             nuc_r: 0.7,
             nuc_off: 0.05,
             cyto: Some([218.0, 194.0, 216.0]),
             granules: Some(fine(55)),
-            ..base
+            ..BASE
         },
-        // Segmented neutrophil: 3–4 lobes, pinkish-lilac finely granular cytoplasm.
-        "NGS" => AmlLook {
+    ),
+    // Segmented neutrophil: 3–4 lobes, pinkish-lilac finely granular cytoplasm.
+    (
+        "NGS",
+        AmlLook {
             cell_r: 0.21,
             nuc: Nuc::Segmented,
             nuc_r: 0.72,
             nuc_off: 0.04,
             cyto: Some([218.0, 192.0, 216.0]),
             granules: Some(fine(55)),
-            ..base
+            ..BASE
         },
-        // Bilobed promyelocyte: wide lobes, coarse azurophilic granules.
-        "PMB" => AmlLook {
+    ),
+    // Bilobed promyelocyte: wide lobes, coarse azurophilic granules.
+    (
+        "PMB",
+        AmlLook {
             cell_r: 0.25,
             nuc: Nuc::BilobedWide,
             nuc_r: 0.62,
@@ -225,10 +280,13 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
                 alpha: 0.8,
                 over_nucleus: false,
             }),
-            ..base
+            ..BASE
         },
-        // Promyelocyte: large, round eccentric nucleus, coarse azurophilic granules.
-        "PMO" => AmlLook {
+    ),
+    // Promyelocyte: large, round eccentric nucleus, coarse azurophilic granules.
+    (
+        "PMO",
+        AmlLook {
             cell_r: 0.26,
             nuc_r: 0.6,
             nuc_off: 0.2,
@@ -241,8 +299,7 @@ pub(super) fn aml_look(class: &str) -> AmlLook {
                 alpha: 0.8,
                 over_nucleus: false,
             }),
-            ..base
+            ..BASE
         },
-        _ => base,
-    }
-}
+    ),
+];
