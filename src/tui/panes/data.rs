@@ -109,6 +109,18 @@ pub fn lines(
             s.usable_images
         )),
     ];
+    out.extend(class_lines(t, s, width));
+    out.extend(dropped_line(t, s));
+    out.extend(summary_lines(s));
+    out.extend(problem_lines(t, s));
+    out
+}
+
+type Stats = bloodshot::data::stats::DatasetStats;
+
+/// The class table: count, share, a balance bar and whether the class is kept.
+fn class_lines(t: &Theme, s: &Stats, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
     let total: usize = s.classes.iter().map(|c| c.count).sum::<usize>().max(1);
     let max = s.classes.iter().map(|c| c.count).max().unwrap_or(1).max(1);
     let bar_w = width.saturating_sub(34).clamp(4, 30);
@@ -151,28 +163,39 @@ pub fn lines(
             ),
         ]));
     }
+    out
+}
+
+/// Which classes were dropped, and the rule that dropped them.
+fn dropped_line(t: &Theme, s: &Stats) -> Option<Line<'static>> {
     let dropped: Vec<&str> = s
         .classes
         .iter()
         .filter(|c| !c.kept)
         .map(|c| c.name.as_str())
         .collect();
-    if !dropped.is_empty() {
-        let why = s
-            .classes
-            .iter()
-            .find(|c| !c.kept)
-            .map(|c| c.note.clone())
-            .unwrap_or_default();
-        let rule = why
-            .split_once("< ")
-            .map(|(_, r)| format!(" (fewer than {})", r.trim_end_matches(" (min class size)")))
-            .unwrap_or_default();
-        out.push(Line::from(Span::styled(
-            format!("dropped: {}{rule}", dropped.join(", ")),
-            Style::default().fg(t.warn),
-        )));
+    if dropped.is_empty() {
+        return None;
     }
+    let why = s
+        .classes
+        .iter()
+        .find(|c| !c.kept)
+        .map(|c| c.note.clone())
+        .unwrap_or_default();
+    let rule = why
+        .split_once("< ")
+        .map(|(_, r)| format!(" (fewer than {})", r.trim_end_matches(" (min class size)")))
+        .unwrap_or_default();
+    Some(Line::from(Span::styled(
+        format!("dropped: {}{rule}", dropped.join(", ")),
+        Style::default().fg(t.warn),
+    )))
+}
+
+/// Formats, sizes, parts and the split.
+fn summary_lines(s: &Stats) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
     let kv = |k: &str, m: &std::collections::BTreeMap<String, usize>| {
         let v: Vec<String> = m
             .iter()
@@ -196,6 +219,12 @@ pub fn lines(
             "split 70/10/20: train {a} · val {b} · test {c}"
         )));
     }
+    out
+}
+
+/// Skipped files, duplicate groups and warnings (the first few of each).
+fn problem_lines(t: &Theme, s: &Stats) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
     let skipped_style = if s.skipped.is_empty() {
         Style::default().fg(t.good)
     } else {
