@@ -156,6 +156,43 @@ fn render_dashboard(
     let blk = block(t, &title);
     let inner = blk.inner(area);
     f.render_widget(blk, area);
+    let head_lines = head_lines(t, v);
+    // Sentences (the phase, a failure, the last warning) wrap rather than being cut: the head
+    // gets the rows its wrapped lines need (at least 4, at most 7).
+    let width = inner.width.max(1) as usize;
+    let rows: usize = head_lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, width)
+        })
+        .sum();
+    let [head, charts, table] = Layout::vertical([
+        Constraint::Length(rows.clamp(4, 7) as u16),
+        Constraint::Min(6),
+        Constraint::Length(7),
+    ])
+    .areas(inner);
+    let head_text = Paragraph::new(head_lines).wrap(ratatui::widgets::Wrap { trim: true });
+    f.render_widget(head_text, head);
+
+    let [loss_area, acc_area] =
+        Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(charts);
+    loss_chart(f, t, v, (chart, baseline), loss_area);
+    let system = system_lines(t, v, acc_area.width.saturating_sub(16) as usize);
+    let [spark, acc_txt, system_area] = Layout::vertical([
+        Constraint::Min(2),
+        Constraint::Length(2),
+        Constraint::Length(system.len() as u16),
+    ])
+    .areas(acc_area);
+    f.render_widget(Paragraph::new(system), system_area);
+    accuracy(f, t, v, spark, acc_txt);
+    epoch_table(f, t, v, table);
+}
+
+/// The phase, progress, device and last warning of the run shown.
+fn head_lines(t: &Theme, v: &TrainView) -> Vec<Line<'static>> {
     let warning = v
         .warnings
         .last()
@@ -201,36 +238,11 @@ fn render_dashboard(
             head_lines.push(Line::from(Span::styled(w, Style::default().fg(t.warn))));
         }
     }
-    // Sentences (the phase, a failure, the last warning) wrap rather than being cut: the head
-    // gets the rows its wrapped lines need (at least 4, at most 7).
-    let width = inner.width.max(1) as usize;
-    let rows: usize = head_lines
-        .iter()
-        .map(|l| {
-            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
-            wrapped_rows(&text, width)
-        })
-        .sum();
-    let [head, charts, table] = Layout::vertical([
-        Constraint::Length(rows.clamp(4, 7) as u16),
-        Constraint::Min(6),
-        Constraint::Length(7),
-    ])
-    .areas(inner);
-    let head_text = Paragraph::new(head_lines).wrap(ratatui::widgets::Wrap { trim: true });
-    f.render_widget(head_text, head);
+    head_lines
+}
 
-    let [loss_area, acc_area] =
-        Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(charts);
-    loss_chart(f, t, v, (chart, baseline), loss_area);
-    let system = system_lines(t, v, acc_area.width.saturating_sub(16) as usize);
-    let [spark, acc_txt, system_area] = Layout::vertical([
-        Constraint::Min(2),
-        Constraint::Length(2),
-        Constraint::Length(system.len() as u16),
-    ])
-    .areas(acc_area);
-    f.render_widget(Paragraph::new(system), system_area);
+/// Batch accuracy as a sparkline, then the last batch's and epoch's accuracies.
+fn accuracy(f: &mut Frame, t: &Theme, v: &TrainView, spark: Rect, text: Rect) {
     let acc: Vec<u64> = v
         .accuracy
         .iter()
@@ -268,9 +280,8 @@ fn render_dashboard(
                 )
             )),
         ]),
-        acc_txt,
+        text,
     );
-    epoch_table(f, t, v, table);
 }
 
 /// The training process's history from the run folder, a sparkline and the last value per
@@ -321,6 +332,33 @@ fn system_lines(t: &Theme, v: &TrainView, width: usize) -> Vec<Line<'static>> {
     lines
 }
 
+/// Where value `x` is drawn: as log10 on a log axis (the labels say the values).
+fn on_axis(x: f64, log_y: bool) -> f64 {
+    if log_y { x.max(1e-6).log10() } else { x }
+}
+
+/// A named line of braille dots.
+fn braille_line<'a>(name: &'static str, data: &'a [(f64, f64)], style: Style) -> Dataset<'a> {
+    Dataset::default()
+        .name(name)
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(style)
+        .data(data)
+}
+
+/// The loss axis' range over the finite values, 5 % beyond them: from 0 on a linear axis,
+/// from the smallest positive value on a log axis.
+fn loss_range(finite: impl Iterator<Item = f64> + Clone, log_y: bool) -> (f64, f64) {
+    let hi = finite.clone().fold(0.0f64, f64::max).max(1e-6);
+    if !log_y {
+        return (0.0, hi * 1.05);
+    }
+    let lo = finite.filter(|x| *x > 0.0).fold(f64::INFINITY, f64::min);
+    let lo = if lo.is_finite() { lo.min(hi) } else { hi };
+    (lo / 1.05, hi * 1.05)
+}
+
 fn loss_chart(
     f: &mut Frame,
     t: &Theme,
@@ -335,10 +373,7 @@ fn loss_chart(
         );
         return;
     }
-    // On a log axis the values are drawn as log10 (the labels say the values).
-    let y = |x: f64| {
-        if view.log_y { x.max(1e-6).log10() } else { x }
-    };
+    let y = |x: f64| on_axis(x, view.log_y);
     let pts = |vals: &[f64]| -> Vec<(f64, f64)> {
         vals.iter()
             .enumerate()
@@ -353,51 +388,35 @@ fn loss_chart(
     let has_cons = v.consistency.iter().any(|c| *c > 0.0);
     let base_loss = baseline.map_or(vec![], |b| ema(&b.step_loss, w));
     let base = pts(&base_loss);
-    let finite = || {
-        v.loss
-            .iter()
-            .chain(base_loss.iter())
-            .chain(v.consistency.iter().filter(|_| has_cons))
-            .chain(v.metric_loss.iter().filter(|_| has_cons))
-            .cloned()
-            .filter(|x| x.is_finite())
-    };
-    let (lo, hi) = if view.log_y {
-        let lo = finite().filter(|x| *x > 0.0).fold(f64::INFINITY, f64::min);
-        let hi = finite().fold(0.0f64, f64::max).max(1e-6);
-        let lo = if lo.is_finite() { lo.min(hi) } else { hi };
-        (lo / 1.05, hi * 1.05)
-    } else {
-        (0.0, finite().fold(0.0f64, f64::max).max(1e-6) * 1.05)
-    };
-    let line = |name: &'static str, data, style| {
-        Dataset::default()
-            .name(name)
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(style)
-            .data(data)
-    };
+    let finite = v
+        .loss
+        .iter()
+        .chain(base_loss.iter())
+        .chain(v.consistency.iter().filter(|_| has_cons))
+        .chain(v.metric_loss.iter().filter(|_| has_cons))
+        .copied()
+        .filter(|x| x.is_finite());
+    let (lo, hi) = loss_range(finite, view.log_y);
     let smooth_style = smooth_style(t);
     // Raw values faint behind the smoothed ones (drawn first, so underneath).
-    let mut sets = vec![line("raw", &raw, Style::default().fg(t.raw_series))];
+    let mut sets = vec![braille_line("raw", &raw, Style::default().fg(t.raw_series))];
     if w > 0.0 {
-        sets.push(line("total", &sm, smooth_style));
+        sets.push(braille_line("total", &sm, smooth_style));
     }
     if has_cons {
-        sets.push(line(
+        sets.push(braille_line(
             "ArcFace",
             &metric,
             Style::default().fg(t.second_series),
         ));
-        sets.push(line(
+        sets.push(braille_line(
             "consistency",
             &cons,
             Style::default().fg(t.third_series),
         ));
     }
     if baseline.is_some() {
-        sets.push(line(
+        sets.push(braille_line(
             "baseline",
             &base,
             Style::default().fg(t.fg).add_modifier(Modifier::BOLD),
@@ -405,12 +424,11 @@ fn loss_chart(
     }
     // The settings are the title and the legend is the bottom border: ratatui's own legend
     // hides itself in short charts.
-    let title = loss_title(t, view, baseline);
-    let legend_line = loss_legend(t, w, has_cons);
+    let frame = block_titled(t, Line::from(loss_title(t, view, baseline)))
+        .title_bottom(Line::from(loss_legend(t, w, has_cons)));
     let n = v.loss.len().max(base_loss.len());
     let chart = chart_axes(
-        Chart::new(sets)
-            .block(block_titled(t, Line::from(title)).title_bottom(Line::from(legend_line))),
+        Chart::new(sets).block(frame),
         t,
         "step",
         n,
