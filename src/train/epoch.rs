@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::events::{StopMode, StopSignal, TrainEvent};
 use super::inputs::image_cache;
 use super::loss::accuracy;
-use super::step::step;
+use super::step::{StepNumbers, step};
 use super::validate::{evaluate, recalibrate_batch_norm};
 use crate::data::loader::BatchLoader;
 use crate::model::Classifier;
@@ -112,30 +112,12 @@ pub(super) fn train_epoch(
         if batch.len() < 2 {
             continue; // batch norm needs two images; a lone remainder is skipped
         }
-        match stop.mode() {
-            StopMode::Now => return Ok((model, EpochEnd::Stopped)),
-            StopMode::Checkpoint => {
-                let path = save_checkpoint(&t.run.interrupted_dir(), &model, &t.optim, &sums)?;
-                emit(TrainEvent::Checkpoint { epoch, path });
-                emit(TrainEvent::Warning(format!(
-                    "stopped at epoch {epoch} step {}: the current state is saved; --resume continues from the next step",
-                    sums.steps_done
-                )));
-                return Ok((model, EpochEnd::Stopped));
-            }
-            _ => {}
+        if stopped(t, &model, &sums, stop, emit)? {
+            return Ok((model, EpochEnd::Stopped));
         }
         if t.first_step {
             emit(TrainEvent::WarmingUp {
-                what: format!(
-                    "first step on {}: decoding images into the cache{}",
-                    config.device,
-                    if config.device == crate::device::DeviceSpec::Cpu {
-                        ""
-                    } else {
-                        ", compiling and autotuning GPU kernels (can take minutes)"
-                    }
-                ),
+                what: warm_up(config.device),
             });
         }
         sums.steps_done += 1;
@@ -158,36 +140,88 @@ pub(super) fn train_epoch(
         model = next;
         let secs = last_tick.elapsed().as_secs_f64();
         last_tick = Instant::now();
-        let ips = batch.len() as f64 / secs.max(1e-9);
-        sums.loss_sum += n.loss * batch.len() as f64;
-        sums.consistency_sum += n.consistency_loss * batch.len() as f64;
-        sums.correct += n.correct;
-        sums.seen += batch.len();
-        t.write_metric(&MetricRecord::Step {
-            epoch,
-            step: step_no,
-            loss: n.loss,
-            metric_loss: n.metric_loss,
-            consistency_loss: n.consistency_loss,
-            accuracy: n.accuracy,
-            images_per_sec: ips,
-            steps: t.steps_per_epoch,
-            seconds: secs,
-        })?;
-        emit(TrainEvent::Step {
-            epoch,
-            step: step_no,
-            steps: t.steps_per_epoch,
-            loss: n.loss,
-            metric_loss: n.metric_loss,
-            consistency_loss: n.consistency_loss,
-            accuracy: n.accuracy,
-            images_per_sec: ips,
-            seconds: secs,
-        });
+        record_step(t, &mut sums, &n, batch.len(), secs, emit)?;
         t.first_step = false;
     }
     Ok((model, EpochEnd::Trained(sums)))
+}
+
+/// Whether a stop was asked for before the next step; on "checkpoint", the state after the
+/// last step is saved first, so `--resume` continues from the next step.
+fn stopped(
+    t: &Training,
+    model: &Classifier,
+    sums: &EpochProgress,
+    stop: &StopSignal,
+    emit: &mut dyn FnMut(TrainEvent),
+) -> Result<bool, TrainError> {
+    match stop.mode() {
+        StopMode::Now => Ok(true),
+        StopMode::Checkpoint => {
+            let epoch = sums.epoch;
+            let path = save_checkpoint(&t.run.interrupted_dir(), model, &t.optim, sums)?;
+            emit(TrainEvent::Checkpoint { epoch, path });
+            emit(TrainEvent::Warning(format!(
+                "stopped at epoch {epoch} step {}: the current state is saved; --resume continues from the next step",
+                sums.steps_done
+            )));
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// What the first step on `device` waits for.
+fn warm_up(device: crate::device::DeviceSpec) -> String {
+    format!(
+        "first step on {device}: decoding images into the cache{}",
+        if device == crate::device::DeviceSpec::Cpu {
+            ""
+        } else {
+            ", compiling and autotuning GPU kernels (can take minutes)"
+        }
+    )
+}
+
+/// Adds step `sums.steps_done` (`images` images in `secs` seconds) to the epoch's sums,
+/// writes its metrics record and reports it.
+fn record_step(
+    t: &mut Training,
+    sums: &mut EpochProgress,
+    n: &StepNumbers,
+    images: usize,
+    secs: f64,
+    emit: &mut dyn FnMut(TrainEvent),
+) -> Result<(), TrainError> {
+    let (epoch, step) = (sums.epoch, sums.steps_done);
+    let ips = images as f64 / secs.max(1e-9);
+    sums.loss_sum += n.loss * images as f64;
+    sums.consistency_sum += n.consistency_loss * images as f64;
+    sums.correct += n.correct;
+    sums.seen += images;
+    t.write_metric(&MetricRecord::Step {
+        epoch,
+        step,
+        loss: n.loss,
+        metric_loss: n.metric_loss,
+        consistency_loss: n.consistency_loss,
+        accuracy: n.accuracy,
+        images_per_sec: ips,
+        steps: t.steps_per_epoch,
+        seconds: secs,
+    })?;
+    emit(TrainEvent::Step {
+        epoch,
+        step,
+        steps: t.steps_per_epoch,
+        loss: n.loss,
+        metric_loss: n.metric_loss,
+        consistency_loss: n.consistency_loss,
+        accuracy: n.accuracy,
+        images_per_sec: ips,
+        seconds: secs,
+    });
+    Ok(())
 }
 
 /// Ends a trained epoch begun at `started`: batch-norm recalibration, validation, the
