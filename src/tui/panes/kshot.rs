@@ -343,7 +343,34 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     ])
     .areas(top);
 
-    // Current draw.
+    let cl = current_draw_lines(t, classes, s);
+    f.render_widget(Paragraph::new(cl).block(block(t, "Current draw")), cur);
+
+    let al = all_draws_lines(t, classes, s);
+    f.render_widget(
+        Paragraph::new(al).block(block(t, &format!("All {} draws", s.done.len()))),
+        agg,
+    );
+
+    let hl = histogram_lines(t, s, hist.width.saturating_sub(12) as usize);
+    f.render_widget(
+        Paragraph::new(hl).block(block(t, "accuracy histogram")),
+        hist,
+    );
+
+    thumb_strip(f, app, s, mid);
+
+    let [sweep, pca] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    sweep_chart(f, app, s, sweep);
+    pca_chart(f, t, s, pca);
+    if app.kshot.zoom {
+        zoom(f, app, s, area);
+    }
+}
+
+/// The last draw: its accuracy, confusion matrix and per-class F1.
+fn current_draw_lines(t: &Theme, classes: &[String], s: &KShotSession) -> Vec<Line<'static>> {
     let mut cl = vec![];
     if let Some(m) = s.done.last() {
         cl.push(Line::from(Span::styled(
@@ -360,12 +387,14 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     } else {
         cl.push(Line::from("press r or Space to draw the first support set"));
     }
-    f.render_widget(Paragraph::new(cl).block(block(t, "Current draw")), cur);
+    cl
+}
 
-    // Over all draws so far.
+/// Over all draws so far: mean ± sd, the 95 % interval, per-class F1 and the summed
+/// confusion matrix (two short lines rather than one that a 33-column box cuts).
+fn all_draws_lines(t: &Theme, classes: &[String], s: &KShotSession) -> Vec<Line<'static>> {
     let mut al = vec![];
     if let Some(sum) = &s.summary {
-        // Two short lines rather than one that a 33-column box cuts.
         al.push(Line::from(Span::styled(
             format!("acc {:.3} ± {:.3}", sum.accuracy.mean, sum.accuracy.std),
             Style::default().add_modifier(Modifier::BOLD),
@@ -387,17 +416,16 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     } else {
         al.push(Line::from("no draws yet"));
     }
-    f.render_widget(
-        Paragraph::new(al).block(block(t, &format!("All {} draws", s.done.len()))),
-        agg,
-    );
+    al
+}
 
-    // Histogram of per-draw accuracy.
+/// A histogram of per-draw accuracy in tenths, bars `w` columns at most (the two lowest
+/// bins left out while empty).
+fn histogram_lines(t: &Theme, s: &KShotSession, w: usize) -> Vec<Line<'static>> {
     let mut hl = vec![];
     if let Some(sum) = &s.summary {
         let bins = histogram(&sum.draw_accuracies, 0.0, 1.0, 10);
         let max = bins.iter().copied().max().unwrap_or(1).max(1);
-        let w = hist.width.saturating_sub(12) as usize;
         for (i, b) in bins.iter().enumerate().rev() {
             if i < 2 && *b == 0 && bins[..2].iter().all(|x| *x == 0) {
                 continue;
@@ -415,20 +443,7 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
             ]));
         }
     }
-    f.render_widget(
-        Paragraph::new(hl).block(block(t, "accuracy histogram")),
-        hist,
-    );
-
-    thumb_strip(f, app, s, mid);
-
-    let [sweep, pca] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
-    sweep_chart(f, app, s, sweep);
-    pca_chart(f, t, s, pca);
-    if app.kshot.zoom {
-        zoom(f, app, s, area);
-    }
+    hl
 }
 
 /// Label of a strip cell: the class of a support image, `true→predicted` of a miss.
