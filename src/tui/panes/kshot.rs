@@ -137,26 +137,52 @@ fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
                 normalize: mode,
                 ..selected
             };
-            let i = cell.index();
-            let acc = s.summary_by_cell.get(i).and_then(Option::as_ref);
-            let delta = s.paired_by_cell.get(i).copied().flatten();
-            let mut style = match delta {
-                Some(d) if d.significant() => {
-                    Style::default().fg(if d.mean > 0.0 { t.good } else { t.bad })
-                }
-                _ => Style::default().fg(t.fg),
-            };
-            if cell == selected {
-                style = style.add_modifier(Modifier::BOLD | Modifier::REVERSED);
-            }
-            let text = acc.map_or(format!("{:>6}", "–"), |a| {
-                format!("{:>6}", format!("{:.3}", a.accuracy.mean))
-            });
             spans.push(Span::raw(" "));
-            spans.push(Span::styled(text[1..].to_string(), style));
+            spans.push(grid_cell(t, s, cell, selected));
         }
         lines.push(Line::from(spans));
     }
+    lines.extend(selected_cell_lines(t, s, selected));
+    f.render_widget(
+        Paragraph::new(lines).block(block(
+            t,
+            &match selected.tta {
+                bloodshot::fewshot::tta::Tta::None => {
+                    format!("Classifiers × modes · {} draws", s.done.len())
+                }
+                t => format!("tta {t} · {} draws", s.done.len()),
+            },
+        )),
+        area,
+    );
+}
+
+/// A grid cell's accuracy, coloured where its paired difference to the first cell is
+/// significant, reversed when selected.
+fn grid_cell(t: &Theme, s: &KShotSession, cell: Cell, selected: Cell) -> Span<'static> {
+    let i = cell.index();
+    let acc = s.summary_by_cell.get(i).and_then(Option::as_ref);
+    let delta = s.paired_by_cell.get(i).copied().flatten();
+    let mut style = match delta {
+        Some(d) if d.significant() => {
+            Style::default().fg(if d.mean > 0.0 { t.good } else { t.bad })
+        }
+        _ => Style::default().fg(t.fg),
+    };
+    if cell == selected {
+        style = style.add_modifier(Modifier::BOLD | Modifier::REVERSED);
+    }
+    let text = acc.map_or(format!("{:>6}", "–"), |a| {
+        format!("{:>6}", format!("{:.3}", a.accuracy.mean))
+    });
+    Span::styled(text[1..].to_string(), style)
+}
+
+/// The selected cell in full: mean ± sd, its paired difference to the first cell, and
+/// what the colours mean.
+fn selected_cell_lines(t: &Theme, s: &KShotSession, selected: Cell) -> Vec<Line<'static>> {
+    let muted = Style::default().fg(t.muted);
+    let mut lines = Vec::new();
     let i = selected.index();
     let summary = s.summary_by_cell.get(i).and_then(Option::as_ref);
     lines.push(Line::from(Span::styled(
@@ -196,18 +222,7 @@ fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
         },
         muted,
     )));
-    f.render_widget(
-        Paragraph::new(lines).block(block(
-            t,
-            &match selected.tta {
-                bloodshot::fewshot::tta::Tta::None => {
-                    format!("Classifiers × modes · {} draws", s.done.len())
-                }
-                t => format!("tta {t} · {} draws", s.done.len()),
-            },
-        )),
-        area,
-    );
+    lines
 }
 
 fn render_form(f: &mut Frame, app: &App, area: Rect) {
