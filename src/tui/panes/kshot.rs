@@ -3,7 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
@@ -13,7 +13,7 @@ use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
 
-use super::{bar, block, form_line, strip_cell};
+use super::{bar, block, braille_line, form_line, strip_cell};
 use crate::tui::app::App;
 use crate::tui::state::kshot::{KShotField, KShotSession, StripItem};
 use crate::tui::theme::Theme;
@@ -575,6 +575,26 @@ fn zoom(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
     crate::tui::thumb::render(f, item.thumb(), Rect::new(x, inner.y, cols, rows));
 }
 
+/// The largest k of any classifier's curve (1 when there are none).
+fn largest_k(by_method: &[Vec<SweepPoint>]) -> usize {
+    by_method.iter().flatten().map(|p| p.k).max().unwrap_or(1)
+}
+
+/// The accuracy-vs-k legend for the bottom border: each classifier in its colour, then
+/// whose intervals the dots are.
+fn sweep_legend(t: &Theme, colours: [Color; 3], selected: Cell) -> Line<'static> {
+    let mut legend: Vec<Span> = Method::ALL
+        .iter()
+        .zip(colours)
+        .map(|(m, c)| Span::styled(format!("━{m} "), Style::default().fg(c)))
+        .collect();
+    legend.push(Span::styled(
+        format!("· CI {}", selected.method),
+        Style::default().fg(t.raw_series),
+    ));
+    Line::from(legend)
+}
+
 /// Accuracy vs k: one line per classifier (each on the same banks), the selected one bold
 /// with its 95 % CI as dots; the legend names them.
 fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
@@ -610,16 +630,13 @@ fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
         .iter()
         .zip(colours)
         .map(|((m, data), colour)| {
-            let mut style = Style::default().fg(colour);
-            if *m == selected.method {
-                style = style.add_modifier(Modifier::BOLD);
-            }
-            Dataset::default()
-                .name(m.as_str())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(style)
-                .data(data)
+            let style = Style::default().fg(colour);
+            let bold = style.add_modifier(Modifier::BOLD);
+            braille_line(
+                m.as_str(),
+                data,
+                if *m == selected.method { bold } else { style },
+            )
         })
         .collect();
     for ci in [&lo, &hi] {
@@ -631,30 +648,14 @@ fn sweep_chart(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
                 .data(ci),
         );
     }
-    let kmax = sweep
-        .by_method
-        .iter()
-        .flatten()
-        .map(|p| p.k)
-        .max()
-        .unwrap_or(1) as f64;
-    // The legend on the bottom border: each classifier in its colour, the CI dots' owner.
-    let mut legend: Vec<Span> = Method::ALL
-        .iter()
-        .zip(colours)
-        .map(|(m, c)| Span::styled(format!("━{m} "), Style::default().fg(c)))
-        .collect();
-    legend.push(Span::styled(
-        format!("· CI {}", selected.method),
-        Style::default().fg(t.raw_series),
-    ));
+    let kmax = largest_k(&sweep.by_method) as f64;
     let chart = Chart::new(datasets)
         .block(
             super::block_titled(
                 t,
                 Line::from(format!("accuracy vs k · {}", selected.normalize)),
             )
-            .title_bottom(Line::from(legend)),
+            .title_bottom(sweep_legend(t, colours, selected)),
         )
         .legend_position(None)
         .x_axis(

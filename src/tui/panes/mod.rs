@@ -12,8 +12,9 @@ pub mod train;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Dataset, GraphType, Paragraph, Tabs, Wrap};
 
 use super::action::Tab;
 use super::app::App;
@@ -275,6 +276,16 @@ pub fn chart_axes<'a>(
                 ])
                 .style(Style::default().fg(t.muted)),
         )
+}
+
+/// A named line of braille dots.
+pub fn braille_line<'a>(name: &'static str, data: &'a [(f64, f64)], style: Style) -> Dataset<'a> {
+    Dataset::default()
+        .name(name)
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(style)
+        .data(data)
 }
 
 /// A chart's axis label: `0`, or more decimals for smaller values.

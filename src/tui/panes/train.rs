@@ -3,11 +3,10 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Chart, Dataset, GraphType, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Chart, Paragraph, Sparkline, Wrap};
 
-use super::{bar, block, block_titled, chart_axes, duration, form_line};
+use super::{bar, block, block_titled, braille_line, chart_axes, duration, form_line};
 use crate::tui::app::App;
 use crate::tui::state::train::{ChartView, TrainField, TrainPhase, TrainView};
 use crate::tui::theme::Theme;
@@ -335,16 +334,6 @@ fn system_lines(t: &Theme, v: &TrainView, width: usize) -> Vec<Line<'static>> {
 /// Where value `x` is drawn: as log10 on a log axis (the labels say the values).
 fn on_axis(x: f64, log_y: bool) -> f64 {
     if log_y { x.max(1e-6).log10() } else { x }
-}
-
-/// A named line of braille dots.
-fn braille_line<'a>(name: &'static str, data: &'a [(f64, f64)], style: Style) -> Dataset<'a> {
-    Dataset::default()
-        .name(name)
-        .marker(Marker::Braille)
-        .graph_type(GraphType::Line)
-        .style(style)
-        .data(data)
 }
 
 /// The loss axis' range over the finite values, 5 % beyond them: from 0 on a linear axis,
