@@ -38,6 +38,16 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(2),
     ])
     .areas(area);
+    run_list(f, app, list);
+
+    f.render_widget(Paragraph::new(lines).block(block(t, title)), cmp);
+    f.render_widget(Paragraph::new(footer(app)), foot);
+}
+
+/// The run list: mark, id, objective, epochs, best validation accuracy, k-shot accuracy,
+/// state; the selected row highlighted.
+fn run_list(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
     if app.runs.rows.is_empty() {
         f.render_widget(
             Paragraph::new(format!(
@@ -45,7 +55,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
                 app.runs_dir.display()
             ))
             .block(block(t, "Runs")),
-            list,
+            area,
         );
     } else {
         let header = Row::new([
@@ -101,12 +111,15 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
             Table::new(rows, widths)
                 .header(header)
                 .block(block(t, "Runs")),
-            list,
+            area,
         );
     }
+}
 
-    f.render_widget(Paragraph::new(lines).block(block(t, title)), cmp);
-    let foot_text = if let Some(text) = &app.runs.prompt {
+/// The footer: the import prompt, the last import's or export's outcome, or the keys.
+fn footer(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    if let Some(text) = &app.runs.prompt {
         Line::from(vec![
             Span::styled("import checkpoint: ", Style::default().fg(t.accent)),
             Span::raw(format!("{text}█")),
@@ -122,8 +135,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         }
     } else {
         export_line(app)
-    };
-    f.render_widget(Paragraph::new(foot_text), foot);
+    }
 }
 
 /// The footer when no prompt is open: the keys, or the last markdown export's outcome.
