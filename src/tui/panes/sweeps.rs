@@ -154,6 +154,40 @@ fn state_span(t: &Theme, state: &JobState) -> Span<'static> {
     Span::styled(text, Style::default().fg(colour))
 }
 
+/// Below the jobs: the sweep's last message, the first failure, where Table 1 is written.
+fn job_notes(app: &App, row: &SweepRow) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let failed: Vec<String> = row
+        .jobs
+        .iter()
+        .filter_map(|j| match &j.state {
+            JobState::Failed(m) => Some(format!("job {}: {m}", j.index + 1)),
+            _ => None,
+        })
+        .collect();
+    let mut lines = vec![];
+    if let Some(m) = &app.sweeps.message {
+        lines.push(Line::from(Span::styled(
+            m.clone(),
+            Style::default().fg(t.accent),
+        )));
+    }
+    if let Some(first) = failed.first() {
+        lines.push(Line::from(Span::styled(
+            first.clone(),
+            Style::default().fg(t.bad),
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        format!(
+            "Table 1 of this sweep: {}",
+            row.sweep.dir(&app.runs_dir).join("table1.md").display()
+        ),
+        Style::default().fg(t.muted),
+    )));
+    lines
+}
+
 fn render_jobs(f: &mut Frame, app: &App, row: &SweepRow, area: Rect) {
     let t = &app.theme;
     let title = format!(
@@ -211,33 +245,6 @@ fn render_jobs(f: &mut Frame, app: &App, row: &SweepRow, area: Rect) {
         Constraint::Length(6),
     ];
     f.render_widget(Table::new(rows, widths).header(header), table);
-    let failed: Vec<String> = row
-        .jobs
-        .iter()
-        .filter_map(|j| match &j.state {
-            JobState::Failed(m) => Some(format!("job {}: {m}", j.index + 1)),
-            _ => None,
-        })
-        .collect();
-    let mut lines = vec![];
-    if let Some(m) = &app.sweeps.message {
-        lines.push(Line::from(Span::styled(
-            m.clone(),
-            Style::default().fg(t.accent),
-        )));
-    }
-    if let Some(first) = failed.first() {
-        lines.push(Line::from(Span::styled(
-            first.clone(),
-            Style::default().fg(t.bad),
-        )));
-    }
-    lines.push(Line::from(Span::styled(
-        format!(
-            "Table 1 of this sweep: {}",
-            row.sweep.dir(&app.runs_dir).join("table1.md").display()
-        ),
-        Style::default().fg(t.muted),
-    )));
+    let lines = job_notes(app, row);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), foot);
 }
