@@ -381,19 +381,13 @@ pub fn pool_draws(
     Ok(draws)
 }
 
-fn pool_draws_by_subject(
+/// Each item's subject as a small integer (so a draw can mark subjects in a bit vector),
+/// and the number of subjects; every item must name one.
+fn intern_subjects(
     labels: &[usize],
     subjects: &[Option<String>],
-    members: &[Vec<usize>],
     opts: &SamplerOptions,
-) -> Result<Vec<Draw>, FewShotError> {
-    if subjects.len() != labels.len() {
-        return Err(FewShotError::SubjectsLengthMismatch {
-            labels: labels.len(),
-            subjects: subjects.len(),
-        });
-    }
-    // Subject ids are interned as small integers so a draw can mark them in a bit vector.
+) -> Result<(Vec<usize>, usize), FewShotError> {
     let mut subject_ids: BTreeMap<&str, usize> = BTreeMap::new();
     let mut subject_of = Vec::with_capacity(labels.len());
     for (index, subject) in subjects.iter().enumerate() {
@@ -406,8 +400,17 @@ fn pool_draws_by_subject(
         let next_id = subject_ids.len();
         subject_of.push(*subject_ids.entry(subject.as_str()).or_insert(next_id));
     }
-    // Per class: its subjects (in sorted id order, so the shuffle below is reproducible)
-    // and the class's items of each subject.
+    Ok((subject_of, subject_ids.len()))
+}
+
+/// Per class: its subjects (in sorted id order, so a draw's shuffle is reproducible) and
+/// the class's items of each; refused when a class has fewer than two subjects, or when
+/// its items outside its largest subject cannot hold k images.
+fn subjects_per_class(
+    members: &[Vec<usize>],
+    subject_of: &[usize],
+    opts: &SamplerOptions,
+) -> Result<Vec<Vec<(usize, Vec<usize>)>>, FewShotError> {
     let mut class_subjects: Vec<Vec<(usize, Vec<usize>)>> = Vec::with_capacity(members.len());
     for (class, items) in members.iter().enumerate() {
         let mut by_subject: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -432,9 +435,27 @@ fn pool_draws_by_subject(
         class_subjects.push(by_subject.into_iter().collect());
     }
 
+    Ok(class_subjects)
+}
+
+fn pool_draws_by_subject(
+    labels: &[usize],
+    subjects: &[Option<String>],
+    members: &[Vec<usize>],
+    opts: &SamplerOptions,
+) -> Result<Vec<Draw>, FewShotError> {
+    if subjects.len() != labels.len() {
+        return Err(FewShotError::SubjectsLengthMismatch {
+            labels: labels.len(),
+            subjects: subjects.len(),
+        });
+    }
+    let (subject_of, n_subjects) = intern_subjects(labels, subjects, opts)?;
+    let class_subjects = subjects_per_class(members, &subject_of, opts)?;
+
     let n_classes = members.len();
     let mut draws = Vec::with_capacity(opts.draws);
-    let mut is_support_subject = vec![false; subject_ids.len()];
+    let mut is_support_subject = vec![false; n_subjects];
     for index in 0..opts.draws {
         let seed = draw_seed(opts.seed, index);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
