@@ -168,9 +168,7 @@ fn evaluation(r: &KShotResult) -> String {
 /// `baseline` is the objective the others are compared with (the first objective present
 /// in a group when it lacks the baseline).
 pub fn build(runs: &[RunReport], baseline: Objective) -> Table1 {
-    type Key = (String, String, usize);
-    // (configuration, evaluation, normalisation) → objective → seed → result
-    let mut cells: BTreeMap<Key, BTreeMap<usize, BTreeMap<u64, SeedResult>>> = BTreeMap::new();
+    let mut cells: Cells = BTreeMap::new();
     let mut sorted: Vec<&RunReport> = runs.iter().collect();
     sorted.sort_by_key(|r| (r.info.created_unix, r.info.id.clone()));
     for run in sorted {
@@ -223,30 +221,12 @@ pub fn build(runs: &[RunReport], baseline: Objective) -> Table1 {
             let rows = by_objective
                 .into_iter()
                 .map(|(i, seeds)| {
-                    let seeds: Vec<SeedResult> = seeds.into_values().collect();
-                    let objective = Objective::ALL[i];
-                    let accs: Vec<f64> = seeds.iter().map(SeedResult::mean_accuracy).collect();
-                    let f1s: Option<Vec<f64>> =
-                        seeds.iter().map(SeedResult::mean_macro_f1).collect();
-                    let (vs_baseline, f1_vs_baseline) = if objective == base {
-                        (None, None)
-                    } else {
-                        (
-                            paired(&seeds, &base_seeds, |s| &s.accuracy),
-                            paired(&seeds, &base_seeds, |s| &s.macro_f1),
-                        )
-                    };
-                    Row {
-                        objective,
-                        accuracy: OverSeeds::of(&accs).unwrap_or(OverSeeds {
-                            mean: 0.0,
-                            std: 0.0,
-                        }),
-                        macro_f1: f1s.as_deref().and_then(OverSeeds::of),
-                        seeds,
-                        vs_baseline,
-                        f1_vs_baseline,
-                    }
+                    row(
+                        Objective::ALL[i],
+                        seeds.into_values().collect(),
+                        base,
+                        &base_seeds,
+                    )
                 })
                 .collect();
             Group {
@@ -259,6 +239,40 @@ pub fn build(runs: &[RunReport], baseline: Objective) -> Table1 {
         })
         .collect();
     Table1 { groups }
+}
+
+/// (configuration, evaluation, normalisation) → objective → training seed → result.
+type Cells = BTreeMap<(String, String, usize), BTreeMap<usize, BTreeMap<u64, SeedResult>>>;
+
+/// One objective's row: mean ± sd over its training seeds, and the paired differences to
+/// the baseline objective's seeds (none on the baseline's own row).
+fn row(
+    objective: Objective,
+    seeds: Vec<SeedResult>,
+    base: Objective,
+    base_seeds: &[SeedResult],
+) -> Row {
+    let accs: Vec<f64> = seeds.iter().map(SeedResult::mean_accuracy).collect();
+    let f1s: Option<Vec<f64>> = seeds.iter().map(SeedResult::mean_macro_f1).collect();
+    let (vs_baseline, f1_vs_baseline) = if objective == base {
+        (None, None)
+    } else {
+        (
+            paired(&seeds, base_seeds, |s| &s.accuracy),
+            paired(&seeds, base_seeds, |s| &s.macro_f1),
+        )
+    };
+    Row {
+        objective,
+        accuracy: OverSeeds::of(&accs).unwrap_or(OverSeeds {
+            mean: 0.0,
+            std: 0.0,
+        }),
+        macro_f1: f1s.as_deref().and_then(OverSeeds::of),
+        seeds,
+        vs_baseline,
+        f1_vs_baseline,
+    }
 }
 
 fn objective_index(o: Objective) -> usize {
