@@ -126,39 +126,51 @@ mod imp {
         }
     }
 
-    pub(super) fn probe() -> Result<CudaDriver, CudaProbeError> {
-        // The driver installs libcuda.so.1; libcuda.so only where a toolkit added the link.
-        // The first failure is the one to report.
-        let lib = match Library::open(c"libcuda.so.1") {
-            Ok(lib) => lib,
-            Err(first) => {
-                Library::open(c"libcuda.so").map_err(|_| CudaProbeError::NoDriver(first.0))?
+    /// The driver API's entry points used here; valid while the library they came from is
+    /// open.
+    struct Api {
+        init: CuInit,
+        version: CuIntOut,
+        count: CuIntOut,
+        get: CuDeviceGet,
+        name: CuDeviceGetName,
+        mem: CuDeviceTotalMem,
+        attribute: CuDeviceGetAttribute,
+        error_name: Option<CuGetErrorName>,
+    }
+
+    impl Api {
+        /// Looks the entry points up in `lib`.
+        fn load(lib: &Library) -> Result<Api, CudaProbeError> {
+            let missing = |e: DlError| CudaProbeError::NoDriver(e.0);
+            // SAFETY: in every `get` call the type alias is the driver API's C signature of
+            // the symbol named (cuda.h, CUDA 12; `_v2` where cuda.h maps the plain name to it).
+            unsafe {
+                Ok(Api {
+                    init: lib.get::<CuInit>(c"cuInit").map_err(missing)?,
+                    version: lib
+                        .get::<CuIntOut>(c"cuDriverGetVersion")
+                        .map_err(missing)?,
+                    count: lib.get::<CuIntOut>(c"cuDeviceGetCount").map_err(missing)?,
+                    get: lib.get::<CuDeviceGet>(c"cuDeviceGet").map_err(missing)?,
+                    name: lib
+                        .get::<CuDeviceGetName>(c"cuDeviceGetName")
+                        .map_err(missing)?,
+                    mem: lib
+                        .get::<CuDeviceTotalMem>(c"cuDeviceTotalMem_v2")
+                        .map_err(missing)?,
+                    attribute: lib
+                        .get::<CuDeviceGetAttribute>(c"cuDeviceGetAttribute")
+                        .map_err(missing)?,
+                    error_name: lib.get::<CuGetErrorName>(c"cuGetErrorName").ok(),
+                })
             }
-        };
-        let missing = |e: DlError| CudaProbeError::NoDriver(e.0);
-        // SAFETY: in every `get` call the type alias is the driver API's C signature of the
-        // symbol named (cuda.h, CUDA 12; `_v2` where cuda.h maps the plain name to it).
-        let (init, version, count, get, name, mem, attribute, error_name) = unsafe {
-            (
-                lib.get::<CuInit>(c"cuInit").map_err(missing)?,
-                lib.get::<CuIntOut>(c"cuDriverGetVersion")
-                    .map_err(missing)?,
-                lib.get::<CuIntOut>(c"cuDeviceGetCount").map_err(missing)?,
-                lib.get::<CuDeviceGet>(c"cuDeviceGet").map_err(missing)?,
-                lib.get::<CuDeviceGetName>(c"cuDeviceGetName")
-                    .map_err(missing)?,
-                lib.get::<CuDeviceTotalMem>(c"cuDeviceTotalMem_v2")
-                    .map_err(missing)?,
-                lib.get::<CuDeviceGetAttribute>(c"cuDeviceGetAttribute")
-                    .map_err(missing)?,
-                lib.get::<CuGetErrorName>(c"cuGetErrorName").ok(),
-            )
-        };
-        // SAFETY: cuInit takes flags (0) and no pointers.
-        let code = unsafe { init(0) };
-        if code != 0 {
+        }
+
+        /// The name of the driver's error `code` (e.g. CUDA_ERROR_NO_DEVICE), or "unknown".
+        fn error_name(&self, code: c_int) -> String {
             let mut text: *const c_char = std::ptr::null();
-            let name = match error_name {
+            match self.error_name {
                 // SAFETY: cuGetErrorName writes a pointer to a static NUL-terminated string.
                 Some(f) if unsafe { f(code, &mut text) } == 0 && !text.is_null() => {
                     // SAFETY: non-null, static, NUL-terminated (see above).
@@ -167,29 +179,39 @@ mod imp {
                         .into_owned()
                 }
                 _ => "unknown".into(),
-            };
-            return Err(CudaProbeError::InitFailed { code, name });
+            }
         }
-        let mut v: c_int = 0;
-        // SAFETY: writes one int through a valid pointer.
-        unsafe { version(&mut v) };
-        let cuda_version = format!("{}.{}", v / 1000, (v % 1000) / 10);
-        let mut n: c_int = 0;
-        // SAFETY: writes one int through a valid pointer.
-        if unsafe { count(&mut n) } != 0 {
-            n = 0;
+
+        /// The driver's version as "major.minor".
+        fn cuda_version(&self) -> String {
+            let mut v: c_int = 0;
+            // SAFETY: writes one int through a valid pointer.
+            unsafe { (self.version)(&mut v) };
+            format!("{}.{}", v / 1000, (v % 1000) / 10)
         }
-        let mut devices = Vec::new();
-        for index in 0..n.max(0) {
+
+        /// How many devices the driver sees (none when it cannot count them).
+        fn device_count(&self) -> c_int {
+            let mut n: c_int = 0;
+            // SAFETY: writes one int through a valid pointer.
+            if unsafe { (self.count)(&mut n) } != 0 {
+                return 0;
+            }
+            n.max(0)
+        }
+
+        /// Device `index`: name, memory and compute capability; `None` when the driver
+        /// cannot open it.
+        fn device(&self, index: c_int) -> Option<CudaDevice> {
             let mut dev: c_int = 0;
             // SAFETY: writes one CUdevice (an int) through a valid pointer.
-            if unsafe { get(&mut dev, index) } != 0 {
-                continue;
+            if unsafe { (self.get)(&mut dev, index) } != 0 {
+                return None;
             }
             let mut buf = [0 as c_char; 256];
             // SAFETY: the buffer holds 256 chars and the driver writes at most `len` of them,
             // NUL-terminated.
-            let named = unsafe { name(buf.as_mut_ptr(), buf.len() as c_int, dev) } == 0;
+            let named = unsafe { (self.name)(buf.as_mut_ptr(), buf.len() as c_int, dev) } == 0;
             let name = if named {
                 // SAFETY: NUL-terminated within the buffer (see above).
                 unsafe { CStr::from_ptr(buf.as_ptr()) }
@@ -200,23 +222,43 @@ mod imp {
             };
             let mut bytes: usize = 0;
             // SAFETY: writes one size_t through a valid pointer.
-            unsafe { mem(&mut bytes, dev) };
+            unsafe { (self.mem)(&mut bytes, dev) };
             let (mut major, mut minor) = (0, 0);
             // SAFETY: each call writes one int through a valid pointer.
             unsafe {
-                attribute(&mut major, COMPUTE_CAPABILITY_MAJOR, dev);
-                attribute(&mut minor, COMPUTE_CAPABILITY_MINOR, dev);
+                (self.attribute)(&mut major, COMPUTE_CAPABILITY_MAJOR, dev);
+                (self.attribute)(&mut minor, COMPUTE_CAPABILITY_MINOR, dev);
             }
-            devices.push(CudaDevice {
+            Some(CudaDevice {
                 index: index as usize,
                 name,
                 memory_bytes: bytes as u64,
                 compute_capability: (major, minor),
-            });
+            })
+        }
+    }
+
+    pub(super) fn probe() -> Result<CudaDriver, CudaProbeError> {
+        // The driver installs libcuda.so.1; libcuda.so only where a toolkit added the link.
+        // The first failure is the one to report.
+        let lib = match Library::open(c"libcuda.so.1") {
+            Ok(lib) => lib,
+            Err(first) => {
+                Library::open(c"libcuda.so").map_err(|_| CudaProbeError::NoDriver(first.0))?
+            }
+        };
+        let api = Api::load(&lib)?;
+        // SAFETY: cuInit takes flags (0) and no pointers.
+        let code = unsafe { (api.init)(0) };
+        if code != 0 {
+            let name = api.error_name(code);
+            return Err(CudaProbeError::InitFailed { code, name });
         }
         Ok(CudaDriver {
-            cuda_version,
-            devices,
+            cuda_version: api.cuda_version(),
+            devices: (0..api.device_count())
+                .filter_map(|i| api.device(i))
+                .collect(),
         })
     }
 }

@@ -403,6 +403,9 @@ fn intern_subjects(
     Ok((subject_of, subject_ids.len()))
 }
 
+/// A class's subjects, each with the class's items of that subject.
+type ClassSubjects = Vec<(usize, Vec<usize>)>;
+
 /// Per class: its subjects (in sorted id order, so a draw's shuffle is reproducible) and
 /// the class's items of each; refused when a class has fewer than two subjects, or when
 /// its items outside its largest subject cannot hold k images.
@@ -410,8 +413,8 @@ fn subjects_per_class(
     members: &[Vec<usize>],
     subject_of: &[usize],
     opts: &SamplerOptions,
-) -> Result<Vec<Vec<(usize, Vec<usize>)>>, FewShotError> {
-    let mut class_subjects: Vec<Vec<(usize, Vec<usize>)>> = Vec::with_capacity(members.len());
+) -> Result<Vec<ClassSubjects>, FewShotError> {
+    let mut class_subjects: Vec<ClassSubjects> = Vec::with_capacity(members.len());
     for (class, items) in members.iter().enumerate() {
         let mut by_subject: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for &i in items {
