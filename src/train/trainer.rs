@@ -241,7 +241,7 @@ fn train_run(
     record_start(run, config, &ds, &sp, resume_from)?;
     run.write_status(&RunStatus::running(resume_from))?;
     let mut metrics = MetricsWriter::open(&run.metrics_path())?;
-    let (mut model, optim, mid_epoch) = restore(
+    let (model, optim, mid_epoch) = restore(
         run,
         config,
         ds.classes.len(),
@@ -285,32 +285,43 @@ fn train_run(
         last_epoch: resume_from,
         first_step: true,
     };
-    let outcome = |last_epoch, stopped_early| TrainOutcome {
-        run_dir: run.clone(),
-        last_epoch,
-        stopped_early,
-    };
-    for epoch in (resume_from + 1)..=config.epochs {
-        let started = Instant::now();
-        let end;
-        let phase = crate::memory::Phase::start("training steps");
-        (model, end) = train_epoch(&mut t, model, epoch, mid_epoch.as_ref(), emit, stop)?;
-        drop(phase);
-        let EpochEnd::Trained(sums) = end else {
-            return Ok(outcome(t.last_epoch, true));
-        };
-        finish_epoch(&mut t, &model, sums, started, emit)?;
-        if matches!(stop.mode(), StopMode::AfterEpoch | StopMode::Checkpoint)
-            && epoch < config.epochs
-        {
-            return Ok(outcome(t.last_epoch, true));
-        }
-    }
-    {
+    let (model, stopped_early) = train_epochs(&mut t, model, mid_epoch, emit, stop)?;
+    if !stopped_early {
         let _phase = crate::memory::Phase::start("base test");
         write_base_test(&t, &model, &ds, &sp.test, emit)?;
     }
-    Ok(outcome(t.last_epoch, false))
+    Ok(TrainOutcome {
+        run_dir: run.clone(),
+        last_epoch: t.last_epoch,
+        stopped_early,
+    })
+}
+
+/// Trains the epochs after `t.last_epoch` up to the configured number; the model as the
+/// last epoch left it, and whether a stop request ended them early.
+fn train_epochs(
+    t: &mut Training,
+    mut model: Classifier,
+    mid_epoch: Option<EpochProgress>,
+    emit: &mut dyn FnMut(TrainEvent),
+    stop: &StopSignal,
+) -> Result<(Classifier, bool), TrainError> {
+    let epochs = t.config.epochs;
+    for epoch in (t.last_epoch + 1)..=epochs {
+        let started = Instant::now();
+        let end;
+        let phase = crate::memory::Phase::start("training steps");
+        (model, end) = train_epoch(t, model, epoch, mid_epoch.as_ref(), emit, stop)?;
+        drop(phase);
+        let EpochEnd::Trained(sums) = end else {
+            return Ok((model, true));
+        };
+        finish_epoch(t, &model, sums, started, emit)?;
+        if matches!(stop.mode(), StopMode::AfterEpoch | StopMode::Checkpoint) && epoch < epochs {
+            return Ok((model, true));
+        }
+    }
+    Ok((model, false))
 }
 
 /// What the scan of the base set left out: skipped files and classes not used.
