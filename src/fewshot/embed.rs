@@ -146,18 +146,7 @@ pub fn embed_images(
                 TensorData::new(batch.pixels, [batch.labels.len(), 3, s, s]),
                 device,
             );
-            let values: Vec<f32> = match tta {
-                Tta::None => model.forward(x).into_data().iter::<f32>().collect(),
-                Tta::Dihedral => {
-                    // The mean over the 8 views, one view of the batch at a time.
-                    let views = tta.views();
-                    let sum = (0..views)
-                        .map(|i| model.forward(dihedral_view(x.clone(), i)))
-                        .reduce(|a, b| a + b)
-                        .map(|sum| sum / views as f32);
-                    sum.map_or_else(Vec::new, |m| m.into_data().iter::<f32>().collect())
-                }
-            };
+            let values = embed_batch(&model, x, tta);
             for (j, &i) in batch.indices.iter().enumerate() {
                 rows[i * dim..(i + 1) * dim].copy_from_slice(&values[j * dim..(j + 1) * dim]);
                 ok[i] = true;
@@ -173,21 +162,44 @@ pub fn embed_images(
             image_size,
             epoch,
         };
-        let mut bytes = Vec::with_capacity(rows.len() * 4);
-        for v in &rows {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        // Matrix first, index last: the index is what makes an entry visible.
-        let _ = write_atomic(&dir.join(format!("{k}.f32")), &bytes).and_then(|_| {
-            write_atomic(
-                &dir.join(format!("{k}.json")),
-                serde_json::to_string(&index).unwrap_or_default().as_bytes(),
-            )
-        });
+        write_cached(dir, &k, &index, &rows);
     }
     EmbeddedImages {
         embeddings: Embeddings { dim, rows },
         ok,
         from_cache: false,
     }
+}
+
+/// One batch's embeddings, row after row: of the images, or with `Tta::Dihedral` the mean
+/// over their 8 views (one view of the batch at a time).
+fn embed_batch(model: &crate::model::inference::InferenceB0, x: Tensor<4>, tta: Tta) -> Vec<f32> {
+    match tta {
+        Tta::None => model.forward(x).into_data().iter::<f32>().collect(),
+        Tta::Dihedral => {
+            // The mean over the 8 views, one view of the batch at a time.
+            let views = tta.views();
+            let sum = (0..views)
+                .map(|i| model.forward(dihedral_view(x.clone(), i)))
+                .reduce(|a, b| a + b)
+                .map(|sum| sum / views as f32);
+            sum.map_or_else(Vec::new, |m| m.into_data().iter::<f32>().collect())
+        }
+    }
+}
+
+/// Writes an embedding matrix and its index to the cache under `key`: matrix first, index
+/// last, because the index is what makes an entry visible. A cache that cannot be written
+/// only costs the next run the embedding.
+fn write_cached(dir: &Path, key: &str, index: &EmbeddingIndex, rows: &[f32]) {
+    let mut bytes = Vec::with_capacity(rows.len() * 4);
+    for v in rows {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let _ = write_atomic(&dir.join(format!("{key}.f32")), &bytes).and_then(|_| {
+        write_atomic(
+            &dir.join(format!("{key}.json")),
+            serde_json::to_string(index).unwrap_or_default().as_bytes(),
+        )
+    });
 }

@@ -189,63 +189,98 @@ pub fn run(
             .map(|s| s.index)
             .collect(),
     );
+    let jobs = Jobs {
+        runs_dir,
+        sweep,
+        exe,
+        logs: &logs,
+        control,
+        emit,
+        queue: &queue,
+    };
     std::thread::scope(|scope| {
         for &device in devices {
-            let queue = &queue;
-            let logs = &logs;
-            scope.spawn(move || {
-                loop {
-                    if control.is_paused() || control.is_cancelled() {
-                        break;
-                    }
-                    let Some(j) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                        break;
-                    };
-                    let job = &sweep.jobs[j];
-                    // Another runner (or a Slurm task) may have taken or finished it since.
-                    let now = job_status(runs_dir, sweep, job);
-                    if matches!(now.state, JobState::Done | JobState::Training) {
-                        continue;
-                    }
-                    clear_failure(runs_dir, sweep, j);
-                    emit(SweepEvent::Started { job: j, device });
-                    let log = logs.join(format!("{j:04}.log"));
-                    match run_job(runs_dir, sweep, j, device, exe, &log, control) {
-                        JobEnd::Done => emit(SweepEvent::Finished { job: j }),
-                        JobEnd::Stopped => emit(SweepEvent::Stopped { job: j }),
-                        JobEnd::Failed(message) => {
-                            let _ =
-                                record_failure(runs_dir, sweep, j, &device.to_string(), &message);
-                            emit(SweepEvent::Failed { job: j, message });
-                        }
-                    }
-                }
-            });
+            let jobs = &jobs;
+            scope.spawn(move || jobs.work_on(device));
         }
     });
+    write_record(runs_dir, sweep, devices, started, state_word(control));
     let after = statuses(runs_dir, sweep);
     let done = after.iter().filter(|s| s.state == JobState::Done).count();
     let failed = after
         .iter()
         .filter(|s| matches!(s.state, JobState::Failed(_)))
         .count();
-    let interrupted = control.is_cancelled() || control.is_paused();
-    let state = if control.is_cancelled() {
+    Ok(Outcome {
+        done,
+        failed,
+        left: sweep.jobs.len() - done,
+        interrupted: control.is_cancelled() || control.is_paused(),
+        table1: write_table1(runs_dir, sweep).ok(),
+    })
+}
+
+/// What each device's worker shares: the sweep, where its logs go, the queue of jobs.
+struct Jobs<'a> {
+    runs_dir: &'a Path,
+    sweep: &'a Sweep,
+    exe: &'a Path,
+    logs: &'a Path,
+    control: &'a Control,
+    emit: &'a (dyn Fn(SweepEvent) + Sync),
+    queue: &'a Mutex<VecDeque<usize>>,
+}
+
+impl Jobs<'_> {
+    /// Runs queued jobs on `device`, one at a time, until the queue is empty or the sweep
+    /// is paused or cancelled.
+    fn work_on(&self, device: DeviceSpec) {
+        let Jobs {
+            runs_dir,
+            sweep,
+            exe,
+            logs,
+            control,
+            emit,
+            queue,
+        } = *self;
+        loop {
+            if control.is_paused() || control.is_cancelled() {
+                break;
+            }
+            let Some(j) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                break;
+            };
+            let job = &sweep.jobs[j];
+            // Another runner (or a Slurm task) may have taken or finished it since.
+            let now = job_status(runs_dir, sweep, job);
+            if matches!(now.state, JobState::Done | JobState::Training) {
+                continue;
+            }
+            clear_failure(runs_dir, sweep, j);
+            emit(SweepEvent::Started { job: j, device });
+            let log = logs.join(format!("{j:04}.log"));
+            match run_job(runs_dir, sweep, j, device, exe, &log, control) {
+                JobEnd::Done => emit(SweepEvent::Finished { job: j }),
+                JobEnd::Stopped => emit(SweepEvent::Stopped { job: j }),
+                JobEnd::Failed(message) => {
+                    let _ = record_failure(runs_dir, sweep, j, &device.to_string(), &message);
+                    emit(SweepEvent::Failed { job: j, message });
+                }
+            }
+        }
+    }
+}
+
+/// The sweep's state word once its runner returns.
+fn state_word(control: &Control) -> &'static str {
+    if control.is_cancelled() {
         "cancelled"
     } else if control.is_paused() {
         "paused"
     } else {
         "finished"
-    };
-    write_record(runs_dir, sweep, devices, started, state);
-    let table1 = write_table1(runs_dir, sweep).ok();
-    Ok(Outcome {
-        done,
-        failed,
-        left: sweep.jobs.len() - done,
-        interrupted,
-        table1,
-    })
+    }
 }
 
 fn run_job(
