@@ -31,6 +31,21 @@ pub fn write_safetensors(
     metadata: HashMap<String, String>,
     out: &Path,
 ) -> Result<ExportSummary, InteropError> {
+    let named = torch_named(model)?;
+    write_file(&named, metadata, out)?;
+    let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
+    Ok(ExportSummary {
+        tensors: named.len(),
+        bytes,
+    })
+}
+
+/// One weight under its torchvision (or BloodShot) name: name, shape, values.
+type Named = (String, Vec<usize>, Vec<f32>);
+
+/// The model's weights under torchvision's names, the heads' matrices transposed to their
+/// PyTorch layouts; refused when the embedder's are not exactly the key table's.
+fn torch_named(model: &Classifier) -> Result<Vec<Named>, InteropError> {
     let names: HashMap<String, String> = embedder_keys()
         .into_iter()
         .map(|p| (p.burn, p.torch))
@@ -39,7 +54,7 @@ pub fn write_safetensors(
             TORCH_CLASSIFIER_BIAS.to_string(),
         )])
         .collect();
-    let mut named: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    let mut named: Vec<Named> = Vec::new();
     for t in model.collect(None, None, true) {
         let data = bridge::to_data(&t)
             .map_err(|e| InteropError::Tensor(format!("cannot read weight `{}`: {e}", t.name)))?
@@ -79,6 +94,15 @@ pub fn write_safetensors(
             "internal: {embedder} embedder weights collected, {expected} expected (a key-table bug)"
         )));
     }
+    Ok(named)
+}
+
+/// Writes `named` with `metadata` to `out` through a `.partial` file and a rename.
+fn write_file(
+    named: &[Named],
+    metadata: HashMap<String, String>,
+    out: &Path,
+) -> Result<(), InteropError> {
     let bytes: Vec<Vec<u8>> = named
         .iter()
         .map(|(_, _, values)| values.iter().flat_map(|v| v.to_le_bytes()).collect())
@@ -104,11 +128,7 @@ pub fn write_safetensors(
         let _ = std::fs::remove_file(&partial);
         crate::files::IoError::at("write", out)(e)
     })?;
-    let bytes = std::fs::metadata(out).map_or(0, |m| m.len());
-    Ok(ExportSummary {
-        tensors: named.len(),
-        bytes,
-    })
+    Ok(())
 }
 
 /// Writes checkpoint `epoch` (default: the last) of `run` to `out` as safetensors with

@@ -113,72 +113,83 @@ fn render_kshot(out: &mut String, report: &RunReport) {
         if repeated && r.sweep.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "### k = {}, {} draws, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
-            r.options.k,
-            r.options.draws,
-            r.options.seed,
-            r.protocol.as_str(),
-            r.options.normalize.label(),
-            r.options.variant_label(),
-            r.epoch
-        );
-        if r.options.normalize.transductive() {
-            out.push_str("Transductive: the unlabelled target embeddings (support pool and queries) were used to centre the embeddings.\n\n");
-        }
-        if r.options.method != Method::Prototype {
-            let _ = writeln!(
-                out,
-                "Classifier `{}`: {}.\n",
-                r.options.method,
-                r.options.method.description()
-            );
-        }
-        if let Some(w) = r.collapse.as_ref().and_then(|c| c.warning()) {
-            let _ = writeln!(out, "> **Warning.** {w}\n");
-        }
-        let _ = writeln!(
-            out,
-            "Target `{}`; support pool {} images{}; {} queries; sampling {} replacement.\n",
-            r.target.display(),
-            r.support_pool,
-            if r.protocol == crate::fewshot::evaluate::Protocol::HeldoutTest {
-                format!(" ({})", r.options.support_part)
-            } else {
-                String::new()
-            },
-            r.queries,
-            if r.options.with_replacement {
-                "with"
-            } else {
-                "without"
-            },
-        );
+        kshot_heading(out, r);
         match &r.summary {
             Some(_) if repeated => out.push_str("The bank's numbers are the same as above.\n\n"),
             Some(s) => kshot_block(out, r, s),
             None => {}
         }
-        if !r.sweep.is_empty() {
-            out.push_str(
-                "Accuracy vs k:\n\n| k | accuracy | 95 % CI | macro F1 |\n|---:|---|---|---|\n",
-            );
-            for p in &r.sweep {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:.3}–{:.3} | {} |",
-                    p.k,
-                    pm(&p.summary.accuracy),
-                    p.summary.accuracy.ci95_low,
-                    p.summary.accuracy.ci95_high,
-                    pm(&p.summary.macro_f1)
-                );
-            }
-            out.push('\n');
-        }
+        sweep_table(out, r);
     }
     render_grids(out, &report.kshot);
+}
+
+/// A result's heading and the sentences that say how it was scored: normalisation (and
+/// whether it is transductive), classifier, collapse warning, target and sampling.
+fn kshot_heading(out: &mut String, r: &KShotResult) {
+    let _ = writeln!(
+        out,
+        "### k = {}, {} draws, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
+        r.options.k,
+        r.options.draws,
+        r.options.seed,
+        r.protocol.as_str(),
+        r.options.normalize.label(),
+        r.options.variant_label(),
+        r.epoch
+    );
+    if r.options.normalize.transductive() {
+        out.push_str("Transductive: the unlabelled target embeddings (support pool and queries) were used to centre the embeddings.\n\n");
+    }
+    if r.options.method != Method::Prototype {
+        let _ = writeln!(
+            out,
+            "Classifier `{}`: {}.\n",
+            r.options.method,
+            r.options.method.description()
+        );
+    }
+    if let Some(w) = r.collapse.as_ref().and_then(|c| c.warning()) {
+        let _ = writeln!(out, "> **Warning.** {w}\n");
+    }
+    let _ = writeln!(
+        out,
+        "Target `{}`; support pool {} images{}; {} queries; sampling {} replacement.\n",
+        r.target.display(),
+        r.support_pool,
+        if r.protocol == crate::fewshot::evaluate::Protocol::HeldoutTest {
+            format!(" ({})", r.options.support_part)
+        } else {
+            String::new()
+        },
+        r.queries,
+        if r.options.with_replacement {
+            "with"
+        } else {
+            "without"
+        },
+    );
+}
+
+/// A result's accuracy-vs-k table, when it has one.
+fn sweep_table(out: &mut String, r: &KShotResult) {
+    if !r.sweep.is_empty() {
+        out.push_str(
+            "Accuracy vs k:\n\n| k | accuracy | 95 % CI | macro F1 |\n|---:|---|---|---|\n",
+        );
+        for p in &r.sweep {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.3}–{:.3} | {} |",
+                p.k,
+                pm(&p.summary.accuracy),
+                p.summary.accuracy.ci95_low,
+                p.summary.accuracy.ci95_high,
+                pm(&p.summary.macro_f1)
+            );
+        }
+        out.push('\n');
+    }
 }
 
 /// One table per bank (same checkpoint, target and draws) that was scored by more than one
@@ -289,6 +300,23 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
         render_training(&mut out, report);
     }
 
+    render_base_test(&mut out, report);
+
+    render_kshot(&mut out, report);
+
+    if comparable.len() > 1 {
+        render_comparison(&mut out, report, comparable);
+        let table = super::table1::build(comparable, crate::model::Objective::Softmax);
+        if table.groups.iter().any(|g| g.rows.len() > 1) {
+            super::table1::render(&mut out, &table);
+        }
+    }
+    out
+}
+
+/// The base test split: the head's scores, a warning when it answers one class, the
+/// per-class table and the confusion matrix.
+fn render_base_test(out: &mut String, report: &RunReport) {
     out.push_str("## Base test split\n\n");
     match &report.base_test {
         None => out.push_str("No base-test report yet (written when training finishes).\n\n"),
@@ -321,20 +349,9 @@ pub fn render(report: &RunReport, comparable: &[RunReport]) -> String {
                 );
             }
             out.push('\n');
-            confusion_table(&mut out, &b.classes, &m.confusion);
+            confusion_table(out, &b.classes, &m.confusion);
         }
     }
-
-    render_kshot(&mut out, report);
-
-    if comparable.len() > 1 {
-        render_comparison(&mut out, report, comparable);
-        let table = super::table1::build(comparable, crate::model::Objective::Softmax);
-        if table.groups.iter().any(|g| g.rows.len() > 1) {
-            super::table1::render(&mut out, &table);
-        }
-    }
-    out
 }
 
 /// The seed's Table 1 from data: per normalisation this run was evaluated with, one row per
