@@ -120,6 +120,21 @@ struct Class {
     slack: f64,
 }
 
+/// `centre-support`'s shift: `σ` (the mean of the drawn rows' `a_i`), the bound of the mean
+/// residual's rounding, the rows' mean length and the mean residual's length (all 0 without
+/// a shift).
+#[derive(Debug, Default, Clone, Copy)]
+struct Shift {
+    sigma: f64,
+    u_all: f64,
+    len_all: f64,
+    len: f64,
+}
+
+/// How far an f64 sum of f32 rows can be from the exact one, relative to its terms:
+/// negligible next to the f32 bounds, covered generously.
+const F64_REL: f64 = 1e-12;
+
 /// Scratch space of one thread on the Gram path.
 #[derive(Debug, Default)]
 struct GramWork {
@@ -206,84 +221,106 @@ impl Scorer {
     fn gram_classes(&self, g: &Gram, draw: &Draw, n_classes: usize, w: &mut GramWork) {
         let centre = self.mode() == Normalization::CentreSupport;
         let per_class = self.class_sums(g, draw, n_classes, w);
-        // The shift's parts for `centre-support`: the mean over every drawn row.
-        let total: f64 = per_class.iter().map(|t| t.0).sum();
-        let (mut sigma, mut e_all, mut len_all) = (0.0, 0.0, 0.0);
-        if centre && total > 0.0 {
-            w.all.clear();
-            w.all.resize(self.dim(), 0.0);
-            for sum in &w.sums {
-                w.all.iter_mut().zip(sum).for_each(|(a, s)| *a += s);
-            }
-            w.all.iter_mut().for_each(|a| *a /= total);
-            sigma = per_class.iter().map(|t| t.1).sum::<f64>() / total;
-            e_all = per_class.iter().map(|t| t.2).sum::<f64>() / total;
-            len_all = per_class.iter().map(|t| t.3).sum::<f64>() / total;
-        }
-        // How far an f64 sum of f32 rows can be from the exact one, relative to its terms:
-        // negligible next to the f32 bounds, covered generously.
-        const F64_REL: f64 = 1e-12;
-        let dot_rel = self.dot_rel();
-        let half_ulp = f64::from(f32::EPSILON) / 2.0;
-        let u_all = if centre {
-            e_all + F64_REL * len_all
+        let shift = if centre {
+            Some(self.shift(&per_class, w))
         } else {
-            0.0
+            None
         };
-        let shift_len = if centre { norm(&w.all) } else { 0.0 };
         w.classes.clear();
-        for (c, &(k, a_sum, e_sum, len_sum)) in per_class.iter().enumerate() {
-            if k == 0.0 {
-                w.classes.push(Class::default());
-                continue;
-            }
-            let sum = &w.sums[c];
-            // ρ̂_c = Σ r̃_i / k − (mean over all drawn rows), its length and its dot with the
-            // shift's residual (`centre-support`).
-            let (mut rho2, mut shift_dot) = (0f64, 0f64);
-            if centre {
-                for (s, m) in sum.iter().zip(&w.all) {
-                    let v = s / k - m;
-                    rho2 += v * v;
-                    shift_dot += m * v;
-                }
+        for (c, &part) in per_class.iter().enumerate() {
+            let class = if part.0 == 0.0 {
+                Class::default()
             } else {
-                rho2 = sum.iter().map(|s| (s / k) * (s / k)).sum();
-            }
-            let rho = rho2.sqrt();
-            let alpha = a_sum / k - sigma;
-            // |ρ_c − ρ̂_c| ≤ the drawn rows' mean rounding (and the shift's).
-            let u = (e_sum / k + F64_REL * len_sum / k) * 1.01 + u_all * 1.01;
-            let n_hat = (alpha * alpha + rho2).sqrt();
-            let (inv, inv_rel) = if n_hat > 0.0 && n_hat.is_finite() {
-                let rel = if n_hat > u {
-                    u / (n_hat - u)
-                } else {
-                    f64::INFINITY
-                };
-                (1.0 / n_hat, rel + F64_REL)
-            } else {
-                // A (nearly) zero prototype: only the exact path can tell.
-                (0.0, f64::INFINITY)
+                self.class(part, &w.sums[c], &w.all, shift)
             };
-            let (bias, bias_err) = if centre {
-                (
-                    sigma * alpha + shift_dot,
-                    shift_len * u + u_all * 1.01 * (rho + u) + F64_REL * (sigma * alpha).abs(),
-                )
+            w.classes.push(class);
+        }
+    }
+
+    /// `centre-support`'s shift, the mean over every drawn row (left in `w.all`), and the
+    /// parts of its error bound.
+    fn shift(&self, per_class: &[(f64, f64, f64, f64)], w: &mut GramWork) -> Shift {
+        let total: f64 = per_class.iter().map(|t| t.0).sum();
+        w.all.clear();
+        w.all.resize(self.dim(), 0.0);
+        if total <= 0.0 {
+            return Shift::default();
+        }
+        for sum in &w.sums {
+            w.all.iter_mut().zip(sum).for_each(|(a, s)| *a += s);
+        }
+        w.all.iter_mut().for_each(|a| *a /= total);
+        let len_all = per_class.iter().map(|t| t.3).sum::<f64>() / total;
+        let e_all = per_class.iter().map(|t| t.2).sum::<f64>() / total;
+        Shift {
+            sigma: per_class.iter().map(|t| t.1).sum::<f64>() / total,
+            u_all: e_all + F64_REL * len_all,
+            len_all,
+            len: norm(&w.all),
+        }
+    }
+
+    /// One class's parts from its drawn rows' sums `(k, Σ a_i, Σ e_i, Σ |r̃_i|)` and
+    /// `sum` (Σ r̃_i); `all` and `shift` for `centre-support`.
+    fn class(
+        &self,
+        (k, a_sum, e_sum, len_sum): (f64, f64, f64, f64),
+        sum: &[f64],
+        all: &[f64],
+        shift: Option<Shift>,
+    ) -> Class {
+        let half_ulp = f64::from(f32::EPSILON) / 2.0;
+        let Shift {
+            sigma,
+            u_all,
+            len_all,
+            len: shift_len,
+        } = shift.unwrap_or_default();
+        // ρ̂_c = Σ r̃_i / k − (mean over all drawn rows), its length and its dot with the
+        // shift's residual (`centre-support`).
+        let (mut rho2, mut shift_dot) = (0f64, 0f64);
+        if shift.is_some() {
+            for (s, m) in sum.iter().zip(all) {
+                let v = s / k - m;
+                rho2 += v * v;
+                shift_dot += m * v;
+            }
+        } else {
+            rho2 = sum.iter().map(|s| (s / k) * (s / k)).sum();
+        }
+        let rho = rho2.sqrt();
+        let alpha = a_sum / k - sigma;
+        // |ρ_c − ρ̂_c| ≤ the drawn rows' mean rounding (and the shift's).
+        let u = (e_sum / k + F64_REL * len_sum / k) * 1.01 + u_all * 1.01;
+        let n_hat = (alpha * alpha + rho2).sqrt();
+        let (inv, inv_rel) = if n_hat > 0.0 && n_hat.is_finite() {
+            let rel = if n_hat > u {
+                u / (n_hat - u)
             } else {
-                (0.0, 0.0)
+                f64::INFINITY
             };
-            let gram_error = dot_rel * (len_sum / k + if centre { len_all } else { 0.0 });
-            w.classes.push(Class {
-                k,
-                alpha,
-                inv,
-                inv_rel,
-                bias,
-                bias_err,
-                slack: gram_error + u + 2.0 * half_ulp * (rho + u),
-            });
+            (1.0 / n_hat, rel + F64_REL)
+        } else {
+            // A (nearly) zero prototype: only the exact path can tell.
+            (0.0, f64::INFINITY)
+        };
+        let (bias, bias_err) = if shift.is_some() {
+            (
+                sigma * alpha + shift_dot,
+                shift_len * u + u_all * 1.01 * (rho + u) + F64_REL * (sigma * alpha).abs(),
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let gram_error = self.dot_rel() * (len_sum / k + len_all);
+        Class {
+            k,
+            alpha,
+            inv,
+            inv_rel,
+            bias,
+            bias_err,
+            slack: gram_error + u + 2.0 * half_ulp * (rho + u),
         }
     }
 
