@@ -622,7 +622,8 @@ impl App {
         effects
     }
 
-    /// Applies a background event; returns follow-up work.
+    /// Applies a background event; returns follow-up work. Each arm hands the event to the
+    /// state it belongs to.
     pub fn on_event(&mut self, ev: AppEvent) -> Vec<Effect> {
         use AppEvent as E;
         match ev {
@@ -646,33 +647,11 @@ impl App {
                 return vec![Effect::LoadSweeps];
             }
             E::SweepProgress(ev) => {
-                use bloodshot::sweep::SweepEvent as S;
-                let name = |j: usize| format!("job {}", j + 1);
-                self.sweeps.message = Some(match ev {
-                    S::Started { job, device } => format!("{} started on {device}", name(job)),
-                    S::Finished { job } => format!("{} done", name(job)),
-                    S::Failed { job, message } => format!("{} failed: {message}", name(job)),
-                    S::Stopped { job } => format!("{} stopped; its state is saved", name(job)),
-                });
+                self.sweeps.job_event(ev);
                 return vec![Effect::LoadSweeps, Effect::LoadRuns];
             }
             E::SweepEnded(r) => {
-                let id = self.sweeps.owned.take().map(|o| o.0).unwrap_or_default();
-                self.sweeps.message = Some(match r {
-                    Ok(o) if o.interrupted => format!(
-                        "{id}: {} of {} jobs done; stopped (s resumes)",
-                        o.done,
-                        o.done + o.left
-                    ),
-                    Ok(o) => format!(
-                        "{id}: {} of {} jobs done, {} failed; Table 1 in {}",
-                        o.done,
-                        o.done + o.left,
-                        o.failed,
-                        o.table1.map_or("–".into(), |p| p.display().to_string())
-                    ),
-                    Err(e) => format!("sweep failed: {e}"),
-                });
+                self.sweeps.ended(r);
                 return vec![Effect::LoadSweeps, Effect::LoadRuns];
             }
             E::PrepareProgress(d, n) => self.kshot.preparing = Some((d, n)),
@@ -697,22 +676,8 @@ impl App {
                     self.explorer.loaded(id, *table);
                 }
             }
-            E::Interop(r) => {
-                self.status = Some(match &r {
-                    Ok(m) => m.clone(),
-                    Err(e) => format!("failed: {e}"),
-                });
-                self.runs.last_interop = Some(r);
-                self.runs.last_export = None;
-            }
-            E::Exported(r) => {
-                self.status = Some(match &r {
-                    Ok(p) => format!("exported {} report(s)", p.len()),
-                    Err(e) => format!("export failed: {e}"),
-                });
-                self.runs.last_export = Some(r);
-                self.runs.last_interop = None;
-            }
+            E::Interop(r) => self.status = Some(self.runs.interop_done(r)),
+            E::Exported(r) => self.status = Some(self.runs.exported(r)),
         }
         vec![]
     }

@@ -26,6 +26,28 @@ pub struct RunsState {
 }
 
 impl RunsState {
+    /// An import or weights export ended: kept for the footer; the status line's sentence.
+    pub fn interop_done(&mut self, r: Result<String, String>) -> String {
+        let status = match &r {
+            Ok(m) => m.clone(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.last_interop = Some(r);
+        self.last_export = None;
+        status
+    }
+
+    /// A markdown export ended: kept for the footer; the status line's sentence.
+    pub fn exported(&mut self, r: Result<Vec<PathBuf>, String>) -> String {
+        let status = match &r {
+            Ok(p) => format!("exported {} report(s)", p.len()),
+            Err(e) => format!("export failed: {e}"),
+        };
+        self.last_export = Some(r);
+        self.last_interop = None;
+        status
+    }
+
     /// The selected run.
     pub fn selected_row(&self) -> Option<&RunRow> {
         self.rows.get(self.selected)

@@ -126,6 +126,39 @@ impl Default for SweepsState {
 }
 
 impl SweepsState {
+    /// A job of the sweep this console runs started, finished, failed or stopped: the
+    /// message line says so.
+    pub fn job_event(&mut self, ev: bloodshot::sweep::SweepEvent) {
+        use bloodshot::sweep::SweepEvent as S;
+        let name = |j: usize| format!("job {}", j + 1);
+        self.message = Some(match ev {
+            S::Started { job, device } => format!("{} started on {device}", name(job)),
+            S::Finished { job } => format!("{} done", name(job)),
+            S::Failed { job, message } => format!("{} failed: {message}", name(job)),
+            S::Stopped { job } => format!("{} stopped; its state is saved", name(job)),
+        });
+    }
+
+    /// The sweep this console ran has ended: how many jobs are done, and where Table 1 is.
+    pub fn ended(&mut self, r: Result<bloodshot::sweep::Outcome, String>) {
+        let id = self.owned.take().map(|o| o.0).unwrap_or_default();
+        self.message = Some(match r {
+            Ok(o) if o.interrupted => format!(
+                "{id}: {} of {} jobs done; stopped (s resumes)",
+                o.done,
+                o.done + o.left
+            ),
+            Ok(o) => format!(
+                "{id}: {} of {} jobs done, {} failed; Table 1 in {}",
+                o.done,
+                o.done + o.left,
+                o.failed,
+                o.table1.map_or("–".into(), |p| p.display().to_string())
+            ),
+            Err(e) => format!("sweep failed: {e}"),
+        });
+    }
+
     /// The value of a form field as shown.
     pub fn value(&self, field: SweepField) -> String {
         match field {
