@@ -1,6 +1,7 @@
 //! Runs compared (issue 21): smoothing, seed bands, what differs between runs, seed groups
 //! equal to Table 1's, curves read back from a run folder; the sweep explorer's table,
-//! sorting, filters and parallel coordinates — all against hand-computed values.
+//! sorting, filters and parallel coordinates; the grid's job order and its settings table —
+//! all against hand-computed values.
 
 use std::path::PathBuf;
 
@@ -427,4 +428,78 @@ fn parallel_coordinates_by_hand() {
     assert_eq!(t.rows[*row].job, 0);
     assert_eq!(pos[0], Some(1.0));
     assert!(close(pos[3].unwrap(), 1.0 / 3.0), "{pos:?}");
+}
+
+/// The grid's jobs vary the objective fastest, then the seed, then the other axes in
+/// `Setting::NESTING`'s order; an empty axis keeps the base value; every setting reads back
+/// what was written, and a value of the wrong kind changes nothing.
+#[test]
+fn grid_order_and_the_setting_table() {
+    use bloodshot::runs::{Setting, SettingValue};
+    let base = TrainConfig {
+        lr: 0.25,
+        ..TrainConfig::default()
+    };
+    let grid = Grid {
+        objectives: vec![Objective::Softmax, Objective::Aam],
+        seeds: vec![0, 1],
+        margins: vec![0.2, 0.3],
+        ..Grid::default()
+    };
+    assert_eq!(grid.size(), 8);
+    let configs = grid.configs(&base);
+    let seen: Vec<(f64, u64, Objective)> = configs
+        .iter()
+        .map(|c| (c.aam.margin, c.seed, c.objective))
+        .collect();
+    let (s, a) = (Objective::Softmax, Objective::Aam);
+    assert_eq!(
+        seen,
+        vec![
+            (0.2, 0, s),
+            (0.2, 0, a),
+            (0.2, 1, s),
+            (0.2, 1, a),
+            (0.3, 0, s),
+            (0.3, 0, a),
+            (0.3, 1, s),
+            (0.3, 1, a),
+        ]
+    );
+    assert!(
+        configs.iter().all(|c| c.lr == 0.25),
+        "an empty axis keeps the base value"
+    );
+
+    let values = [
+        SettingValue::Objective(Objective::AamConsistency),
+        SettingValue::Int(7),
+        SettingValue::Real(0.45),
+        SettingValue::Real(20.0),
+        SettingValue::Real(2.5),
+        SettingValue::Int(96),
+        SettingValue::Int(3),
+        SettingValue::Real(0.002),
+        SettingValue::Int(24),
+    ];
+    let mut c = TrainConfig::default();
+    for (s, v) in Setting::ALL.into_iter().zip(values) {
+        s.set(&mut c, v);
+        assert_eq!(s.get(&c), v, "{}", s.name());
+    }
+    assert_eq!(
+        (c.objective, c.seed, c.aam.margin, c.aam.scale, c.lambda),
+        (Objective::AamConsistency, 7, 0.45, 20.0, 2.5)
+    );
+    assert_eq!(
+        (c.image_size, c.epochs, c.lr, c.batch_size),
+        (96, 3, 0.002, 24)
+    );
+    let before = c.clone();
+    Setting::Seed.set(&mut c, SettingValue::Real(1.5));
+    Setting::Objective.set(&mut c, SettingValue::Int(1));
+    assert_eq!(c, before, "a value of the wrong kind changes nothing");
+    assert_eq!(SettingValue::Real(0.001).text(), "0.001");
+    assert_eq!(Setting::Lambda.label(), "λ");
+    assert_eq!(Setting::ImageSize.name(), "px");
 }

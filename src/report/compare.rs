@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::model::Objective;
-use crate::runs::{EpochSummary, MetricRecord, RunDir, TrainConfig};
+use crate::runs::{EpochSummary, MetricRecord, RunDir, Setting, TrainConfig};
 
 /// A curve a comparison draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,20 +142,12 @@ pub fn ema(values: &[f64], weight: f64) -> Vec<f64> {
     out
 }
 
-/// A configuration field that can tell runs apart: its name and its value in words.
+/// A configuration field that can tell runs apart, besides the grid's settings: its name
+/// and its value in words.
 type Field = (&'static str, fn(&TrainConfig) -> String);
 
-/// The fields a legend may name, in the order it names them.
-const FIELDS: [Field; 13] = [
-    ("objective", |c| c.objective.as_str().into()),
-    ("seed", |c| c.seed.to_string()),
-    ("margin", |c| c.aam.margin.to_string()),
-    ("scale", |c| c.aam.scale.to_string()),
-    ("λ", |c| c.lambda.to_string()),
-    ("px", |c| c.image_size.to_string()),
-    ("epochs", |c| c.epochs.to_string()),
-    ("lr", |c| c.lr.to_string()),
-    ("batch", |c| c.batch_size.to_string()),
+/// The fields a legend may name after the grid's settings, in the order it names them.
+const OTHER_FIELDS: [Field; 4] = [
     ("per class", |c| {
         c.limit_per_class.map_or("all".into(), |n| n.to_string())
     }),
@@ -169,28 +161,42 @@ const FIELDS: [Field; 13] = [
     ("base", |c| c.base.display().to_string()),
 ];
 
+/// A field's value in words.
+type FieldValue = Box<dyn Fn(&TrainConfig) -> String>;
+
+/// Every field a legend may name, in legend order: the grid's settings, then the others.
+fn fields() -> impl Iterator<Item = (&'static str, FieldValue)> {
+    let settings = Setting::ALL.into_iter().map(|s| {
+        let value: FieldValue = Box::new(move |c| s.get(c).text());
+        (s.label(), value)
+    });
+    let others = OTHER_FIELDS.into_iter().map(|(name, f)| {
+        let value: FieldValue = Box::new(f);
+        (name, value)
+    });
+    settings.chain(others)
+}
+
 /// The names of the fields whose values differ between `configs`, in legend order.
 pub fn differing(configs: &[&TrainConfig]) -> Vec<&'static str> {
-    FIELDS
-        .iter()
+    fields()
         .filter(|(_, value)| {
             let mut values = configs.iter().map(|c| value(c));
             values
                 .next()
                 .is_some_and(|first| values.any(|v| v != first))
         })
-        .map(|(name, _)| *name)
+        .map(|(name, _)| name)
         .collect()
 }
 
 /// A configuration named by the given fields: `aam · seed 1 · margin 0.3` (the objective
 /// alone is its own name). Empty when `fields` is.
-pub fn label(config: &TrainConfig, fields: &[&str]) -> String {
-    FIELDS
-        .iter()
-        .filter(|(name, _)| fields.contains(name))
+pub fn label(config: &TrainConfig, names: &[&str]) -> String {
+    fields()
+        .filter(|(name, _)| names.contains(name))
         .map(|(name, value)| {
-            if *name == "objective" {
+            if name == "objective" {
                 value(config)
             } else {
                 format!("{name} {}", value(config))

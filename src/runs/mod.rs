@@ -10,6 +10,7 @@ mod json;
 mod jsonl;
 mod list;
 mod records;
+mod setting;
 mod time;
 
 pub use checkpoint::{
@@ -24,4 +25,5 @@ pub use list::{list_runs, resolve};
 pub use records::{
     EpochProgress, EpochSummary, MetricRecord, RunInfo, RunState, RunStatus, host_name,
 };
+pub use setting::{Setting, SettingValue};
 pub use time::{timestamp, unix_now};

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::report::{RunReport, collect};
-use crate::runs::{RunDir, TrainConfig};
+use crate::runs::{RunDir, Setting, SettingValue, TrainConfig};
 
 use super::plan::Sweep;
 
@@ -64,20 +64,14 @@ pub struct Explorer {
     pub rows: Vec<Row>,
 }
 
-/// A hyper-parameter a grid can vary: name and value.
-type Param = (&'static str, fn(&TrainConfig) -> Value);
-
-const PARAMS: [Param; 9] = [
-    ("objective", |c| Value::Text(c.objective.as_str().into())),
-    ("seed", |c| Value::Number(c.seed as f64)),
-    ("margin", |c| Value::Number(c.aam.margin)),
-    ("scale", |c| Value::Number(c.aam.scale)),
-    ("lambda", |c| Value::Number(c.lambda)),
-    ("px", |c| Value::Number(c.image_size as f64)),
-    ("epochs", |c| Value::Number(c.epochs as f64)),
-    ("lr", |c| Value::Number(c.lr)),
-    ("batch", |c| Value::Number(c.batch_size as f64)),
-];
+/// A setting's value as a cell.
+fn cell(v: SettingValue) -> Value {
+    match v {
+        SettingValue::Objective(o) => Value::Text(o.as_str().into()),
+        SettingValue::Int(x) => Value::Number(x as f64),
+        SettingValue::Real(x) => Value::Number(x),
+    }
+}
 
 fn plain(v: f64) -> String {
     format!("{v}")
@@ -109,20 +103,20 @@ impl Value {
 /// TTA appended (`k10/centre-support/logistic`) when the sweep evaluates several.
 pub fn build(sweep: &Sweep, reports: &[Option<RunReport>]) -> Explorer {
     let configs: Vec<&TrainConfig> = sweep.jobs.iter().map(|j| &j.config).collect();
-    let varies = |f: &fn(&TrainConfig) -> Value| {
-        let first = configs.first().map(|c| f(c));
-        configs.iter().any(|c| Some(f(c)) != first)
+    let varies = |s: &Setting| {
+        let first = configs.first().map(|c| s.get(c));
+        configs.iter().any(|c| Some(s.get(c)) != first)
     };
-    let mut params: Vec<&Param> = PARAMS.iter().filter(|(_, f)| varies(f)).collect();
+    let mut params: Vec<Setting> = Setting::ALL.into_iter().filter(varies).collect();
     if params.is_empty() {
-        params = PARAMS[..2].iter().collect();
+        params = Setting::ALL[..2].to_vec();
     }
     let spec = &sweep.spec.kshot;
     let kshot = kshot_columns(sweep);
     let mut columns: Vec<Column> = params
         .iter()
-        .map(|(name, _)| Column {
-            name: (*name).into(),
+        .map(|s| Column {
+            name: s.name().into(),
             result: false,
             format: Format::Plain,
         })
@@ -141,7 +135,7 @@ pub fn build(sweep: &Sweep, reports: &[Option<RunReport>]) -> Explorer {
         .iter()
         .map(|job| {
             let report = reports.get(job.index).and_then(Option::as_ref);
-            let mut values: Vec<Value> = params.iter().map(|(_, f)| f(&job.config)).collect();
+            let mut values: Vec<Value> = params.iter().map(|s| cell(s.get(&job.config))).collect();
             let number = |v: Option<f64>| v.map_or(Value::Missing, Value::Number);
             values.push(number(
                 report.and_then(|r| r.epochs.last().map(|e| e.val_accuracy)),

@@ -12,7 +12,7 @@ use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
 use crate::fewshot::tta::Tta;
 use crate::model::Objective;
-use crate::runs::{TrainConfig, read_json, timestamp, unix_now, write_json};
+use crate::runs::{Setting, SettingValue, TrainConfig, read_json, timestamp, unix_now, write_json};
 
 /// Most jobs one sweep may hold (a typo in a grid should not queue a million trainings).
 pub const MAX_JOBS: usize = 10_000;
@@ -47,67 +47,61 @@ pub struct Grid {
     pub batch_sizes: Vec<usize>,
 }
 
-fn or_base<T: Clone>(axis: &[T], base: T) -> Vec<T> {
-    if axis.is_empty() {
-        vec![base]
-    } else {
-        axis.to_vec()
-    }
-}
-
 impl Grid {
-    /// Every configuration of the grid. The objective varies fastest, then the seed, so the
-    /// first finished jobs already compare all objectives on one seed.
+    /// The values axis `s` lists (empty: the base configuration's one value).
+    pub fn axis(&self, s: Setting) -> Vec<SettingValue> {
+        use SettingValue::{Int, Real};
+        let ints = |v: &[usize]| v.iter().map(|&x| Int(x as u64)).collect();
+        let reals = |v: &[f64]| v.iter().map(|&x| Real(x)).collect();
+        match s {
+            Setting::Objective => self
+                .objectives
+                .iter()
+                .map(|&o| SettingValue::Objective(o))
+                .collect(),
+            Setting::Seed => self.seeds.iter().map(|&x| Int(x)).collect(),
+            Setting::Margin => reals(&self.margins),
+            Setting::Scale => reals(&self.scales),
+            Setting::Lambda => reals(&self.lambdas),
+            Setting::ImageSize => self
+                .image_sizes
+                .iter()
+                .map(|&x| Int(u64::from(x)))
+                .collect(),
+            Setting::Epochs => ints(&self.epochs),
+            Setting::Lr => reals(&self.lrs),
+            Setting::BatchSize => ints(&self.batch_sizes),
+        }
+    }
+
+    /// Every configuration of the grid, varied in [`Setting::NESTING`]'s order (the
+    /// objective fastest, then the seed).
     pub fn configs(&self, base: &TrainConfig) -> Vec<TrainConfig> {
-        let mut out = Vec::new();
-        for &epochs in &or_base(&self.epochs, base.epochs) {
-            for &image_size in &or_base(&self.image_sizes, base.image_size) {
-                for &lr in &or_base(&self.lrs, base.lr) {
-                    for &batch_size in &or_base(&self.batch_sizes, base.batch_size) {
-                        for &margin in &or_base(&self.margins, base.aam.margin) {
-                            for &scale in &or_base(&self.scales, base.aam.scale) {
-                                for &lambda in &or_base(&self.lambdas, base.lambda) {
-                                    for &seed in &or_base(&self.seeds, base.seed) {
-                                        for &objective in &or_base(&self.objectives, base.objective)
-                                        {
-                                            let mut c = base.clone();
-                                            c.epochs = epochs;
-                                            c.image_size = image_size;
-                                            c.lr = lr;
-                                            c.batch_size = batch_size;
-                                            c.aam.margin = margin;
-                                            c.aam.scale = scale;
-                                            c.lambda = lambda;
-                                            c.seed = seed;
-                                            c.objective = objective;
-                                            out.push(c);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+        let mut out = vec![base.clone()];
+        for s in Setting::NESTING {
+            let mut values = self.axis(s);
+            if values.is_empty() {
+                values.push(s.get(base));
             }
+            out = out
+                .into_iter()
+                .flat_map(|c| {
+                    values.iter().map(move |&v| {
+                        let mut c = c.clone();
+                        s.set(&mut c, v);
+                        c
+                    })
+                })
+                .collect();
         }
         out
     }
 
     /// Number of configurations, without building them.
     pub fn size(&self) -> usize {
-        [
-            self.objectives.len(),
-            self.seeds.len(),
-            self.margins.len(),
-            self.scales.len(),
-            self.lambdas.len(),
-            self.image_sizes.len(),
-            self.epochs.len(),
-            self.lrs.len(),
-            self.batch_sizes.len(),
-        ]
-        .iter()
-        .fold(1usize, |n, &a| n.saturating_mul(a.max(1)))
+        Setting::ALL
+            .iter()
+            .fold(1usize, |n, &s| n.saturating_mul(self.axis(s).len().max(1)))
     }
 }
 
