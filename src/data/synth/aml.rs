@@ -186,10 +186,11 @@ fn smudge(rng: &mut ChaCha8Rng, rn: f32) -> Vec<Prim> {
     vec![body, tail]
 }
 
-/// Red blood cells around the leukocyte at `(cx, cy)` of radius `r_cell`: pink, biconcave
-/// (darker rim, paler centre), some cut by the border.
-fn red_cells(canvas: &mut Canvas, rng: &mut ChaCha8Rng, (cx, cy): (f32, f32), r_cell: f32) {
+/// Red blood cells around the leukocyte: pink, biconcave (darker rim, paler centre), some
+/// cut by the border.
+fn red_cells(canvas: &mut Canvas, rng: &mut ChaCha8Rng, leukocyte: &Leukocyte) {
     let s = canvas.w as f32;
+    let ((cx, cy), r_cell) = (leukocyte.centre, leukocyte.r);
     let n_rbc = rng.random_range(2..=5usize);
     let rbc_rim = jitter(rng, [222.0, 156.0, 168.0], 5.0);
     let rbc_mid = jitter(rng, [234.0, 198.0, 204.0], 4.0);
@@ -211,16 +212,16 @@ fn red_cells(canvas: &mut Canvas, rng: &mut ChaCha8Rng, (cx, cy): (f32, f32), r_
     }
 }
 
-/// `n` pale vacuoles in the cytoplasm of the cell at `(cx, cy)` (coverage `cell_cov`).
+/// `n` pale vacuoles in the leukocyte's cytoplasm (coverage `cell_cov`).
 fn vacuoles(
     canvas: &mut Canvas,
     rng: &mut ChaCha8Rng,
     n: usize,
-    (cx, cy): (f32, f32),
-    r_cell: f32,
+    leukocyte: &Leukocyte,
     cell_cov: &dyn Fn(f32, f32) -> f32,
 ) {
     let s = canvas.w as f32;
+    let ((cx, cy), r_cell) = (leukocyte.centre, leukocyte.r);
     for _ in 0..n {
         let rad = r_cell * rng.random_range(0.55..0.9);
         let ang = rng.random_range(0.0..2.0 * PI);
@@ -410,7 +411,7 @@ fn render_aml(rng: &mut ChaCha8Rng, class: &str, side: u32) -> RgbaImage {
         stain,
     };
 
-    red_cells(&mut canvas, rng, (cx, cy), r_cell);
+    red_cells(&mut canvas, rng, &leukocyte);
 
     let cell = cytoplasm(&mut canvas, rng, &look, &leukocyte);
 
@@ -428,7 +429,7 @@ fn render_aml(rng: &mut ChaCha8Rng, class: &str, side: u32) -> RgbaImage {
     if let Some(g) = look.granules.filter(|g| !g.over_nucleus) {
         granules(&mut canvas, rng, g, &leukocyte, &cell_cov);
     }
-    vacuoles(&mut canvas, rng, look.vacuoles, (cx, cy), r_cell, &cell_cov);
+    vacuoles(&mut canvas, rng, look.vacuoles, &leukocyte, &cell_cov);
 
     paint_nucleus(
         &mut canvas,
