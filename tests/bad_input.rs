@@ -369,6 +369,21 @@ fn bad_values_and_paths_through_the_cli() {
             vec!["train".into(), "--device".into(), "tpu".into()],
             "unknown device `tpu`",
         ),
+        // The setting flags are sweep's too: a list is a grid, not a training run.
+        (
+            vec!["train".into(), "--seed".into(), "0,1".into()],
+            "--seed has 2 values: train takes one",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--resume".into(),
+                "latest".into(),
+                "--epochs".into(),
+                "3,4".into(),
+            ],
+            "--epochs has 2 values",
+        ),
     ];
     for (args, needle) in checks {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();

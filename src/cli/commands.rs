@@ -8,7 +8,6 @@ use bloodshot::data::stats::{DatasetStats, StatsPhase, dataset_stats};
 use bloodshot::fewshot::evaluate::{self, KShotOptions, KShotResult, PrepareProgress};
 use bloodshot::fewshot::method::{self, Method};
 use bloodshot::fewshot::paired::{self, PairedDifference};
-use bloodshot::model::AamParams;
 use bloodshot::paths;
 use bloodshot::report;
 use bloodshot::runs::{RunDir, RunState, TrainConfig, resolve};
@@ -225,11 +224,15 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     }
     let runs_dir = runs_dir(runs);
     let start = match (&a.resume, &a.run_id) {
-        (Some(r), _) => Start::Resume {
-            run: resolve(&runs_dir, r)?,
-            epochs: a.epochs,
-            device: a.device,
-        },
+        (Some(r), _) => {
+            // Only --epochs counts on a resumed run, and like every setting it takes one value.
+            a.settings.single(TrainConfig::default())?;
+            Start::Resume {
+                run: resolve(&runs_dir, r)?,
+                epochs: a.settings.epochs.first().copied(),
+                device: a.device,
+            }
+        }
         (None, Some(id)) => match start_named(&runs_dir, id, &a)? {
             Some(start) => start,
             None => return Ok(()),
@@ -257,24 +260,14 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
 fn train_config(a: &TrainArgs, runs_dir: &Path) -> Result<TrainConfig, String> {
     let defaults = TrainConfig::default();
     let config = TrainConfig {
-        objective: a.objective,
-        epochs: a.epochs.unwrap_or(defaults.epochs),
-        batch_size: a.batch_size,
-        lr: a.lr,
-        image_size: a.image_size,
-        aam: AamParams {
-            margin: a.margin,
-            scale: a.scale,
-        },
-        lambda: a.lambda,
-        seed: a.seed,
         device: a.device.unwrap_or(defaults.device),
         init: a
             .init
             .as_deref()
             .map(|s| init_source(runs_dir, s))
             .transpose()?,
-        ..a.data.apply(defaults.clone(), Path::to_path_buf)
+        ..a.settings
+            .single(a.data.apply(defaults.clone(), Path::to_path_buf))?
     };
     config.validate()?;
     Ok(config)

@@ -16,7 +16,8 @@ use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::fewshot::tta::Tta;
 use bloodshot::model::Objective;
-use bloodshot::runs::TrainConfig;
+use bloodshot::runs::{Setting, TrainConfig};
+use bloodshot::sweep::Grid;
 
 /// The engine's training defaults: the CLI shows and uses these, never its own copies.
 fn train_defaults() -> TrainConfig {
@@ -160,33 +161,9 @@ pub struct TrainArgs {
     /// random; the head is fresh, for the base classes.
     #[arg(long, value_name = "RUN|FILE")]
     pub init: Option<String>,
-    /// softmax | aam | aam-consistency.
-    #[arg(long, default_value_t = train_defaults().objective)]
-    pub objective: Objective,
-    /// Epochs (BloodShot: 6).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Images per step.
-    #[arg(long, default_value_t = train_defaults().batch_size)]
-    pub batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = train_defaults().lr, allow_negative_numbers = true)]
-    pub lr: f64,
-    /// Square image side in pixels.
-    #[arg(long, default_value_t = train_defaults().image_size)]
-    pub image_size: u32,
-    /// ArcFace margin (radians).
-    #[arg(long, default_value_t = train_defaults().aam.margin, allow_negative_numbers = true)]
-    pub margin: f64,
-    /// ArcFace scale.
-    #[arg(long, default_value_t = train_defaults().aam.scale, allow_negative_numbers = true)]
-    pub scale: f64,
-    /// Weight of the rotation-consistency loss.
-    #[arg(long, default_value_t = train_defaults().lambda, allow_negative_numbers = true)]
-    pub lambda: f64,
-    /// Seed (split, shuffling, rotations, initialisation).
-    #[arg(long, default_value_t = train_defaults().seed)]
-    pub seed: u64,
+    /// The training settings (one value each).
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Continue RUN (path, id or `latest`) from its last complete epoch.
     #[arg(long)]
     pub resume: Option<String>,
@@ -286,6 +263,68 @@ impl BaseDataArgs {
             bn_recalibration: self.bn_recalibration,
             ..config
         }
+    }
+}
+
+/// The training settings a sweep's grid can vary (`runs::Setting`), declared once for
+/// `train` (one value each) and `sweep` (comma-separated values: one grid axis each). A flag
+/// not given takes the default configuration's value.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    #[arg(long, visible_alias = "objectives", value_delimiter = ',', help = format!("softmax | aam | aam-consistency; in a sweep several, comma-separated [default: {} in train, all three in a sweep]", train_defaults().objective))]
+    pub objective: Vec<Objective>,
+    #[arg(long, value_delimiter = ',', help = with_default("Epochs (BloodShot: 6)", train_defaults().epochs))]
+    pub epochs: Vec<usize>,
+    #[arg(long, value_delimiter = ',', help = with_default("Images per step", train_defaults().batch_size))]
+    pub batch_size: Vec<usize>,
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, help = with_default("Adam learning rate", train_defaults().lr))]
+    pub lr: Vec<f64>,
+    #[arg(long, value_delimiter = ',', help = with_default("Square image side in pixels", train_defaults().image_size))]
+    pub image_size: Vec<u32>,
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, help = with_default("ArcFace margin (radians)", train_defaults().aam.margin))]
+    pub margin: Vec<f64>,
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, help = with_default("ArcFace scale", train_defaults().aam.scale))]
+    pub scale: Vec<f64>,
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, help = with_default("Weight of the rotation-consistency loss", train_defaults().lambda))]
+    pub lambda: Vec<f64>,
+    #[arg(long, visible_alias = "seeds", value_delimiter = ',', help = with_default("Seed (split, shuffling, rotations, initialisation)", train_defaults().seed))]
+    pub seed: Vec<u64>,
+}
+
+/// A setting's help: in a sweep it takes a list; its default as clap shows defaults.
+fn with_default(help: &str, default: impl std::fmt::Display) -> String {
+    format!("{help}; in a sweep several, comma-separated [default: {default}]")
+}
+
+impl SettingsArgs {
+    /// Each flag's values as a grid axis (empty where the flag is not given).
+    pub fn grid(&self) -> Grid {
+        Grid {
+            objectives: self.objective.clone(),
+            seeds: self.seed.clone(),
+            margins: self.margin.clone(),
+            scales: self.scale.clone(),
+            lambdas: self.lambda.clone(),
+            image_sizes: self.image_size.clone(),
+            epochs: self.epochs.clone(),
+            lrs: self.lr.clone(),
+            batch_sizes: self.batch_size.clone(),
+        }
+    }
+
+    /// `base` with each flag's value; refused when a flag has several (a grid is a sweep).
+    pub fn single(&self, base: TrainConfig) -> Result<TrainConfig, String> {
+        let grid = self.grid();
+        for s in Setting::ALL {
+            let n = grid.axis(s).len();
+            if n > 1 {
+                return Err(format!(
+                    "--{} has {n} values: train takes one (several make a grid: bloodshot sweep)",
+                    s.field().replace('_', "-")
+                ));
+            }
+        }
+        Ok(grid.configs(&base).swap_remove(0))
     }
 }
 
@@ -411,37 +450,9 @@ pub struct SweepArgs {
     /// `bloodshot devices` lists; refused before the sweep is created otherwise).
     #[arg(long, value_delimiter = ',', default_value = "cpu")]
     pub devices: Vec<DeviceSpec>,
-    /// Objectives to compare.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "softmax,aam,aam-consistency"
-    )]
-    pub objectives: Vec<Objective>,
-    /// Training seeds.
-    #[arg(long, value_delimiter = ',', default_value = "0")]
-    pub seeds: Vec<u64>,
-    /// ArcFace margins (grid axis; default: the train default).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    pub margin: Vec<f64>,
-    /// ArcFace scales (grid axis).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    pub scale: Vec<f64>,
-    /// Consistency weights λ (grid axis).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    pub lambda: Vec<f64>,
-    /// Image sizes (grid axis).
-    #[arg(long, value_delimiter = ',')]
-    pub image_size: Vec<u32>,
-    /// Epoch counts (grid axis).
-    #[arg(long, value_delimiter = ',')]
-    pub epochs: Vec<usize>,
-    /// Learning rates (grid axis).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    pub lr: Vec<f64>,
-    /// Batch sizes (grid axis).
-    #[arg(long, value_delimiter = ',')]
-    pub batch_size: Vec<usize>,
+    /// The grid: each training setting given several values (comma-separated) is an axis.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// The base data and what is done with it besides the grid's settings.
     #[command(flatten)]
     pub data: BaseDataArgs,

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bloodshot::fewshot::evaluate::KShotOptions;
+use bloodshot::model::Objective;
 use bloodshot::paths;
 use bloodshot::runs::TrainConfig;
 use bloodshot::sweep::command::{job_args, shell_line};
@@ -78,15 +79,13 @@ fn spec(a: &SweepArgs) -> SweepSpec {
     SweepSpec {
         base,
         grid: Grid {
-            objectives: a.objectives.clone(),
-            seeds: a.seeds.clone(),
-            margins: a.margin.clone(),
-            scales: a.scale.clone(),
-            lambdas: a.lambda.clone(),
-            image_sizes: a.image_size.clone(),
-            epochs: a.epochs.clone(),
-            lrs: a.lr.clone(),
-            batch_sizes: a.batch_size.clone(),
+            // A sweep compares the objectives: all three unless some are named.
+            objectives: if a.settings.objective.is_empty() {
+                Objective::ALL.to_vec()
+            } else {
+                a.settings.objective.clone()
+            },
+            ..a.settings.grid()
         },
         kshot: KShotSpec {
             target: absolute(&a.target.clone().unwrap_or_else(paths::default_target)),

@@ -93,6 +93,16 @@ impl Setting {
         }
     }
 
+    /// The [`TrainConfig`] field it sets, as the CLI's flag names it with `-` for `_`
+    /// (`image_size`, `batch_size`; the ArcFace pair without its `aam.`).
+    pub fn field(self) -> &'static str {
+        match self {
+            Setting::ImageSize => "image_size",
+            Setting::BatchSize => "batch_size",
+            other => other.name(),
+        }
+    }
+
     /// As a legend names it (`λ` for the consistency weight).
     pub fn label(self) -> &'static str {
         match self {
