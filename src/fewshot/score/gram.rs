@@ -155,6 +155,25 @@ struct GramWork {
     bounds: Vec<f64>,
 }
 
+/// Adds the f32 `rows` to `acc` in f64, four rows per pass over `acc` (the sums are f64
+/// either way; reading and writing `acc` once per four rows instead of once per row is
+/// what makes a draw's `k · classes` rows cheap).
+fn add_rows<'a>(acc: &mut [f64], rows: impl Iterator<Item = &'a [f32]>) {
+    let rows: Vec<&[f32]> = rows.collect();
+    let mut groups = rows.chunks_exact(4);
+    for g in &mut groups {
+        let four = g[0].iter().zip(g[1]).zip(g[2].iter().zip(g[3]));
+        for (a, ((&x0, &x1), (&x2, &x3))) in acc.iter_mut().zip(four) {
+            *a += (f64::from(x0) + f64::from(x1)) + (f64::from(x2) + f64::from(x3));
+        }
+    }
+    for r in groups.remainder() {
+        acc.iter_mut()
+            .zip(r.iter())
+            .for_each(|(a, &v)| *a += f64::from(v));
+    }
+}
+
 /// The best class when it wins by more than the bounds (and the tie tolerance), as the
 /// scorer's certification decides; `None` when too close to call.
 fn certain(scores: &[f64], bounds: &[f64]) -> Option<usize> {
@@ -204,10 +223,8 @@ impl Scorer {
             let indices = draw.support.per_class.get(c).map_or(&[][..], |v| &v[..]);
             sum.clear();
             sum.resize(self.dim(), 0.0);
+            add_rows(sum, indices.iter().map(|&i| g.pool_residual(self, i)));
             for &i in indices {
-                sum.iter_mut()
-                    .zip(g.pool_residual(self, i))
-                    .for_each(|(s, &r)| *s += f64::from(r));
                 *k += 1.0;
                 *a += p.along[i];
                 *e += p.residual_err[i];
@@ -376,11 +393,8 @@ impl Scorer {
         for (c, acc) in w.acc.iter_mut().enumerate() {
             acc.clear();
             acc.resize(n, 0.0);
-            for &i in draw.support.per_class.get(c).map_or(&[][..], |v| &v[..]) {
-                acc.iter_mut()
-                    .zip(g.row(i))
-                    .for_each(|(a, &r)| *a += f64::from(r));
-            }
+            let indices = draw.support.per_class.get(c).map_or(&[][..], |v| &v[..]);
+            add_rows(acc, indices.iter().map(|&i| g.row(i)));
         }
         let total: f64 = w.classes.iter().map(|c| c.k).sum::<f64>().max(1.0);
         w.acc_all.clear();
