@@ -1,6 +1,6 @@
 //! Every SIMD level this CPU can run — portable always, AVX2 + FMA and AVX-512 when present —
 //! forced in turn (`bloodshot::simd::force`): the depthwise kernels, the fast SiLU and
-//! sigmoid (values and gradients) and the k-shot scorer against the portable result, against
+//! sigmoid (values and gradients) and the k-shot scorer (direct and Gram paths) against the portable result, against
 //! burn's operations and against the float64 reference. One test, so that no other test of
 //! this binary runs while a level is forced. It prints which levels ran.
 
@@ -165,6 +165,12 @@ fn run_all(level: Level) -> Outputs {
             assert_eq!(ours, reference, "{level}: draw {} under {mode}", draw.index);
             out.predictions.push(ours);
         }
+        // The Gram path's row sums and verdicts at this level: the same metrics.
+        assert_eq!(
+            scorer.evaluate_bank_gram(&query_labels, &draws, 2, 2),
+            Some(scorer.evaluate_bank(&query_labels, &draws, 2, 1)),
+            "{level}: Gram path under {mode}"
+        );
     }
     out
 }

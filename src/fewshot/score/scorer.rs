@@ -271,11 +271,6 @@ impl Scorer {
         &self.residual_norm
     }
 
-    /// `r̃_q`.
-    pub(super) fn query_residual(&self, q: usize) -> &[f32] {
-        self.residual(q)
-    }
-
     /// Every `r̃_q`, row-major.
     pub(super) fn query_residuals(&self) -> &[f32] {
         &self.residual
@@ -284,6 +279,17 @@ impl Scorer {
     /// Rows of the support pool.
     pub(super) fn n_pool(&self) -> usize {
         self.support_raw.n()
+    }
+
+    /// Query row `q` transformed by the mode, in f64 (for tests of the scoring paths).
+    #[cfg(test)]
+    pub(super) fn transformed_query(&self, q: usize) -> Vec<f64> {
+        self.transform.apply(self.query_raw().row(q))
+    }
+
+    /// Whether the support pool's rows are the query rows (the pool protocol).
+    pub(super) fn pool_is_queries(&self) -> bool {
+        self.queries_raw.is_none()
     }
 
     /// The support pool's rows split like the queries' ([`PoolSplit`]); for the pool
