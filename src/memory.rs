@@ -75,6 +75,14 @@ pub fn holds() -> usize {
     *HOLDS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Asks the kernel to back `values` with 2 MB pages where whole ones fit (Linux's
+/// transparent huge pages in `madvise` mode; a hint, nothing changes elsewhere or when it is
+/// refused): for large tables read at scattered places, such as the k-shot Gram matrices,
+/// each 4 kB page would otherwise cost its own TLB miss.
+pub fn huge_pages<T>(values: &mut [T]) {
+    sys::huge_pages(values.as_mut_ptr().cast(), std::mem::size_of_val(values));
+}
+
 /// Peak resident memory of one phase of the work (training steps, batch-norm
 /// recalibration, validation, base test, embedding), for `scripts/memory.sh`: with
 /// `BLOODSHOT_MEMORY_PHASES=1`, the kernel's peak (`VmHWM`) is reset when the phase starts
@@ -128,6 +136,17 @@ mod sys {
     const MMAP_MAX_DEFAULT: libc::c_int = 65_536;
     const TRIM_THRESHOLD_DEFAULT: libc::c_int = 128 * 1024;
 
+    pub fn huge_pages(start: *mut u8, len: usize) {
+        const HUGE: usize = 2 << 20;
+        let first = (start as usize).next_multiple_of(HUGE);
+        let end = (start as usize + len) / HUGE * HUGE;
+        if end > first {
+            // SAFETY: the range lies inside the caller's live allocation; MADV_HUGEPAGE only
+            // changes how the kernel backs those pages, never their contents.
+            unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
+        }
+    }
+
     pub fn one_arena() {
         // SAFETY: mallopt only changes malloc's tunables; 1 is a valid arena count.
         unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
@@ -153,6 +172,7 @@ mod sys {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod sys {
+    pub fn huge_pages(_: *mut u8, _: usize) {}
     pub fn one_arena() {}
     pub fn keep() {}
     pub fn release() {}

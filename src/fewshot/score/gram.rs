@@ -82,6 +82,7 @@ impl Gram {
             &pool.residual
         };
         let mut dots = vec![0f32; n_pool * n_queries];
+        crate::memory::huge_pages(&mut dots);
         let rows_per_thread = n_pool.div_ceil(threads.max(1)).max(1);
         std::thread::scope(|scope| {
             for (t, chunk) in dots
@@ -203,6 +204,7 @@ fn lower_triangle(rows: &[f32], dim: usize, threads: usize) -> Vec<f32> {
     let n = rows.len() / dim.max(1);
     let packed = |i: usize| i * (i + 1) / 2;
     let mut out = vec![0f32; packed(n)];
+    crate::memory::huge_pages(&mut out);
     if n == 0 {
         return out;
     }
