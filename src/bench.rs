@@ -41,7 +41,7 @@ pub fn embed(dev: &Device, size: usize, batch: usize, reps: usize, folded: bool)
     let inference = InferenceB0::new(&net);
     let forward = |x: Tensor<4>| {
         if folded {
-            inference.forward(x)
+            inference.embed(x)
         } else {
             net.forward(x)
         }

@@ -166,6 +166,38 @@ fn folded_batch_norm_embeds_like_the_network() {
     );
 }
 
+/// `InferenceB0::embed` (one sub-batch per worker thread on the CPU) gives the rows of
+/// `forward` on the whole batch, in order, for batches that do and do not divide evenly.
+#[test]
+fn embedding_by_sub_batches_keeps_every_row() {
+    let net = EfficientNetB0::new(&dev()).valid();
+    let folded = bloodshot::model::inference::InferenceB0::new(&net);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .expect("a thread pool");
+    for batch in [1, 3, 5] {
+        let x = Tensor::<4>::random(
+            [batch, 3, 32, 32],
+            burn::tensor::Distribution::Default,
+            &dev(),
+        );
+        let want = values(folded.forward(x.clone()));
+        let got = values(pool.install(|| folded.embed(x)));
+        assert_eq!(want.len(), batch * 1280);
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * scale,
+                "batch {batch}, image {}, value {}: {a} vs {b}",
+                i / 1280,
+                i % 1280
+            );
+        }
+    }
+}
+
 /// The branch-free exponential of the fast SiLU against f64's, and the fast SiLU and sigmoid
 /// against burn's on the CPU backend, from tiny to saturated inputs.
 #[test]

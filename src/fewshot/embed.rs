@@ -175,12 +175,12 @@ pub fn embed_images(
 /// over their 8 views (one view of the batch at a time).
 fn embed_batch(model: &crate::model::inference::InferenceB0, x: Tensor<4>, tta: Tta) -> Vec<f32> {
     match tta {
-        Tta::None => model.forward(x).into_data().iter::<f32>().collect(),
+        Tta::None => model.embed(x).into_data().iter::<f32>().collect(),
         Tta::Dihedral => {
             // The mean over the 8 views, one view of the batch at a time.
             let views = tta.views();
             let sum = (0..views)
-                .map(|i| model.forward(dihedral_view(x.clone(), i)))
+                .map(|i| model.embed(dihedral_view(x.clone(), i)))
                 .reduce(|a, b| a + b)
                 .map(|sum| sum / views as f32);
             sum.map_or_else(Vec::new, |m| m.into_data().iter::<f32>().collect())
