@@ -124,10 +124,14 @@ pub fn train(
     let mut steps_s = Vec::new();
     for _ in 0..steps.max(2) {
         let t = Instant::now();
-        let (total, ..) = losses(&model, &cfg, x.clone(), &labels, 11, &mut rng, true);
-        let grads = GradientsParams::from_grads(total.backward(), &model);
-        model = optim.step(1e-3, model, grads);
-        let _ = total.into_scalar::<f32>();
+        // On the pool's workers, as `train` runs its steps.
+        model = crate::model::cpu::on_workers(dev, || {
+            let (total, ..) = losses(&model, &cfg, x.clone(), &labels, 11, &mut rng, true);
+            let grads = GradientsParams::from_grads(total.backward(), &model);
+            let model = optim.step(1e-3, model, grads);
+            let _ = total.into_scalar::<f32>();
+            model
+        });
         steps_s.push(t.elapsed().as_secs_f64());
     }
     TrainTiming { batch, steps_s }

@@ -166,6 +166,30 @@ fn folded_batch_norm_embeds_like_the_network() {
     );
 }
 
+/// A CPU training step runs on one of rayon's workers (so each operation's parallel loop
+/// starts there instead of being handed over from outside the pool), gives back what the
+/// work returned, and from a worker stays on that worker.
+#[test]
+fn cpu_work_runs_on_the_pool_workers() {
+    use bloodshot::model::cpu::on_workers;
+    assert_eq!(
+        rayon::current_thread_index(),
+        None,
+        "the test thread is outside the pool"
+    );
+    let (index, value) = on_workers(&dev(), || (rayon::current_thread_index(), 6 * 7));
+    assert!(index.is_some(), "ran outside the pool");
+    assert_eq!(value, 42);
+    let nested = on_workers(&dev(), || {
+        let outer = rayon::current_thread_index();
+        (outer, on_workers(&dev(), rayon::current_thread_index))
+    });
+    assert_eq!(nested.0, nested.1);
+    // Training on the CPU takes the same path (autodiff device).
+    let ad = dev().autodiff();
+    assert!(on_workers(&ad, rayon::current_thread_index).is_some());
+}
+
 /// `InferenceB0::embed` (one sub-batch per worker thread on the CPU) gives the rows of
 /// `forward` on the whole batch, in order, for batches that do and do not divide evenly.
 #[test]

@@ -25,8 +25,24 @@ pub(super) struct StepNumbers {
 }
 
 /// Trains `model` on one batch and returns it updated with the step's numbers. A loss that
-/// is not finite comes back as `Err(loss)`, before the optimizer touches the weights.
+/// is not finite comes back as `Err(loss)`, before the optimizer touches the weights. On the
+/// CPU the step runs on the thread pool's workers ([`crate::model::cpu::on_workers`]).
 pub(super) fn step(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    config: &TrainConfig,
+    batch: &Batch,
+    n_classes: usize,
+    device: &Device,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Classifier, StepNumbers), f64> {
+    crate::model::cpu::on_workers(device, || {
+        step_here(model, optim, config, batch, n_classes, device, rng)
+    })
+}
+
+/// [`step`] on the calling thread.
+fn step_here(
     model: Classifier,
     optim: &mut ModuleOptimizer,
     config: &TrainConfig,
