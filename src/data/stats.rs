@@ -34,6 +34,9 @@ pub struct DatasetStats {
     pub split_sizes: Option<[usize; 3]>,
     /// Remarks (labels CSV problems…).
     pub warnings: Vec<String>,
+    /// The scan's minimum class size: a class with fewer readable images is dropped.
+    #[serde(default)]
+    pub min_class_size: usize,
 }
 
 /// Progress of a stats computation.
@@ -72,6 +75,7 @@ pub fn dataset_stats(
         duplicate_groups,
         split_sizes,
         warnings: ds.warnings.clone(),
+        min_class_size: opts.min_class_size,
     };
     Ok((ds, stats))
 }

@@ -177,16 +177,13 @@ fn dropped_line(t: &Theme, s: &Stats) -> Option<Line<'static>> {
     if dropped.is_empty() {
         return None;
     }
-    let why = s
-        .classes
-        .iter()
-        .find(|c| !c.kept)
-        .map(|c| c.note.clone())
-        .unwrap_or_default();
-    let rule = why
-        .split_once("< ")
-        .map(|(_, r)| format!(" (fewer than {})", r.trim_end_matches(" (min class size)")))
-        .unwrap_or_default();
+    // Classes with images were dropped for being under the minimum size (the others had
+    // no readable image).
+    let rule = if s.classes.iter().any(|c| !c.kept && c.count > 0) {
+        format!(" (fewer than {} images)", s.min_class_size)
+    } else {
+        String::new()
+    };
     Some(Line::from(Span::styled(
         format!("dropped: {}{rule}", dropped.join(", ")),
         Style::default().fg(t.warn),
