@@ -212,6 +212,22 @@ fn red_cells(canvas: &mut Canvas, rng: &mut ChaCha8Rng, leukocyte: &Leukocyte) {
     }
 }
 
+/// Mixes `colour` into a disc of radius `r` around `centre`, with the opacity `alpha(d, x, y)`
+/// gives from the pixel's signed distance `d` to the disc's edge (vacuoles, nucleoli,
+/// granules).
+fn soft_disc(
+    canvas: &mut Canvas,
+    (x0, y0): (f32, f32),
+    r: f32,
+    colour: [f32; 3],
+    alpha: impl Fn(f32, f32, f32) -> f32,
+) {
+    canvas.for_box(x0, y0, r, |x, y, p| {
+        let d = ((x - x0).powi(2) + (y - y0).powi(2)).sqrt() - r;
+        mix(p, colour, alpha(d, x, y));
+    });
+}
+
 /// `n` pale vacuoles in the leukocyte's cytoplasm (coverage `cell_cov`).
 fn vacuoles(
     canvas: &mut Canvas,
@@ -227,13 +243,8 @@ fn vacuoles(
         let ang = rng.random_range(0.0..2.0 * PI);
         let (vx, vy) = (cx + rad * ang.cos(), cy + rad * ang.sin());
         let vr = s * rng.random_range(0.012..0.025);
-        canvas.for_box(vx, vy, vr, |x, y, p| {
-            let d = ((x - vx).powi(2) + (y - vy).powi(2)).sqrt() - vr;
-            mix(
-                p,
-                [232.0, 230.0, 240.0],
-                coverage(d, 1.0) * 0.7 * cell_cov(x, y),
-            );
+        soft_disc(canvas, (vx, vy), vr, [232.0, 230.0, 240.0], |d, x, y| {
+            coverage(d, 1.0) * 0.7 * cell_cov(x, y)
         });
     }
 }
@@ -303,10 +314,8 @@ fn paint_nucleus(
         let ang = rng.random_range(0.0..2.0 * PI);
         let (ox, oy) = (ncx + rad * ang.cos(), ncy + rad * ang.sin());
         let orr = s * rng.random_range(0.018..0.028);
-        canvas.for_box(ox, oy, orr, |x, y, p| {
-            let d = ((x - ox).powi(2) + (y - oy).powi(2)).sqrt() - orr;
-            let inside = coverage(nucleus.sd(x, y), 1.1);
-            mix(p, [168.0, 112.0, 208.0], coverage(d, 1.2) * 0.55 * inside);
+        soft_disc(canvas, (ox, oy), orr, [168.0, 112.0, 208.0], |d, x, y| {
+            coverage(d, 1.2) * 0.55 * coverage(nucleus.sd(x, y), 1.1)
         });
     }
 }
@@ -332,9 +341,8 @@ fn granules(
         let (gx, gy) = (cx + rad * ang.cos(), cy + rad * ang.sin());
         let gr = g.r * s * rng.random_range(0.7..1.3);
         let ga = g.alpha * rng.random_range(0.7..1.0);
-        canvas.for_box(gx, gy, gr, |x, y, p| {
-            let d = ((x - gx).powi(2) + (y - gy).powi(2)).sqrt() - gr;
-            mix(p, colour, coverage(d, 0.9) * ga * cell_cov(x, y));
+        soft_disc(canvas, (gx, gy), gr, colour, |d, x, y| {
+            coverage(d, 0.9) * ga * cell_cov(x, y)
         });
     }
 }
