@@ -15,8 +15,8 @@
 //! is rescored with the exact f64 prototypes (built only for draws that have one): the
 //! predictions equal the float64 reference draw by draw, as on the direct path.
 
-use super::Normalization;
 use super::scorer::{ExactPrototypes, PoolSplit, Scorer, TIE, argmax, exact_cosines_of};
+use super::{Normalization, to_f64};
 use crate::fewshot::metrics::{ConfusionMatrix, DrawMetrics};
 use crate::fewshot::sampler::Draw;
 
@@ -75,7 +75,7 @@ impl Gram {
         let shared = pool.residual.is_empty();
         let n_pool = pool.residual_norm.len();
         let n_queries = scorer.n_queries();
-        let queries = widen(scorer.query_residuals());
+        let queries = to_f64(scorer.query_residuals());
         let pool_rows: &[f32] = if shared {
             scorer.query_residuals()
         } else {
@@ -93,7 +93,9 @@ impl Gram {
                 let queries = &queries;
                 scope.spawn(move || {
                     for (b, out) in chunk.chunks_mut(BLOCK * n_queries.max(1)).enumerate() {
-                        products(&rows[b * BLOCK * dim..], queries, dim, n_queries, out);
+                        let m = out.len() / n_queries.max(1);
+                        let block = to_f64(&rows[b * BLOCK * dim..(b * BLOCK + m) * dim]);
+                        products(&block, queries, dim, n_queries, out);
                     }
                 });
             }
@@ -128,7 +130,7 @@ impl Gram {
     /// `P[i][j]` (either order).
     fn pool_dot(&self, i: usize, j: usize) -> f64 {
         f64::from(if self.pool_dots.is_empty() {
-            self.dots[i * self.n_queries + j]
+            self.row(i)[j]
         } else {
             let (hi, lo) = if i >= j { (i, j) } else { (j, i) };
             self.pool_dots[hi * (hi + 1) / 2 + lo]
@@ -154,24 +156,22 @@ impl Gram {
     }
 }
 
-/// `rows` in f64.
-fn widen(rows: &[f32]) -> Vec<f64> {
-    rows.iter().map(|&v| f64::from(v)).collect()
-}
-
-/// `out[i][q] = rows[i] · cols[q]` for the first `out.len() / n_cols` rows (`rows` f32,
-/// `cols` f64, both row-major and `dim` long), summed in f64 by one `gemm` and rounded to f32.
-fn products(rows: &[f32], cols: &[f64], dim: usize, n_cols: usize, out: &mut [f32]) {
+/// `out[i][q] = lhs[i] · cols[q]` for the first `out.len() / n_cols` rows (both row-major and
+/// `dim` long), summed in f64 by one `gemm` and rounded to f32.
+fn products(lhs: &[f64], cols: &[f64], dim: usize, n_cols: usize, out: &mut [f32]) {
     if n_cols == 0 || dim == 0 {
         out.fill(0.0);
         return;
     }
     let m = out.len() / n_cols;
-    let lhs = widen(&rows[..m * dim]);
+    assert!(
+        lhs.len() >= m * dim && cols.len() >= n_cols * dim,
+        "rows of {dim} values"
+    );
     let mut dst = vec![0f64; m * n_cols];
-    // SAFETY: `lhs` is `m × dim` (row stride `dim`), `cols` holds at least `n_cols × dim`
-    // (read transposed: column stride `dim`), `dst` is `m × n_cols` row-major, and the three
-    // do not overlap.
+    // SAFETY: `lhs` holds at least `m × dim` (row stride `dim`) and `cols` at least
+    // `n_cols × dim` (read transposed: column stride `dim`), as asserted; `dst` is
+    // `m × n_cols` row-major, and the three do not overlap.
     unsafe {
         gemm::gemm(
             m,
@@ -208,7 +208,7 @@ fn lower_triangle(rows: &[f32], dim: usize, threads: usize) -> Vec<f32> {
     if n == 0 {
         return out;
     }
-    let wide = widen(rows);
+    let wide = to_f64(rows);
     let threads = threads.clamp(1, n);
     let bounds: Vec<usize> = (0..=threads)
         .map(|t| ((n as f64) * (t as f64 / threads as f64).sqrt()).round() as usize)
@@ -226,7 +226,7 @@ fn lower_triangle(rows: &[f32], dim: usize, threads: usize) -> Vec<f32> {
                 while start < last {
                     let end = (start + BLOCK).min(last);
                     let mut block = vec![0f32; (end - start) * end];
-                    products(&rows[start * dim..], wide, dim, end, &mut block);
+                    products(&wide[start * dim..], wide, dim, end, &mut block);
                     for (i, full) in (start..end).zip(block.chunks_exact(end)) {
                         let (this, next) = std::mem::take(&mut row_out).split_at_mut(i + 1);
                         this.copy_from_slice(&full[..=i]);
@@ -730,6 +730,10 @@ fn class(rel: f64, d: Drawn, (own, all): (f64, f64), shift: Option<Shift>) -> Cl
 mod tests {
     use std::sync::Arc;
 
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::super::{dot64, norm};
     use super::*;
     use crate::fewshot::classify::Embeddings;
     use crate::fewshot::sampler::{SamplerOptions, heldout_draws, pool_draws};
@@ -737,34 +741,21 @@ mod tests {
     /// `n` rows of `dim` values sharing one large direction (as trained embeddings do) with
     /// small, deterministic, row-specific residuals; rows of class 1 lean one way.
     fn rows(labels: &[usize], dim: usize, seed: u64) -> Embeddings {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let values = labels
             .iter()
             .flat_map(|&label| {
-                let scale = 2000.0 + 1000.0 * (next() + 0.5);
+                let scale: f64 = rng.random_range(2000.0..3000.0);
                 (0..dim)
                     .map(|j| {
                         let lean = if j % 3 == label { 2e-3 } else { 0.0 };
-                        (scale * (1.0 + (j as f64 * 0.1).sin() * 0.2 + lean + 1e-3 * next())) as f32
+                        let noise: f64 = rng.random_range(-0.5..0.5);
+                        (scale * (1.0 + (j as f64 * 0.1).sin() * 0.2 + lean + 1e-3 * noise)) as f32
                     })
                     .collect::<Vec<f32>>()
             })
             .collect();
         Embeddings::new(dim, values).expect("whole rows")
-    }
-
-    fn dot(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    }
-
-    fn wide(v: &[f32]) -> Vec<f64> {
-        v.iter().map(|&x| f64::from(x)).collect()
     }
 
     #[test]
@@ -783,7 +774,7 @@ mod tests {
             let q_rows = scorer.query_residuals();
             let pool_row = |i: usize| {
                 let all = if separate { &split.residual } else { q_rows };
-                wide(&all[i * dim..(i + 1) * dim])
+                to_f64(&all[i * dim..(i + 1) * dim])
             };
             let n_pool = split.residual_norm.len();
             let n_queries = scorer.n_queries();
@@ -796,16 +787,16 @@ mod tests {
             for i in 0..n_pool {
                 let ri = pool_row(i);
                 for q in 0..n_queries {
-                    let rq = wide(&q_rows[q * dim..(q + 1) * dim]);
-                    let scale = dot(&ri, &ri).sqrt() * dot(&rq, &rq).sqrt();
-                    let err = (f64::from(g.row(i)[q]) - dot(&ri, &rq)).abs();
+                    let rq = to_f64(&q_rows[q * dim..(q + 1) * dim]);
+                    let scale = norm(&ri) * norm(&rq);
+                    let err = (f64::from(g.row(i)[q]) - dot64(&ri, &rq)).abs();
                     assert!(err <= g.rel * scale, "R[{i}][{q}]: off by {err:e}");
                     worst = worst.max(err / scale);
                 }
                 for j in 0..n_pool {
                     let rj = pool_row(j);
-                    let scale = dot(&ri, &ri).sqrt() * dot(&rj, &rj).sqrt();
-                    let err = (g.pool_sum(&[i], &[j]) - dot(&ri, &rj)).abs();
+                    let scale = norm(&ri) * norm(&rj);
+                    let err = (g.pool_sum(&[i], &[j]) - dot64(&ri, &rj)).abs();
                     assert!(err <= g.rel * scale, "P[{i}][{j}]: off by {err:e}");
                 }
             }
@@ -854,7 +845,7 @@ mod tests {
                         let shifted: Vec<f64> = y.iter().zip(&shift).map(|(v, s)| v - s).collect();
                         for (c, class) in w.classes.iter().enumerate() {
                             let d = protos[c].as_ref().expect("support in every class");
-                            let exact = dot(&shifted, d) / dot(d, d).sqrt();
+                            let exact = dot64(&shifted, d) / norm(d);
                             let centre = if mode == Normalization::CentreSupport {
                                 w.acc.iter().map(|a| a[q]).sum::<f64>() / total
                             } else {
