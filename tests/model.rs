@@ -190,6 +190,78 @@ fn cpu_work_runs_on_the_pool_workers() {
     assert!(on_workers(&ad, rayon::current_thread_index).is_some());
 }
 
+/// For the length of `on_workers`, the other workers take the step's work as it appears and
+/// their yields spin: a job that only another worker can run (the owner waits for it
+/// without running pool work) runs on a helper, whose yield spins instead of entering the
+/// kernel. Outside a step, yields are the kernel's.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_steps_other_workers_help_and_their_yields_spin() {
+    use bloodshot::model::cpu::on_workers;
+    use bloodshot::model::cpu::workers::{as_step_worker, yields_spun};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let before = yields_spun();
+    std::thread::yield_now();
+    assert_eq!(yields_spun(), before, "a yield outside a step spun");
+    let inside = as_step_worker(|| {
+        std::thread::yield_now();
+        std::thread::yield_now();
+        yields_spun()
+    });
+    assert_eq!(inside, before + 2, "a step worker's yields did not spin");
+    std::thread::yield_now();
+    assert_eq!(yields_spun(), before + 2, "yields still spin after the step");
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .expect("a thread pool");
+    for _ in 0..20 {
+        let (owner, (_, (helper, spun))) = pool.install(|| {
+            on_workers(&dev(), || {
+                let owner = rayon::current_thread_index();
+                let ran = AtomicBool::new(false);
+                let halves = rayon::join(
+                    || {
+                        // Busy-waits without running pool work: only another worker can
+                        // run the second half.
+                        while !ran.load(Ordering::Acquire) {
+                            std::hint::spin_loop();
+                        }
+                    },
+                    || {
+                        let spun = yields_spun();
+                        std::thread::yield_now();
+                        ran.store(true, Ordering::Release);
+                        (rayon::current_thread_index(), yields_spun() - spun)
+                    },
+                );
+                (owner, halves)
+            })
+        });
+        assert!(owner.is_some() && helper.is_some() && helper != owner);
+        assert_eq!(spun, 1, "the helper's yield entered the kernel");
+    }
+}
+
+/// A step that panics ends its helpers and passes the panic on; the pool still works.
+#[test]
+fn a_panicking_step_ends_its_helpers() {
+    use bloodshot::model::cpu::on_workers;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a thread pool");
+    let caught = pool.install(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            on_workers(&dev(), || -> u32 { panic!("a step failed") })
+        }))
+    });
+    assert!(caught.is_err(), "the panic was lost");
+    assert_eq!(pool.install(|| on_workers(&dev(), || 6 * 7)), 42);
+}
+
 /// `InferenceB0::embed` (one sub-batch per worker thread on the CPU) gives the rows of
 /// `forward` on the whole batch, in order, for batches that do and do not divide evenly.
 #[test]

@@ -9,6 +9,9 @@ pub mod batch_norm;
 pub mod conv;
 pub mod depthwise;
 pub mod pointwise;
+pub mod workers;
+
+pub use workers::on_workers;
 
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
@@ -23,32 +26,17 @@ pub(crate) type Ad = burn_autodiff::Autodiff<Flex>;
 
 /// Which of the CPU paths a device takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cpu {
+pub(crate) enum Cpu {
     Training,
     Inference,
     No,
 }
 
-fn cpu(device: &Device) -> Cpu {
+pub(crate) fn cpu(device: &Device) -> Cpu {
     match crate::device::compute(device) {
         crate::device::Compute::CpuTraining => Cpu::Training,
         crate::device::Compute::CpuInference => Cpu::Inference,
         crate::device::Compute::Other => Cpu::No,
-    }
-}
-
-/// Runs `work` on one of rayon's worker threads when `device` is the CPU backend (else right
-/// here). Every flex operation splits its loop across the workers; called from a thread
-/// outside the pool, each one is handed to the pool and the caller sleeps until it is done
-/// — two cross-thread wake-ups per operation, hundreds of operations per training step. On
-/// a worker, an operation runs its first half itself while the other worker takes the
-/// second. Measured on a 64 px training step (2 cores, `cargo bench --bench throughput`,
-/// alternated builds): softmax 51.8–53.8 → 54.5–60.2 img/s, aam 48.5–51.9 → 52.9–63.3.
-pub fn on_workers<R: Send>(device: &Device, work: impl FnOnce() -> R + Send) -> R {
-    if cpu(device) == Cpu::No {
-        work()
-    } else {
-        rayon::scope(|_| work())
     }
 }
 
