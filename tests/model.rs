@@ -211,7 +211,11 @@ fn a_steps_other_workers_help_and_their_yields_spin() {
     });
     assert_eq!(inside, before + 2, "a step worker's yields did not spin");
     std::thread::yield_now();
-    assert_eq!(yields_spun(), before + 2, "yields still spin after the step");
+    assert_eq!(
+        yields_spun(),
+        before + 2,
+        "yields still spin after the step"
+    );
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(3)
@@ -662,4 +666,67 @@ fn recalibration_without_graph_matches_training_mode_passes() {
         error < 1e-3 * moved,
         "the two ways differ by {error} in total against a move of {moved}"
     );
+}
+
+/// Training-mode batch norms on the CPU update their running statistics as one chain,
+/// whichever threads the steps run on (steps run on whichever pool worker takes them): four
+/// steps, each on a new thread, give the statistics of the same steps on one thread, and
+/// both equal the running average computed here by hand from the batch statistics.
+#[test]
+fn running_statistics_do_not_depend_on_the_steps_threads() {
+    use burn::nn::BatchNormConfig;
+    let ad = dev().autodiff();
+    let (c, momentum) = (3usize, 0.1f64);
+    let batches: Vec<Vec<f32>> = (0..4)
+        .map(|k| {
+            (0..2 * c * 4)
+                .map(|i| ((i * 7 + k * 13) % 11) as f32 * 0.3 - 1.0 + k as f32)
+                .collect()
+        })
+        .collect();
+    let input =
+        |b: &Vec<f32>| Tensor::<4>::from_data(TensorData::new(b.clone(), [2, c, 2, 2]), &ad);
+    let step = |bn: &burn::nn::BatchNorm, b: &Vec<f32>| {
+        let _ = bloodshot::model::cpu::batch_norm::forward(bn, input(b)).into_data();
+    };
+    let one_thread = BatchNormConfig::new(c).with_momentum(momentum).init(&ad);
+    let many_threads = BatchNormConfig::new(c).with_momentum(momentum).init(&ad);
+    for b in &batches {
+        step(&one_thread, b);
+        std::thread::scope(|s| {
+            s.spawn(|| step(&many_threads, b));
+        });
+    }
+    // By hand: running ← (1 − m)·running + m·batch, from mean 0 and variance 1, with the
+    // biased batch variance.
+    let (mut mean, mut var) = (vec![0f64; c], vec![1f64; c]);
+    for b in &batches {
+        for ch in 0..c {
+            let v: Vec<f64> = (0..2)
+                .flat_map(|n| (0..4).map(move |p| (n * c + ch) * 4 + p))
+                .map(|i| b[i] as f64)
+                .collect();
+            let mu = v.iter().sum::<f64>() / v.len() as f64;
+            let s2 = v.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / v.len() as f64;
+            mean[ch] = (1.0 - momentum) * mean[ch] + momentum * mu;
+            var[ch] = (1.0 - momentum) * var[ch] + momentum * s2;
+        }
+    }
+    for (name, bn) in [
+        ("one thread", &one_thread),
+        ("a thread per step", &many_threads),
+    ] {
+        let bn = bn.valid();
+        for (got, want, what) in [
+            (values(bn.running_mean.value()), &mean, "mean"),
+            (values(bn.running_var.value()), &var, "variance"),
+        ] {
+            for (ch, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                assert!(
+                    (*g as f64 - w).abs() < 1e-5,
+                    "{name}: running {what} of channel {ch} is {g}, by hand {w}"
+                );
+            }
+        }
+    }
 }

@@ -53,13 +53,15 @@ impl Drop for Active {
 pub fn recalibrate(embedder: &EfficientNetB0, batches: impl Iterator<Item = Tensor<4>>) -> usize {
     let inner = embedder.valid();
     let mut passes = 0;
-    {
-        let _active = Active::set();
-        for x in batches {
+    for x in batches {
+        // On the pool's workers, as training steps run (`on_workers`); the flag is set on
+        // the thread that runs the model's layers.
+        super::cpu::on_workers(&x.device(), || {
+            let _active = Active::set();
             // Reading the output forces the lazy forward pass; activations go with it.
             let _ = inner.forward(x).into_data();
-            passes += 1;
-        }
+        });
+        passes += 1;
     }
     if passes > 0 {
         for (training, recalibrated) in embedder.batch_norms().into_iter().zip(inner.batch_norms())
@@ -76,12 +78,16 @@ fn copy_running(to: &BatchNorm, from: &BatchNorm) {
         (&to.running_mean, &from.running_mean),
         (&to.running_var, &from.running_var),
     ] {
-        let value = src.value_sync();
+        // The passes ran on pool workers: every thread's update folded in.
+        let value = crate::model::cpu::batch_norm::synced(src);
         let value = if dst.value().device().is_autodiff() {
             Tensor::from_inner(value)
         } else {
             value
         };
+        // Anything pending from training steps on other threads first, so that the
+        // recalibrated value is not averaged with it.
+        let _ = super::cpu::batch_norm::synced(dst);
         dst.update(value);
         // Folds the update into the stored value now, so that readers on other threads see it.
         let _ = dst.value_sync();

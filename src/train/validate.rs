@@ -11,6 +11,7 @@ use super::inputs::{batch_tensor, image_cache};
 use super::loss::{argmax_rows, losses, scalar};
 use crate::data::loader::BatchLoader;
 use crate::model::Classifier;
+use crate::model::cpu::on_workers;
 use crate::model::recalibrate::recalibrate;
 use crate::runs::TrainConfig;
 
@@ -36,10 +37,14 @@ pub(super) fn evaluate(
             continue;
         }
         let x = batch_tensor(&batch, config.image_size, device);
-        let (_, metric, _, scores) =
-            losses(model, config, x, &batch.labels, n_classes, &mut rng, false);
-        loss_sum += scalar(metric) * batch.len() as f64;
-        pred.extend(argmax_rows(scores));
+        // On the pool's workers, as training steps run.
+        let (metric, scores) = on_workers(device, || {
+            let (_, metric, _, scores) =
+                losses(model, config, x, &batch.labels, n_classes, &mut rng, false);
+            (scalar(metric), argmax_rows(scores))
+        });
+        loss_sum += metric * batch.len() as f64;
+        pred.extend(scores);
         truth.extend_from_slice(&batch.labels);
     }
     let loss = if truth.is_empty() {

@@ -18,6 +18,7 @@
 //! `running ← (1 − momentum)·running + momentum·batch`). `tests/model.rs` compares output,
 //! the three gradients and the running statistics with burn's `BatchNorm`.
 
+use burn::module::RunningState;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
@@ -58,13 +59,29 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 fn update_running(bn: &BatchNorm, mean: Tensor<1>, var: Tensor<1>, device: &Device) {
     let m = bn.momentum;
     for (running, batch) in [(&bn.running_mean, mean), (&bn.running_var, var)] {
-        let updated = running
-            .value_sync()
+        let updated = synced(running)
             .to_device(device)
             .mul_scalar(1.0 - m)
             .add(batch.mul_scalar(m));
         running.update(updated.detach());
+        // Folded in now, so that a reader on any thread (a checkpoint's record, `value()`)
+        // sees this step's statistics.
+        let _ = synced(running);
     }
+}
+
+/// A running statistic with every thread's pending update folded in.
+///
+/// burn's `RunningState` keeps one pending value per thread, and `value_sync` folds them in
+/// only when the calling thread has one of its own. Training steps and recalibration passes
+/// run on whichever pool worker takes them ([`super::on_workers`]): with `value_sync`, a step
+/// on another worker than the last read the value from before the last step, and the
+/// running average split into per-thread chains that were averaged later. `Module::valid`
+/// folds every thread's value (there is at most one: each update here is folded in at once),
+/// so the statistics are the same as on a single thread, whichever threads the steps ran on.
+pub(crate) fn synced(state: &RunningState<Tensor<1>>) -> Tensor<1> {
+    let _ = Module::valid(state);
+    state.value()
 }
 
 /// Batch-statistics normalisation with burn's tensor operations (any backend, no graph):
