@@ -441,6 +441,23 @@ fn cpu_convolutions_match_burn() {
                 &values(y_burn.clone()),
                 &format!("{what}: values"),
             );
+            // Evaluation's fused depthwise pass: silu(conv(x)) and each plane's mean.
+            let fused = conv::depthwise_silu_mean(&layer, &x);
+            let depthwise = groups > 1 && groups == cin && cout == cin;
+            if device.is_autodiff() || !depthwise {
+                assert!(fused.is_none(), "{what}: fused where it does not apply");
+            } else {
+                let (y, mean) = fused.expect("the fused depthwise pass");
+                let silu = burn::tensor::activation::silu(y_burn.clone());
+                close(
+                    &values(y),
+                    &values(silu.clone()),
+                    &format!("{what}: fused silu"),
+                );
+                let want = silu.mean_dim(2).mean_dim(3);
+                assert_eq!(mean.dims(), want.dims(), "{what}: mean shape");
+                close(&values(mean), &values(want), &format!("{what}: fused mean"));
+            }
             if !device.is_autodiff() {
                 continue;
             }
@@ -489,6 +506,25 @@ fn depthwise_kernel_sums_windows_by_hand() {
     let dw = depthwise::w_backward(&x, &[1.0; 4], &g);
     assert_eq!(dw[4], 1.0 + 3.0 + 9.0 + 11.0); // centre tap reads x[0,0], x[0,2], x[2,0], x[2,2]
     assert_eq!(dw[0], 6.0); // top-left tap: only output (1,1) reads inside, x[1,1]
+    // Fused for evaluation, kernel 0.1 and bias −2: silu(y/10 − 2) and the plane's sum.
+    let (y, sums) = depthwise::forward_silu_sums(&x, &[0.1; 9], Some(&[-2.0]), &g);
+    let silu = |v: f64| v / (1.0 + (-v).exp());
+    let want: Vec<f64> = [14.0, 30.0, 57.0, 99.0]
+        .iter()
+        .map(|v| silu(v / 10.0 - 2.0))
+        .collect();
+    for (got, want) in y.iter().zip(&want) {
+        assert!(
+            (*got as f64 - want).abs() < 1e-6,
+            "silu: {got} against {want}"
+        );
+    }
+    assert_eq!(sums.len(), 1);
+    assert!(
+        (sums[0] - want.iter().sum::<f64>()).abs() < 1e-6,
+        "sum {}",
+        sums[0]
+    );
 }
 
 /// Training-mode batch norm on the CPU (`model::cpu::batch_norm`) gives burn's `BatchNorm`

@@ -183,7 +183,8 @@ fn map<const D: usize>(
     }
 }
 
-fn silu_slice(v: &mut [f32]) {
+/// SiLU in place over a slice (vectorised at the CPU's level).
+pub(crate) fn silu_slice(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if crate::simd::level() >= crate::simd::Level::Avx2Fma {
         // SAFETY: `simd::level` returns a level only when the CPU has it: AVX2 and FMA here.

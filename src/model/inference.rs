@@ -55,17 +55,20 @@ impl FoldedBlock {
     }
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = match &self.expand {
+        let x = match &self.expand {
             Some(e) => silu(conv::forward(e, input.clone())),
             None => input.clone(),
         };
-        x = silu(conv::forward(&self.depthwise, x));
-        let s = x.clone().mean_dim(2).mean_dim(3);
+        let (x, s) = conv::depthwise_silu_mean(&self.depthwise, &x).unwrap_or_else(|| {
+            let x = silu(conv::forward(&self.depthwise, x));
+            let s = x.clone().mean_dim(2).mean_dim(3);
+            (x, s)
+        });
         let s = sigmoid(conv::forward(
             &self.excite,
             silu(conv::forward(&self.reduce, s)),
         ));
-        x = conv::forward(&self.project, x * s);
+        let x = conv::forward(&self.project, x * s);
         if self.residual { x + input } else { x }
     }
 }
@@ -122,10 +125,15 @@ impl InferenceB0 {
             .step_by(per)
             .map(|start| images.clone().narrow(0, start, per.min(batch - start)))
             .collect();
-        let rows: Vec<Tensor<2>> = pieces
-            .into_par_iter()
-            .map(|piece| self.forward(piece))
-            .collect();
+        // With the other workers kept on their cores until the last piece is done, as a
+        // training step's are (`on_workers`): one that finishes early takes parts of the
+        // others' operations instead of yielding its core.
+        let rows: Vec<Tensor<2>> = crate::model::cpu::on_workers(&images.device(), || {
+            pieces
+                .into_par_iter()
+                .map(|piece| self.forward(piece))
+                .collect()
+        });
         Tensor::cat(rows, 0)
     }
 }

@@ -10,16 +10,19 @@
 //!   depthwise`); flex's `matmul` copies every result once more. If the products cannot run
 //!   (not f32), burn's convolution.
 //! - **Depthwise** (groups = channels): `depthwise.rs`, in training (its gradients; the
-//!   forward pass is flex's own, which is fast).
+//!   forward pass is flex's own, which is fast); in evaluation, [`depthwise_silu_mean`]
+//!   fuses the bias, the SiLU after it and squeeze-excitation's mean into the kernel.
 //!
 //! On GPUs (and for anything else) this is burn's `Conv2d::forward`.
 
 use super::depthwise::{self, Geometry};
 use super::pointwise;
-use super::{Cpu, cpu};
+use super::{Cpu, cpu, flex, values};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+use burn::tensor::DType;
+use burn_flex::Flex;
 
 /// `conv.forward(x)`.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -47,6 +50,40 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         (Some(y), None) => y,
         (None, _) => conv.forward(x),
     }
+}
+
+/// In evaluation on the CPU, when `conv` is depthwise: `silu(conv(x))` and its mean over
+/// each plane (`[n, c, 1, 1]`), from one kernel pass ([`depthwise::forward_silu_sums`])
+/// instead of a convolution, a SiLU pass and a mean pass over the activation. `None` where
+/// that does not apply (training, GPUs, not depthwise, not f32 flex tensors): the caller
+/// then composes burn's operations.
+pub fn depthwise_silu_mean(conv: &Conv2d, x: &Tensor<4>) -> Option<(Tensor<4>, Tensor<4>)> {
+    if cpu(&x.device()) != Cpu::Inference {
+        return None;
+    }
+    let weight = conv.weight.val();
+    let g = depthwise_geometry(conv, &weight, x)?;
+    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
+    let wf = weight.try_into_primitive::<Flex>().ok()?;
+    let bf = match &conv.bias {
+        Some(b) => Some(b.val().try_into_primitive::<Flex>().ok()?),
+        None => None,
+    };
+    if [Some(&xf), Some(&wf), bf.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|t| t.dtype() != DType::F32)
+    {
+        return None;
+    }
+    let b = bf.as_ref().map(values);
+    let (y, sums) = depthwise::forward_silu_sums(&values(&xf), &values(&wf), b.as_deref(), &g);
+    let plane = (g.oh * g.ow) as f64;
+    let means: Vec<f32> = sums.iter().map(|s| (s / plane) as f32).collect();
+    Some((
+        Tensor::from_primitive::<Flex>(flex(y, [g.batch, g.channels, g.oh, g.ow])),
+        Tensor::from_primitive::<Flex>(flex(means, [g.batch, g.channels, 1, 1])),
+    ))
 }
 
 fn is_pointwise(conv: &Conv2d) -> bool {

@@ -336,6 +336,68 @@ impl Scratch {
 /// The convolution of `x` (`[n, c, h, w]`, contiguous) with `w` (`[c, 1, k, k]`), plus a
 /// per-channel bias when given.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    forward_then(x, w, bias, g, |_, _, _| {})
+}
+
+/// For evaluation: `silu(conv(x) + bias)` and the sum of each output plane (`[n, c]`, what
+/// squeeze-excitation's mean needs). SiLU and the sum run on each plane as it leaves the
+/// kernel's scratch, while it is in cache, instead of as two more passes over the whole
+/// activation; the sums are in f64 over eight lanes.
+pub fn forward_silu_sums(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geometry,
+) -> (Vec<f32>, Vec<f64>) {
+    let mut sums = vec![0f64; g.batch * g.channels];
+    let at = SumCells(sums.as_mut_ptr(), sums.len());
+    let y = forward_then(x, w, bias, g, |plane, image, channel| {
+        crate::model::fast::silu_slice(plane);
+        let mut lanes = [0f64; 8];
+        let mut chunks = plane.chunks_exact(8);
+        for chunk in &mut chunks {
+            for (l, v) in lanes.iter_mut().zip(chunk) {
+                *l += f64::from(*v);
+            }
+        }
+        let rest: f64 = chunks.remainder().iter().map(|v| f64::from(*v)).sum();
+        // SAFETY: plane (image, channel) is finished by exactly one task, so no other
+        // thread writes this cell; `sums` outlives the call.
+        unsafe {
+            at.set(
+                image * g.channels + channel,
+                lanes.iter().sum::<f64>() + rest,
+            )
+        };
+    });
+    (y, sums)
+}
+
+/// Cells of the plane sums that [`forward_silu_sums`]'s tasks write, one cell per task.
+struct SumCells(*mut f64, usize);
+
+// SAFETY: each cell is written by one task only (`set`'s contract).
+unsafe impl Sync for SumCells {}
+
+impl SumCells {
+    /// # Safety
+    /// No other thread may read or write cell `i` meanwhile, and the buffer must be alive.
+    unsafe fn set(&self, i: usize, v: f64) {
+        assert!(i < self.1, "sum outside the buffer");
+        // SAFETY: in bounds (checked), and exclusive by the caller's contract.
+        unsafe { *self.0.add(i) = v };
+    }
+}
+
+/// [`forward`], calling `finish(plane, image, channel)` on each finished output plane (on
+/// the task's thread).
+fn forward_then(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geometry,
+    finish: impl Fn(&mut [f32], usize, usize) + Sync,
+) -> Vec<f32> {
     let (k, kk) = (g.kernel, g.kernel * g.kernel);
     let mut out = vec![0f32; g.batch * g.channels * g.out_plane()];
     let planes = Planes::new(&mut out);
@@ -366,6 +428,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<
                 {
                     row.copy_from_slice(&prow[..g.ow]);
                 }
+                finish(out, first + m, c);
             }
         },
     );
