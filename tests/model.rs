@@ -441,6 +441,12 @@ fn cpu_convolutions_match_burn() {
                 &values(y_burn.clone()),
                 &format!("{what}: values"),
             );
+            // silu(conv(x)), fused into the product for 1×1 convolutions in evaluation.
+            close(
+                &values(conv::forward_silu(&layer, x.clone())),
+                &values(burn::tensor::activation::silu(y_burn.clone())),
+                &format!("{what}: forward_silu"),
+            );
             // Evaluation's fused depthwise pass: silu(conv(x)) and each plane's mean.
             let fused = conv::depthwise_silu_mean(&layer, &x);
             let depthwise = groups > 1 && groups == cin && cout == cin;

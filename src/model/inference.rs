@@ -56,7 +56,7 @@ impl FoldedBlock {
 
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = match &self.expand {
-            Some(e) => silu(conv::forward(e, input.clone())),
+            Some(e) => conv::forward_silu(e, input.clone()),
             None => input.clone(),
         };
         let (x, s) = conv::depthwise_silu_mean(&self.depthwise, &x).unwrap_or_else(|| {
@@ -66,7 +66,7 @@ impl FoldedBlock {
         });
         let s = sigmoid(conv::forward(
             &self.excite,
-            silu(conv::forward(&self.reduce, s)),
+            conv::forward_silu(&self.reduce, s),
         ));
         let x = conv::forward(&self.project, x * s);
         if self.residual { x + input } else { x }
@@ -94,11 +94,11 @@ impl InferenceB0 {
     /// Embedding: global average pool of the features, `[batch, 1280]`, as
     /// [`EfficientNetB0::forward`] in evaluation mode.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = silu(conv::forward(&self.stem, images));
+        let mut x = conv::forward_silu(&self.stem, images);
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let f = silu(conv::forward(&self.head, x));
+        let f = conv::forward_silu(&self.head, x);
         let [b, c, _, _] = f.dims();
         f.mean_dim(2).mean_dim(3).reshape([b, c])
     }

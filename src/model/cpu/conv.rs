@@ -37,7 +37,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         Cpu::Training => depthwise_geometry(conv, &weight, &x)
             .and_then(|g| depthwise::forward_autodiff(&x, &weight, &g)),
         _ if is_pointwise(conv) => {
-            return pointwise::forward_inference(&x, &weight, bias.as_ref())
+            return pointwise::forward_inference(&x, &weight, bias.as_ref(), false)
                 .unwrap_or_else(|| conv.forward(x));
         }
         _ => None,
@@ -50,6 +50,18 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         (Some(y), None) => y,
         (None, _) => conv.forward(x),
     }
+}
+
+/// `silu(conv.forward(x))`; in evaluation on the CPU a 1×1 convolution applies SiLU to
+/// each image's output as the product produces it (`pointwise::forward_inference`).
+pub fn forward_silu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if cpu(&x.device()) == Cpu::Inference && is_pointwise(conv) {
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        if let Some(y) = pointwise::forward_inference(&x, &conv.weight.val(), bias.as_ref(), true) {
+            return y;
+        }
+    }
+    crate::model::fast::silu(forward(conv, x))
 }
 
 /// In evaluation on the CPU, when `conv` is depthwise: `silu(conv(x))` and its mean over

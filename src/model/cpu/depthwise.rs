@@ -284,9 +284,22 @@ impl Scratch {
                     self.phases[start..start + g.w].copy_from_slice(row);
                     continue;
                 }
-                for (c, &v) in row.iter().enumerate() {
-                    let at = self.at(g, m, r + g.pad, c + g.pad);
-                    self.phases[at] = v;
+                // Columns c with (c + pad) mod s = b go, in order, to consecutive places of
+                // one phase plane: a strided copy per column phase, with none of `at`'s
+                // divisions per pixel (which made this split cost more than the taps).
+                let s = g.stride;
+                for b in 0..s {
+                    let c0 = (b + s - g.pad % s) % s;
+                    if c0 >= g.w {
+                        continue;
+                    }
+                    let start = self.at(g, m, r + g.pad, c0 + g.pad);
+                    for (d, &v) in self.phases[start..]
+                        .iter_mut()
+                        .zip(row[c0..].iter().step_by(s))
+                    {
+                        *d = v;
+                    }
                 }
             }
         }

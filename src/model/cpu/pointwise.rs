@@ -104,22 +104,45 @@ fn per_image(
     m_strides: (usize, usize),
     hw: usize,
 ) -> Vec<f32> {
+    per_image_then(input, w, (rows, inner), m_strides, hw, None, None)
+}
+
+/// [`per_image`] plus a per-row `bias`, which the product adds (each image's output starts
+/// as its bias rows instead of zeros), then `then` on each image's output while it is
+/// fresh in cache.
+fn per_image_then(
+    input: &[f32],
+    w: &[f32],
+    (rows, inner): (usize, usize),
+    m_strides: (usize, usize),
+    hw: usize,
+    bias: Option<&[f32]>,
+    then: Option<fn(&mut [f32])>,
+) -> Vec<f32> {
     let mut out = vec![0f32; input.len() / inner * rows];
     out.par_chunks_mut(rows * hw)
         .zip(input.par_chunks(inner * hw))
         .for_each(|(out, input)| {
+            if let Some(b) = bias {
+                for (row, &v) in out.chunks_exact_mut(hw.max(1)).zip(b) {
+                    row.fill(v);
+                }
+            }
             // SAFETY: M covers W's c_out·c_in values under `m_strides`; input[i] is
             // `inner × hw` and out[i] `rows × hw`, row-major.
             unsafe {
                 product(
                     out,
-                    false,
+                    bias.is_some(),
                     (rows, inner, hw),
                     w.as_ptr(),
                     m_strides,
                     input.as_ptr(),
                     (hw, 1),
                 )
+            }
+            if let Some(f) = then {
+                f(out);
             }
         });
     out
@@ -206,11 +229,14 @@ pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>) -> Option<Tensor<4>> 
 }
 
 /// The 1×1 convolution on flex without autodiff (the inference path), plus a per-channel
-/// bias when given. `None` when the tensors are not f32 flex tensors.
+/// bias when given (added by the product itself), then SiLU when `silu` (on each image's
+/// output as it is produced, not as another pass over the whole activation). `None` when
+/// the tensors are not f32 flex tensors.
 pub fn forward_inference(
     x: &Tensor<4>,
     weight: &Tensor<4>,
     bias: Option<&Tensor<1>>,
+    silu: bool,
 ) -> Option<Tensor<4>> {
     let xf = x.clone().try_into_primitive::<Flex>().ok()?;
     let wf = weight.clone().try_into_primitive::<Flex>().ok()?;
@@ -226,13 +252,16 @@ pub fn forward_inference(
         return None;
     }
     let d = Dims::new(x, weight);
-    let mut y = forward(&values(&xf), &values(&wf), d);
-    if let Some(b) = &bf {
-        let b = values(b);
-        y.par_chunks_mut(d.hw).enumerate().for_each(|(plane, y)| {
-            let v = b[plane % d.c_out];
-            y.iter_mut().for_each(|y| *y += v);
-        });
-    }
+    let b = bf.as_ref().map(values);
+    let then = silu.then_some(crate::model::fast::silu_slice as fn(&mut [f32]));
+    let y = per_image_then(
+        &values(&xf),
+        &values(&wf),
+        (d.c_out, d.c_in),
+        (d.c_in, 1),
+        d.hw,
+        b.as_deref(),
+        then,
+    );
     Some(Tensor::from_primitive::<Flex>(flex(y, d.shape_out())))
 }
