@@ -107,9 +107,9 @@ fn per_image(
     per_image_then(input, w, (rows, inner), m_strides, hw, None, None)
 }
 
-/// [`per_image`] plus a per-row `bias`, which the product adds (each image's output starts
-/// as its bias rows instead of zeros), then `then` on each image's output while it is
-/// fresh in cache.
+/// [`per_image`] plus a per-row `bias`, which the product adds (each image's output is
+/// filled with its bias rows just before its product), then `then` on each image's output
+/// while it is fresh in cache.
 fn per_image_then(
     input: &[f32],
     w: &[f32],

@@ -1,5 +1,6 @@
-//! Where CPU training steps run: on rayon's workers, with the other workers kept on their
-//! cores for the length of the step.
+//! Where CPU work runs (training steps, validation and recalibration passes, embedding
+//! batches): on rayon's workers, with the other workers kept on their cores for the length
+//! of the work.
 //!
 //! Every flex operation splits its loop across the workers and meets them again at its end;
 //! a 64 px training step has hundreds of these meeting points. Rayon's worker waits at a
