@@ -21,7 +21,6 @@ use super::{Cpu, cpu, flex, values};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn_flex::Flex;
 
 /// `conv.forward(x)`.
@@ -75,19 +74,8 @@ pub fn depthwise_silu_mean(conv: &Conv2d, x: &Tensor<4>) -> Option<(Tensor<4>, T
     }
     let weight = conv.weight.val();
     let g = depthwise_geometry(conv, &weight, x)?;
-    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
-    let wf = weight.try_into_primitive::<Flex>().ok()?;
-    let bf = match &conv.bias {
-        Some(b) => Some(b.val().try_into_primitive::<Flex>().ok()?),
-        None => None,
-    };
-    if [Some(&xf), Some(&wf), bf.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|t| t.dtype() != DType::F32)
-    {
-        return None;
-    }
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    let (xf, wf, bf) = super::flex_f32(x, &weight, bias.as_ref())?;
     let b = bf.as_ref().map(values);
     let (y, sums) = depthwise::forward_silu_sums(&values(&xf), &values(&wf), b.as_deref(), &g);
     let plane = (g.oh * g.ow) as f64;

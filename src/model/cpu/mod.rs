@@ -48,6 +48,26 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
+/// The flex tensors behind an input, a weight and an optional bias, when all three are f32
+/// tensors of the flex backend without autodiff (the evaluation kernels' inputs).
+pub(crate) fn flex_f32(
+    x: &Tensor<4>,
+    w: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+) -> Option<(FlexTensor, FlexTensor, Option<FlexTensor>)> {
+    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
+    let wf = w.clone().try_into_primitive::<Flex>().ok()?;
+    let bf = match bias {
+        Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?),
+        None => None,
+    };
+    let all_f32 = [Some(&xf), Some(&wf), bf.as_ref()]
+        .into_iter()
+        .flatten()
+        .all(|t| t.dtype() == DType::F32);
+    all_f32.then_some((xf, wf, bf))
+}
+
 /// A flex tensor of these values.
 pub(crate) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))

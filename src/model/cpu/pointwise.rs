@@ -9,7 +9,6 @@
 //! aligned buffer (`docs/cpu-profile.md`), ≈ 10 % of a 64 px training step.
 
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
@@ -238,19 +237,7 @@ pub fn forward_inference(
     bias: Option<&Tensor<1>>,
     silu: bool,
 ) -> Option<Tensor<4>> {
-    let xf = x.clone().try_into_primitive::<Flex>().ok()?;
-    let wf = weight.clone().try_into_primitive::<Flex>().ok()?;
-    let bf = match bias {
-        Some(b) => Some(b.clone().try_into_primitive::<Flex>().ok()?),
-        None => None,
-    };
-    if [Some(&xf), Some(&wf), bf.as_ref()]
-        .into_iter()
-        .flatten()
-        .any(|t| t.dtype() != DType::F32)
-    {
-        return None;
-    }
+    let (xf, wf, bf) = super::flex_f32(x, weight, bias)?;
     let d = Dims::new(x, weight);
     let b = bf.as_ref().map(values);
     let then = silu.then_some(crate::model::fast::silu_slice as fn(&mut [f32]));
