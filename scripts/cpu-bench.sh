@@ -34,8 +34,15 @@ if ! "$PY" -c 'import torch, torchvision' 2>/dev/null; then
   echo "PyTorch is not installed for $PY (\`$PY -c 'import torch, torchvision'\` fails): measuring bloodshot only; set PYTHON to a Python with torch and torchvision for the ratios." >&2
 fi
 
+BUSY_PID=""
 busy_start() { nice -n 19 sh -c 'while :; do :; done' & BUSY_PID=$!; }
-busy_stop() { kill "$BUSY_PID" 2>/dev/null; wait "$BUSY_PID" 2>/dev/null || true; }
+busy_stop() {
+  [ -n "$BUSY_PID" ] || return 0
+  kill "$BUSY_PID" 2>/dev/null; wait "$BUSY_PID" 2>/dev/null || true; BUSY_PID=""
+}
+# A stopped or failed run must not leave its spinner behind to slow whatever runs next.
+trap busy_stop EXIT
+trap 'exit 130' INT TERM
 MODES="quiet"
 if [ "${BUSY:-0}" = 1 ]; then MODES="quiet busy"; fi
 
