@@ -19,6 +19,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 
 use super::EfficientNetB0;
+use super::cpu::batch_norm::synced;
 
 thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
@@ -79,7 +80,7 @@ fn copy_running(to: &BatchNorm, from: &BatchNorm) {
         (&to.running_var, &from.running_var),
     ] {
         // The passes ran on pool workers: every thread's update folded in.
-        let value = crate::model::cpu::batch_norm::synced(src);
+        let value = synced(src);
         let value = if dst.value().device().is_autodiff() {
             Tensor::from_inner(value)
         } else {
@@ -87,9 +88,9 @@ fn copy_running(to: &BatchNorm, from: &BatchNorm) {
         };
         // Anything pending from training steps on other threads first, so that the
         // recalibrated value is not averaged with it.
-        let _ = super::cpu::batch_norm::synced(dst);
+        let _ = synced(dst);
         dst.update(value);
         // Folds the update into the stored value now, so that readers on other threads see it.
-        let _ = dst.value_sync();
+        let _ = synced(dst);
     }
 }

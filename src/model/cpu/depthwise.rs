@@ -206,21 +206,22 @@ fn plane<'a>(t: &'a [f32], g: &Geometry, image: usize, channel: usize, len: usiz
     &t[at..at + len]
 }
 
-/// A buffer whose planes parallel tasks write, each plane by exactly one task. It borrows
+/// A buffer whose planes parallel tasks write, each plane by exactly one task (the output
+/// planes, or [`forward_silu_sums`]'s one sum per plane). It borrows
 /// the buffer mutably for `'a`, so the buffer can be neither read, moved nor freed while a
 /// `Planes` exists.
-struct Planes<'a> {
-    ptr: *mut f32,
+struct Planes<'a, T = f32> {
+    ptr: *mut T,
     len: usize,
-    buffer: std::marker::PhantomData<&'a mut [f32]>,
+    buffer: std::marker::PhantomData<&'a mut [T]>,
 }
 
 // SAFETY: tasks only write disjoint planes (`plane_mut`'s contract), so sharing the pointer
 // between threads cannot make two of them touch the same value.
-unsafe impl Sync for Planes<'_> {}
+unsafe impl<T: Send> Sync for Planes<'_, T> {}
 
-impl<'a> Planes<'a> {
-    fn new(buffer: &'a mut [f32]) -> Self {
+impl<'a, T> Planes<'a, T> {
+    fn new(buffer: &'a mut [T]) -> Self {
         Self {
             ptr: buffer.as_mut_ptr(),
             len: buffer.len(),
@@ -233,7 +234,7 @@ impl<'a> Planes<'a> {
     /// # Safety
     /// No other live reference may cover any of these values.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn plane_mut(&self, at: usize, len: usize) -> &mut [f32] {
+    unsafe fn plane_mut(&self, at: usize, len: usize) -> &mut [T] {
         assert!(at + len <= self.len, "plane outside the buffer");
         // SAFETY: in bounds (just checked); exclusive by the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) }
@@ -363,7 +364,7 @@ pub fn forward_silu_sums(
     g: &Geometry,
 ) -> (Vec<f32>, Vec<f64>) {
     let mut sums = vec![0f64; g.batch * g.channels];
-    let at = SumCells(sums.as_mut_ptr(), sums.len());
+    let cells = Planes::new(&mut sums);
     let y = forward_then(x, w, bias, g, |plane, image, channel| {
         crate::model::fast::silu_slice(plane);
         let mut lanes = [0f64; 8];
@@ -375,31 +376,11 @@ pub fn forward_silu_sums(
         }
         let rest: f64 = chunks.remainder().iter().map(|v| f64::from(*v)).sum();
         // SAFETY: plane (image, channel) is finished by exactly one task, so no other
-        // thread writes this cell; `sums` outlives the call.
-        unsafe {
-            at.set(
-                image * g.channels + channel,
-                lanes.iter().sum::<f64>() + rest,
-            )
-        };
+        // reference covers its cell.
+        let cell = unsafe { cells.plane_mut(image * g.channels + channel, 1) };
+        cell[0] = lanes.iter().sum::<f64>() + rest;
     });
     (y, sums)
-}
-
-/// Cells of the plane sums that [`forward_silu_sums`]'s tasks write, one cell per task.
-struct SumCells(*mut f64, usize);
-
-// SAFETY: each cell is written by one task only (`set`'s contract).
-unsafe impl Sync for SumCells {}
-
-impl SumCells {
-    /// # Safety
-    /// No other thread may read or write cell `i` meanwhile, and the buffer must be alive.
-    unsafe fn set(&self, i: usize, v: f64) {
-        assert!(i < self.1, "sum outside the buffer");
-        // SAFETY: in bounds (checked), and exclusive by the caller's contract.
-        unsafe { *self.0.add(i) = v };
-    }
 }
 
 /// [`forward`], calling `finish(plane, image, channel)` on each finished output plane (on
