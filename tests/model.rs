@@ -407,6 +407,8 @@ fn cpu_convolutions_match_burn() {
         (5, 3, 1, 1, 1, 1, 1, true),
         (3, 4, 1, 3, 2, 8, 8, false),  // dense 3×3 (stem): burn's own
         (2, 2, 2, 3, 1, 64, 60, true), // several tasks per channel (see below)
+        (40, 37, 1, 1, 1, 2, 3, true), // planes smaller than the batch (see below)
+        (37, 40, 1, 1, 1, 2, 3, false),
     ];
     let inference = dev();
     let training = dev().autodiff();
@@ -419,8 +421,13 @@ fn cpu_convolutions_match_burn() {
             .with_groups(groups)
             .with_bias(bias);
         // Five images: the 64×60 planes go three images to a task, so one channel has a full
-        // task and a partial one.
-        let batch = if h == 64 { 5 } else { 2 };
+        // task and a partial one. Nine images for the dense 2×3 maps: planes smaller than the
+        // batch go through one product per position, in bands of rows with a partial last.
+        let batch = match (h, w, groups) {
+            (64, _, _) => 5,
+            (2, 3, 1) => 9,
+            _ => 2,
+        };
         let xs = wiggly(batch * cin * h * w, n as u32);
         for device in [&inference, &training] {
             let layer = cfg.init(device);
@@ -590,6 +597,68 @@ fn cpu_batch_norm_matches_burn() {
     }
 }
 
+/// Training's per-plane mean and per-plane scaling (squeeze-and-excitation and pooling)
+/// give burn's `mean_dim` and broadcast product, values and gradients, including 1×1 planes
+/// and planes longer than the kernels' eight lanes with a remainder.
+#[test]
+fn cpu_plane_mean_and_scale_match_burn() {
+    use bloodshot::model::cpu::planes;
+    let ad = dev().autodiff();
+    for (n, [b, c, h, w]) in [[3, 4, 5, 7], [2, 3, 1, 1], [2, 2, 8, 9]]
+        .into_iter()
+        .enumerate()
+    {
+        let what = format!("[{b}, {c}, {h}, {w}]");
+        let xs = TensorData::new(wiggly(b * c * h * w, n as u32 + 60), [b, c, h, w]);
+        let ss = TensorData::new(wiggly(b * c, n as u32 + 70), [b, c, 1, 1]);
+        let r =
+            Tensor::<4>::from_data(TensorData::new(wiggly(b * c * h * w, 5), [b, c, h, w]), &ad);
+        let rm = Tensor::<4>::from_data(TensorData::new(wiggly(b * c, 6), [b, c, 1, 1]), &ad);
+        let run = |ours: bool| {
+            let x = Tensor::<4>::from_data(xs.clone(), &ad).require_grad();
+            let s = Tensor::<4>::from_data(ss.clone(), &ad).require_grad();
+            let (m, y) = if ours {
+                (planes::mean(x.clone()), planes::scale(x.clone(), s.clone()))
+            } else {
+                (x.clone().mean_dim(2).mean_dim(3), x.clone() * s.clone())
+            };
+            let grads = ((y.clone() * r.clone()).sum() + (m.clone() * rm.clone()).sum()).backward();
+            (
+                values(m),
+                values(y),
+                values(x.grad(&grads).unwrap()),
+                values(s.grad(&grads).unwrap()),
+            )
+        };
+        let (ours, burn) = (run(true), run(false));
+        close(&ours.0, &burn.0, &format!("{what} mean"));
+        close(&ours.1, &burn.1, &format!("{what} scaled"));
+        close(&ours.2, &burn.2, &format!("{what} dx"));
+        close(&ours.3, &burn.3, &format!("{what} ds"));
+    }
+}
+
+/// By hand: one plane 1, 2, 3, 4 has mean 2.5; scaled by 2 it is 2, 4, 6, 8. With the loss
+/// Σ scaled + 3·mean, dx = 2 + 3/4 everywhere and ds = 1 + 2 + 3 + 4 = 10.
+#[test]
+fn cpu_plane_mean_and_scale_by_hand() {
+    use bloodshot::model::cpu::planes;
+    let ad = dev().autodiff();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![1f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]),
+        &ad,
+    )
+    .require_grad();
+    let s = Tensor::<4>::from_data(TensorData::new(vec![2f32], [1, 1, 1, 1]), &ad).require_grad();
+    let m = planes::mean(x.clone());
+    let y = planes::scale(x.clone(), s.clone());
+    assert_eq!(values(m.clone()), vec![2.5]);
+    assert_eq!(values(y.clone()), vec![2.0, 4.0, 6.0, 8.0]);
+    let grads = (y.sum() + m.sum().mul_scalar(3.0)).backward();
+    assert_eq!(values(x.grad(&grads).unwrap()), vec![2.75; 4]);
+    assert_eq!(values(s.grad(&grads).unwrap()), vec![10.0]);
+}
+
 /// One channel holding 1, 2, 3, 4 (two images, two values each): mean 2.5, biased variance
 /// 1.25, so with γ = 1, β = 0 the output is (x − 2.5)/√1.25 (ε = 1e-5 aside), and the
 /// running statistics move 10 % of the way from (0, 1): 0.25 and 1.025.
@@ -612,6 +681,31 @@ fn cpu_batch_norm_by_hand() {
     let rm = values(bn.running_mean.value_sync());
     assert!((rm[0] - 0.25).abs() < 1e-6, "running mean {rm:?}");
     assert!((values(bn.running_var.value_sync())[0] - 1.025).abs() < 1e-6);
+}
+
+/// The one-pass statistics keep the variance when the mean is large against the spread:
+/// 10001, 10002, 10003, 10004 normalise exactly as 1, 2, 3, 4 do (mean 10002.5, biased
+/// variance 1.25), and the running mean moves to 1000.25.
+#[test]
+fn cpu_batch_norm_variance_survives_a_large_mean() {
+    use bloodshot::model::cpu::batch_norm;
+    use burn::nn::BatchNormConfig;
+    let ad = dev().autodiff();
+    let bn = BatchNormConfig::new(1).init(&ad);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![10001f32, 10002.0, 10003.0, 10004.0], [2, 1, 1, 2]),
+        &ad,
+    );
+    let y = values(batch_norm::forward(&bn, x));
+    let s = (1.25f32 + 1e-5).sqrt();
+    let expected = [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s];
+    for (a, b) in y.iter().zip(expected) {
+        assert!((a - b).abs() < 1e-5, "{y:?} vs {expected:?}");
+    }
+    let rm = values(bn.running_mean.value_sync());
+    assert!((rm[0] - 1000.25).abs() < 1e-3, "running mean {rm:?}");
+    let rv = values(bn.running_var.value_sync());
+    assert!((rv[0] - 1.025).abs() < 1e-6, "running variance {rv:?}");
 }
 
 /// Recalibration without a graph (the inner backend, batch statistics, one batch of

@@ -3,7 +3,7 @@
 //! average pooling. Parameter count matches `torchvision.models.efficientnet_b0().features`
 //! (4,007,548), which a test checks.
 
-use super::cpu::{batch_norm, conv};
+use super::cpu::{batch_norm, conv, planes};
 use super::fast::{sigmoid, silu};
 use burn::module::{Flag, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -80,7 +80,7 @@ impl SqueezeExcitation {
         let s = spatial_mean(x.clone());
         let s = silu(conv::forward(&self.reduce, s));
         let s = sigmoid(conv::forward(&self.expand, s));
-        x * s
+        planes::scale(x, s)
     }
 }
 
@@ -245,7 +245,7 @@ fn spatial_mean(x: Tensor<4>) -> Tensor<4> {
     if h == 1 && w == 1 {
         return x;
     }
-    x.mean_dim(2).mean_dim(3)
+    planes::mean(x)
 }
 
 /// Counts learnable parameters, leaving out batch-norm running statistics (buffers, not

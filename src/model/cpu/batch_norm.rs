@@ -7,9 +7,9 @@
 //! training step (0.48 → 0.38 s with them skipped; `cargo bench --bench throughput`).
 //!
 //! Here, in the `[n, c, h, w]` layout as it is: the statistics are one pass per channel
-//! over its n planes for the mean and one for the variance (summed in f64), the output one
-//! pass; the backward pass is one pass for Σ dy and Σ dy·(x − μ) per channel and one for the
-//! input gradient, written as `dx = k₁·dy + k₂·x + k₀` with per-channel constants:
+//! over its n planes (sums of x − k and (x − k)² in f64, k the channel's first value), the
+//! output one pass; the backward pass is one pass for Σ dy and Σ dy·(x − μ) per channel and one for the
+//! input gradient, written as `dx = k₁·dy + k₂·(x − μ) + k₀` with per-channel constants:
 //!
 //! with x̂ = (x − μ)·s, s = 1/√(σ² + ε), M = n·h·w, dβ = Σ dy, dγ = Σ dy·x̂:
 //! dx = γ·s·(dy − dβ/M − x̂·dγ/M), the formula of burn's `batch_norm_train_backward`.
@@ -134,8 +134,8 @@ fn normalise(
         .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
         .collect();
     let a: Vec<f32> = (0..d.c).map(|ch| gamma[ch] * inv_std[ch]).collect();
-    let b: Vec<f32> = (0..d.c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
-    (flex(per_plane(&xv, None, &a, &b, d), d.shape), mean, var)
+    let y = per_plane(&xv, None, (&a, &mean, beta), d);
+    (flex(y, d.shape), mean, var)
 }
 
 /// Sizes of one batch-norm input: images, channels, values per plane.
@@ -197,28 +197,61 @@ fn lanes(p: &[f32], f: impl Fn(usize, f64) -> f64) -> f64 {
     acc.iter().sum::<f64>() + rest
 }
 
-/// Per-channel mean and biased variance (two passes, so no cancellation).
+/// Σ (v − k) and Σ (v − k)², in eight f64 lanes each.
+#[inline(always)]
+fn shifted_sums(p: &[f32], k: f64) -> (f64, f64) {
+    let (mut s1, mut s2) = ([0f64; 8], [0f64; 8]);
+    let chunks = p.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..8 {
+            let v = chunk[l] as f64 - k;
+            s1[l] += v;
+            s2[l] += v * v;
+        }
+    }
+    let (mut t1, mut t2) = (0.0, 0.0);
+    for &v in tail {
+        let v = v as f64 - k;
+        t1 += v;
+        t2 += v * v;
+    }
+    (s1.iter().sum::<f64>() + t1, s2.iter().sum::<f64>() + t2)
+}
+
+/// Per-channel mean and biased variance in one pass over the channel: sums in f64 of the
+/// values less the channel's first value (a shift close to the mean in practice), so that
+/// `E[(x − k)²] − E[x − k]²` does not lose the variance to cancellation when the mean is
+/// large against the spread.
 fn stats(x: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
     (0..d.c)
         .into_par_iter()
         .map(|ch| {
-            let mean = d.planes(x, ch).map(|p| lanes(p, |_, v| v)).sum::<f64>() / d.count();
-            let var = d
+            let k = d
                 .planes(x, ch)
-                .map(|p| lanes(p, |_, v| (v - mean) * (v - mean)))
-                .sum::<f64>()
-                / d.count();
-            (mean as f32, var as f32)
+                .next()
+                .and_then(|p| p.first())
+                .copied()
+                .unwrap_or(0.0) as f64;
+            let (s1, s2) = d
+                .planes(x, ch)
+                .map(|p| shifted_sums(p, k))
+                .fold((0.0, 0.0), |(a, b), (c, e)| (a + c, b + e));
+            let m = d.count();
+            let shifted_mean = s1 / m;
+            let var = (s2 / m - shifted_mean * shifted_mean).max(0.0);
+            ((k + shifted_mean) as f32, var as f32)
         })
         .unzip()
 }
 
-/// `y = a[c]·x + b[c]` plane by plane (also `dx = k₁·dy + k₂·x + k₀` with `extra`).
+/// `y = a[c]·(x − μ[c]) + b[c]` plane by plane (also `dx = k₁·dy + k₂·(x − μ) + k₀` with
+/// `extra`). Centring before scaling keeps the digits of `x − μ` when the mean is large
+/// against the spread.
 fn per_plane(
     x: &[f32],
     extra: Option<(&[f32], &[f32])>,
-    a: &[f32],
-    b: &[f32],
+    (a, mu, b): (&[f32], &[f32], &[f32]),
     d: Dims,
 ) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
@@ -231,13 +264,13 @@ fn per_plane(
             match extra {
                 None => {
                     for (y, &x) in y.iter_mut().zip(xp) {
-                        *y = a[ch] * x + b[ch];
+                        *y = a[ch] * (x - mu[ch]) + b[ch];
                     }
                 }
                 Some((dy, k1)) => {
                     let dyp = &dy[plane * d.hw..(plane + 1) * d.hw];
                     for ((y, &x), &g) in y.iter_mut().zip(xp).zip(dyp) {
-                        *y = k1[ch] * g + a[ch] * x + b[ch];
+                        *y = k1[ch] * g + a[ch] * (x - mu[ch]) + b[ch];
                     }
                 }
             }
@@ -298,9 +331,9 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 let proj = s * d_gamma[ch] / m;
                 k1[ch] = a as f32;
                 kx[ch] = (-a * proj) as f32;
-                k0[ch] = (a * (mean[ch] as f64 * proj - d_beta[ch] / m)) as f32;
+                k0[ch] = (-a * d_beta[ch] / m) as f32;
             }
-            let dx = per_plane(&x, Some((&dy, &k1)), &kx, &k0, d);
+            let dx = per_plane(&x, Some((&dy, &k1)), (&kx, &mean, &k0), d);
             grads.register::<Flex>(node.id, flex(dx, d.shape));
         }
         let vector = |v: &[f64]| flex(v.iter().map(|&v| v as f32).collect(), [d.c]);

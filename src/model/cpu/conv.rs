@@ -9,8 +9,8 @@
 //!   as a batched `matmul` and 206 ms here (PyTorch 554 ms; `cargo bench --bench
 //!   depthwise`); flex's `matmul` copies every result once more. If the products cannot run
 //!   (not f32), burn's convolution.
-//! - **Depthwise** (groups = channels): `depthwise.rs`, in training (its gradients; the
-//!   forward pass is flex's own, which is fast); in evaluation, [`depthwise_silu_mean`]
+//! - **Depthwise** (groups = channels): `depthwise.rs`, in training (forward and both
+//!   gradients); in evaluation, [`depthwise_silu_mean`]
 //!   fuses the bias, the SiLU after it and squeeze-excitation's mean into the kernel.
 //!
 //! On GPUs (and for anything else) this is burn's `Conv2d::forward`.

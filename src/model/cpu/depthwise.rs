@@ -1,7 +1,8 @@
-//! Depthwise convolution for training on the CPU: input- and weight-gradient kernels written
-//! for the planes of one channel at a time, joined to burn's autodiff graph as one node whose
-//! forward pass is flex's own convolution (fast once its outputs are not fresh pages, see
-//! `memory.rs`); a forward kernel of the same kind is the fallback and the tests' reference.
+//! Depthwise convolution for training on the CPU: forward, input- and weight-gradient kernels
+//! written for the planes of one channel at a time, joined to burn's autodiff graph as one
+//! node. (The forward pass used to be flex's own convolution: at 64 px that was 12 % of a
+//! training step in a profile, and this kernel made the step 9 % faster, with 224 px
+//! unchanged; `docs/cpu-profile.md`.)
 //!
 //! Why: burn 0.22's flex backend computes a depthwise convolution's backward pass as a
 //! general grouped transposed convolution, with layout copies around it (`copy_2d_tiled`,
@@ -512,31 +513,12 @@ impl Backward<Flex, 2> for DepthwiseBackward {
     }
 }
 
-/// The forward pass: flex's own convolution, which is faster than [`forward`] once its
-/// outputs no longer cost fresh pages (`memory::Hold`; 36 ms against 43 ms for the bench
-/// layer); [`forward`] if that call cannot be made.
-fn forward_flex(x: &FlexTensor, w: &FlexTensor, g: &Geometry) -> FlexTensor {
-    let options = burn::tensor::ops::ConvOptions::new(
-        [g.stride, g.stride],
-        [g.pad, g.pad],
-        [1, 1],
-        g.channels,
-    );
-    let xt = Tensor::<4>::from_primitive::<Flex>(x.clone());
-    let wt = Tensor::<4>::from_primitive::<Flex>(w.clone());
-    burn::tensor::module::conv2d(xt, wt, None, options)
-        .try_into_primitive::<Flex>()
-        .unwrap_or_else(|_| {
-            let y = forward(&values(x), &values(w), None, g);
-            flex(y, [g.batch, g.channels, g.oh, g.ow])
-        })
-}
-
 /// The depthwise convolution of `x` with `weight` on flex under autodiff, with gradients
 /// from the kernels above. `None` when the tensors are not f32 on that backend (the caller
 /// then uses burn's convolution).
 pub fn forward_autodiff(x: &Tensor<4>, weight: &Tensor<4>, g: &Geometry) -> Option<Tensor<4>> {
     binary_node(DepthwiseBackward, x, weight, *g, |x, w| {
-        forward_flex(x, w, g)
+        let y = forward(&values(x), &values(w), None, g);
+        flex(y, [g.batch, g.channels, g.oh, g.ow])
     })
 }

@@ -8,6 +8,7 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod depthwise;
+pub mod planes;
 pub mod pointwise;
 pub mod workers;
 

@@ -7,6 +7,13 @@
 //! Through flex's `matmul` the same products cost a second pass over every result: flex
 //! allocates each output as `vec![0u8; n]` and `Bytes::from_bytes_vec` copies it into an
 //! aligned buffer (`docs/cpu-profile.md`), ≈ 10 % of a 64 px training step.
+//!
+//! Where the plane is smaller than the batch (the last stages at 64 px, 2×2 and 4×4, and
+//! squeeze-and-excitation's 1×1 maps), a product per image has only `h·w` columns and packs
+//! the whole weight again for each image; there the same values come from one product per
+//! position of the plane, over the whole batch (the images are a fixed stride apart), and
+//! `dW` sums `h·w` products whose inner dimension is the batch instead of `n` rank-`h·w`
+//! updates of the whole matrix.
 
 use burn::prelude::*;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -63,20 +70,51 @@ unsafe fn product(
     accumulate: bool,
     (m, k, p): (usize, usize, usize),
     a: *const f32,
+    a_strides: (usize, usize),
+    b: *const f32,
+    b_strides: (usize, usize),
+) {
+    debug_assert!(dst.len() >= m * p);
+    // SAFETY: the caller's contract; `dst` is `m × p` row-major (asserted in debug builds).
+    unsafe {
+        product_strided(
+            dst.as_mut_ptr(),
+            (p, 1),
+            accumulate,
+            (m, k, p),
+            a,
+            a_strides,
+            b,
+            b_strides,
+        )
+    }
+}
+
+/// [`product`] with `dst` given by its row and column strides too.
+///
+/// # Safety
+/// Each pointer must cover its matrix under its strides, `dst` must not overlap the others,
+/// and no other thread may access `dst`'s elements during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product_strided(
+    dst: *mut f32,
+    (d_rs, d_cs): (usize, usize),
+    accumulate: bool,
+    (m, k, p): (usize, usize, usize),
+    a: *const f32,
     (a_rs, a_cs): (usize, usize),
     b: *const f32,
     (b_rs, b_cs): (usize, usize),
 ) {
-    debug_assert!(dst.len() >= m * p);
-    // SAFETY: the caller's contract; `dst` is `m × p` row-major (asserted in debug builds).
+    // SAFETY: the caller's contract.
     unsafe {
         gemm::gemm(
             m,
             p,
             k,
-            dst.as_mut_ptr(),
-            1,
-            p as isize,
+            dst,
+            d_cs as isize,
+            d_rs as isize,
             accumulate,
             a,
             a_cs as isize,
@@ -92,6 +130,74 @@ unsafe fn product(
             gemm::Parallelism::None,
         )
     }
+}
+
+/// A pointer to write through from several tasks, each to its own elements.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+
+impl Shared {
+    /// The pointer (a method, so that closures capture the whole `Shared`, not its field).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: every user writes disjoint elements (see `by_position`), and the buffer outlives
+// the parallel loop that uses it.
+unsafe impl Send for Shared {}
+// SAFETY: as for `Send`: shared only to write disjoint elements.
+unsafe impl Sync for Shared {}
+
+/// Whether products over the batch, one per position of the plane, beat products per image:
+/// planes smaller than the batch (the last stages, and squeeze-and-excitation's 1×1 maps),
+/// where a product per image has only `hw` columns and re-packs the weight for each image.
+fn by_positions(n: usize, hw: usize) -> bool {
+    hw < n
+}
+
+/// Bands of rows per thread for the products by position: a few per thread, so that one
+/// slow band does not hold the others up, each a multiple of the products' row blocking.
+fn row_band(rows: usize) -> usize {
+    let tasks = rayon::current_num_threads().max(1) * 4;
+    rows.div_ceil(tasks).next_multiple_of(8).max(8)
+}
+
+/// [`per_image`] computed as `hw` products over the whole batch, one per position `p` of
+/// the plane: `out[·, ·, p] (rows × n) = M · input[·, ·, p] (inner × n)`, the images
+/// `inner·hw` values apart. Each task writes its own band of rows of every image.
+fn by_position(
+    input: &[f32],
+    w: &[f32],
+    (rows, inner): (usize, usize),
+    (m_rs, m_cs): (usize, usize),
+    hw: usize,
+) -> Vec<f32> {
+    let n = input.len() / (inner * hw).max(1);
+    let mut out = vec![0f32; n * rows * hw];
+    let dst = Shared(out.as_mut_ptr());
+    let band = row_band(rows);
+    (0..rows.div_ceil(band)).into_par_iter().for_each(|b| {
+        let (r0, r1) = (b * band, ((b + 1) * band).min(rows));
+        for p in 0..hw {
+            // SAFETY: rows r0..r1 of out[i] (`rows × hw` each) are this task's alone, and
+            // (r, i) ↦ r·hw + i·rows·hw + p stays inside `out`; M's rows r0..r1 and
+            // input[·, ·, p] (k, i) ↦ k·hw + i·inner·hw + p are inside `w` and `input`.
+            unsafe {
+                product_strided(
+                    dst.ptr().add(r0 * hw + p),
+                    (hw, rows * hw),
+                    false,
+                    (r1 - r0, inner, n),
+                    w.as_ptr().add(r0 * m_rs),
+                    (m_rs, m_cs),
+                    input.as_ptr().add(p),
+                    (hw, inner * hw),
+                )
+            }
+        }
+    });
+    out
 }
 
 /// `out[i] = M · input[i]` for every image, with M (`rows × inner`) the weight W
@@ -149,17 +255,56 @@ fn per_image_then(
 
 /// `y[i] = W · x[i]` for every image.
 fn forward(x: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
+    if by_positions(d.n, d.hw) {
+        return by_position(x, w, (d.c_out, d.c_in), (d.c_in, 1), d.hw);
+    }
     per_image(x, w, (d.c_out, d.c_in), (d.c_in, 1), d.hw)
 }
 
 /// `dx[i] = Wᵀ · dy[i]` for every image (Wᵀ is W read with swapped strides).
 fn x_backward(dy: &[f32], w: &[f32], d: Dims) -> Vec<f32> {
+    if by_positions(d.n, d.hw) {
+        return by_position(dy, w, (d.c_in, d.c_out), (1, d.c_in), d.hw);
+    }
     per_image(dy, w, (d.c_in, d.c_out), (1, d.c_in), d.hw)
+}
+
+/// [`w_backward`] for planes smaller than the batch: `dW = Σ_p dy[·, ·, p] · x[·, ·, p]ᵀ`,
+/// `hw` products whose inner dimension is the batch, each task its own band of dW's rows.
+fn w_backward_by_position(x: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
+    let mut dw = vec![0f32; d.c_out * d.c_in];
+    let band = row_band(d.c_out);
+    dw.par_chunks_mut(band * d.c_in)
+        .enumerate()
+        .for_each(|(b, dst)| {
+            let r0 = b * band;
+            let rows = dst.len() / d.c_in;
+            for p in 0..d.hw {
+                // SAFETY: dst is rows r0.. of dW (`rows × c_in`, row-major); dy[·, ·, p]'s
+                // rows r0.. are (r, i) ↦ r·hw + i·c_out·hw + p, and x[·, ·, p]ᵀ is
+                // (i, k) ↦ i·c_in·hw + k·hw + p, all inside `dy` and `x`.
+                unsafe {
+                    product(
+                        dst,
+                        p > 0,
+                        (rows, d.n, d.c_in),
+                        dy.as_ptr().add(r0 * d.hw + p),
+                        (d.hw, d.c_out * d.hw),
+                        x.as_ptr().add(p),
+                        (d.c_in * d.hw, d.hw),
+                    )
+                }
+            }
+        });
+    dw
 }
 
 /// `dW = Σ_i dy[i] · x[i]ᵀ`: images split among the threads, each summing into its own
 /// matrix, then the matrices summed.
 fn w_backward(x: &[f32], dy: &[f32], d: Dims) -> Vec<f32> {
+    if by_positions(d.n, d.hw) {
+        return w_backward_by_position(x, dy, d);
+    }
     let size = d.c_out * d.c_in;
     let per = d.n.div_ceil(rayon::current_num_threads().max(1)).max(1);
     let parts: Vec<Vec<f32>> = (0..d.n.div_ceil(per))
