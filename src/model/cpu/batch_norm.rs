@@ -257,7 +257,7 @@ fn per_plane(
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(d.hw)
         .enumerate()
-        .with_min_len((16_384 / d.hw.max(1)).max(1))
+        .with_min_len(super::planes::min_planes(d.hw))
         .for_each(|(plane, y)| {
             let ch = plane % d.c;
             let xp = &x[plane * d.hw..(plane + 1) * d.hw];

@@ -118,7 +118,7 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 
 /// Σ a[o] · b[o], in independent lanes so that it vectorises (dispatched like [`axpy`]).
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     match crate::simd::level() {
         // SAFETY: `simd::level` returns a level only when the CPU has it (AVX-512F here).

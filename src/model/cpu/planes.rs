@@ -20,10 +20,11 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
+use super::depthwise::dot;
 use super::{Ad, Cpu, binary_node, cpu, flex, values};
 
-/// Planes per parallel task: at least this many values each.
-fn min_planes(hw: usize) -> usize {
+/// Planes per parallel task, so that each task has at least 16,384 values.
+pub(super) fn min_planes(hw: usize) -> usize {
     (16_384 / hw.max(1)).max(1)
 }
 
@@ -77,24 +78,6 @@ fn sum(a: &[f32]) -> f32 {
     for c in chunks {
         for l in 0..8 {
             acc[l] += c[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Σ a·b in eight lanes, so that it vectorises (f32, as burn's reduction sums).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += a[l] * b[l];
         }
     }
     acc.iter().sum::<f32>() + tail
