@@ -190,20 +190,20 @@ fn cpu_work_runs_on_the_pool_workers() {
     assert!(on_workers(&ad, rayon::current_thread_index).is_some());
 }
 
-/// For the length of `on_workers`, the other workers take the step's work as it appears and
-/// their yields spin: a job that only another worker can run (the owner waits for it
-/// without running pool work) runs on a helper, whose yield spins instead of entering the
-/// kernel. Outside a step, yields are the kernel's.
+/// For the length of `on_workers`, the pool's workers yield by spinning: a job that only
+/// another worker can run (the owner waits for it without running pool work) runs there,
+/// and that worker's yield spins instead of entering the kernel. Outside a pool worker,
+/// yields are the kernel's.
 #[cfg(target_os = "linux")]
 #[test]
-fn a_steps_other_workers_help_and_their_yields_spin() {
+fn a_steps_workers_yields_spin() {
     use bloodshot::model::cpu::on_workers;
     use bloodshot::model::cpu::workers::{as_step_worker, yields_spun};
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let before = yields_spun();
     std::thread::yield_now();
-    assert_eq!(yields_spun(), before, "a yield outside a step spun");
+    assert_eq!(yields_spun(), before, "a yield outside the pool spun");
     let inside = as_step_worker(|| {
         std::thread::yield_now();
         std::thread::yield_now();
@@ -222,7 +222,7 @@ fn a_steps_other_workers_help_and_their_yields_spin() {
         .build()
         .expect("a thread pool");
     for _ in 0..20 {
-        let (owner, (_, (helper, spun))) = pool.install(|| {
+        let (owner, (_, (other, spun))) = pool.install(|| {
             on_workers(&dev(), || {
                 let owner = rayon::current_thread_index();
                 let ran = AtomicBool::new(false);
@@ -244,14 +244,56 @@ fn a_steps_other_workers_help_and_their_yields_spin() {
                 (owner, halves)
             })
         });
-        assert!(owner.is_some() && helper.is_some() && helper != owner);
-        assert_eq!(spun, 1, "the helper's yield entered the kernel");
+        assert!(owner.is_some() && other.is_some() && other != owner);
+        assert_eq!(spun, 1, "the other worker's yield entered the kernel");
     }
 }
 
-/// A step that panics ends its helpers and passes the panic on; the pool still works.
+/// Many short steps, one after another, on a pool of three workers (more than this machine's
+/// cores), as validation runs one `on_workers` per batch: every one finishes. (With helper
+/// jobs that polled until their step ended, a worker that took part of a step's work before
+/// its helper job started the helper inside that work's wait and never came back to it: the
+/// step hung, first seen in `embedding_by_sub_batches_keeps_every_row`.)
 #[test]
-fn a_panicking_step_ends_its_helpers() {
+fn many_short_steps_all_finish() {
+    use bloodshot::model::cpu::on_workers;
+    use rayon::prelude::*;
+    use std::time::Duration;
+
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("a thread pool");
+        let mut total = 0u64;
+        for step in 0..3000u64 {
+            total += pool.install(|| {
+                on_workers(&dev(), || {
+                    (0..8u64)
+                        .into_par_iter()
+                        .map(|i| {
+                            (0..64u64)
+                                .into_par_iter()
+                                .map(|v| v * i + step)
+                                .sum::<u64>()
+                        })
+                        .sum::<u64>()
+                })
+            });
+        }
+        let _ = send.send(total);
+    });
+    let total = receive
+        .recv_timeout(Duration::from_secs(120))
+        .expect("3000 short steps did not finish within two minutes: the pool is stuck");
+    // Per step: Σ_i Σ_v (v·i + step) = 2016·28 + 512·step; over 3000 steps.
+    assert_eq!(total, 2016 * 28 * 3000 + 512 * (2999 * 3000 / 2));
+}
+
+/// A step that panics passes the panic on; the pool still works.
+#[test]
+fn a_panicking_step_passes_its_panic_on() {
     use bloodshot::model::cpu::on_workers;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
