@@ -182,6 +182,92 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     dot_lanes::<16>(a, b, f32::mul_add)
 }
 
+/// `out[o] = init + Σ_t w[t] · x[starts[t] + o]` for every `o < out.len()`: all taps of a
+/// block of outputs accumulate in registers and each output is stored once, where one
+/// [`axpy`] per tap read and wrote the whole output k² times. The taps are added in order,
+/// one rounding each, as the `axpy` passes did (same values, bit for bit).
+///
+/// # Panics
+/// When a tap's window `starts[t]..starts[t] + out.len()` is outside `x`.
+#[inline]
+fn taps(out: &mut [f32], init: f32, w: &[f32], x: &[f32], starts: &[usize]) {
+    assert!(
+        starts.len() == w.len() && starts.iter().all(|&s| s + out.len() <= x.len()),
+        "a tap's window is outside the input"
+    );
+    #[cfg(target_arch = "x86_64")]
+    match crate::simd::level() {
+        // SAFETY: `simd::level` returns a level only when the CPU has it (AVX-512F here).
+        Level::Avx512 => return unsafe { taps_avx512(out, init, w, x, starts) },
+        // SAFETY: as above, AVX2 and FMA.
+        Level::Avx2Fma => return unsafe { taps_avx2(out, init, w, x, starts) },
+        Level::Portable => {}
+    }
+    taps_blocks::<32, 8>(out, init, w, x, starts, |a, b, c| c + a * b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn taps_avx512(out: &mut [f32], init: f32, w: &[f32], x: &[f32], starts: &[usize]) {
+    // Eight 16-lane accumulators: enough independent sums to cover the FMA latency.
+    taps_blocks::<128, 16>(out, init, w, x, starts, f32::mul_add)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn taps_avx2(out: &mut [f32], init: f32, w: &[f32], x: &[f32], starts: &[usize]) {
+    taps_blocks::<64, 8>(out, init, w, x, starts, f32::mul_add)
+}
+
+/// [`taps`] in blocks of `B` outputs, then of `S`, then one at a time.
+#[inline(always)]
+fn taps_blocks<const B: usize, const S: usize>(
+    out: &mut [f32],
+    init: f32,
+    w: &[f32],
+    x: &[f32],
+    starts: &[usize],
+    fma: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let n = out.len();
+    let mut o = 0;
+    while o + B <= n {
+        taps_block::<B>(&mut out[o..o + B], o, init, w, x, starts, fma);
+        o += B;
+    }
+    while o + S <= n {
+        taps_block::<S>(&mut out[o..o + S], o, init, w, x, starts, fma);
+        o += S;
+    }
+    for (o, y) in out.iter_mut().enumerate().skip(o) {
+        *y = w
+            .iter()
+            .zip(starts)
+            .fold(init, |acc, (&wt, &s)| fma(wt, x[s + o], acc));
+    }
+}
+
+/// One block of [`taps`]: outputs `o..o + B` into `out` (`B` long).
+#[inline(always)]
+fn taps_block<const B: usize>(
+    out: &mut [f32],
+    o: usize,
+    init: f32,
+    w: &[f32],
+    x: &[f32],
+    starts: &[usize],
+    fma: impl Fn(f32, f32, f32) -> f32,
+) {
+    let mut acc = [init; B];
+    for (&wt, &s) in w.iter().zip(starts) {
+        let xs: &[f32; B] = x[s + o..s + o + B].try_into().expect("B values");
+        for l in 0..B {
+            acc[l] = fma(wt, xs[l], acc[l]);
+        }
+    }
+    out.copy_from_slice(&acc);
+}
+
 /// Images per task: enough that a task's loops run over ≈ 16k values (small planes are
 /// handled many images at a time, so their loops stay long).
 fn group(g: &Geometry) -> usize {
@@ -397,21 +483,20 @@ fn forward_then(
     let mut out = vec![0f32; g.batch * g.channels * g.out_plane()];
     let planes = Planes::new(&mut out);
     tasks(g).for_each_init(
-        || Scratch::new(g),
-        |sc, (c, first, images)| {
+        || (Scratch::new(g), vec![0usize; kk]),
+        |(sc, starts), (c, first, images)| {
             sc.split(x, g, (c, first, images));
             let span = sc.span(g, images);
-            sc.pitched[..span].fill(bias.map_or(0.0, |b| b[c]));
-            for i in 0..k {
-                for j in 0..k {
-                    let window = sc.window(g, i, j, images);
-                    axpy(
-                        &mut sc.pitched[..span],
-                        w[c * kk + i * k + j],
-                        &sc.phases[window],
-                    );
-                }
+            for (t, start) in starts.iter_mut().enumerate() {
+                *start = sc.window(g, t / k, t % k, images).start;
             }
+            taps(
+                &mut sc.pitched[..span],
+                bias.map_or(0.0, |b| b[c]),
+                &w[c * kk..(c + 1) * kk],
+                &sc.phases,
+                starts,
+            );
             for m in 0..images {
                 let at = ((first + m) * g.channels + c) * g.out_plane();
                 // SAFETY: plane (first + m, c) belongs to this task alone.
