@@ -127,6 +127,17 @@ fn run_all(level: Level) -> Outputs {
         1e-6,
         &format!("{level}: sigmoid"),
     );
+    // Each value against float64, relative: the tolerance above scales with the largest
+    // value (100), which would let a reciprocal good to only 14 bits pass.
+    for (&x, (&silu, &sigmoid)) in xs.iter().zip(out.silu.iter().zip(&out.sigmoid)) {
+        let s = 1.0 / (1.0 + (-f64::from(x)).exp());
+        for (name, got, want) in [("silu", silu, f64::from(x) * s), ("sigmoid", sigmoid, s)] {
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-6 * want.abs() + 1e-30,
+                "{level}: {name}({x}) = {got}, float64 {want}"
+            );
+        }
+    }
     let x = t(&ad).require_grad();
     let grads = fast::silu(x.clone()).sum().backward();
     out.silu_grad = values(x.grad(&grads).unwrap());
