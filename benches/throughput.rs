@@ -92,7 +92,13 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| bloodshot::fewshot::embed::batch_size(&dev));
-    let reps = if quick { 1 } else { 3 };
+    // Batches timed after the first (their median is reported): a 64 px batch takes about
+    // a tenth of a second on two cores, so it takes many for a stable median.
+    let reps = match (quick, size) {
+        (true, _) => 1,
+        (false, s) if s <= 96 => 20,
+        _ => 5,
+    };
     let mut folds = vec![true];
     if std::env::var_os("BENCH_UNFOLDED").is_some() {
         folds.push(false);

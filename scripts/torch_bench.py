@@ -89,11 +89,14 @@ with torch.no_grad():
     F.adaptive_avg_pool2d(net(xb), 1)
     sync()
     first = time.perf_counter() - t
-    reps = 5
-    t = time.perf_counter()
+    # As benches/throughput.rs: the median of 20 batches at small sizes, 5 at larger ones.
+    reps = 20 if size <= 96 else 5
+    batch_times = []
     for _ in range(reps):
+        t = time.perf_counter()
         F.adaptive_avg_pool2d(net(xb), 1)
-    sync()
-    per = (time.perf_counter() - t) / reps
+        sync()
+        batch_times.append(time.perf_counter() - t)
+    per = statistics.median(batch_times)
 print(f"torch embed {size} px batch {embed_batch}: first {first:.2f} s, then {embed_batch / per:.1f} images/s")
 print(f"RESULT torch_embed first_s={first:.3f} images_per_s={embed_batch / per:.2f}")

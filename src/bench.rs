@@ -23,7 +23,8 @@ pub struct EmbedTiming {
     pub batch: usize,
     /// Seconds of the first batch (kernel compilation on a GPU).
     pub first_s: f64,
-    /// Mean seconds per batch after it.
+    /// Median seconds of the batches after it (a median, so that one batch slowed by
+    /// another process does not move the figure).
     pub per_batch_s: f64,
 }
 
@@ -34,8 +35,8 @@ impl EmbedTiming {
     }
 }
 
-/// Embeds one random batch `reps + 1` times with a fresh network in evaluation mode, batch
-/// norm folded (`folded`, as the k-shot path does) or not.
+/// Embeds one random batch `reps + 1` times (the median of the last `reps` timed) with a
+/// fresh network in evaluation mode, batch norm folded (`folded`, as the k-shot path does) or not.
 pub fn embed(dev: &Device, size: usize, batch: usize, reps: usize, folded: bool) -> EmbedTiming {
     let net = EfficientNetB0::new(dev).valid();
     let inference = InferenceB0::new(&net);
@@ -54,15 +55,18 @@ pub fn embed(dev: &Device, size: usize, batch: usize, reps: usize, folded: bool)
     let t = Instant::now();
     let _ = forward(x.clone()).into_data();
     let first_s = t.elapsed().as_secs_f64();
-    let reps = reps.max(1);
-    let t = Instant::now();
-    for _ in 0..reps {
-        let _ = forward(x.clone()).into_data();
-    }
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            let _ = forward(x.clone()).into_data();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
     EmbedTiming {
         batch,
         first_s,
-        per_batch_s: t.elapsed().as_secs_f64() / reps as f64,
+        per_batch_s: times[times.len() / 2],
     }
 }
 

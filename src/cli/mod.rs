@@ -134,7 +134,7 @@ pub struct BenchArgs {
     /// Images per embedding batch (default: what k-shot embedding uses on the device).
     #[arg(long)]
     pub embed_batch: Option<usize>,
-    /// Embedding batches after the first.
+    /// Embedding batches timed after the first (their median is reported).
     #[arg(long, default_value_t = 5)]
     pub embed_reps: usize,
     /// Objectives to train.

@@ -7,7 +7,8 @@
 //! the tensor's values are taken out once, x / (1 + e^(−x)) is computed with a branch-free
 //! exponential (Cephes' `expf` reduction and polynomial, relative error ≈ 2e-7) that the
 //! compiler vectorises with AVX2 + FMA when the CPU has them, on every core, and the values
-//! go back into a tensor.
+//! go back into a tensor. With AVX-512 the values go 16 at a time and the division is the
+//! reciprocal estimate plus one Newton step (`sigmoid16`).
 //!
 //! Under autodiff on the CPU backend (training) the same pass also computes the slopes, and
 //! the result is one node of the graph whose backward pass multiplies by them (`with_grad`). On a GPU the data
