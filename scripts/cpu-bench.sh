@@ -8,6 +8,13 @@
 #   SIZES=224 OBJECTIVES=softmax STEPS=3 scripts/cpu-bench.sh
 #   PYTHON=/path/to/venv/bin/python scripts/cpu-bench.sh
 #   BUSY=1 scripts/cpu-bench.sh       # each side measured quiet, then beside one busy process
+#   ROUNDS=3 scripts/cpu-bench.sh     # alternate the two sides three times; report medians
+#
+# ROUNDS=N (default 1): each measurement is taken N times, bloodshot and PyTorch alternating
+# (bloodshot, PyTorch, bloodshot, …), and the tables give each side's median over the rounds,
+# plus each round's ratio. On a VM whose speed drifts by tens of percent over minutes, a
+# ratio from two measurements minutes apart says more about the drift than about either side;
+# alternating in short rounds exposes both to the same drift.
 #
 # BUSY=1: every measurement runs twice, first quiet, then with one `nice -n 19` process
 # spinning on one core for the whole measurement (both sides alike, as a shared GPU server's
@@ -22,6 +29,7 @@ cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"64 224"}
 OBJECTIVES=${OBJECTIVES:-softmax,aam,aam-consistency}
 STEPS=${STEPS:-4}
+ROUNDS=${ROUNDS:-1}
 PY=${PYTHON:-python3}
 OUT=$(mktemp -d)
 
@@ -50,35 +58,54 @@ for size in $SIZES; do
   for mode in $MODES; do
     suffix=""
     if [ "$mode" = busy ]; then suffix="-busy"; busy_start; fi
-    echo "== bloodshot, $size px ($mode)" >&2
-    BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
-      cargo bench -q --bench throughput > "$OUT/rust-$size$suffix.txt" 2>&1 || { busy_stop; cat "$OUT/rust-$size$suffix.txt" >&2; exit 1; }
-    if [ "$HAVE_TORCH" = 1 ]; then
-      batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size$suffix.txt" | head -n1)
-      echo "== PyTorch, $size px (embedding batch $batch; $mode)" >&2
-      "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$OUT/torch-$size$suffix.txt" 2>&1 \
-        || { busy_stop; cat "$OUT/torch-$size$suffix.txt" >&2; exit 1; }
-    fi
+    for round in $(seq "$ROUNDS"); do
+      rust="$OUT/rust-$size$suffix.r$round.txt"; torch="$OUT/torch-$size$suffix.r$round.txt"
+      echo "== bloodshot, $size px ($mode, round $round of $ROUNDS)" >&2
+      BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
+        cargo bench -q --bench throughput > "$rust" 2>&1 || { busy_stop; cat "$rust" >&2; exit 1; }
+      if [ "$HAVE_TORCH" = 1 ]; then
+        batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$rust" | head -n1)
+        echo "== PyTorch, $size px (embedding batch $batch; $mode, round $round of $ROUNDS)" >&2
+        "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$torch" 2>&1 \
+          || { busy_stop; cat "$torch" >&2; exit 1; }
+      fi
+    done
     if [ "$mode" = busy ]; then busy_stop; fi
   done
 done
 
-value() { sed -n "s/^RESULT $2 .*images_per_s=\([0-9.]*\).*/\1/p" "$OUT/$1.txt" 2>/dev/null | head -n1; }
+# One round's figure, and the median over the rounds (what the tables show).
+round_value() { sed -n "s/^RESULT $2 .*images_per_s=\([0-9.]*\).*/\1/p" "$OUT/$1.r$3.txt" 2>/dev/null | head -n1; }
+value() {
+  for round in $(seq "$ROUNDS"); do round_value "$1" "$2" "$round"; done \
+    | python3 -c 'import statistics, sys; v = [float(l) for l in sys.stdin if l.strip()]; print(f"{statistics.median(v):.2f}" if v else "")'
+}
+# Each round's ratio, as `0.95 / 1.02×`.
+rounds() {
+  local out="" r t
+  for round in $(seq "$ROUNDS"); do
+    r=$(round_value "$1" "$2" "$round"); t=$(round_value "$3" "$4" "$round")
+    [ -n "$r" ] && [ -n "$t" ] || { echo "–"; return; }
+    out="$out${out:+ / }$(python3 -c "print(f'{$r/$t:.2f}')")"
+  done
+  echo "$out×"
+}
 ratio() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{$1/$2:.2f}×')" || echo "–"; }
 
 echo
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') · $(nproc) cores · $(date -u +%Y-%m-%d)"
 [ "$HAVE_TORCH" = 1 ] && echo "PyTorch: $("$PY" -c 'import torch; print(torch.__version__, "with", torch.get_num_threads(), "threads")')"
 echo
-echo "| work | bloodshot (flex) | PyTorch CPU | ratio |"
-echo "|---|---|---|---|"
+[ "$ROUNDS" -gt 1 ] && echo "Medians of $ROUNDS rounds, bloodshot and PyTorch alternating." && echo
+echo "| work | bloodshot (flex) | PyTorch CPU | ratio | each round |"
+echo "|---|---|---|---|---|"
 for size in $SIZES; do
-  batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size.txt" | head -n1)
+  batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$OUT/rust-$size.r1.txt" | head -n1)
   r=$(value "rust-$size" embed_folded); t=$(value "torch-$size" torch_embed)
-  echo "| embed $size px, batch $batch | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") |"
+  echo "| embed $size px, batch $batch | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") | $(rounds "rust-$size" embed_folded "torch-$size" torch_embed) |"
   for o in ${OBJECTIVES//,/ }; do
     r=$(value "rust-$size" "train_$o"); t=$(value "torch-$size" "torch_train_$o")
-    echo "| train $o $size px, batch 32 | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") |"
+    echo "| train $o $size px, batch 32 | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") | $(rounds "rust-$size" "train_$o" "torch-$size" "torch_train_$o") |"
   done
 done
 if [ "${BUSY:-0}" = 1 ]; then

@@ -68,7 +68,8 @@ impl Drop for Active {
 }
 
 thread_local! {
-    /// Whether this thread's yields spin while no [`on_workers`] call runs; for tests.
+    /// Whether this thread's yields spin whether or not it is a pool worker in a step
+    /// ([`as_step_worker`]); for tests.
     static SPINNING: Cell<bool> = const { Cell::new(false) };
     /// How many yields have spun on this thread (what the tests check).
     static SPUN: Cell<u64> = const { Cell::new(0) };
