@@ -451,6 +451,7 @@ fn cpu_convolutions_match_burn() {
         (2, 2, 2, 3, 1, 64, 60, true), // several tasks per channel (see below)
         (40, 37, 1, 1, 1, 2, 3, true), // planes smaller than the batch (see below)
         (37, 40, 1, 1, 1, 2, 3, false),
+        (5, 300, 1, 1, 1, 23, 29, true), // evaluation's products in blocks of columns
     ];
     let inference = dev();
     let training = dev().autodiff();
