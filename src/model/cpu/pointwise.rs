@@ -229,6 +229,12 @@ fn per_image_then(
     bias: Option<&[f32]>,
     then: Option<fn(&mut [f32])>,
 ) -> Vec<f32> {
+    // The buffer is not zeroed: a bias that did not cover every row would leave values
+    // that the product then reads.
+    assert!(
+        bias.is_none_or(|b| b.len() == rows),
+        "a 1x1 convolution's bias must have one value per output channel"
+    );
     let len = input.len() / inner.max(1) * rows;
     let block = if then.is_some() {
         column_block(rows, hw)
@@ -250,7 +256,7 @@ fn per_image_then(
                 // only writes. `then` gets rows of the block after the product wrote them.
                 unsafe {
                     if let Some(b) = bias {
-                        for (r, &v) in b.iter().enumerate().take(rows) {
+                        for (r, &v) in b.iter().enumerate() {
                             let row = out.add(r * hw + c0);
                             for c in 0..cols {
                                 row.add(c).write(v);
