@@ -19,7 +19,10 @@
 # BUSY=1: every measurement runs twice, first quiet, then with one `nice -n 19` process
 # spinning on one core for the whole measurement (both sides alike, as a shared GPU server's
 # data loaders or monitoring would), and a second table gives each side's loss
-# (1 − busy/quiet) and the ratio of the two losses (bloodshot's / PyTorch's).
+# (1 − busy/quiet, of the medians, then each round's) and the ratio of the two losses
+# (bloodshot's / PyTorch's). Within a round the order is bloodshot quiet, PyTorch quiet,
+# bloodshot busy, PyTorch busy, so each round's loss compares measurements minutes apart,
+# not a quiet phase with a busy one that ran after every quiet round.
 #
 # Without PyTorch (`$PYTHON -c 'import torch, torchvision'` fails) it says so and prints
 # bloodshot's column only.
@@ -55,10 +58,10 @@ MODES="quiet"
 if [ "${BUSY:-0}" = 1 ]; then MODES="quiet busy"; fi
 
 for size in $SIZES; do
-  for mode in $MODES; do
-    suffix=""
-    if [ "$mode" = busy ]; then suffix="-busy"; busy_start; fi
-    for round in $(seq "$ROUNDS"); do
+  for round in $(seq "$ROUNDS"); do
+    for mode in $MODES; do
+      suffix=""
+      if [ "$mode" = busy ]; then suffix="-busy"; busy_start; fi
       rust="$OUT/rust-$size$suffix.r$round.txt"; torch="$OUT/torch-$size$suffix.r$round.txt"
       echo "== bloodshot, $size px ($mode, round $round of $ROUNDS)" >&2
       BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
@@ -69,8 +72,8 @@ for size in $SIZES; do
         "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$torch" 2>&1 \
           || { busy_stop; cat "$torch" >&2; exit 1; }
       fi
+      if [ "$mode" = busy ]; then busy_stop; fi
     done
-    if [ "$mode" = busy ]; then busy_stop; fi
   done
 done
 
@@ -112,18 +115,28 @@ if [ "${BUSY:-0}" = 1 ]; then
   loss() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{100 * (1 - $2 / $1):.0f} %')" || echo "–"; }
   worse() { [ -n "$1" ] && [ -n "$2" ] && [ -n "$3" ] && [ -n "$4" ] && python3 -c "
 a, b = 1 - $2 / $1, 1 - $4 / $3
-print(f'{a / b:.1f}×' if b > 0.005 else 'PyTorch lost nothing')" || echo "–"; }
+print('bloodshot lost nothing' if a <= 0 else f'{a / b:.1f}×' if b > 0.005 else 'PyTorch lost nothing')" || echo "–"; }
   echo
   echo "With one \`nice -n 19\` busy process (images/s quiet → busy):"
   echo
-  echo "| work | bloodshot | loss | PyTorch | loss | bloodshot's loss / PyTorch's |"
-  echo "|---|---|---|---|---|---|"
+  # Each round's loss, as `5 / −2 / 11 %`.
+  round_losses() {
+    local out="" q b
+    for round in $(seq "$ROUNDS"); do
+      q=$(round_value "$1" "$3" "$round"); b=$(round_value "$2" "$3" "$round")
+      [ -n "$q" ] && [ -n "$b" ] || { echo "–"; return; }
+      out="$out${out:+ / }$(python3 -c "print(f'{100 * (1 - $b / $q):.0f}')")"
+    done
+    echo "$out %"
+  }
+  echo "| work | bloodshot | loss | each round | PyTorch | loss | each round | bloodshot's loss / PyTorch's |"
+  echo "|---|---|---|---|---|---|---|---|"
   for size in $SIZES; do
     for w in embed_folded:torch_embed $(for o in ${OBJECTIVES//,/ }; do echo "train_$o:torch_train_$o"; done); do
       r=${w%%:*}; t=${w##*:}
       rq=$(value "rust-$size" "$r"); rb=$(value "rust-$size-busy" "$r")
       tq=$(value "torch-$size" "$t"); tb=$(value "torch-$size-busy" "$t")
-      echo "| ${r/_folded/} $size px | ${rq:-–} → ${rb:-–} | $(loss "$rq" "$rb") | ${tq:-–} → ${tb:-–} | $(loss "$tq" "$tb") | $(worse "$rq" "$rb" "$tq" "$tb") |"
+      echo "| ${r/_folded/} $size px | ${rq:-–} → ${rb:-–} | $(loss "$rq" "$rb") | $(round_losses "rust-$size" "rust-$size-busy" "$r") | ${tq:-–} → ${tb:-–} | $(loss "$tq" "$tb") | $(round_losses "torch-$size" "torch-$size-busy" "$t") | $(worse "$rq" "$rb" "$tq" "$tb") |"
     done
   done
 fi
