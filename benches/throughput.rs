@@ -4,6 +4,9 @@
 //! `cargo bench --bench throughput` — `BENCH_QUICK=1` for a shorter run, `BENCH_SIZE=64` for
 //! 64 px (default 224), `BENCH_STEPS=N`
 //! training steps per objective (default 4), `BENCH_OBJECTIVES=aam-consistency` to choose.
+//! `BENCH_BUSY_PID=PID` (Unix): the timed batches and steps alternate quiet and beside that
+//! process, which the bench continues (`SIGCONT`) and stops (`SIGSTOP`); both figures are
+//! reported (`scripts/cpu-bench.sh` with `BUSY=paired`).
 //! Lines starting with `RESULT` are machine-readable (scripts/gpu-check.sh reads them).
 
 use std::path::PathBuf;
@@ -31,8 +34,43 @@ fn images() -> Vec<PathBuf> {
     v
 }
 
+/// Continues (`true`) or stops the process `pid`; a process that has gone is an error.
+#[cfg(unix)]
+fn set_running(pid: i32, on: bool) {
+    let signal = if on { libc::SIGCONT } else { libc::SIGSTOP };
+    // SAFETY: `kill` takes two integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        eprintln!("throughput: BENCH_BUSY_PID={pid}: cannot signal that process (is it running?)");
+        std::process::exit(1);
+    }
+}
+
+/// The busy process to alternate with, from `BENCH_BUSY_PID`.
+fn busy_pid() -> Option<i32> {
+    let v = std::env::var("BENCH_BUSY_PID")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    match v.parse::<i32>() {
+        Ok(pid) if pid > 0 && cfg!(unix) => Some(pid),
+        _ => {
+            eprintln!("throughput: BENCH_BUSY_PID={v:?} is not a process id on a Unix system");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Elsewhere there is no busy process to signal ([`busy_pid`] refuses one).
+#[cfg(not(unix))]
+fn set_running(_pid: i32, _on: bool) {}
+
+/// A switch for [`bench::Busy`] that signals `pid`.
+fn switch(pid: Option<i32>) -> Option<impl FnMut(bool)> {
+    pid.map(|pid| move |on| set_running(pid, on))
+}
+
 fn main() {
     bloodshot::memory::init(); // as the program does
+    let busy = busy_pid();
     let quick = std::env::var_os("BENCH_QUICK").is_some();
     let spec: DeviceSpec = std::env::var("BENCH_DEVICE")
         .ok()
@@ -105,7 +143,15 @@ fn main() {
     }
     for folded in folds {
         let _memory = hold();
-        let t = bench::embed(&dev, size, batch, reps, folded);
+        let mut set = switch(busy);
+        let t = bench::embed(
+            &dev,
+            size,
+            batch,
+            reps,
+            folded,
+            set.as_mut().map(|f| f as bench::Busy),
+        );
         for line in bench::embed_lines(&t, size, folded) {
             println!("{line}");
         }
@@ -122,7 +168,15 @@ fn main() {
         .max(2);
     for objective in objectives {
         let _memory = hold();
-        let t = bench::train(&dev, objective, size, 32, steps);
+        let mut set = switch(busy);
+        let t = bench::train(
+            &dev,
+            objective,
+            size,
+            32,
+            steps,
+            set.as_mut().map(|f| f as bench::Busy),
+        );
         for line in bench::train_lines(&t, objective, size) {
             println!("{line}");
         }

@@ -8,6 +8,7 @@
 #   SIZES=224 OBJECTIVES=softmax STEPS=3 scripts/cpu-bench.sh
 #   PYTHON=/path/to/venv/bin/python scripts/cpu-bench.sh
 #   BUSY=1 scripts/cpu-bench.sh       # each side measured quiet, then beside one busy process
+#   BUSY=paired scripts/cpu-bench.sh  # quiet and busy steps alternating within each process
 #   ROUNDS=3 scripts/cpu-bench.sh     # alternate the two sides three times; report medians
 #
 # ROUNDS=N (default 1): each measurement is taken N times, bloodshot and PyTorch alternating
@@ -23,6 +24,12 @@
 # (bloodshot's / PyTorch's). Within a round the order is bloodshot quiet, PyTorch quiet,
 # bloodshot busy, PyTorch busy, so each round's loss compares measurements minutes apart,
 # not a quiet phase with a busy one that ran after every quiet round.
+#
+# BUSY=paired: one `nice -n 19` spinner for the whole run, stopped (SIGSTOP) except while a
+# busy step or batch runs: each process alternates its timed steps and batches quiet, busy,
+# busy, quiet, … (the bench continues and stops the spinner, `BENCH_BUSY_PID`; PyTorch's
+# script likewise) and reports both medians, so each loss compares steps seconds apart in one
+# process. Use at least STEPS=9 (four quiet and four busy steps after the first). Same tables.
 #
 # Without PyTorch (`$PYTHON -c 'import torch, torchvision'` fails) it says so and prints
 # bloodshot's column only.
@@ -49,13 +56,21 @@ BUSY_PID=""
 busy_start() { nice -n 19 sh -c 'while :; do :; done' & BUSY_PID=$!; }
 busy_stop() {
   [ -n "$BUSY_PID" ] || return 0
-  kill "$BUSY_PID" 2>/dev/null; wait "$BUSY_PID" 2>/dev/null || true; BUSY_PID=""
+  # A stopped spinner (BUSY=paired) gets the TERM only once continued.
+  kill "$BUSY_PID" 2>/dev/null; kill -CONT "$BUSY_PID" 2>/dev/null
+  wait "$BUSY_PID" 2>/dev/null || true; BUSY_PID=""
 }
 # A stopped or failed run must not leave its spinner behind to slow whatever runs next.
 trap busy_stop EXIT
 trap 'exit 130' INT TERM
 MODES="quiet"
-if [ "${BUSY:-0}" = 1 ]; then MODES="quiet busy"; fi
+PAIRED_PID=""
+case "${BUSY:-0}" in
+  0) ;;
+  1) MODES="quiet busy" ;;
+  paired) busy_start; kill -STOP "$BUSY_PID"; PAIRED_PID=$BUSY_PID ;;
+  *) echo "BUSY=$BUSY: expected 0, 1 or paired" >&2; exit 2 ;;
+esac
 
 for size in $SIZES; do
   for round in $(seq "$ROUNDS"); do
@@ -64,18 +79,27 @@ for size in $SIZES; do
       if [ "$mode" = busy ]; then suffix="-busy"; busy_start; fi
       rust="$OUT/rust-$size$suffix.r$round.txt"; torch="$OUT/torch-$size$suffix.r$round.txt"
       echo "== bloodshot, $size px ($mode, round $round of $ROUNDS)" >&2
-      BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS BENCH_OBJECTIVES=$OBJECTIVES \
-        cargo bench -q --bench throughput > "$rust" 2>&1 || { busy_stop; cat "$rust" >&2; exit 1; }
+      BENCH_BUSY_PID=$PAIRED_PID BENCH_DEVICE=cpu BENCH_SIZE=$size BENCH_STEPS=$STEPS \
+        BENCH_OBJECTIVES=$OBJECTIVES cargo bench -q --bench throughput > "$rust" 2>&1 \
+        || { busy_stop; cat "$rust" >&2; exit 1; }
       if [ "$HAVE_TORCH" = 1 ]; then
         batch=$(sed -n 's/^RESULT embed_folded batch=\([0-9]*\).*/\1/p' "$rust" | head -n1)
         echo "== PyTorch, $size px (embedding batch $batch; $mode, round $round of $ROUNDS)" >&2
-        "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" > "$torch" 2>&1 \
+        "$PY" scripts/torch_bench.py "$STEPS" "$size" "$OBJECTIVES" "${batch:-16}" "$PAIRED_PID" > "$torch" 2>&1 \
           || { busy_stop; cat "$torch" >&2; exit 1; }
       fi
       if [ "$mode" = busy ]; then busy_stop; fi
     done
   done
 done
+busy_stop
+# BUSY=paired: each output's busy figures become a "-busy" output, as BUSY=1 writes them.
+if [ -n "$PAIRED_PID" ]; then
+  for f in "$OUT"/*.r*.txt; do
+    b=$(basename "$f"); sed -E 's/images_per_s=[0-9.]+ busy_per_s=([0-9.]+)/images_per_s=\1/' "$f" \
+      > "$OUT/${b%%.r*}-busy.r${b##*.r}"
+  done
+fi
 
 # One round's figure, and the median over the rounds (what the tables show).
 round_value() { sed -n "s/^RESULT $2 .*images_per_s=\([0-9.]*\).*/\1/p" "$OUT/$1.r$3.txt" 2>/dev/null | head -n1; }
@@ -111,13 +135,17 @@ for size in $SIZES; do
     echo "| train $o $size px, batch 32 | ${r:-–} img/s | ${t:-–} img/s | $(ratio "$r" "$t") | $(rounds "rust-$size" "train_$o" "torch-$size" "torch_train_$o") |"
   done
 done
-if [ "${BUSY:-0}" = 1 ]; then
+if [ "${BUSY:-0}" != 0 ]; then
   loss() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{100 * (1 - $2 / $1):.0f} %')" || echo "–"; }
   worse() { [ -n "$1" ] && [ -n "$2" ] && [ -n "$3" ] && [ -n "$4" ] && python3 -c "
 a, b = 1 - $2 / $1, 1 - $4 / $3
 print('bloodshot lost nothing' if a <= 0 else f'{a / b:.1f}×' if b > 0.005 else 'PyTorch lost nothing')" || echo "–"; }
   echo
-  echo "With one \`nice -n 19\` busy process (images/s quiet → busy):"
+  if [ -n "$PAIRED_PID" ]; then
+    echo "With one \`nice -n 19\` busy process, steps alternating within each process (images/s quiet → busy):"
+  else
+    echo "With one \`nice -n 19\` busy process (images/s quiet → busy):"
+  fi
   echo
   # Each round's loss, as `5 / −2 / 11 %`.
   round_losses() {

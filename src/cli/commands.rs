@@ -735,12 +735,12 @@ pub fn bench(a: BenchArgs) -> Result<(), String> {
     };
     {
         let _memory = bloodshot::memory::Hold::for_device(&dev);
-        let t = bench::embed(&dev, a.size, batch, a.embed_reps, true);
+        let t = bench::embed(&dev, a.size, batch, a.embed_reps, true, None);
         say(bench::embed_lines(&t, a.size, true));
     }
     for objective in a.objectives {
         let _memory = bloodshot::memory::Hold::for_device(&dev);
-        let t = bench::train(&dev, objective, a.size, a.batch_size, a.steps);
+        let t = bench::train(&dev, objective, a.size, a.batch_size, a.steps, None);
         say(bench::train_lines(&t, objective, a.size));
     }
     Ok(())
