@@ -107,16 +107,19 @@ value() {
   for round in $(seq "$ROUNDS"); do round_value "$1" "$2" "$round"; done \
     | python3 -c 'import statistics, sys; v = [float(l) for l in sys.stdin if l.strip()]; print(f"{statistics.median(v):.2f}" if v else "")'
 }
-# Each round's ratio, as `0.95 / 1.02×`.
-rounds() {
-  local out="" r t
+# Each round's value of a Python format field over a (output $2's figure for $3) and b
+# (output $4's for $5), as `0.95 / 1.02`, then the suffix $6.
+per_round() {
+  local out="" a b
   for round in $(seq "$ROUNDS"); do
-    r=$(round_value "$1" "$2" "$round"); t=$(round_value "$3" "$4" "$round")
-    [ -n "$r" ] && [ -n "$t" ] || { echo "–"; return; }
-    out="$out${out:+ / }$(python3 -c "print(f'{$r/$t:.2f}')")"
+    a=$(round_value "$2" "$3" "$round"); b=$(round_value "$4" "$5" "$round")
+    [ -n "$a" ] && [ -n "$b" ] || { echo "–"; return; }
+    out="$out${out:+ / }$(python3 -c "a, b = $a, $b; print(f'{$1}')")"
   done
-  echo "$out×"
+  echo "$out$6"
 }
+# Each round's ratio bloodshot / PyTorch, as `0.95 / 1.02×`.
+rounds() { per_round 'a / b:.2f' "$1" "$2" "$3" "$4" "×"; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && python3 -c "print(f'{$1/$2:.2f}×')" || echo "–"; }
 
 echo
@@ -147,16 +150,8 @@ print('bloodshot lost nothing' if a <= 0 else f'{a / b:.1f}×' if b > 0.005 else
     echo "With one \`nice -n 19\` busy process (images/s quiet → busy):"
   fi
   echo
-  # Each round's loss, as `5 / −2 / 11 %`.
-  round_losses() {
-    local out="" q b
-    for round in $(seq "$ROUNDS"); do
-      q=$(round_value "$1" "$3" "$round"); b=$(round_value "$2" "$3" "$round")
-      [ -n "$q" ] && [ -n "$b" ] || { echo "–"; return; }
-      out="$out${out:+ / }$(python3 -c "print(f'{100 * (1 - $b / $q):.0f}')")"
-    done
-    echo "$out %"
-  }
+  # Each round's loss (quiet output $1, busy output $2, figure $3), as `5 / -2 / 11 %`.
+  round_losses() { per_round '100 * (1 - b / a):.0f' "$1" "$3" "$2" "$3" " %"; }
   echo "| work | bloodshot | loss | each round | PyTorch | loss | each round | bloodshot's loss / PyTorch's |"
   echo "|---|---|---|---|---|---|---|---|"
   for size in $SIZES; do
