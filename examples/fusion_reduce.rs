@@ -92,7 +92,14 @@ fn batch_norm_train(device: &Device, shape: [usize; 4]) -> Vec<f32> {
 /// The whole model: one softmax training step at `size` px, batch 4 (nothing to compare: it
 /// must run).
 fn training_step(device: &Device, size: usize) -> Vec<f32> {
-    let t = bloodshot::bench::train(device, bloodshot::model::Objective::Softmax, size, 4, 2);
+    let t = bloodshot::bench::train(
+        device,
+        bloodshot::model::Objective::Softmax,
+        size,
+        4,
+        2,
+        None,
+    );
     assert_eq!(t.steps_s.len(), 2);
     Vec::new()
 }
