@@ -15,7 +15,6 @@ usage: torch_bench.py [STEPS] [SIZE] [OBJECTIVES] [EMBED_BATCH] [BUSY_PID]
 import math
 import os
 import signal
-import statistics
 import sys
 import time
 
@@ -50,7 +49,8 @@ def medians(times, flags):
     """Median of the quiet times, and of the busy ones (None without)."""
     quiet = [t for t, b in zip(times, flags) if not b]
     busy = [t for t, b in zip(times, flags) if b]
-    # The upper median of an even count, as the Rust bench takes it.
+    # The upper median of an even count, as the Rust bench (src/bench.rs) takes it, with or
+    # without a busy process.
     pick = lambda v: sorted(v)[len(v) // 2] if v else None
     return pick(quiet), pick(busy)
 
@@ -110,10 +110,7 @@ for objective in objectives:
         sync()
         times.append(time.perf_counter() - t)
     set_busy(False)
-    if busy_pid is None:
-        med, busy_med = statistics.median(times[1:]), None
-    else:
-        med, busy_med = medians(times[1:], flags[1:])
+    med, busy_med = medians(times[1:], flags[1:])
     print(f"torch train {objective} {size} px batch 32 on {dev}: first step {times[0]:.2f} s, median {med:.4f} s = {32 / med:.1f} images/s")
     print(f"RESULT torch_train_{objective} first_s={times[0]:.3f} median_s={med:.4f} images_per_s={32 / med:.2f}{busy_field(32, busy_med)}")
 
@@ -136,9 +133,6 @@ with torch.no_grad():
         sync()
         batch_times.append(time.perf_counter() - t)
     set_busy(False)
-    if busy_pid is None:
-        per, busy_per = statistics.median(batch_times), None
-    else:
-        per, busy_per = medians(batch_times, batch_flags)
+    per, busy_per = medians(batch_times, batch_flags)
 print(f"torch embed {size} px batch {embed_batch}: first {first:.2f} s, then {embed_batch / per:.1f} images/s")
 print(f"RESULT torch_embed first_s={first:.3f} images_per_s={embed_batch / per:.2f}{busy_field(embed_batch, busy_per)}")
