@@ -23,6 +23,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Values per parallel task: large enough to amortise the split, small enough for 2+ cores.
 const CHUNK: usize = 1 << 15;
@@ -70,8 +71,12 @@ fn with_grad<const D: usize>(
         return slow(x);
     };
     let shape = xa.primitive().layout().shape().clone();
-    let mut values = cpu::values(xa.primitive()).into_owned();
-    let mut slopes = vec![0f32; values.len()];
+    // A view is already a fresh copy; a contiguous tensor is copied by the workers.
+    let mut values = match cpu::values(xa.primitive()) {
+        Cow::Owned(v) => v,
+        Cow::Borrowed(v) => cpu::copied(v),
+    };
+    let mut slopes = cpu::zeroed(values.len());
     values
         .par_chunks_mut(CHUNK)
         .zip(slopes.par_chunks_mut(CHUNK))

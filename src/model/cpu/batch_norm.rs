@@ -254,7 +254,7 @@ fn per_plane(
     (a, mu, b): (&[f32], &[f32], &[f32]),
     d: Dims,
 ) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
+    let mut y = super::zeroed(x.len());
     y.par_chunks_mut(d.hw)
         .enumerate()
         .with_min_len(super::planes::min_planes(d.hw))

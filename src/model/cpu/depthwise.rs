@@ -480,7 +480,7 @@ fn forward_then(
     finish: impl Fn(&mut [f32], usize, usize) + Sync,
 ) -> Vec<f32> {
     let (k, kk) = (g.kernel, g.kernel * g.kernel);
-    let mut out = vec![0f32; g.batch * g.channels * g.out_plane()];
+    let mut out = super::zeroed(g.batch * g.channels * g.out_plane());
     let planes = Planes::new(&mut out);
     tasks(g).for_each_init(
         || (Scratch::new(g), vec![0usize; kk]),
@@ -518,7 +518,7 @@ fn forward_then(
 /// The gradient with respect to the input, from the output gradient `dy`.
 pub fn x_backward(dy: &[f32], w: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, kk) = (g.kernel, g.kernel * g.kernel);
-    let mut dx = vec![0f32; g.batch * g.channels * g.in_plane()];
+    let mut dx = super::zeroed(g.batch * g.channels * g.in_plane());
     let planes = Planes::new(&mut dx);
     tasks(g).for_each_init(
         || Scratch::new(g),

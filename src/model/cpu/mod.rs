@@ -49,6 +49,46 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
+/// Values per task when [`zeroed`] and [`copied`] split a buffer across the workers (128 kB).
+const FILL_CHUNK: usize = 1 << 15;
+
+/// `n` zeros, written by the workers in parallel.
+///
+/// `vec![0f32; n]` zeroes a buffer that malloc reuses with one `memset` on the calling
+/// thread, while the other workers wait for the next operation: at 64 px a training step
+/// spent a few percent of its time in these, and a worker that waits that long goes to
+/// sleep, leaving its core to any other process (`docs/cpu-profile.md`).
+pub(crate) fn zeroed(n: usize) -> Vec<f32> {
+    filled(n, |_, _| {})
+}
+
+/// A copy of `src`, written by the workers in parallel (see [`zeroed`]).
+pub(crate) fn copied(src: &[f32]) -> Vec<f32> {
+    filled(src.len(), |at, c| c.copy_from_slice(&src[at..at + c.len()]))
+}
+
+/// `n` values, written in parallel in chunks of [`FILL_CHUNK`]: `fill(at, chunk)` gets the
+/// zeroed chunk that starts at value `at`.
+fn filled(n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(FILL_CHUNK)
+        .enumerate()
+        .for_each(|(i, c)| {
+            c.fill(MaybeUninit::new(0.0));
+            // SAFETY: every element of `c` was initialised on the line above, and
+            // `MaybeUninit<f32>` has the layout of `f32`.
+            let c = unsafe { &mut *(c as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            fill(i * FILL_CHUNK, c);
+        });
+    // SAFETY: the chunks cover the first `n` elements of the capacity, and each chunk was
+    // initialised above (a panic in `fill` unwinds before this line, leaving `v` empty).
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// The flex tensors behind an input, a weight and an optional bias, when all three are f32
 /// tensors of the flex backend without autodiff (the evaluation kernels' inputs).
 pub(crate) fn flex_f32(
@@ -104,4 +144,50 @@ where
         OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Some(Tensor::from_primitive::<Ad>(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_has_n_zeros_across_chunks() {
+        assert!(zeroed(0).is_empty());
+        for n in [1, FILL_CHUNK - 1, FILL_CHUNK, 2 * FILL_CHUNK + 5] {
+            let v = zeroed(n);
+            assert_eq!(v.len(), n);
+            assert!(
+                v.iter().all(|&x| x == 0.0),
+                "a nonzero value in zeroed({n})"
+            );
+        }
+    }
+
+    #[test]
+    fn copied_keeps_every_value_in_place() {
+        // A ramp: a chunk written at the wrong offset, or twice, shows as a wrong value.
+        let src: Vec<f32> = (0..3 * FILL_CHUNK + 7).map(|i| i as f32).collect();
+        assert_eq!(copied(&src), src);
+        assert_eq!(copied(&src[..3]), vec![0.0, 1.0, 2.0]);
+        assert!(copied(&[]).is_empty());
+    }
+
+    #[test]
+    fn filled_hands_each_chunk_its_start() {
+        let v = filled(2 * FILL_CHUNK + 1, |at, c| c[0] = at as f32);
+        let starts: Vec<(usize, f32)> = v
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(_, x)| x != 0.0)
+            .collect();
+        // The first chunk's start is 0, which reads as an untouched zero.
+        assert_eq!(
+            starts,
+            vec![
+                (FILL_CHUNK, FILL_CHUNK as f32),
+                (2 * FILL_CHUNK, 2.0 * FILL_CHUNK as f32)
+            ]
+        );
+    }
 }

@@ -57,7 +57,7 @@ pub fn scale(x: Tensor<4>, s: Tensor<4>) -> Tensor<4> {
 
 /// Each plane of `x` times its factor.
 fn scaled(x: &[f32], s: &[f32], hw: usize) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
+    let mut y = super::zeroed(x.len());
     y.par_chunks_mut(hw.max(1))
         .zip(x.par_chunks(hw.max(1)))
         .zip(s.par_iter())
@@ -149,7 +149,7 @@ impl Backward<Flex, 1> for MeanBackward {
         let shape = ops.state;
         let hw = shape[2] * shape[3];
         let dyv = values(&dy);
-        let mut dx = vec![0f32; shape.iter().product()];
+        let mut dx = super::zeroed(shape.iter().product());
         dx.par_chunks_mut(hw.max(1))
             .zip(dyv.par_iter())
             .with_min_len(min_planes(hw))

@@ -174,7 +174,7 @@ fn by_position(
     hw: usize,
 ) -> Vec<f32> {
     let n = input.len() / (inner * hw).max(1);
-    let mut out = vec![0f32; n * rows * hw];
+    let mut out = super::zeroed(n * rows * hw);
     let dst = Shared(out.as_mut_ptr());
     let band = row_band(rows);
     (0..rows.div_ceil(band)).into_par_iter().for_each(|b| {
