@@ -539,6 +539,92 @@ fn cpu_convolutions_match_burn() {
     }
 }
 
+/// Dense convolutions in training whose input needs no gradient (the stem on the images) go
+/// through the unrolled windows and the 1×1 product (`cpu::dense`): burn's values and weight
+/// and bias gradients, for odd sizes, strides 1 and 2, kernels 3 and 5, and a plane smaller
+/// than the kernel's reach.
+#[test]
+fn cpu_dense_convolution_on_images_matches_burn() {
+    use bloodshot::model::cpu::conv;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    // (channels in, out, kernel, stride, h, w, bias, images)
+    let cases = [
+        (3, 4, 3, 2, 8, 8, false, 2),
+        (3, 5, 3, 2, 9, 7, true, 3),
+        (2, 3, 5, 1, 6, 11, false, 2),
+        (3, 4, 3, 2, 2, 3, true, 2),
+        (1, 2, 3, 1, 1, 1, false, 1),
+    ];
+    let device = dev().autodiff();
+    for (n, &(cin, cout, k, s, h, w, bias, batch)) in cases.iter().enumerate() {
+        let what = format!("case {n}: {cin}->{cout} {k}x{k}/{s} on {h}x{w}, {batch} images");
+        let pad = (k - 1) / 2;
+        let layer = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([s, s])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_bias(bias)
+            .init(&device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                wiggly(batch * cin * h * w, 40 + n as u32),
+                [batch, cin, h, w],
+            ),
+            &device,
+        );
+        let y_ours = conv::forward(&layer, x.clone());
+        let y_burn = layer.forward(x.clone());
+        assert_eq!(y_ours.dims(), y_burn.dims(), "{what}: shape");
+        close(
+            &values(y_ours.clone()),
+            &values(y_burn.clone()),
+            &format!("{what}: values"),
+        );
+        let r = Tensor::<4>::from_data(
+            TensorData::new(wiggly(y_burn.shape().num_elements(), 98), y_burn.dims()),
+            &device,
+        );
+        let g_ours = (y_ours * r.clone()).sum().backward();
+        let g_burn = (y_burn * r).sum().backward();
+        let wt = layer.weight.val();
+        let grad = |g| values(wt.grad(g).expect("a weight gradient"));
+        close(&grad(&g_ours), &grad(&g_burn), &format!("{what}: dw"));
+        if let Some(b) = &layer.bias {
+            let g = |g| values(b.val().grad(g).expect("a bias gradient"));
+            close(&g(&g_ours), &g(&g_burn), &format!("{what}: db"));
+        }
+    }
+}
+
+/// The unrolled windows by hand: a 3×3 plane holding 1..9, an all-ones 3×3 kernel, stride 2,
+/// padding 1. Each output sums the inputs its window covers (12, 16, 24, 28); with an
+/// all-ones output gradient each tap's weight gradient sums the inputs it read over the four
+/// outputs (the centre tap all four corners, 1 + 3 + 7 + 9). An input that needs a gradient
+/// is left to burn's convolution.
+#[test]
+fn cpu_dense_convolution_by_hand() {
+    use bloodshot::model::cpu::{dense, depthwise::Geometry};
+    let device = dev().autodiff();
+    let x = Tensor::<4>::from_data(
+        TensorData::new((1..=9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]),
+        &device,
+    );
+    let w = Tensor::<4>::ones([1, 1, 3, 3], &device).require_grad();
+    let g = Geometry::new([1, 1, 3, 3], 3, 2, 1).expect("a geometry");
+    let y = dense::forward_autodiff(&x, &w, &g).expect("the dense path for images");
+    assert_eq!(y.dims(), [1, 1, 2, 2]);
+    assert_eq!(values(y.clone()), vec![12.0, 16.0, 24.0, 28.0]);
+    let grads = y.sum().backward();
+    assert_eq!(
+        values(w.grad(&grads).expect("a weight gradient")),
+        vec![5.0, 10.0, 5.0, 10.0, 20.0, 10.0, 5.0, 10.0, 5.0]
+    );
+    assert!(
+        dense::forward_autodiff(&x.require_grad(), &w, &g).is_none(),
+        "an input that needs a gradient must go to burn's convolution"
+    );
+}
+
 /// A depthwise 3×3 convolution, stride 2, padding 1, all-ones kernel on a 4×4 plane holding
 /// 1..16: each output is the sum of the inputs its window covers, by hand.
 #[test]

@@ -9,12 +9,15 @@
 //!   as a batched `matmul` and 206 ms here (PyTorch 554 ms; `cargo bench --bench
 //!   depthwise`); flex's `matmul` copies every result once more. If the products cannot run
 //!   (not f32), burn's convolution.
+//! - **Dense k×k** (one group: the stem), in training when the input needs no gradient and
+//!   in inference: the input's windows unrolled, then the 1×1 product (`dense.rs`).
 //! - **Depthwise** (groups = channels): `depthwise.rs`, in training (forward and both
 //!   gradients); in evaluation, [`depthwise_silu_mean`]
 //!   fuses the bias, the SiLU after it and squeeze-excitation's mean into the kernel.
 //!
 //! On GPUs (and for anything else) this is burn's `Conv2d::forward`.
 
+use super::dense;
 use super::depthwise::{self, Geometry};
 use super::pointwise;
 use super::{Cpu, cpu, flex, values};
@@ -33,13 +36,25 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let bias = conv.bias.as_ref().map(|b| b.val());
     let y = match mode {
         Cpu::Training if is_pointwise(conv) => pointwise::forward_autodiff(&x, &weight),
-        Cpu::Training => depthwise_geometry(conv, &weight, &x)
-            .and_then(|g| depthwise::forward_autodiff(&x, &weight, &g)),
+        Cpu::Training => match square_geometry(conv, &weight, &x) {
+            Some(g) if is_depthwise(conv, &weight, &x) => {
+                depthwise::forward_autodiff(&x, &weight, &g)
+            }
+            Some(g) if conv.groups == 1 => dense::forward_autodiff(&x, &weight, &g),
+            _ => None,
+        },
         _ if is_pointwise(conv) => {
             return pointwise::forward_inference(&x, &weight, bias.as_ref(), false)
                 .unwrap_or_else(|| conv.forward(x));
         }
-        _ => None,
+        _ => {
+            if let Some(g) = square_geometry(conv, &weight, &x).filter(|_| conv.groups == 1)
+                && let Some(y) = dense::forward_inference(&x, &weight, bias.as_ref(), &g)
+            {
+                return y;
+            }
+            None
+        }
     };
     match (y, bias) {
         (Some(y), Some(b)) => {
@@ -100,15 +115,26 @@ fn is_pointwise(conv: &Conv2d) -> bool {
 /// The depthwise geometry when `conv` is one (groups = in = out channels, square kernel,
 /// equal padding on every side, no dilation).
 fn depthwise_geometry(conv: &Conv2d, weight: &Tensor<4>, x: &Tensor<4>) -> Option<Geometry> {
-    let dims = x.dims();
-    let [c_out, per_group, kh, kw] = weight.dims();
+    square_geometry(conv, weight, x).filter(|_| is_depthwise(conv, weight, x))
+}
+
+/// Whether `conv` is depthwise: groups = in = out channels.
+fn is_depthwise(conv: &Conv2d, weight: &Tensor<4>, x: &Tensor<4>) -> bool {
+    let channels = x.dims()[1];
+    let [c_out, per_group, ..] = weight.dims();
+    conv.groups == channels && c_out == channels && per_group == 1
+}
+
+/// Where `conv` reads and writes on `x` (its `channels` are `x`'s) when its kernel is square,
+/// its stride the same both ways, its padding equal on every side and it has no dilation.
+fn square_geometry(conv: &Conv2d, weight: &Tensor<4>, x: &Tensor<4>) -> Option<Geometry> {
+    let [_, _, kh, kw] = weight.dims();
     let PaddingConfig2d::Explicit(t, l, b, r) = conv.padding else {
         return None;
     };
     let square = kh == kw && conv.stride[0] == conv.stride[1] && t == l && t == b && t == r;
-    let depthwise = conv.groups == dims[1] && c_out == dims[1] && per_group == 1;
-    if !square || !depthwise || conv.dilation != [1, 1] {
+    if !square || conv.dilation != [1, 1] {
         return None;
     }
-    Geometry::new(dims, kh, conv.stride[0], t)
+    Geometry::new(x.dims(), kh, conv.stride[0], t)
 }

@@ -7,6 +7,7 @@
 
 pub mod batch_norm;
 pub mod conv;
+pub mod dense;
 pub mod depthwise;
 pub mod planes;
 pub mod pointwise;
@@ -70,18 +71,27 @@ pub(crate) fn copied(src: &[f32]) -> Vec<f32> {
 /// `n` values, written in parallel in chunks of [`FILL_CHUNK`]: `fill(at, chunk)` gets the
 /// zeroed chunk that starts at value `at`.
 fn filled(n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    filled_in(n, FILL_CHUNK, fill)
+}
+
+/// [`filled`] in chunks of `chunk` values (the last may be shorter).
+pub(crate) fn filled_in(
+    n: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
     use rayon::prelude::*;
     use std::mem::MaybeUninit;
     let mut v: Vec<f32> = Vec::with_capacity(n);
     v.spare_capacity_mut()[..n]
-        .par_chunks_mut(FILL_CHUNK)
+        .par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| {
             c.fill(MaybeUninit::new(0.0));
             // SAFETY: every element of `c` was initialised on the line above, and
             // `MaybeUninit<f32>` has the layout of `f32`.
             let c = unsafe { &mut *(c as *mut [MaybeUninit<f32>] as *mut [f32]) };
-            fill(i * FILL_CHUNK, c);
+            fill(i * chunk, c);
         });
     // SAFETY: the chunks cover the first `n` elements of the capacity, and each chunk was
     // initialised above (a panic in `fill` unwinds before this line, leaving `v` empty).
