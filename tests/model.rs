@@ -447,7 +447,7 @@ fn cpu_convolutions_match_burn() {
         (2, 2, 2, 3, 2, 2, 3, false), // smaller than the kernel's reach
         (5, 3, 1, 1, 1, 4, 5, false),
         (5, 3, 1, 1, 1, 1, 1, true),
-        (3, 4, 1, 3, 2, 8, 8, false),  // dense 3×3 (stem): burn's own
+        (3, 4, 1, 3, 2, 8, 8, false), // dense 3×3: burn's in training (x needs a gradient), `cpu::dense` in inference
         (2, 2, 2, 3, 1, 64, 60, true), // several tasks per channel (see below)
         (40, 37, 1, 1, 1, 2, 3, true), // planes smaller than the batch (see below)
         (37, 40, 1, 1, 1, 2, 3, false),
