@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -182,7 +182,7 @@ pub fn train(
         ..Default::default()
     };
     let mut model = Classifier::new(objective, 11, &ad);
-    let mut optim = AdamConfig::new().init();
+    let mut optim = crate::train::optimizer::optimizer();
     let labels: Vec<usize> = (0..batch).map(|i| i % 11).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x = Tensor::<4>::random(

@@ -10,6 +10,7 @@ pub mod follow;
 pub mod init;
 mod inputs;
 pub mod loss;
+pub mod optimizer;
 mod step;
 pub mod system;
 pub mod trainer;

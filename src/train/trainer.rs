@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 use super::TrainError;
@@ -387,7 +387,7 @@ fn restore(
     device: &Device,
     metrics: &mut MetricsWriter,
 ) -> Result<(Classifier, ModuleOptimizer, Option<EpochProgress>), TrainError> {
-    let mut optim = AdamConfig::new().init();
+    let mut optim = super::optimizer::optimizer();
     // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
     let mid_epoch = run.interrupted_checkpoint();
     let resuming = resume_from > 0 || mid_epoch.is_some();
