@@ -430,14 +430,28 @@ fn close(ours: &[f32], theirs: &[f32], what: &str) {
     }
 }
 
+/// A convolution as EfficientNet-B0's are built: `k`×`k`, stride `s`, padding `(k − 1) / 2`.
+fn conv_layer(
+    (cin, cout, groups): (usize, usize, usize),
+    (k, s): (usize, usize),
+    bias: bool,
+    device: &Device,
+) -> burn::nn::conv::Conv2d {
+    let pad = (k - 1) / 2;
+    burn::nn::conv::Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([s, s])
+        .with_padding(burn::nn::PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_groups(groups)
+        .with_bias(bias)
+        .init(device)
+}
+
 /// `model::conv::forward` (the CPU's own depthwise kernels and 1×1-as-matrix-product) gives
 /// burn's `Conv2d` values and gradients, for every kernel, stride and padding B0 uses, odd
 /// sizes, with and without bias, in training (autodiff) and inference.
 #[test]
 fn cpu_convolutions_match_burn() {
     use bloodshot::model::cpu::conv;
-    use burn::nn::PaddingConfig2d;
-    use burn::nn::conv::Conv2dConfig;
     // (channels in, out, groups, kernel, stride, h, w, bias)
     let cases = [
         (4, 4, 4, 3, 1, 7, 9, false),
@@ -457,12 +471,6 @@ fn cpu_convolutions_match_burn() {
     let training = dev().autodiff();
     for (n, &(cin, cout, groups, k, s, h, w, bias)) in cases.iter().enumerate() {
         let what = format!("case {n}: {cin}->{cout} groups {groups} {k}x{k}/{s} on {h}x{w}");
-        let pad = (k - 1) / 2;
-        let cfg = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([s, s])
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-            .with_groups(groups)
-            .with_bias(bias);
         // Five images: the 64×60 planes go three images to a task, so one channel has a full
         // task and a partial one. Nine images for the dense 2×3 maps: planes smaller than the
         // batch go through one product per position, in bands of rows with a partial last.
@@ -473,7 +481,7 @@ fn cpu_convolutions_match_burn() {
         };
         let xs = wiggly(batch * cin * h * w, n as u32);
         for device in [&inference, &training] {
-            let layer = cfg.init(device);
+            let layer = conv_layer((cin, cout, groups), (k, s), bias, device);
             let mut x =
                 Tensor::<4>::from_data(TensorData::new(xs.clone(), [batch, cin, h, w]), device);
             if device.is_autodiff() {
@@ -546,8 +554,6 @@ fn cpu_convolutions_match_burn() {
 #[test]
 fn cpu_dense_convolution_on_images_matches_burn() {
     use bloodshot::model::cpu::conv;
-    use burn::nn::PaddingConfig2d;
-    use burn::nn::conv::Conv2dConfig;
     // (channels in, out, kernel, stride, h, w, bias, images)
     let cases = [
         (3, 4, 3, 2, 8, 8, false, 2),
@@ -559,12 +565,7 @@ fn cpu_dense_convolution_on_images_matches_burn() {
     let device = dev().autodiff();
     for (n, &(cin, cout, k, s, h, w, bias, batch)) in cases.iter().enumerate() {
         let what = format!("case {n}: {cin}->{cout} {k}x{k}/{s} on {h}x{w}, {batch} images");
-        let pad = (k - 1) / 2;
-        let layer = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([s, s])
-            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-            .with_bias(bias)
-            .init(&device);
+        let layer = conv_layer((cin, cout, 1), (k, s), bias, &device);
         let x = Tensor::<4>::from_data(
             TensorData::new(
                 wiggly(batch * cin * h * w, 40 + n as u32),
