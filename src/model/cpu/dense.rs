@@ -8,8 +8,8 @@
 //! parallel part, and its weight gradient runs as a convolution whose "weight" is the output
 //! gradient (`[32, n, 112, 112]` at 224 px), transposed on one thread too: 2.5 % of a 224 px
 //! training step and 1.3 % at 64 px ran on one worker while the other slept
-//! (`scripts/serial-profile.py`, `docs/cpu-profile.md`). The unrolled planes are `k²` times
-//! the input (9 × 3 × 224² values per image at 224 px, 1.4 MB), kept until the backward pass.
+//! (`scripts/serial-profile.py`, `docs/cpu-profile.md`). The unrolled planes are `k²/s²` times
+//! the input (27 × 112² values per image at 224 px, 1.4 MB), kept until the backward pass.
 
 use burn::prelude::*;
 use burn_flex::Flex;
