@@ -249,6 +249,213 @@ fn a_steps_workers_yields_spin() {
     }
 }
 
+/// `futex(FUTEX_WAIT_PRIVATE)` on `word` while it holds `expected`, without a time limit
+/// (`timeout` None) or with one: the result and `errno`, through the program's `syscall`.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn futex_wait(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: Option<std::time::Duration>,
+) -> (i64, i32) {
+    let limit = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    // SAFETY: a futex wait on a live, aligned 32-bit word, with a live timespec or none.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const std::sync::atomic::AtomicU32,
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            limit
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec),
+        )
+    };
+    (
+        r,
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+    )
+}
+
+/// One futex wait on a word that another thread sets to 1 about 0.2 ms after the wait
+/// begins *without waking anyone*; the other thread wakes the word only after 300 ms (so a
+/// wait that went to the kernel ends). Whether the wait ended on its core ([`waits_spun`]
+/// counted it), or `None` (retry) when the word changed before the wait began or more than
+/// 1 ms after (the other thread was not running: tests share the machine's cores).
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn wait_for_silent_change() -> Option<bool> {
+    use bloodshot::model::cpu::workers::waits_spun;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    let word = AtomicU32::new(0);
+    let ready = AtomicBool::new(false);
+    let go = AtomicBool::new(false);
+    let back = AtomicBool::new(false);
+    let changed_at = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            ready.store(true, Ordering::Release);
+            while !go.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(200) {
+                std::hint::spin_loop();
+            }
+            word.store(1, Ordering::Release);
+            *changed_at.lock().unwrap() = Some(Instant::now());
+            let t = Instant::now();
+            while !back.load(Ordering::Acquire) && t.elapsed() < Duration::from_millis(300) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: a futex wake-up on a live, aligned 32-bit word.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    &word as *const AtomicU32,
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    i32::MAX,
+                )
+            };
+        });
+        while !ready.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        let before = waits_spun();
+        let began = Instant::now();
+        go.store(true, Ordering::Release);
+        let (r, errno) = futex_wait(&word, 0, None);
+        back.store(true, Ordering::Release);
+        if r == -1 && errno == libc::EAGAIN {
+            return None;
+        }
+        assert_eq!(r, 0, "the wait failed: errno {errno}");
+        let spun = waits_spun() > before;
+        // The other thread notes the time right after its change.
+        let late = loop {
+            if let Some(at) = *changed_at.lock().unwrap() {
+                break at.duration_since(began) > Duration::from_millis(1);
+            }
+            std::hint::spin_loop();
+        };
+        (!late).then_some(spun)
+    })
+}
+
+/// A futex wait without a time limit on a step's worker watches its word on its core: a word
+/// another thread changes without a wake-up ends the wait there. Anywhere else it is the
+/// kernel's wait (ended here by the late wake-up), and every other call, a wait with a time
+/// limit or on a word that already differs among them, is the kernel's answer with its
+/// `errno`.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[test]
+fn a_steps_workers_futex_waits_watch_their_word() {
+    use bloodshot::model::cpu::workers::{as_step_worker, waits_spun};
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    let spun = as_step_worker(|| (0..10).find_map(|_| wait_for_silent_change()));
+    assert_eq!(spun, Some(true), "a step worker's wait went to the kernel");
+    let spun = (0..10).find_map(|_| wait_for_silent_change());
+    assert_eq!(
+        spun,
+        Some(false),
+        "a wait outside a step did not go to the kernel"
+    );
+
+    let before = waits_spun();
+    as_step_worker(|| {
+        let word = AtomicU32::new(7);
+        assert_eq!(futex_wait(&word, 6, None), (-1, libc::EAGAIN));
+        let limit = Some(Duration::from_millis(1));
+        assert_eq!(futex_wait(&word, 7, limit), (-1, libc::ETIMEDOUT));
+        // SAFETY: getpid takes no argument and cannot fail.
+        let through_syscall = unsafe { libc::syscall(libc::SYS_getpid) };
+        // SAFETY: as above.
+        let pid = unsafe { libc::getpid() };
+        assert_eq!(through_syscall, i64::from(pid));
+        // SAFETY: closing descriptor -1 touches nothing; it fails with EBADF.
+        let closed = unsafe { libc::syscall(libc::SYS_close, -1) };
+        assert_eq!(closed, -1);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EBADF)
+        );
+    });
+    assert_eq!(waits_spun(), before);
+}
+
+/// A worker that rayon has put to sleep during a step (its partner busy for 1 ms, far past
+/// the third of a millisecond of yields) is woken by new work on its core: its wait ended by
+/// watching the word, not in the kernel.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[test]
+fn a_sleeping_step_worker_wakes_on_its_core() {
+    use bloodshot::model::cpu::on_workers;
+    use bloodshot::model::cpu::workers::waits_spun;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// Runs a half that only the other worker can take: its thread and its count of waits
+    /// ended on the core.
+    fn on_the_other() -> (Option<usize>, u64) {
+        let ran = AtomicBool::new(false);
+        rayon::join(
+            || {
+                while !ran.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            },
+            || {
+                let r = (rayon::current_thread_index(), waits_spun());
+                ran.store(true, Ordering::Release);
+                r
+            },
+        )
+        .1
+    }
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a thread pool");
+    let woken_on_core = (0..10).any(|_| {
+        let (owner, (first, before), (second, after)) = pool.install(|| {
+            on_workers(&dev(), || {
+                let owner = rayon::current_thread_index();
+                let first = on_the_other();
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(1) {
+                    std::hint::spin_loop();
+                }
+                (owner, first, on_the_other())
+            })
+        });
+        assert!(first.is_some() && first != owner && second == first);
+        after > before
+    });
+    assert!(woken_on_core, "the sleeping worker was woken in the kernel");
+}
+
 /// Many short steps, one after another, on a pool of three workers (more than this machine's
 /// cores), as validation runs one `on_workers` per batch: every one finishes. (With helper
 /// jobs that polled until their step ended, a worker that took part of a step's work before
