@@ -9,10 +9,14 @@
 set -euo pipefail
 ROUNDS=${ROUNDS:-10}
 SECS=${SECS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS=$ROUNDS: expected a whole number of rounds, 1 or more" >&2; exit 2; }
+[[ "$SECS" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && python3 -c "import sys; sys.exit(float('$SECS') < 0.1)" \
+  || { echo "SECS=$SECS: expected the seconds per measurement, a number of at least 0.1" >&2; exit 2; }
 DIR=$(mktemp -d)
 SPIN=""
 cleanup() { [ -z "$SPIN" ] || kill "$SPIN" 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 cat > "$DIR/floor.c" <<'C'
 #include <pthread.h>
 #include <stdio.h>
@@ -42,16 +46,19 @@ int main(int argc, char **argv) {
 C
 cc -O2 -pthread -o "$DIR/floor" "$DIR/floor.c"
 echo "$(nproc) threads spinning, ${SECS} s per measurement, ${ROUNDS} rounds (quiet, busy, quiet)"
+# Not in a pipeline: the loop runs in this shell, so the EXIT trap sees the spinner's pid.
 for r in $(seq "$ROUNDS"); do
   q1=$("$DIR/floor" "$SECS")
   nice -n 19 sh -c 'while :; do :; done' & SPIN=$!
   b=$("$DIR/floor" "$SECS")
   kill "$SPIN"; wait "$SPIN" 2>/dev/null || true; SPIN=""
   q2=$("$DIR/floor" "$SECS")
-  python3 -c "print(f'round $r: loss {100 * (1 - 2 * $b / ($q1 + $q2)):.1f} %')"
-done | tee "$DIR/rounds.txt"
+  loss=$(python3 -c "print(f'{100 * (1 - 2 * $b / ($q1 + $q2)):.1f}')")
+  echo "$loss" >> "$DIR/losses.txt"
+  echo "round $r: loss $loss %"
+done
 python3 -c "
-import re, statistics, sys
-v = [float(m) for m in re.findall(r'loss (-?[\d.]+) %', open('$DIR/rounds.txt').read())]
+import statistics
+v = [float(l) for l in open('$DIR/losses.txt')]
 se = statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else float('nan')
 print(f'loss beside the spinner: median {statistics.median(v):.1f} %, mean {statistics.mean(v):.1f} ± {se:.1f} % (rounds {min(v):.1f} to {max(v):.1f} %)')"
