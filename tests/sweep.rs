@@ -93,8 +93,10 @@ fn a_sweep_killed_mid_way_resumes_without_training_anything_twice() {
     let sweep = loop {
         if let Some(s) = Sweep::list(&runs).pop() {
             let st = statuses(&runs, &s);
-            if st[0].state == JobState::Done && RunDir::open(&runs.join(&s.jobs[1].run_id)).is_ok()
-            {
+            // Job 2's own status (with its pid) is written: until then the wait below could
+            // not tell a starting training from a dead one.
+            let job2 = RunDir::open(&runs.join(&s.jobs[1].run_id));
+            if st[0].state == JobState::Done && job2.is_ok_and(|r| r.status().pid.is_some()) {
                 break s;
             }
         }

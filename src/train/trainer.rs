@@ -238,8 +238,11 @@ fn train_run(
     let (ds, sp) = load_base(config)?;
     // Reported right after `Started`, so a front end sees the run before its remarks.
     let remarks = dataset_remarks(&ds);
-    record_start(run, config, &ds, &sp, resume_from)?;
+    // The status (with this process's pid) before `config.json`: a folder with a config is
+    // one `RunDir::open` accepts, and a status-less run reads as interrupted, so the other
+    // order lets a second runner take this run as abandoned while it starts.
     run.write_status(&RunStatus::running(resume_from))?;
+    record_start(run, config, &ds, &sp, resume_from)?;
     let mut metrics = MetricsWriter::open(&run.metrics_path())?;
     let (model, optim, mid_epoch) = restore(
         run,
