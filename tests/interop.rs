@@ -479,3 +479,47 @@ fn init_from_weights_reproduces_their_embeddings_with_a_fresh_head() {
         "{e}"
     );
 }
+
+/// While an import writes its run, the run (once `RunDir::open` accepts it) never reads as
+/// interrupted: a console would otherwise offer to resume a run that is being written. A
+/// second thread watches the runs folder without pausing for the whole import.
+#[test]
+fn an_import_being_written_never_reads_as_interrupted() {
+    let Some(dir) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (looks, seen) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut looks = 0usize;
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+                    if let Ok(run) = RunDir::open(&entry.path()) {
+                        looks += 1;
+                        if run.interrupted() {
+                            seen.push(format!("{:?}", run.status()));
+                        }
+                    }
+                }
+            }
+            (looks, seen)
+        });
+        import_checkpoint(
+            &dir.join("bloodshot_lightning.ckpt"),
+            &runs,
+            &ImportOptions::default(),
+            &dev(),
+        )
+        .expect("import");
+        done.store(true, std::sync::atomic::Ordering::Release);
+        watcher.join().unwrap()
+    });
+    assert!(
+        seen.is_empty(),
+        "read as interrupted {} times while written, first as {}",
+        seen.len(),
+        seen[0]
+    );
+    assert!(looks > 0, "the run folder was never seen while written");
+}

@@ -361,3 +361,64 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// While a training process lives, its run (once `RunDir::open` accepts it) never reads as
+/// interrupted: a sweep runner or console that saw it so would take it as abandoned and
+/// train it a second time. The folder is watched without pausing from before the training
+/// starts until it ends; written in the other order (config first, then the status with the
+/// pid) the run read as interrupted for the moment between the two writes.
+#[test]
+fn a_starting_training_never_reads_as_interrupted() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = runs_dir(home.path());
+    let runs_arg = runs.display().to_string();
+    let mut child = bloodshot(home.path())
+        .args([
+            "--runs-dir",
+            &runs_arg,
+            "train",
+            "--objective",
+            "softmax",
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+            "--batch-size",
+            "8",
+            "--limit-per-class",
+            "4",
+            "--bn-recalibration",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut looks = 0usize;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+            if let Ok(run) = RunDir::open(&entry.path()) {
+                looks += 1;
+                // Still alive after the look: the status it read was written by a live process.
+                let interrupted = run.interrupted();
+                if interrupted && child.try_wait().unwrap().is_none() {
+                    panic!(
+                        "{} read as interrupted while its training runs: {:?}",
+                        run.id(),
+                        run.status()
+                    );
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "training never ended"
+        );
+    };
+    assert!(status.success(), "training failed");
+    assert!(looks > 0, "the run folder was never seen");
+}

@@ -634,6 +634,9 @@ fn write_run(
             }
         )),
     };
+    // Owned by this process before `config.json` makes it a run: a status-less run reads as
+    // interrupted, which another console would offer to resume.
+    run.write_status(&RunStatus::running(0))?;
     run.write_info(&info)?;
     let final_dir = run.checkpoint_dir(1);
     let partial = final_dir.with_file_name(".epoch-001.partial");
