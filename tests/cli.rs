@@ -732,3 +732,52 @@ fn completions_and_man_pages_cover_every_command() {
         "train's page documents --device"
     );
 }
+
+/// A run started with a relative `--base` records the folder absolute, so it resumes from
+/// any folder (before, `train --resume` elsewhere failed: "base dataset folder
+/// sample-data/aml does not exist").
+#[test]
+fn a_relative_base_is_recorded_absolute_and_resumes_from_another_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let tiny = [
+        "--objective",
+        "softmax",
+        "--batch-size",
+        "8",
+        "--image-size",
+        "32",
+        "--limit-per-class",
+        "4",
+        "--bn-recalibration",
+        "0",
+        "--json",
+    ];
+    let mut args = vec!["train", "--base", "sample-data/aml", "--epochs", "1"];
+    args.extend_from_slice(&tiny);
+    let first = ok(&bloodshot(h, &args));
+    let run_dir = first["run_dir"].as_str().unwrap().to_string();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&run_dir).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let expected =
+        std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/aml"))
+            .unwrap();
+    assert_eq!(
+        config["config"]["base"].as_str().map(Path::new),
+        Some(expected.as_path()),
+        "{config}"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_bloodshot"))
+        .args(["train", "--resume", "latest", "--epochs", "2", "--json"])
+        .env("BLOODSHOT_HOME", h)
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("run bloodshot");
+    let resumed = ok(&o);
+    assert_eq!(resumed["last_epoch"], 2);
+    assert_eq!(resumed["run_dir"].as_str(), Some(run_dir.as_str()));
+}

@@ -138,6 +138,12 @@ fn new_config(config: Option<TrainConfig>) -> Result<TrainConfig, TrainError> {
         )
         .into());
     }
+    // Recorded absolute: a run resumed, compared or reported from another folder (or by a
+    // console started elsewhere) must find the same data.
+    let mut config = config;
+    if let Ok(absolute) = std::fs::canonicalize(&config.base) {
+        config.base = absolute;
+    }
     Ok(config)
 }
 
