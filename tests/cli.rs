@@ -740,22 +740,27 @@ fn completions_and_man_pages_cover_every_command() {
 fn a_relative_base_is_recorded_absolute_and_resumes_from_another_folder() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let tiny = [
-        "--objective",
-        "softmax",
-        "--batch-size",
-        "8",
-        "--image-size",
-        "32",
-        "--limit-per-class",
-        "4",
-        "--bn-recalibration",
-        "0",
-        "--json",
-    ];
-    let mut args = vec!["train", "--base", "sample-data/aml", "--epochs", "1"];
-    args.extend_from_slice(&tiny);
-    let first = ok(&bloodshot(h, &args));
+    let first = ok(&bloodshot(
+        h,
+        &[
+            "train",
+            "--base",
+            "sample-data/aml",
+            "--epochs",
+            "1",
+            "--objective",
+            "softmax",
+            "--batch-size",
+            "8",
+            "--image-size",
+            "32",
+            "--limit-per-class",
+            "4",
+            "--bn-recalibration",
+            "0",
+            "--json",
+        ],
+    ));
     let run_dir = first["run_dir"].as_str().unwrap().to_string();
     let config: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(&run_dir).join("config.json")).unwrap(),

@@ -54,6 +54,19 @@ const GRID: &[&str] = &[
     "6",
 ];
 
+/// One small softmax training (each test adds its epochs and images per class).
+const TINY_TRAIN: &[&str] = &[
+    "train",
+    "--objective",
+    "softmax",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "8",
+    "--bn-recalibration",
+    "0",
+];
+
 fn runs_dir(home: &Path) -> PathBuf {
     home.join("runs")
 }
@@ -277,28 +290,14 @@ fn two_trainings_write_one_runs_folder_and_one_cache_at_once() {
     let home = tempfile::tempdir().unwrap();
     let runs = runs_dir(home.path());
     let runs_arg = runs.display().to_string();
-    let args = [
-        "--runs-dir",
-        &runs_arg,
-        "train",
-        "--objective",
-        "softmax",
-        "--epochs",
-        "2",
-        "--image-size",
-        "32",
-        "--batch-size",
-        "8",
-        "--limit-per-class",
-        "8",
-        "--bn-recalibration",
-        "0",
-    ];
+    let mut args = vec!["--runs-dir", &runs_arg];
+    args.extend_from_slice(TINY_TRAIN);
+    args.extend_from_slice(&["--epochs", "2", "--limit-per-class", "8"]);
     // Same objective, same second, same cache keys: the worst case for names and files.
     let children: Vec<_> = (0..2)
         .map(|_| {
             bloodshot(home.path())
-                .args(args)
+                .args(&args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -372,24 +371,11 @@ fn a_starting_training_never_reads_as_interrupted() {
     let home = tempfile::tempdir().unwrap();
     let runs = runs_dir(home.path());
     let runs_arg = runs.display().to_string();
+    let mut args = vec!["--runs-dir", &runs_arg];
+    args.extend_from_slice(TINY_TRAIN);
+    args.extend_from_slice(&["--epochs", "1", "--limit-per-class", "4"]);
     let mut child = bloodshot(home.path())
-        .args([
-            "--runs-dir",
-            &runs_arg,
-            "train",
-            "--objective",
-            "softmax",
-            "--epochs",
-            "1",
-            "--image-size",
-            "32",
-            "--batch-size",
-            "8",
-            "--limit-per-class",
-            "4",
-            "--bn-recalibration",
-            "0",
-        ])
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -129,7 +129,7 @@ fn start_and_train(
 
 /// A new run's configuration, checked (its base folder must exist).
 fn new_config(config: Option<TrainConfig>) -> Result<TrainConfig, TrainError> {
-    let config = config.ok_or("a new run needs a configuration")?;
+    let mut config = config.ok_or("a new run needs a configuration")?;
     config.validate()?;
     if !config.base.is_dir() {
         return Err(format!(
@@ -140,7 +140,6 @@ fn new_config(config: Option<TrainConfig>) -> Result<TrainConfig, TrainError> {
     }
     // Recorded absolute: a run resumed, compared or reported from another folder (or by a
     // console started elsewhere) must find the same data.
-    let mut config = config;
     if let Ok(absolute) = std::fs::canonicalize(&config.base) {
         config.base = absolute;
     }
