@@ -362,6 +362,25 @@ fn bad_values_and_paths_through_the_cli() {
             "--draws 0",
         ),
         (
+            vec![
+                "kshot".into(),
+                "--protocol".into(),
+                "heldout-test".into(),
+                "--by-subject".into(),
+            ],
+            "--by-subject applies to the pool protocol only: --protocol heldout-test was asked for",
+        ),
+        // Refused before anything trains: `auto` picks heldout-test for the sample target.
+        (
+            vec![
+                "sweep".into(),
+                "--by-subject".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "protocol auto will choose heldout-test for",
+        ),
+        (
             vec!["train".into(), "--margin".into(), "2".into()],
             "margin 2",
         ),
@@ -428,6 +447,40 @@ fn kshot_refuses_a_k_larger_than_a_class_and_a_one_class_target() {
         !o.status.success() && e.contains("k = 500 is larger than class"),
         "{e}"
     );
+    // `auto` resolves to heldout-test on the sample target, which --by-subject cannot
+    // change: refused, and no result saved under a "by subject" name.
+    let o = cli(h, &["kshot", "--by-subject", "--k", "2", "--draws", "3"]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("protocol auto chose heldout-test for"),
+        "{e}"
+    );
+    let o = cli(
+        h,
+        &[
+            "kshot",
+            "--by-subject",
+            "--protocol",
+            "pool",
+            "--k",
+            "2",
+            "--draws",
+            "3",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = h.join("runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("config.json").is_file())
+        .unwrap();
+    let mut saved: Vec<String> = std::fs::read_dir(run.join("kshot"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    saved.sort();
+    assert_eq!(saved, ["e001-pool-k2-d3-s0-bysubject.json"]);
     // A target with a single class.
     let one = h.join("one");
     std::fs::create_dir_all(one.join("only")).unwrap();

@@ -649,3 +649,59 @@ fn the_eight_dihedral_views_by_hand() {
         "unknown test-time augmentation `flip`: use none or dihedral"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// protocols
+
+/// `--by-subject` only changes the pool protocol's draws; with the held-out protocol it
+/// would be ignored while the result was saved as "by subject", so it is refused, whether
+/// the protocol was named or `auto` chose it for a target with a labelled test set.
+#[test]
+fn by_subject_is_refused_where_the_held_out_protocol_would_ignore_it() {
+    use bloodshot::fewshot::evaluate::{KShotError, KShotOptions, Protocol, needed_samples};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/cnmc");
+    let scan_opts = bloodshot::data::ScanOptions {
+        min_class_size: 1,
+        limit_per_class: None,
+    };
+    let ds = bloodshot::data::scan(&root, &scan_opts, &mut |_, _| {}).unwrap();
+    assert!(ds.has_labelled_test());
+    let opts = |protocol, by_subject| KShotOptions {
+        protocol,
+        by_subject,
+        ..KShotOptions::default()
+    };
+
+    let named = opts(Protocol::HeldoutTest, true).validate(&[]).unwrap_err();
+    assert!(matches!(named, KShotError::BySubjectHeldout { .. }));
+    assert!(
+        named.to_string().starts_with(
+            "--by-subject applies to the pool protocol only: --protocol heldout-test was asked for,"
+        ),
+        "{named}"
+    );
+    let chosen = needed_samples(&ds, &opts(Protocol::Auto, true)).unwrap_err();
+    let expected = format!(
+        "--by-subject applies to the pool protocol only: protocol auto chose heldout-test for {} (it has a labelled test set),",
+        root.display()
+    );
+    assert!(chosen.to_string().starts_with(&expected), "{chosen}");
+
+    // Without it, or with the pool protocol, the same sets as before.
+    for o in [
+        opts(Protocol::Auto, false),
+        opts(Protocol::HeldoutTest, false),
+        opts(Protocol::Pool, true),
+    ] {
+        o.validate(&[]).unwrap();
+        needed_samples(&ds, &o).unwrap();
+    }
+    let (protocol, support, queries) = needed_samples(&ds, &opts(Protocol::Auto, false)).unwrap();
+    assert_eq!(protocol, Protocol::HeldoutTest);
+    assert!(support.iter().all(|&i| ds.samples[i].part == "fold_0"));
+    assert!(queries.iter().all(|&i| ds.samples[i].part == "test"));
+    let (protocol, support, queries) = needed_samples(&ds, &opts(Protocol::Pool, true)).unwrap();
+    assert_eq!(protocol, Protocol::Pool);
+    assert_eq!(support, queries);
+    assert!(support.iter().all(|&i| ds.samples[i].part != "test"));
+}

@@ -241,6 +241,16 @@ pub enum KShotError {
         /// The parts there are, in words.
         parts: String,
     },
+    /// `--by-subject` with the held-out protocol, whose queries are the labelled test set
+    /// (no subject ids) and whose support comes from one training part: it would be ignored,
+    /// yet the result would be saved as "by subject".
+    #[error(
+        "--by-subject applies to the pool protocol only: {reason}, which draws support from one part and takes the labelled test set (no subject ids) as queries; use --protocol pool --by-subject, or leave --by-subject out"
+    )]
+    BySubjectHeldout {
+        /// Why the held-out protocol is the one used, in words.
+        reason: String,
+    },
     /// A target with a single class.
     #[error(
         "{}: the target has only one class ({classes}); k-shot classification needs at least two",
@@ -261,6 +271,9 @@ impl From<KShotError> for String {
     }
 }
 
+/// `KShotError::BySubjectHeldout`'s reason when the protocol was asked for by name.
+const HELDOUT_ASKED: &str = "--protocol heldout-test was asked for";
+
 /// Dataset indices that a protocol needs embedded (support pool ∪ queries).
 pub fn needed_samples(
     ds: &Dataset,
@@ -275,6 +288,18 @@ pub fn needed_samples(
         Protocol::HeldoutTest => {
             if !ds.has_labelled_test() {
                 return Err(KShotError::NoLabelledTest(ds.root.clone()));
+            }
+            if opts.by_subject {
+                return Err(KShotError::BySubjectHeldout {
+                    reason: if opts.protocol == Protocol::Auto {
+                        format!(
+                            "protocol auto chose heldout-test for {} (it has a labelled test set)",
+                            ds.root.display()
+                        )
+                    } else {
+                        HELDOUT_ASKED.into()
+                    },
+                });
             }
             let support = ds.part_indices(&opts.support_part);
             if support.is_empty() {
@@ -626,6 +651,11 @@ impl KShotOptions {
         }
         if let Some(&bad) = sweep.iter().find(|&&k| k == 0) {
             return Err(KShotError::ZeroSweepK(bad));
+        }
+        if self.by_subject && self.protocol == Protocol::HeldoutTest {
+            return Err(KShotError::BySubjectHeldout {
+                reason: HELDOUT_ASKED.into(),
+            });
         }
         Ok(())
     }

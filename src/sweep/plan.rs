@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SweepError;
-use crate::fewshot::evaluate::KShotOptions;
+use crate::fewshot::evaluate::{KShotError, KShotOptions, Protocol};
 use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
 use crate::fewshot::tta::Tta;
@@ -186,7 +186,29 @@ impl SweepSpec {
         if self.kshot.ttas.is_empty() {
             return Err(SweepError::Invalid("--tta needs at least one value".into()));
         }
-        Ok(self.kshot.options.validate(&self.kshot.ks)?)
+        let o = &self.kshot.options;
+        o.validate(&self.kshot.ks)?;
+        // `auto` resolves on the scanned target: scan it now rather than after training
+        // every job (a scan error is left to each evaluation, which reports it).
+        if o.by_subject && o.protocol == Protocol::Auto {
+            let scan_opts = crate::data::ScanOptions {
+                min_class_size: 1,
+                limit_per_class: None,
+            };
+            let target = &self.kshot.target;
+            if crate::data::scan(target, &scan_opts, &mut |_, _| {})
+                .is_ok_and(|ds| ds.has_labelled_test())
+            {
+                return Err(KShotError::BySubjectHeldout {
+                    reason: format!(
+                        "protocol auto will choose heldout-test for {} (it has a labelled test set)",
+                        target.display()
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 }
 
