@@ -785,4 +785,36 @@ fn a_relative_base_is_recorded_absolute_and_resumes_from_another_folder() {
     let resumed = ok(&o);
     assert_eq!(resumed["last_epoch"], 2);
     assert_eq!(resumed["run_dir"].as_str(), Some(run_dir.as_str()));
+
+    // The k-shot target too, so a result compares with one made from another folder (the
+    // console looks results up by its canonical target).
+    ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--target",
+            "sample-data/cnmc",
+            "--k",
+            "1",
+            "--draws",
+            "2",
+            "--json",
+        ],
+    ));
+    let results: Vec<serde_json::Value> = std::fs::read_dir(Path::new(&run_dir).join("kshot"))
+        .unwrap()
+        .map(|e| {
+            serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap()
+        })
+        .collect();
+    let target =
+        std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/cnmc"))
+            .unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        results[0]["target"].as_str().map(Path::new),
+        Some(target.as_path()),
+        "{}",
+        results[0]
+    );
 }

@@ -153,6 +153,53 @@ fn comparison_table_lists_each_objective_on_the_same_draws() {
 }
 
 #[test]
+fn a_by_subject_result_is_headed_apart_from_the_plain_one_and_never_compared_with_it() {
+    let mut a = report(
+        "run-a",
+        Objective::Softmax,
+        &[draw(5, 0, 2, 3), draw(4, 1, 3, 2)],
+    );
+    a.kshot[0].protocol = Protocol::Pool;
+    a.kshot[0].sweep.clear();
+    let mut apart = a.kshot[0].clone();
+    apart.options.by_subject = true;
+    // Draw accuracies 1.0 and 0.9 → 0.950 ± 0.071 with subjects kept apart.
+    apart.summary = KShotSummary::from_draws(&[draw(5, 0, 0, 5), draw(5, 0, 1, 4)]);
+    a.kshot.push(apart);
+    let md = render(&a, &[]);
+    let plain = "### k = 10, 2 draws, seed 0, protocol pool, normalisation none (epoch 1)";
+    let by = "### k = 10, 2 draws, seed 0, protocol pool by subject, normalisation none (epoch 1)";
+    assert_eq!(md.matches(plain).count(), 1, "{md}");
+    assert_eq!(md.matches(by).count(), 1, "{md}");
+    let after = |heading: &str| md.split(heading).nth(1).unwrap().to_string();
+    assert!(after(plain).contains("accuracy **0.700 ± 0.141**"), "{md}");
+    assert!(after(by).contains("accuracy **0.950 ± 0.071**"), "{md}");
+
+    // Another run evaluated only by subject is not compared with this run's plain result.
+    let mut b = report(
+        "run-b",
+        Objective::Aam,
+        &[draw(5, 0, 0, 5), draw(5, 0, 0, 5)],
+    );
+    b.kshot[0].protocol = Protocol::Pool;
+    b.kshot[0].options.by_subject = true;
+    let md = render(&a, &[a.clone(), b]);
+    let table = md
+        .split("Same base data, k = 10, 2 draws (seed 0, same support sets), protocol pool, normalisation none:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no comparison in {md}"))
+        .split("\n\n")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        table.contains("| softmax | `run-a` | 0.625 | 0.700 ± 0.141 |"),
+        "{table}"
+    );
+    assert!(!table.contains("`run-b`"), "{table}");
+}
+
+#[test]
 fn normalisation_and_collapse_are_carried_into_the_report() {
     let mut a = report(
         "run-a",

@@ -662,7 +662,9 @@ impl KShotOptions {
 }
 
 impl KShotResult {
-    /// The record of an evaluation of `run`'s checkpoint `epoch` on the prepared sets.
+    /// The record of an evaluation of `run`'s checkpoint `epoch` on the prepared sets. The
+    /// target is recorded canonical, so results compare (reports, the console, sweeps)
+    /// whichever folder the evaluation ran from.
     pub fn new(
         run: &RunDir,
         epoch: usize,
@@ -675,7 +677,7 @@ impl KShotResult {
         KShotResult {
             run_id: run.id(),
             epoch,
-            target,
+            target: std::fs::canonicalize(&target).unwrap_or(target),
             options,
             protocol: prep.protocol,
             classes: prep.classes.clone(),

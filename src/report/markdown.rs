@@ -124,6 +124,17 @@ fn render_kshot(out: &mut String, report: &RunReport) {
     render_grids(out, &report.kshot);
 }
 
+/// The protocol as a heading names it: "pool by subject" when support and query subjects
+/// were kept apart, so two results that differ only there never read alike.
+fn protocol_label(r: &KShotResult) -> String {
+    let by = if r.options.by_subject {
+        " by subject"
+    } else {
+        ""
+    };
+    format!("{}{by}", r.protocol.as_str())
+}
+
 /// A result's heading and the sentences that say how it was scored: normalisation (and
 /// whether it is transductive), classifier, collapse warning, target and sampling.
 fn kshot_heading(out: &mut String, r: &KShotResult) {
@@ -133,7 +144,7 @@ fn kshot_heading(out: &mut String, r: &KShotResult) {
         r.options.k,
         r.options.draws,
         r.options.seed,
-        r.protocol.as_str(),
+        protocol_label(r),
         r.options.normalize.label(),
         r.options.variant_label(),
         r.epoch
@@ -403,7 +414,7 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
         key.options.k,
         key.options.draws,
         key.options.seed,
-        key.protocol.as_str(),
+        protocol_label(key),
         key.options.normalize.label(),
         key.options.variant_label()
     );
