@@ -108,9 +108,17 @@ fn report_sections_carry_the_numbers() {
     let md = render(&a, &[]);
     assert!(md.contains("# BloodShot run `run-a`"));
     assert!(md.contains("| git commit | abc123 |"));
+    // Softmax has no consistency loss: a dash, not a zero.
     assert!(
-        md.contains("| 1 | 1.2500 | 0.0000 | 0.500 | 1.5000 | 0.625 | 10.0 | 7.0 |"),
+        md.contains("| 1 | 1.2500 | – | 0.500 | 1.5000 | 0.625 | 10.0 | 7.0 |"),
         "{md}"
+    );
+    let mut c = report("run-c", Objective::AamConsistency, &[draw(5, 0, 2, 3)]);
+    c.epochs[0].train_consistency = 0.25;
+    let md_c = render(&c, &[]);
+    assert!(
+        md_c.contains("| 1 | 1.2500 | 0.2500 | 0.500 | 1.5000 | 0.625 | 10.0 | 7.0 |"),
+        "{md_c}"
     );
     // Base test: LYT precision 1/1, recall 1/2 → F1 0.667; NGS precision 2/3, recall 1.
     assert!(md.contains("| LYT | 1.000 | 0.500 | 0.667 | 2 |"), "{md}");

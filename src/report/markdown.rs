@@ -8,6 +8,7 @@ use crate::fewshot::evaluate::{Cell, KShotOptions, KShotResult};
 use crate::fewshot::method::Method;
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary};
 use crate::fewshot::paired;
+use crate::model::Objective;
 use crate::runs::{EpochSummary, MetricRecord, RunDir, RunInfo, RunStatus, list_runs, read_json};
 use crate::train::base_test::BaseTestReport;
 
@@ -519,13 +520,20 @@ fn render_training(out: &mut String, report: &RunReport) {
         out.push_str("No epoch has finished yet.\n\n");
     } else {
         out.push_str("| epoch | train loss | consistency | train acc | val loss | val acc | seconds | images/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        // Only aam-consistency computes the rotation-consistency loss: elsewhere a dash,
+        // not a zero that reads like a measured one.
+        let has_consistency = report.info.config.objective == Objective::AamConsistency;
         for e in &report.epochs {
+            let consistency = if has_consistency {
+                format!("{:.4}", e.train_consistency)
+            } else {
+                "–".into()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {:.4} | {:.4} | {:.3} | {:.4} | {:.3} | {:.1} | {:.1} |",
+                "| {} | {:.4} | {consistency} | {:.3} | {:.4} | {:.3} | {:.1} | {:.1} |",
                 e.epoch,
                 e.train_loss,
-                e.train_consistency,
                 e.train_accuracy,
                 e.val_loss,
                 e.val_accuracy,
