@@ -384,6 +384,19 @@ fn bad_values_and_paths_through_the_cli() {
             vec!["train".into(), "--margin".into(), "2".into()],
             "margin 2",
         ),
+        // Unreadable starting weights fail before the run is recorded (checked below).
+        (
+            vec![
+                "train".into(),
+                "--init".into(),
+                file.display().to_string(),
+                "--image-size".into(),
+                "32".into(),
+                "--limit-per-class".into(),
+                "3".into(),
+            ],
+            "cannot start from --init",
+        ),
         (
             vec!["train".into(), "--device".into(), "tpu".into()],
             "unknown device `tpu`",
@@ -416,6 +429,11 @@ fn bad_values_and_paths_through_the_cli() {
         );
     }
     assert!(!runs_under_file.exists());
+    // None of these left a run behind (a failed one would list in the console's Runs tab).
+    let runs: Vec<_> = std::fs::read_dir(h.join("runs"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(runs.is_empty(), "runs left behind: {runs:?}");
 }
 
 #[test]

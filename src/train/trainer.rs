@@ -243,6 +243,19 @@ fn train_run(
     let (ds, sp) = load_base(config)?;
     // Reported right after `Started`, so a front end sees the run before its remarks.
     let remarks = dataset_remarks(&ds);
+    // A new run's starting weights before anything is recorded: an `--init` that cannot be
+    // read fails here and leaves no run folder behind.
+    let fresh = if resume_from == 0 && run.interrupted_checkpoint().is_none() {
+        let n = ds.classes.len();
+        Some(super::init::initial_model(
+            config.objective,
+            n,
+            config.init.as_deref(),
+            &device,
+        )?)
+    } else {
+        None
+    };
     // The status (with this process's pid) before `config.json`: a folder with a config is
     // one `RunDir::open` accepts, and a status-less run reads as interrupted, so the other
     // order lets a second runner take this run as abandoned while it starts.
@@ -252,6 +265,7 @@ fn train_run(
     let (model, optim, mid_epoch) = restore(
         run,
         config,
+        fresh,
         ds.classes.len(),
         resume_from,
         &device,
@@ -385,11 +399,13 @@ fn record_start(
     }
 }
 
-/// A fresh model and optimizer, or those of the checkpoint the run resumes from, with the
-/// mid-epoch progress when that checkpoint is a mid-epoch one.
+/// The `fresh` model (a new run's, from `--init` or random) and a new optimizer, or those of
+/// the checkpoint the run resumes from, with the mid-epoch progress when that checkpoint is a
+/// mid-epoch one.
 fn restore(
     run: &RunDir,
     config: &TrainConfig,
+    fresh: Option<Classifier>,
     n_classes: usize,
     resume_from: usize,
     device: &Device,
@@ -399,12 +415,9 @@ fn restore(
     // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
     let mid_epoch = run.interrupted_checkpoint();
     let resuming = resume_from > 0 || mid_epoch.is_some();
-    // A new run starts from `--init` when given; a resumed one from its own checkpoint.
-    let mut model = if resuming {
-        Classifier::new(config.objective, n_classes, device)
-    } else {
-        super::init::initial_model(config.objective, n_classes, config.init.as_deref(), device)?
-    };
+    // A new run starts from `fresh` (given exactly when not resuming); a resumed one from
+    // its own checkpoint, loaded into a new model below.
+    let mut model = fresh.unwrap_or_else(|| Classifier::new(config.objective, n_classes, device));
     if resuming {
         let dir = if mid_epoch.is_some() {
             run.interrupted_dir()
