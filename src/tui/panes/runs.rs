@@ -211,24 +211,61 @@ fn comparison(app: &App) -> (&'static str, Vec<Line<'static>>) {
     (title, lines)
 }
 
-/// Table 1 as lines: per group a heading, then objective, seeds, accuracy, macro-F1 and the
-/// paired difference to the baseline (the same numbers as the markdown export).
+/// What each group's heading says, split in parts: the normalisation, the training
+/// configuration and the evaluation (folders last).
+fn heading_parts(g: &table1::Group) -> Vec<String> {
+    let mut config = g.configuration.split(" · ");
+    let base = config.next().unwrap_or_default();
+    let mut evaluation = g.evaluation.split(" · ");
+    let target = evaluation.next().unwrap_or_default();
+    std::iter::once(format!("normalisation {}", g.normalize.as_str()))
+        .chain(config.map(String::from))
+        .chain(evaluation.map(String::from))
+        .chain([format!("base {base}"), format!("target {target}")])
+        .collect()
+}
+
+/// The heading parts every group shares, said once above the table, and per group the parts
+/// that set it apart: the end of a long heading is cut on a narrow terminal, and headings
+/// alike but for their last words read as copies of one group.
+pub fn group_headings(table: &Table1) -> (Vec<String>, Vec<Vec<String>>) {
+    let parts: Vec<Vec<String>> = table.groups.iter().map(heading_parts).collect();
+    let shared: Vec<String> = parts
+        .first()
+        .map(|first| {
+            first
+                .iter()
+                .filter(|p| parts.iter().all(|other| other.contains(p)))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let own = parts
+        .into_iter()
+        .map(|ps| ps.into_iter().filter(|p| !shared.contains(p)).collect())
+        .collect();
+    (shared, own)
+}
+
+/// Table 1 as lines: what all groups share, then per group what sets it apart, objective,
+/// seeds, accuracy, macro-F1 and the paired difference to the baseline (the same numbers as
+/// the markdown export).
 fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1) -> Vec<Line<'static>> {
-    // The base and target folders are the same for the whole runs folder: left out.
-    let rest = |s: &str| s.split(" · ").skip(1).collect::<Vec<_>>().join(" · ");
+    let (shared, own) = group_headings(table);
     let mut lines = vec![];
-    for g in &table.groups {
-        // The normalisation first: it is what most often differs between the groups, and
-        // the end of a long heading is cut on narrow terminals.
+    if !shared.is_empty() {
         lines.push(Line::from(Span::styled(
-            format!(
-                "{} | {} | {}",
-                g.normalize.as_str(),
-                rest(&g.configuration),
-                rest(&g.evaluation)
-            ),
+            format!("all groups: {}", shared.join(" · ")),
             Style::default().fg(t.muted),
         )));
+    }
+    for (g, own) in table.groups.iter().zip(own) {
+        if !own.is_empty() {
+            lines.push(Line::from(Span::styled(
+                own.join(" · "),
+                Style::default().fg(t.accent),
+            )));
+        }
         lines.push(Line::from(Span::styled(
             format!(
                 "{:<26}{:>6}  {:<15}{:<15}Δ accuracy vs {}",

@@ -472,3 +472,83 @@ fn bands_are_a_faint_shade_of_their_line() {
     );
     assert_eq!(panes::compare::faint(&t, Color::Red), t.raw_series);
 }
+
+/// Three groups of Table 1 that differ in normalisation, protocol and "by subject" only.
+fn table1_groups() -> App {
+    use bloodshot::report::table1::{Group, OverSeeds, Row, SeedResult, Table1, configuration};
+    let config = configuration(&bloodshot::runs::TrainConfig {
+        base: "/data/aml".into(),
+        ..Default::default()
+    });
+    let row = |objective, mean| Row {
+        objective,
+        seeds: vec![SeedResult {
+            train_seed: 0,
+            run_id: "r".into(),
+            accuracy: vec![mean],
+            macro_f1: vec![mean],
+        }],
+        accuracy: OverSeeds { mean, std: 0.0 },
+        macro_f1: Some(OverSeeds { mean, std: 0.0 }),
+        vs_baseline: None,
+        f1_vs_baseline: None,
+    };
+    let group = |normalize, protocol: &str, mean| Group {
+        configuration: config.clone(),
+        evaluation: format!("/data/cnmc · k = 10 · 100 draws (seed 0) · protocol {protocol}"),
+        normalize,
+        baseline: Objective::Softmax,
+        rows: vec![row(Objective::Softmax, mean)],
+    };
+    let mut a = runs();
+    a.runs.marked.clear();
+    a.runs.table1 = Table1 {
+        groups: vec![
+            group(Normalization::None, "heldout-test", 0.75),
+            group(Normalization::None, "pool · by subject", 0.625),
+            group(Normalization::Cl2n, "heldout-test", 0.875),
+        ],
+    };
+    a
+}
+
+#[test]
+fn table1_says_once_what_its_groups_share_and_heads_each_with_what_sets_it_apart() {
+    let a = table1_groups();
+    let (shared, own) = crate::tui::panes::runs::group_headings(&a.runs.table1);
+    assert_eq!(
+        shared,
+        [
+            "224 px",
+            "6 epochs",
+            "batch 32",
+            "lr 0.001",
+            "margin 0.5",
+            "scale 64",
+            "λ 1",
+            "BN recal. 20",
+            "k = 10",
+            "100 draws (seed 0)",
+            "base /data/aml",
+            "target /data/cnmc",
+        ]
+    );
+    assert_eq!(
+        own,
+        [
+            vec!["normalisation none", "protocol heldout-test"],
+            vec!["normalisation none", "protocol pool", "by subject"],
+            vec!["normalisation cl2n", "protocol heldout-test"],
+        ]
+    );
+    // One group shares everything with itself: no heading of its own.
+    let mut one = a.runs.table1.clone();
+    one.groups.truncate(1);
+    let (shared, own) = crate::tui::panes::runs::group_headings(&one);
+    assert_eq!(
+        shared.first().map(String::as_str),
+        Some("normalisation none")
+    );
+    assert_eq!(own, [Vec::<String>::new()]);
+    insta::assert_snapshot!(render(&a, 100, 30));
+}
