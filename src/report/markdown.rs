@@ -371,13 +371,11 @@ fn render_base_test(out: &mut String, report: &RunReport) {
 /// run's first result in that normalisation.
 fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
     out.push_str("## Objectives compared\n\n");
-    // This run's first result per classifier · normalisation, in Table 1's order.
+    // One table per bank (k, draws, seed, protocol, target, sampling) and classifier ·
+    // normalisation this run was scored on, in Table 1's order.
     let mut keys: Vec<&KShotResult> = Vec::new();
     for r in me.kshot.iter().filter(|r| r.summary.is_some()) {
-        if !keys
-            .iter()
-            .any(|k| Cell::of(&k.options) == Cell::of(&r.options))
-        {
+        if !keys.iter().any(|k| same_evaluation(k, r)) {
             keys.push(r);
         }
     }
@@ -392,23 +390,61 @@ fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
         out.push_str("Run a k-shot evaluation of this run to compare it with the other runs on the same base data.\n\n");
         return;
     }
-    for key in keys {
+    // Evaluations no other run shares are named in one sentence, not a table each; with
+    // none shared, the first one's table stands alone.
+    let shared = |key: &KShotResult| {
+        runs.iter()
+            .filter(|r| {
+                r.kshot
+                    .iter()
+                    .any(|x| x.summary.is_some() && same_evaluation(x, key))
+            })
+            .count()
+            >= 2
+    };
+    let (tables, alone): (Vec<&KShotResult>, Vec<&KShotResult>) =
+        keys.iter().partition(|k| shared(k));
+    if tables.is_empty() {
+        render_comparison_table(out, keys[0], runs);
+        return;
+    }
+    for key in tables {
         render_comparison_table(out, key, runs);
+    }
+    if !alone.is_empty() {
+        let names: Vec<String> = alone.iter().map(|k| evaluation_label(k)).collect();
+        let _ = writeln!(out, "No other run has a result on: {}.\n", names.join("; "));
     }
 }
 
+/// Whether two results were scored on the same bank (k, draws, seed, protocol, target,
+/// sampling) by the same classifier · normalisation: what a comparison row needs.
+fn same_evaluation(a: &KShotResult, b: &KShotResult) -> bool {
+    a.options.k == b.options.k
+        && a.options.draws == b.options.draws
+        && a.options.seed == b.options.seed
+        && a.protocol == b.protocol
+        && a.target == b.target
+        && a.options.by_subject == b.options.by_subject
+        && a.options.with_replacement == b.options.with_replacement
+        && Cell::of(&a.options) == Cell::of(&b.options)
+}
+
+/// "k = 10, 100 draws (seed 0), protocol pool by subject, normalisation none".
+fn evaluation_label(key: &KShotResult) -> String {
+    format!(
+        "k = {}, {} draws (seed {}), protocol {}, normalisation {}{}",
+        key.options.k,
+        key.options.draws,
+        key.options.seed,
+        protocol_label(key),
+        key.options.normalize.label(),
+        key.options.variant_label()
+    )
+}
+
 fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunReport]) {
-    let same = |r: &KShotResult| {
-        r.summary.is_some()
-            && r.options.k == key.options.k
-            && r.options.draws == key.options.draws
-            && r.options.seed == key.options.seed
-            && r.protocol == key.protocol
-            && r.target == key.target
-            && r.options.by_subject == key.options.by_subject
-            && r.options.with_replacement == key.options.with_replacement
-            && Cell::of(&r.options) == Cell::of(&key.options)
-    };
+    let same = |r: &KShotResult| r.summary.is_some() && same_evaluation(r, key);
     let _ = writeln!(
         out,
         "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}, normalisation {}{}:\n",
