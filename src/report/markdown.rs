@@ -412,7 +412,7 @@ fn render_comparison(out: &mut String, me: &RunReport, runs: &[RunReport]) {
         render_comparison_table(out, key, runs);
     }
     if !alone.is_empty() {
-        let names: Vec<String> = alone.iter().map(|k| evaluation_label(k)).collect();
+        let names: Vec<String> = alone.iter().map(|k| evaluation_label(k, "")).collect();
         let _ = writeln!(out, "No other run has a result on: {}.\n", names.join("; "));
     }
 }
@@ -430,10 +430,10 @@ fn same_evaluation(a: &KShotResult, b: &KShotResult) -> bool {
         && Cell::of(&a.options) == Cell::of(&b.options)
 }
 
-/// "k = 10, 100 draws (seed 0), protocol pool by subject, normalisation none".
-fn evaluation_label(key: &KShotResult) -> String {
+/// "k = 10, 100 draws (seed 0{note}), protocol pool by subject, normalisation none".
+fn evaluation_label(key: &KShotResult, note: &str) -> String {
     format!(
-        "k = {}, {} draws (seed {}), protocol {}, normalisation {}{}",
+        "k = {}, {} draws (seed {}{note}), protocol {}, normalisation {}{}",
         key.options.k,
         key.options.draws,
         key.options.seed,
@@ -447,13 +447,8 @@ fn render_comparison_table(out: &mut String, key: &KShotResult, runs: &[RunRepor
     let same = |r: &KShotResult| r.summary.is_some() && same_evaluation(r, key);
     let _ = writeln!(
         out,
-        "Same base data, k = {}, {} draws (seed {}, same support sets), protocol {}, normalisation {}{}:\n",
-        key.options.k,
-        key.options.draws,
-        key.options.seed,
-        protocol_label(key),
-        key.options.normalize.label(),
-        key.options.variant_label()
+        "Same base data, {}:\n",
+        evaluation_label(key, ", same support sets")
     );
     let _ = write!(out, "| objective | run | val acc | accuracy |");
     for c in &key.classes {
