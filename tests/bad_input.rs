@@ -370,6 +370,27 @@ fn bad_values_and_paths_through_the_cli() {
             ],
             "--by-subject applies to the pool protocol only: --protocol heldout-test was asked for",
         ),
+        // Refused before anything trains: banks the sample target cannot give.
+        (
+            vec![
+                "sweep".into(),
+                "--k".into(),
+                "2,500".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "k = 500 is larger than class",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                "--support-part".into(),
+                "fold_7".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "no images in part `fold_7` to draw support from (parts: fold_0, fold_1)",
+        ),
         // Refused before anything trains: `auto` picks heldout-test for the sample target.
         (
             vec![
@@ -378,7 +399,7 @@ fn bad_values_and_paths_through_the_cli() {
                 "--epochs".into(),
                 "1".into(),
             ],
-            "protocol auto will choose heldout-test for",
+            "protocol auto chose heldout-test for",
         ),
         (
             vec!["train".into(), "--margin".into(), "2".into()],
@@ -459,12 +480,19 @@ fn kshot_refuses_a_k_larger_than_a_class_and_a_one_class_target() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = cli(h, &["kshot", "--k", "500", "--draws", "3"]);
-    let e = stderr(&o);
-    assert!(
-        !o.status.success() && e.contains("k = 500 is larger than class"),
-        "{e}"
-    );
+    // Refused from the labels, before the target is embedded (at k or in the sweep).
+    for args in [
+        &["kshot", "--k", "500", "--draws", "3"][..],
+        &["kshot", "--k", "2", "--sweep", "1,500", "--draws", "3"],
+    ] {
+        let o = cli(h, args);
+        let e = stderr(&o);
+        assert!(
+            !o.status.success() && e.contains("k = 500 is larger than class"),
+            "{args:?}: {e}"
+        );
+        assert!(!e.contains("embedding target images"), "{args:?}: {e}");
+    }
     // `auto` resolves to heldout-test on the sample target, which --by-subject cannot
     // change: refused, and no result saved under a "by subject" name.
     let o = cli(h, &["kshot", "--by-subject", "--k", "2", "--draws", "3"]);

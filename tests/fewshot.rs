@@ -705,3 +705,49 @@ fn by_subject_is_refused_where_the_held_out_protocol_would_ignore_it() {
     assert_eq!(support, queries);
     assert!(support.iter().all(|&i| ds.samples[i].part != "test"));
 }
+
+/// Banks are checked drawable from the labels before anything is embedded: the sample
+/// target's `fold_0` holds 40 `all` and 24 `hem` images (counted here), so k = 24 fits the
+/// held-out protocol and k = 25 does not, at `k` or anywhere in the sweep.
+#[test]
+fn a_bank_is_checked_drawable_from_the_labels_alone() {
+    use bloodshot::fewshot::evaluate::{KShotOptions, Protocol, check_bank};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/cnmc");
+    let scan_opts = bloodshot::data::ScanOptions {
+        min_class_size: 1,
+        limit_per_class: None,
+    };
+    let ds = bloodshot::data::scan(&root, &scan_opts, &mut |_, _| {}).unwrap();
+    let in_fold_0 = |class: &str| {
+        ds.samples
+            .iter()
+            .filter(|s| s.part == "fold_0" && ds.classes[s.class] == class)
+            .count()
+    };
+    assert_eq!((in_fold_0("all"), in_fold_0("hem")), (40, 24));
+    let at = |k| KShotOptions {
+        k,
+        ..KShotOptions::default()
+    };
+    check_bank(&ds, &at(24), &[1, 2, 24]).unwrap();
+    assert_eq!(
+        check_bank(&ds, &at(25), &[]).unwrap_err().to_string(),
+        "k = 25 is larger than class `hem` (24 images)"
+    );
+    assert_eq!(
+        check_bank(&ds, &at(10), &[1, 41]).unwrap_err().to_string(),
+        "k = 41 is larger than class `all` (40 images)"
+    );
+    // With replacement (the original sampler) a k beyond a class is allowed.
+    let replace = KShotOptions {
+        with_replacement: true,
+        ..at(41)
+    };
+    check_bank(&ds, &replace, &[]).unwrap();
+    // The pool protocol draws from both folds.
+    let pool = KShotOptions {
+        protocol: Protocol::Pool,
+        ..at(41)
+    };
+    check_bank(&ds, &pool, &[]).unwrap();
+}

@@ -483,6 +483,7 @@ fn score_grid(
             a.checkpoint,
             target,
             &embed_opts,
+            &a.sweep,
             device,
             &mut |ev| match ev {
                 PrepareProgress::Scanning => p.line(&format!("scanning {}", target.display())),

@@ -332,6 +332,38 @@ fn gather(emb: &Embeddings, rows: &[usize]) -> Embeddings {
     }
 }
 
+/// Checks, from the scanned labels alone, that banks at `opts.k` and at each of `ks` can be
+/// drawn: at least two classes, the protocol's sets, and the sampler's own refusals (a k
+/// larger than a class, by-subject without enough subjects, no query left). It runs before
+/// anything is embedded or trained, so a bad value fails in seconds rather than after the
+/// embedding or a sweep's trainings; images that then fail to decode can still leave a
+/// class too small, which the draw itself reports.
+pub fn check_bank(ds: &Dataset, opts: &KShotOptions, ks: &[usize]) -> Result<(), KShotError> {
+    if ds.classes.len() < 2 {
+        return Err(KShotError::OneClass {
+            target: ds.root.clone(),
+            classes: ds.classes.join(", "),
+        });
+    }
+    let (protocol, support, queries) = needed_samples(ds, opts)?;
+    let labels: Vec<usize> = support.iter().map(|&s| ds.samples[s].class).collect();
+    let subjects: Vec<Option<String>> = support
+        .iter()
+        .map(|&s| ds.samples[s].subject.clone())
+        .collect();
+    for &k in std::iter::once(&opts.k).chain(ks) {
+        let mut s = SamplerOptions::new(k, 1, opts.seed);
+        s.with_replacement = opts.with_replacement;
+        s.by_subject = opts.by_subject;
+        s.class_names = ds.classes.clone();
+        match protocol {
+            Protocol::Pool => pool_draws(&labels, &subjects, ds.classes.len(), &s),
+            _ => heldout_draws(&labels, ds.classes.len(), queries.len(), &s),
+        }?;
+    }
+    Ok(())
+}
+
 /// Builds the prepared sets from embeddings of `embedded_samples` (dataset indices, in the
 /// order they were embedded). Images that failed to decode are left out.
 pub fn prepare(
@@ -805,12 +837,14 @@ pub enum PrepareProgress {
 }
 
 /// Loads a checkpoint, scans the target and embeds what the protocol needs (cached in the
-/// run folder): everything a bank of draws needs, on any device.
+/// run folder): everything a bank of draws needs, on any device. Banks at `opts.k` and at
+/// each of `ks` are checked drawable ([`check_bank`]) before anything is embedded.
 pub fn prepare_checkpoint(
     run: &crate::runs::RunDir,
     epoch: Option<usize>,
     target: &std::path::Path,
     opts: &KShotOptions,
+    ks: &[usize],
     device: &burn::prelude::Device,
     progress: &mut dyn FnMut(PrepareProgress),
 ) -> Result<(usize, Dataset, Prepared), KShotError> {
@@ -834,12 +868,7 @@ pub fn prepare_checkpoint(
     for w in &ds.warnings {
         progress(PrepareProgress::Warning(w.clone()));
     }
-    if ds.classes.len() < 2 {
-        return Err(KShotError::OneClass {
-            target: target.to_path_buf(),
-            classes: ds.classes.join(", "),
-        });
-    }
+    check_bank(&ds, opts, ks)?;
     let (_, support, queries) = needed_samples(&ds, opts)?;
     let mut needed: Vec<usize> = support.iter().chain(&queries).copied().collect();
     needed.sort_unstable();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SweepError;
-use crate::fewshot::evaluate::{KShotError, KShotOptions, Protocol};
+use crate::fewshot::evaluate::{KShotError, KShotOptions};
 use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
 use crate::fewshot::tta::Tta;
@@ -188,26 +188,15 @@ impl SweepSpec {
         }
         let o = &self.kshot.options;
         o.validate(&self.kshot.ks)?;
-        // `auto` resolves on the scanned target: scan it now rather than after training
-        // every job (a scan error is left to each evaluation, which reports it).
-        if o.by_subject && o.protocol == Protocol::Auto {
-            let scan_opts = crate::data::ScanOptions {
-                min_class_size: 1,
-                limit_per_class: None,
-            };
-            let target = &self.kshot.target;
-            if crate::data::scan(target, &scan_opts, &mut |_, _| {})
-                .is_ok_and(|ds| ds.has_labelled_test())
-            {
-                return Err(KShotError::BySubjectHeldout {
-                    reason: format!(
-                        "protocol auto will choose heldout-test for {} (it has a labelled test set)",
-                        target.display()
-                    ),
-                }
-                .into());
-            }
-        }
+        // Every job's evaluation draws from this target: check now, from its labels, that
+        // the banks can be drawn, rather than after training every job.
+        let scan_opts = crate::data::ScanOptions {
+            min_class_size: 1,
+            limit_per_class: None,
+        };
+        let target = crate::data::scan(&self.kshot.target, &scan_opts, &mut |_, _| {})
+            .map_err(KShotError::from)?;
+        crate::fewshot::evaluate::check_bank(&target, o, &self.kshot.ks)?;
         Ok(())
     }
 }

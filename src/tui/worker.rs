@@ -287,7 +287,9 @@ pub fn prepare(
         tta: Tta::None,
         ..opts.clone()
     };
-    let r = evaluate::prepare_checkpoint(&run, epoch, &target, &plain, &device, &mut progress)
+    // The bank at the form's k is checked before embedding; the accuracy-vs-k sweep leaves
+    // out the ks a class is too small for, so they are not checked here.
+    let r = evaluate::prepare_checkpoint(&run, epoch, &target, &plain, &[], &device, &mut progress)
         .and_then(|(epoch, ds, prep)| {
             let augmented = match opts.tta {
                 Tta::None => None,
@@ -297,6 +299,7 @@ pub fn prepare(
                         Some(epoch),
                         &target,
                         &opts,
+                        &[],
                         &device,
                         &mut progress,
                     )?
