@@ -436,3 +436,65 @@ fn kaggle_cnmc_layout_with_the_csv_beside_the_test_folder() {
     assert_eq!(test[0].subject.as_deref(), Some("57"));
     assert_eq!(ds.classes[test[1].class], "hem");
 }
+
+/// A folder whose classes are all under the minimum size: statistics show it (every class
+/// dropped, why, and a warning that nothing can train on it), while the scan training uses
+/// refuses it in one sentence.
+#[test]
+fn statistics_show_a_folder_whose_classes_are_all_too_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tiny");
+    for (class, n) in [("LYT", 3u32), ("MON", 2)] {
+        let d = root.join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..n {
+            image::RgbImage::from_pixel(8, 8, image::Rgb([i as u8 * 40, 90, 200]))
+                .save(d.join(format!("{class}_{i}.png")))
+                .unwrap();
+        }
+    }
+    let e = scan(&root, &ScanOptions::default(), &mut |_, _| {}).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: no class has at least 30 readable images; lower --min-class-size to use smaller classes",
+            root.display()
+        )
+    );
+    let (ds, stats) = bloodshot::data::stats::dataset_stats(
+        &root,
+        &ScanOptions::default(),
+        Some(0),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(ds.classes.is_empty());
+    assert_eq!(stats.usable_images, 0);
+    assert_eq!(stats.split_sizes, Some([0, 0, 0]));
+    let table: Vec<(&str, usize, bool)> = stats
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.count, c.kept))
+        .collect();
+    assert_eq!(table, [("LYT", 3, false), ("MON", 2, false)]);
+    assert_eq!(
+        stats.warnings,
+        [
+            "nothing can train on this folder: no class has at least 30 readable images; lower --min-class-size to use smaller classes"
+        ]
+    );
+    // An empty folder is still an error: there is nothing to show.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = bloodshot::data::stats::dataset_stats(
+        &empty,
+        &ScanOptions::default(),
+        Some(0),
+        &mut |_, _, _| {},
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("no class folders with images found"),
+        "{e}"
+    );
+}

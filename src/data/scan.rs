@@ -256,7 +256,33 @@ struct Found {
 }
 
 /// Scans a dataset folder. `progress(done, total)` is called while headers are probed.
+/// A folder none of whose classes reaches `opts.min_class_size` is an error: nothing could
+/// train or be evaluated on it.
 pub fn scan(
+    root: &Path,
+    opts: &ScanOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Dataset, ScanError> {
+    let ds = scan_all(root, opts, progress)?;
+    if ds.classes.is_empty() {
+        return Err(ScanError::Unusable(
+            root.to_path_buf(),
+            too_small(opts.min_class_size),
+        ));
+    }
+    Ok(ds)
+}
+
+/// "no class has at least N readable images; …": why a folder with classes is unusable.
+pub fn too_small(min_class_size: usize) -> String {
+    format!(
+        "no class has at least {min_class_size} readable images; lower --min-class-size to use smaller classes"
+    )
+}
+
+/// [`scan`], but a folder whose classes are all under the minimum size is returned with no
+/// class kept (every class in `class_table`, dropped), for statistics that show it anyway.
+pub fn scan_all(
     root: &Path,
     opts: &ScanOptions,
     progress: &mut dyn FnMut(usize, usize),
@@ -282,17 +308,12 @@ pub fn scan(
     let (class_table, classes, mut samples) = keep_classes(readable, class_folders, opts);
     samples.sort_by(|a, b| a.path.cmp(&b.path));
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    if classes.is_empty() {
-        let why = if class_table.is_empty() {
+    if class_table.is_empty() {
+        return Err(ScanError::Unusable(
+            root.to_path_buf(),
             "no class folders with images found (expected one folder per class, or a C-NMC tree)"
-                .to_string()
-        } else {
-            format!(
-                "no class has at least {} readable images; lower --min-class-size to use smaller classes",
-                opts.min_class_size
-            )
-        };
-        return Err(ScanError::Unusable(root.to_path_buf(), why));
+                .into(),
+        ));
     }
     Ok(Dataset {
         root: root.to_path_buf(),

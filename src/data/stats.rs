@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::scan::{
-    ClassInfo, Dataset, Layout, ScanError, ScanOptions, SkippedFile, find_duplicates, scan,
+    ClassInfo, Dataset, Layout, ScanError, ScanOptions, SkippedFile, find_duplicates, scan_all,
 };
 
 /// Everything known about a dataset folder without decoding it fully.
@@ -55,7 +55,8 @@ pub fn dataset_stats(
     split_seed: Option<u64>,
     progress: &mut dyn FnMut(StatsPhase, usize, usize),
 ) -> Result<(Dataset, DatasetStats), ScanError> {
-    let ds = scan(root, opts, &mut |d, t| progress(StatsPhase::Scanning, d, t))?;
+    // Statistics show a folder whose classes are all too small too, and say so.
+    let ds = scan_all(root, opts, &mut |d, t| progress(StatsPhase::Scanning, d, t))?;
     let mut all: Vec<&Path> = ds.samples.iter().map(|s| s.path.as_path()).collect();
     all.sort();
     let duplicate_groups = find_duplicates(&all, &mut |d, t| progress(StatsPhase::Hashing, d, t));
@@ -74,7 +75,16 @@ pub fn dataset_stats(
         parts: ds.parts(),
         duplicate_groups,
         split_sizes,
-        warnings: ds.warnings.clone(),
+        warnings: if ds.classes.is_empty() {
+            let mut w = ds.warnings.clone();
+            w.push(format!(
+                "nothing can train on this folder: {}",
+                super::scan::too_small(opts.min_class_size)
+            ));
+            w
+        } else {
+            ds.warnings.clone()
+        },
         min_class_size: opts.min_class_size,
     };
     Ok((ds, stats))
