@@ -208,6 +208,26 @@ pub fn run_sweep(
     let _ = tx.send(AppEvent::SweepEnded(result));
 }
 
+/// How the Runs tab names a k-shot result after its k: the protocol, then whatever differs
+/// from the seed's evaluation ("pool by-subject cl2n logistic tta-dihedral").
+pub fn kshot_label(k: &evaluate::KShotResult) -> String {
+    let o = &k.options;
+    let mut label = k.protocol.as_str().to_string();
+    if o.by_subject {
+        label.push_str(" by-subject");
+    }
+    if o.normalize != Normalization::None {
+        label = format!("{label} {}", o.normalize);
+    }
+    if o.method != Method::Prototype {
+        label = format!("{label} {}", o.method);
+    }
+    if o.tta != Tta::None {
+        label = format!("{label} tta-{}", o.tta);
+    }
+    label
+}
+
 /// A row of the Runs tab from what the report read of the run.
 fn run_row(r: &RunDir, rep: &report::RunReport) -> RunRow {
     let best_val = rep
@@ -220,23 +240,7 @@ fn run_row(r: &RunDir, rep: &report::RunReport) -> RunRow {
         .iter()
         .rev()
         .find_map(|k| k.summary.as_ref().map(|s| (k, s)));
-    let kshot = last.map(|(k, s)| {
-        (
-            k.options.k,
-            {
-                let mut label = k.protocol.as_str().to_string();
-                if k.options.normalize != Normalization::None {
-                    label = format!("{label} {}", k.options.normalize);
-                }
-                if k.options.method != Method::Prototype {
-                    label = format!("{label} {}", k.options.method);
-                }
-                label
-            },
-            s.accuracy.mean,
-            s.accuracy.std,
-        )
-    });
+    let kshot = last.map(|(k, s)| (k.options.k, kshot_label(k), s.accuracy.mean, s.accuracy.std));
     let kshot_target =
         last.map(|(k, _)| std::fs::canonicalize(&k.target).unwrap_or_else(|_| k.target.clone()));
     RunRow {

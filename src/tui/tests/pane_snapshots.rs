@@ -552,3 +552,37 @@ fn table1_says_once_what_its_groups_share_and_heads_each_with_what_sets_it_apart
     assert_eq!(own, [Vec::<String>::new()]);
     insta::assert_snapshot!(render(&a, 100, 30));
 }
+
+#[test]
+fn the_runs_tab_names_what_a_kshot_result_changed_from_the_seed() {
+    use bloodshot::fewshot::evaluate::KShotResult;
+    let result = |protocol, options| KShotResult {
+        run_id: "r".into(),
+        epoch: 1,
+        target: PathBuf::from("/data/cnmc"),
+        options,
+        protocol,
+        classes: vec!["all".into(), "hem".into()],
+        support_pool: 10,
+        queries: 10,
+        summary: None,
+        sweep: vec![],
+        collapse: None,
+    };
+    let label = |protocol, options| crate::tui::worker::kshot_label(&result(protocol, options));
+    assert_eq!(
+        label(Protocol::HeldoutTest, KShotOptions::default()),
+        "heldout-test"
+    );
+    let everything = KShotOptions {
+        by_subject: true,
+        normalize: Normalization::Cl2n,
+        method: Method::Logistic,
+        tta: Tta::Dihedral,
+        ..KShotOptions::default()
+    };
+    assert_eq!(
+        label(Protocol::Pool, everything),
+        "pool by-subject cl2n logistic tta-dihedral"
+    );
+}
