@@ -735,9 +735,10 @@ fn completions_and_man_pages_cover_every_command() {
 
 /// A run started with a relative `--base` records the folder absolute, so it resumes from
 /// any folder (before, `train --resume` elsewhere failed: "base dataset folder
-/// sample-data/aml does not exist").
+/// sample-data/aml does not exist"); its k-shot results record their target absolute, and a
+/// result drawn from another support part is saved beside the first (it overwrote it).
 #[test]
-fn a_relative_base_is_recorded_absolute_and_resumes_from_another_folder() {
+fn relative_folders_are_recorded_absolute_and_support_parts_saved_apart() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let first = ok(&bloodshot(
@@ -816,5 +817,46 @@ fn a_relative_base_is_recorded_absolute_and_resumes_from_another_folder() {
         Some(target.as_path()),
         "{}",
         results[0]
+    );
+
+    // Support drawn from another part is another result, beside the first, never over it.
+    let kshot_dir = Path::new(&run_dir).join("kshot");
+    let first = std::fs::read(kshot_dir.join("e002-heldout-test-k1-d2-s0.json")).unwrap();
+    ok(&bloodshot(
+        h,
+        &[
+            "kshot",
+            "--support-part",
+            "fold_1",
+            "--k",
+            "1",
+            "--draws",
+            "2",
+            "--json",
+        ],
+    ));
+    let mut names: Vec<String> = std::fs::read_dir(&kshot_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "e002-heldout-test-k1-d2-s0.json",
+            "e002-heldout-test-support-fold_1-k1-d2-s0.json"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(kshot_dir.join("e002-heldout-test-k1-d2-s0.json")).unwrap(),
+        first
+    );
+    let report = h.join("report.md");
+    let o = bloodshot(h, &["export", "--out", report.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        md.contains("### k = 1, 2 draws, seed 0, protocol heldout-test (support fold_1), normalisation none (epoch 2)"),
+        "{md}"
     );
 }

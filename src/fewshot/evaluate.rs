@@ -58,6 +58,9 @@ impl std::str::FromStr for Protocol {
     }
 }
 
+/// The held-out protocol's support part unless another is asked for (the seed's).
+pub const DEFAULT_SUPPORT_PART: &str = "fold_0";
+
 /// Options of a k-shot evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KShotOptions {
@@ -103,7 +106,7 @@ impl Default for KShotOptions {
             protocol: Protocol::Auto,
             by_subject: false,
             with_replacement: false,
-            support_part: "fold_0".into(),
+            support_part: DEFAULT_SUPPORT_PART.into(),
             normalize: Normalization::None,
             method: Method::Prototype,
             logistic_c: DEFAULT_LOGISTIC_C,
@@ -721,6 +724,15 @@ impl KShotResult {
         }
     }
 
+    /// The held-out protocol's support part when it is not [`DEFAULT_SUPPORT_PART`]: part of
+    /// the result's name, so results drawn from different parts never overwrite or stand
+    /// for each other. `None` for the default part and for the pool protocol (no parts).
+    pub fn support_part(&self) -> Option<&str> {
+        (self.protocol == Protocol::HeldoutTest
+            && self.options.support_part != DEFAULT_SUPPORT_PART)
+            .then_some(self.options.support_part.as_str())
+    }
+
     /// Every result saved in the run's `kshot/` folder (unreadable files are skipped), in
     /// folder order.
     pub fn load_all(run: &RunDir) -> Vec<KShotResult> {
@@ -767,9 +779,11 @@ impl KShotResult {
             t => format!("-tta-{t}"),
         };
         format!(
-            "e{:03}-{}-{}-d{}-s{}{}{}{}{method}{tta}.json",
+            "e{:03}-{}{}-{}-d{}-s{}{}{}{}{method}{tta}.json",
             self.epoch,
             self.protocol.as_str(),
+            self.support_part()
+                .map_or(String::new(), |p| format!("-support-{p}")),
             ks,
             self.options.draws,
             self.options.seed,

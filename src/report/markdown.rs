@@ -125,15 +125,19 @@ fn render_kshot(out: &mut String, report: &RunReport) {
     render_grids(out, &report.kshot);
 }
 
-/// The protocol as a heading names it: "pool by subject" when support and query subjects
-/// were kept apart, so two results that differ only there never read alike.
+/// The protocol as a heading names it: "heldout-test (support fold_1)" for a support part
+/// other than the default, "pool by subject" when support and query subjects were kept
+/// apart, so two results that differ only there never read alike.
 fn protocol_label(r: &KShotResult) -> String {
     let by = if r.options.by_subject {
         " by subject"
     } else {
         ""
     };
-    format!("{}{by}", r.protocol.as_str())
+    let part = r
+        .support_part()
+        .map_or(String::new(), |p| format!(" (support {p})"));
+    format!("{}{part}{by}", r.protocol.as_str())
 }
 
 /// A result's heading and the sentences that say how it was scored: normalisation (and
@@ -425,6 +429,7 @@ fn same_evaluation(a: &KShotResult, b: &KShotResult) -> bool {
         && a.options.seed == b.options.seed
         && a.protocol == b.protocol
         && a.target == b.target
+        && a.support_part() == b.support_part()
         && a.options.by_subject == b.options.by_subject
         && a.options.with_replacement == b.options.with_replacement
         && Cell::of(&a.options) == Cell::of(&b.options)

@@ -142,12 +142,14 @@ pub fn configuration(c: &TrainConfig) -> String {
 fn evaluation(r: &KShotResult) -> String {
     let o = &r.options;
     format!(
-        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}{}{}",
+        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}{}{}{}",
         r.target.display(),
         o.k,
         o.draws,
         o.seed,
         r.protocol.as_str(),
+        r.support_part()
+            .map_or(String::new(), |p| format!(" · support {p}")),
         if o.by_subject { " · by subject" } else { "" },
         if o.with_replacement {
             " · with replacement"
