@@ -346,3 +346,33 @@ fn confusion_matrix_as_markdown_and_plain_text() {
         "  true \\ predicted  all  hem\n  all               548  262\n  hem               114    7\n"
     );
 }
+
+/// The same evaluation on two targets: each keeps its own file (the second target's name
+/// carries a tag of its path), and evaluating a target again replaces only its own result.
+#[test]
+fn results_on_two_targets_never_overwrite_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = bloodshot::runs::RunDir::create(dir.path(), "aam").unwrap();
+    let a = report("run-a", Objective::Aam, &[draw(5, 0, 2, 3)]).kshot[0].clone();
+    let mut b = a.clone();
+    b.target = PathBuf::from("/data/other-cnmc");
+    b.summary = KShotSummary::from_draws(&[draw(5, 0, 0, 5)]);
+
+    let first = a.save(&run).unwrap();
+    assert_eq!(first, run.kshot_dir().join(a.file_name()));
+    let second = b.save(&run).unwrap();
+    assert_ne!(second, first);
+    let name = second.file_name().unwrap().to_string_lossy().into_owned();
+    let stem = a.file_name().strip_suffix(".json").unwrap().to_string();
+    assert!(
+        name.starts_with(&format!("{stem}-t"))
+            && name.len() == stem.len() + "-t12345678.json".len(),
+        "{name}"
+    );
+    // Again on each target: the same two files, each replaced by its own target's result.
+    assert_eq!(a.save(&run).unwrap(), first);
+    assert_eq!(b.save(&run).unwrap(), second);
+    let mut loaded = KShotResult::load_all(&run);
+    loaded.sort_by_key(|r| r.target.clone());
+    assert_eq!(loaded, [a, b]);
+}

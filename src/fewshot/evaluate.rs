@@ -748,9 +748,27 @@ impl KShotResult {
 
     /// Writes the result into the run's `kshot/` folder (atomically); returns the file.
     pub fn save(&self, run: &RunDir) -> Result<PathBuf, RunsError> {
-        let path = run.kshot_dir().join(self.file_name());
+        let path = self.save_path(run);
         crate::runs::write_json(&path, self)?;
         Ok(path)
+    }
+
+    /// Where [`save`](Self::save) writes: [`file_name`](Self::file_name), which a later
+    /// result of the same evaluation on the same target replaces; when that name holds a
+    /// result on another target (or one that cannot be read), the name with a tag of this
+    /// target (`…-t1a2b3c4d.json`, from its path), so no target's result overwrites another's.
+    pub fn save_path(&self, run: &RunDir) -> PathBuf {
+        let plain = run.kshot_dir().join(self.file_name());
+        let same_target = |old: KShotResult| old.target == self.target;
+        if !plain.exists() || crate::runs::read_json::<KShotResult>(&plain).is_ok_and(same_target) {
+            return plain;
+        }
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.target.as_os_str().as_encoded_bytes());
+        let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let name = self.file_name();
+        let stem = name.strip_suffix(".json").unwrap_or(&name);
+        run.kshot_dir().join(format!("{stem}-t{tag}.json"))
     }
 
     /// File name inside `kshot/`.
