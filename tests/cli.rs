@@ -13,6 +13,12 @@ fn bloodshot(home: &Path, args: &[&str]) -> Output {
         .expect("run bloodshot")
 }
 
+/// A run folder's `config.json`.
+fn run_config(run_dir: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(Path::new(run_dir).join("config.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn ok(o: &Output) -> serde_json::Value {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "failed: {stderr}");
@@ -454,10 +460,7 @@ fn stats_train_kshot_export_end_to_end() {
         ],
     ));
     let second_dir = second["run_dir"].as_str().unwrap().to_string();
-    let config: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(&second_dir).join("config.json")).unwrap(),
-    )
-    .unwrap();
+    let config = run_config(&second_dir);
     let from = std::fs::canonicalize(&run_dir).unwrap();
     assert_eq!(config["config"]["init"].as_str(), from.to_str(), "{config}");
     let o = bloodshot(h, &["export", "--run", &second_dir]);
@@ -763,10 +766,7 @@ fn relative_folders_are_recorded_absolute_and_support_parts_saved_apart() {
         ],
     ));
     let run_dir = first["run_dir"].as_str().unwrap().to_string();
-    let config: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(&run_dir).join("config.json")).unwrap(),
-    )
-    .unwrap();
+    let config = run_config(&run_dir);
     let expected =
         std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/aml"))
             .unwrap();

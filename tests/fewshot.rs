@@ -653,18 +653,20 @@ fn the_eight_dihedral_views_by_hand() {
 // ---------------------------------------------------------------------------------------
 // protocols
 
+/// The bundled sample target, scanned as a k-shot evaluation reads it.
+fn sample_target() -> (std::path::PathBuf, bloodshot::data::Dataset) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/cnmc");
+    let ds = bloodshot::fewshot::evaluate::scan_target(&root).unwrap();
+    (root, ds)
+}
+
 /// `--by-subject` only changes the pool protocol's draws; with the held-out protocol it
 /// would be ignored while the result was saved as "by subject", so it is refused, whether
 /// the protocol was named or `auto` chose it for a target with a labelled test set.
 #[test]
 fn by_subject_is_refused_where_the_held_out_protocol_would_ignore_it() {
     use bloodshot::fewshot::evaluate::{KShotError, KShotOptions, Protocol, needed_samples};
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/cnmc");
-    let scan_opts = bloodshot::data::ScanOptions {
-        min_class_size: 1,
-        limit_per_class: None,
-    };
-    let ds = bloodshot::data::scan(&root, &scan_opts, &mut |_, _| {}).unwrap();
+    let (root, ds) = sample_target();
     assert!(ds.has_labelled_test());
     let opts = |protocol, by_subject| KShotOptions {
         protocol,
@@ -712,12 +714,7 @@ fn by_subject_is_refused_where_the_held_out_protocol_would_ignore_it() {
 #[test]
 fn a_bank_is_checked_drawable_from_the_labels_alone() {
     use bloodshot::fewshot::evaluate::{KShotOptions, Protocol, check_bank};
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data/cnmc");
-    let scan_opts = bloodshot::data::ScanOptions {
-        min_class_size: 1,
-        limit_per_class: None,
-    };
-    let ds = bloodshot::data::scan(&root, &scan_opts, &mut |_, _| {}).unwrap();
+    let (_, ds) = sample_target();
     let in_fold_0 = |class: &str| {
         ds.samples
             .iter()

@@ -64,6 +64,11 @@ pub fn dataset_stats(
         let sp = super::split::split(&ds.labels(), ds.classes.len(), seed);
         [sp.train.len(), sp.val.len(), sp.test.len()]
     });
+    let mut warnings = ds.warnings.clone();
+    if ds.classes.is_empty() {
+        let why = super::scan::too_small(opts.min_class_size);
+        warnings.push(format!("nothing can train on this folder: {why}"));
+    }
     let stats = DatasetStats {
         root: ds.root.clone(),
         layout: ds.layout,
@@ -75,16 +80,7 @@ pub fn dataset_stats(
         parts: ds.parts(),
         duplicate_groups,
         split_sizes,
-        warnings: if ds.classes.is_empty() {
-            let mut w = ds.warnings.clone();
-            w.push(format!(
-                "nothing can train on this folder: {}",
-                super::scan::too_small(opts.min_class_size)
-            ));
-            w
-        } else {
-            ds.warnings.clone()
-        },
+        warnings,
         min_class_size: opts.min_class_size,
     };
     Ok((ds, stats))

@@ -3,7 +3,7 @@
 
 use crate::choice::UnknownChoice;
 use crate::runs::RunsError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -335,13 +335,26 @@ fn gather(emb: &Embeddings, rows: &[usize]) -> Embeddings {
     }
 }
 
+/// The target scanned as a k-shot evaluation reads it: every class kept, however small.
+pub fn scan_target(target: &Path) -> Result<Dataset, crate::data::scan::ScanError> {
+    let opts = crate::data::ScanOptions {
+        min_class_size: 1,
+        limit_per_class: None,
+    };
+    crate::data::scan(target, &opts, &mut |_, _| {})
+}
+
 /// Checks, from the scanned labels alone, that banks at `opts.k` and at each of `ks` can be
 /// drawn: at least two classes, the protocol's sets, and the sampler's own refusals (a k
 /// larger than a class, by-subject without enough subjects, no query left). It runs before
 /// anything is embedded or trained, so a bad value fails in seconds rather than after the
 /// embedding or a sweep's trainings; images that then fail to decode can still leave a
-/// class too small, which the draw itself reports.
-pub fn check_bank(ds: &Dataset, opts: &KShotOptions, ks: &[usize]) -> Result<(), KShotError> {
+/// class too small, which the draw itself reports. Returns [`needed_samples`]' sets.
+pub fn check_bank(
+    ds: &Dataset,
+    opts: &KShotOptions,
+    ks: &[usize],
+) -> Result<(Protocol, Vec<usize>, Vec<usize>), KShotError> {
     if ds.classes.len() < 2 {
         return Err(KShotError::OneClass {
             target: ds.root.clone(),
@@ -354,17 +367,47 @@ pub fn check_bank(ds: &Dataset, opts: &KShotOptions, ks: &[usize]) -> Result<(),
         .iter()
         .map(|&s| ds.samples[s].subject.clone())
         .collect();
+    let sets = SupportLabels {
+        protocol,
+        labels: &labels,
+        subjects: &subjects,
+        classes: &ds.classes,
+        n_queries: queries.len(),
+    };
     for &k in std::iter::once(&opts.k).chain(ks) {
-        let mut s = SamplerOptions::new(k, 1, opts.seed);
+        sets.draw(&KShotOptions {
+            k,
+            draws: 1,
+            ..opts.clone()
+        })?;
+    }
+    Ok((protocol, support, queries))
+}
+
+/// What a bank of draws depends on: the protocol, the support pool's labels and subjects,
+/// the class names and the number of queries (never the embeddings).
+struct SupportLabels<'a> {
+    protocol: Protocol,
+    labels: &'a [usize],
+    subjects: &'a [Option<String>],
+    classes: &'a [String],
+    n_queries: usize,
+}
+
+impl SupportLabels<'_> {
+    /// The bank for `opts` (k, draws, seed, sampling).
+    fn draw(&self, opts: &KShotOptions) -> Result<Vec<Draw>, KShotError> {
+        let mut s = SamplerOptions::new(opts.k, opts.draws, opts.seed);
         s.with_replacement = opts.with_replacement;
         s.by_subject = opts.by_subject;
-        s.class_names = ds.classes.clone();
-        match protocol {
-            Protocol::Pool => pool_draws(&labels, &subjects, ds.classes.len(), &s),
-            _ => heldout_draws(&labels, ds.classes.len(), queries.len(), &s),
-        }?;
+        s.class_names = self.classes.to_vec();
+        let n = self.classes.len();
+        match self.protocol {
+            Protocol::Pool => pool_draws(self.labels, self.subjects, n, &s),
+            _ => heldout_draws(self.labels, n, self.n_queries, &s),
+        }
+        .map_err(KShotError::from)
     }
-    Ok(())
 }
 
 /// Builds the prepared sets from embeddings of `embedded_samples` (dataset indices, in the
@@ -413,16 +456,14 @@ pub fn prepare(
 
 /// Draws the bank for `opts` (k, draws, seed) on prepared sets.
 pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, KShotError> {
-    let mut s = SamplerOptions::new(opts.k, opts.draws, opts.seed);
-    s.with_replacement = opts.with_replacement;
-    s.by_subject = opts.by_subject;
-    s.class_names = prep.classes.clone();
-    let n = prep.classes.len();
-    match prep.protocol {
-        Protocol::Pool => pool_draws(&prep.support_labels, &prep.support_subjects, n, &s),
-        _ => heldout_draws(&prep.support_labels, n, prep.query_labels.len(), &s),
+    SupportLabels {
+        protocol: prep.protocol,
+        labels: &prep.support_labels,
+        subjects: &prep.support_subjects,
+        classes: &prep.classes,
+        n_queries: prep.query_labels.len(),
     }
-    .map_err(KShotError::from)
+    .draw(opts)
 }
 
 /// One cell of the grid of test-time augmentations × classifiers × normalisations scored
@@ -885,11 +926,7 @@ pub fn prepare_checkpoint(
     let (info, model) = crate::runs::load_model(run, epoch, device)?;
     let model = model.valid();
     progress(PrepareProgress::Scanning);
-    let scan_opts = crate::data::ScanOptions {
-        min_class_size: 1,
-        limit_per_class: None,
-    };
-    let ds = crate::data::scan(target, &scan_opts, &mut |_, _| {})?;
+    let ds = scan_target(target)?;
     for s in &ds.skipped {
         progress(PrepareProgress::Warning(format!(
             "skipped {}: {}",
@@ -900,8 +937,7 @@ pub fn prepare_checkpoint(
     for w in &ds.warnings {
         progress(PrepareProgress::Warning(w.clone()));
     }
-    check_bank(&ds, opts, ks)?;
-    let (_, support, queries) = needed_samples(&ds, opts)?;
+    let (_, support, queries) = check_bank(&ds, opts, ks)?;
     let mut needed: Vec<usize> = support.iter().chain(&queries).copied().collect();
     needed.sort_unstable();
     needed.dedup();

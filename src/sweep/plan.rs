@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SweepError;
-use crate::fewshot::evaluate::{KShotError, KShotOptions};
+use crate::fewshot::evaluate::{self, KShotError, KShotOptions};
 use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
 use crate::fewshot::tta::Tta;
@@ -190,13 +190,8 @@ impl SweepSpec {
         o.validate(&self.kshot.ks)?;
         // Every job's evaluation draws from this target: check now, from its labels, that
         // the banks can be drawn, rather than after training every job.
-        let scan_opts = crate::data::ScanOptions {
-            min_class_size: 1,
-            limit_per_class: None,
-        };
-        let target = crate::data::scan(&self.kshot.target, &scan_opts, &mut |_, _| {})
-            .map_err(KShotError::from)?;
-        crate::fewshot::evaluate::check_bank(&target, o, &self.kshot.ks)?;
+        let target = evaluate::scan_target(&self.kshot.target).map_err(KShotError::from)?;
+        evaluate::check_bank(&target, o, &self.kshot.ks)?;
         Ok(())
     }
 }

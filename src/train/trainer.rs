@@ -243,18 +243,17 @@ fn train_run(
     let (ds, sp) = load_base(config)?;
     // Reported right after `Started`, so a front end sees the run before its remarks.
     let remarks = dataset_remarks(&ds);
-    // A new run's starting weights before anything is recorded: an `--init` that cannot be
-    // read fails here and leaves no run folder behind.
-    let fresh = if resume_from == 0 && run.interrupted_checkpoint().is_none() {
-        let n = ds.classes.len();
-        Some(super::init::initial_model(
-            config.objective,
-            n,
-            config.init.as_deref(),
-            &device,
-        )?)
+    // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
+    let mid_epoch = run.interrupted_checkpoint();
+    let n_classes = ds.classes.len();
+    // A new run's starting weights (`--init` or random) before anything is recorded: an
+    // `--init` that cannot be read fails here and leaves no run folder behind. A resumed
+    // run's model is loaded from its checkpoint by `restore`.
+    let model = if resume_from > 0 || mid_epoch.is_some() {
+        Classifier::new(config.objective, n_classes, &device)
     } else {
-        None
+        let init = config.init.as_deref();
+        super::init::initial_model(config.objective, n_classes, init, &device)?
     };
     // The status (with this process's pid) before `config.json`: a folder with a config is
     // one `RunDir::open` accepts, and a status-less run reads as interrupted, so the other
@@ -262,15 +261,7 @@ fn train_run(
     run.write_status(&RunStatus::running(resume_from))?;
     record_start(run, config, &ds, &sp, resume_from)?;
     let mut metrics = MetricsWriter::open(&run.metrics_path())?;
-    let (model, optim, mid_epoch) = restore(
-        run,
-        config,
-        fresh,
-        ds.classes.len(),
-        resume_from,
-        &device,
-        &mut metrics,
-    )?;
+    let (model, optim) = restore(run, model, mid_epoch.as_ref(), resume_from, &mut metrics)?;
 
     let train_items = items(&ds, &sp.train);
     let steps_per_epoch = train_items.len().div_ceil(config.batch_size);
@@ -399,25 +390,17 @@ fn record_start(
     }
 }
 
-/// The `fresh` model (a new run's, from `--init` or random) and a new optimizer, or those of
-/// the checkpoint the run resumes from, with the mid-epoch progress when that checkpoint is a
-/// mid-epoch one.
+/// `model` and a new optimizer for a new run; for a resumed one, both loaded from the
+/// checkpoint it resumes from (`mid_epoch`'s when the run stopped mid-epoch).
 fn restore(
     run: &RunDir,
-    config: &TrainConfig,
-    fresh: Option<Classifier>,
-    n_classes: usize,
+    mut model: Classifier,
+    mid_epoch: Option<&EpochProgress>,
     resume_from: usize,
-    device: &Device,
     metrics: &mut MetricsWriter,
-) -> Result<(Classifier, ModuleOptimizer, Option<EpochProgress>), TrainError> {
+) -> Result<(Classifier, ModuleOptimizer), TrainError> {
     let mut optim = super::optimizer::optimizer();
-    // A mid-epoch checkpoint (SIGTERM / SIGHUP) newer than the last complete epoch wins.
-    let mid_epoch = run.interrupted_checkpoint();
     let resuming = resume_from > 0 || mid_epoch.is_some();
-    // A new run starts from `fresh` (given exactly when not resuming); a resumed one from
-    // its own checkpoint, loaded into a new model below.
-    let mut model = fresh.unwrap_or_else(|| Classifier::new(config.objective, n_classes, device));
     if resuming {
         let dir = if mid_epoch.is_some() {
             run.interrupted_dir()
@@ -429,11 +412,11 @@ fn restore(
         metrics
             .write(&MetricRecord::Resumed {
                 after_epoch: resume_from,
-                at_step: mid_epoch.as_ref().map(|p| p.steps_done),
+                at_step: mid_epoch.map(|p| p.steps_done),
             })
             .map_err(|e| format!("cannot write {}: {e}", run.metrics_path().display()))?;
     }
-    Ok((model, optim, mid_epoch))
+    Ok((model, optim))
 }
 
 /// Base-test report on the 20 % split, with the last epoch (BloodShot keeps the last).

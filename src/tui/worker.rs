@@ -217,13 +217,13 @@ pub fn kshot_label(k: &evaluate::KShotResult) -> String {
         label.push_str(" by-subject");
     }
     if o.normalize != Normalization::None {
-        label = format!("{label} {}", o.normalize);
+        label.push_str(&format!(" {}", o.normalize));
     }
     if o.method != Method::Prototype {
-        label = format!("{label} {}", o.method);
+        label.push_str(&format!(" {}", o.method));
     }
     if o.tta != Tta::None {
-        label = format!("{label} tta-{}", o.tta);
+        label.push_str(&format!(" tta-{}", o.tta));
     }
     label
 }
