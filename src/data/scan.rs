@@ -20,7 +20,8 @@ const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// AML-Cytomorphology_LMU: `BAS/BAS_0001.tiff`.
+    /// AML-Cytomorphology_LMU: `BAS/BAS_0001.tiff` (at least half the class folders are its codes;
+    /// the images may be any format).
     Aml,
     /// Any folder of class folders of images.
     ClassFolders,
@@ -32,7 +33,7 @@ impl Layout {
     /// Human name.
     pub fn describe(self) -> &'static str {
         match self {
-            Layout::Aml => "AML-Cytomorphology_LMU (class folders of TIFF)",
+            Layout::Aml => "AML-Cytomorphology_LMU (class folders of its codes)",
             Layout::ClassFolders => "class folders of images",
             Layout::Cnmc => "C-NMC 2019 (folds of all/hem)",
         }
