@@ -103,10 +103,11 @@ pub fn lines(
             s.root.display().to_string(),
             Style::default().fg(t.muted),
         )),
+        // The count first: a narrow pane cuts the end of the line, not the number.
         Line::from(format!(
-            "{} · {} usable images",
-            s.layout.describe(),
-            s.usable_images
+            "{} usable images · {}",
+            s.usable_images,
+            s.layout.describe()
         )),
     ];
     out.extend(class_lines(t, s, width));
