@@ -376,3 +376,39 @@ fn results_on_two_targets_never_overwrite_each_other() {
     loaded.sort_by_key(|r| r.target.clone());
     assert_eq!(loaded, [a, b]);
 }
+
+/// The result computed last is the one whose file was written last, whatever the report's
+/// order (epoch, k, seed, name) puts last; a result without a summary is passed over, and a
+/// run without results has none.
+#[test]
+fn the_newest_result_is_the_one_written_last() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let run = bloodshot::runs::RunDir::create(dir.path(), "aam").unwrap();
+    assert_eq!(KShotResult::newest(&run), None);
+    let written_at = |r: &KShotResult, secs: u64| {
+        let path = r.save(&run).unwrap();
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    // k = 10 on epoch 1, then k = 2 on epoch 1: the report puts k = 10 last.
+    let mut ten = report("run-a", Objective::Aam, &[draw(5, 0, 2, 3)]).kshot[0].clone();
+    ten.sweep.clear(); // named by its k alone (a sweep's file is named by the sweep's ks)
+    let mut two = ten.clone();
+    two.options.k = 2;
+    two.summary = KShotSummary::from_draws(&[draw(5, 0, 0, 5)]);
+    written_at(&ten, 1_000);
+    written_at(&two, 2_000);
+    assert_eq!(KShotResult::newest(&run), Some(two.clone()));
+    // k = 10 evaluated again: its file is now the newest.
+    written_at(&ten, 3_000);
+    assert_eq!(KShotResult::newest(&run), Some(ten.clone()));
+    // A later result with no summary at its k (a sweep that failed) is passed over.
+    let mut empty = ten.clone();
+    empty.options.k = 5;
+    empty.summary = None;
+    written_at(&empty, 4_000);
+    assert_eq!(KShotResult::load_all(&run).len(), 3);
+    assert_eq!(KShotResult::newest(&run), Some(ten));
+}

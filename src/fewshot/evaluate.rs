@@ -777,11 +777,30 @@ impl KShotResult {
     /// Every result saved in the run's `kshot/` folder (unreadable files are skipped), in
     /// folder order.
     pub fn load_all(run: &RunDir) -> Vec<KShotResult> {
+        Self::load_timed(run).into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The result with a summary whose file was written last (a later evaluation replaces
+    /// its file, so this is the one computed most recently); ties go to the later file name.
+    pub fn newest(run: &RunDir) -> Option<KShotResult> {
+        Self::load_timed(run)
+            .into_iter()
+            .filter(|(_, r)| r.summary.is_some())
+            .max_by_key(|(t, r)| (*t, r.file_name()))
+            .map(|(_, r)| r)
+    }
+
+    /// [`load_all`](Self::load_all), each with its file's modification time (`None` where
+    /// the file system gives none).
+    fn load_timed(run: &RunDir) -> Vec<(Option<std::time::SystemTime>, KShotResult)> {
         std::fs::read_dir(run.kshot_dir())
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .filter_map(|e| crate::runs::read_json(&e.path()).ok())
+                    .filter_map(|e| {
+                        let result = crate::runs::read_json(&e.path()).ok()?;
+                        Some((e.metadata().and_then(|m| m.modified()).ok(), result))
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -43,7 +43,8 @@ pub struct RunRow {
     pub epochs: (usize, usize),
     /// Best validation accuracy.
     pub best_val: Option<f64>,
-    /// Last k-shot result: (k, protocol and normalisation when not `none`, accuracy mean, std).
+    /// The k-shot result computed last (its file written last): (k, its label from
+    /// `kshot_label`, accuracy mean, std).
     pub kshot: Option<(usize, String, f64, f64)>,
     /// The target folder that result was scored on (canonical when it exists here).
     pub kshot_target: Option<PathBuf>,

@@ -235,14 +235,13 @@ fn run_row(r: &RunDir, rep: &report::RunReport) -> RunRow {
         .iter()
         .map(|e| e.val_accuracy)
         .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-    let last = rep
-        .kshot
-        .iter()
-        .rev()
-        .find_map(|k| k.summary.as_ref().map(|s| (k, s)));
-    let kshot = last.map(|(k, s)| (k.options.k, kshot_label(k), s.accuracy.mean, s.accuracy.std));
-    let kshot_target =
-        last.map(|(k, _)| std::fs::canonicalize(&k.target).unwrap_or_else(|_| k.target.clone()));
+    // The result computed last, not the last in the report's order (epoch, k, seed, name).
+    let newest = evaluate::KShotResult::newest(r);
+    let kshot = newest.as_ref().and_then(|k| {
+        let s = k.summary.as_ref()?;
+        Some((k.options.k, kshot_label(k), s.accuracy.mean, s.accuracy.std))
+    });
+    let kshot_target = newest.map(|k| std::fs::canonicalize(&k.target).unwrap_or(k.target));
     RunRow {
         id: rep.info.id.clone(),
         objective: rep.info.config.objective,

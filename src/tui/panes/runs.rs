@@ -44,8 +44,8 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(footer(app)), foot);
 }
 
-/// The run list: mark, id, objective, epochs, best validation accuracy, k-shot accuracy,
-/// state; the selected row highlighted.
+/// The run list: mark, id, objective, epochs, best validation accuracy, the accuracy of the
+/// k-shot result computed last, state; the selected row highlighted.
 fn run_list(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     if app.runs.rows.is_empty() {
