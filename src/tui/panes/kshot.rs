@@ -8,7 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Wrap};
 
-use bloodshot::fewshot::evaluate::{Cell, SweepPoint};
+use bloodshot::fewshot::evaluate::{Cell, Protocol, SweepPoint};
 use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
@@ -81,7 +81,13 @@ pub fn field_value(app: &App, field: KShotField) -> String {
         KShotField::K => o.k.to_string(),
         KShotField::Draws => o.draws.to_string(),
         KShotField::Protocol => o.protocol.as_str().into(),
-        KShotField::BySubject => if o.by_subject { "yes" } else { "no" }.into(),
+        // By subject applies to the pool protocol only; auto picks held-out on a target with
+        // a labelled test set, and `p` then refuses it: the form says so beforehand.
+        KShotField::BySubject => match (o.by_subject, o.protocol) {
+            (false, _) => "no".into(),
+            (true, Protocol::Pool) => "yes".into(),
+            (true, _) => "yes (pool only)".into(),
+        },
         KShotField::Seed => o.seed.to_string(),
         KShotField::Normalize => o.normalize.as_str().into(),
         KShotField::Method => o.method.as_str().into(),

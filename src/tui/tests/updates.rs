@@ -779,3 +779,25 @@ fn explorer_keys() {
         [Effect::LoadExplorer(_)]
     ));
 }
+
+/// The K-shot form's "by subject" says beforehand that it applies to the pool protocol only
+/// (auto picks held-out on a target with a labelled test set, and `p` refuses it there).
+#[test]
+fn by_subject_in_the_form_names_the_pool_protocol() {
+    use crate::tui::panes::kshot::field_value;
+    use crate::tui::state::kshot::KShotField;
+    use bloodshot::fewshot::evaluate::Protocol;
+    let mut a = app();
+    let shown = |a: &App| field_value(a, KShotField::BySubject);
+    a.kshot.opts.0.by_subject = false;
+    assert_eq!(shown(&a), "no");
+    a.kshot.opts.0.by_subject = true;
+    for (protocol, expected) in [
+        (Protocol::Pool, "yes"),
+        (Protocol::Auto, "yes (pool only)"),
+        (Protocol::HeldoutTest, "yes (pool only)"),
+    ] {
+        a.kshot.opts.0.protocol = protocol;
+        assert_eq!(shown(&a), expected, "{protocol:?}");
+    }
+}
