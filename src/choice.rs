@@ -23,3 +23,40 @@ impl UnknownChoice {
         }
     }
 }
+
+/// A list option (`--seed 0,0`, `--normalize cl2n,cl2n`) that names a value twice: the
+/// message names the option, the value and what the repeat would do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--{flag} lists {value} twice: {why}")]
+pub struct Repeated {
+    /// The option, without its dashes (`seed`, `image-size`).
+    pub flag: String,
+    /// The repeated value as typed.
+    pub value: String,
+    /// What a repeat would do, in words.
+    pub why: &'static str,
+}
+
+impl Repeated {
+    /// `Err` naming the first value of `values` that an earlier one equals (`text` writes
+    /// it as typed), `Ok` when every value is different.
+    pub fn check<T: PartialEq>(
+        flag: &str,
+        values: &[T],
+        text: impl Fn(&T) -> String,
+        why: &'static str,
+    ) -> Result<(), Repeated> {
+        match values
+            .iter()
+            .enumerate()
+            .find(|&(i, v)| values[..i].contains(v))
+        {
+            Some((_, v)) => Err(Repeated {
+                flag: flag.into(),
+                value: text(v),
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -405,6 +405,73 @@ fn bad_values_and_paths_through_the_cli() {
             vec!["train".into(), "--margin".into(), "2".into()],
             "margin 2",
         ),
+        // A mistyped bank size is refused, not an out-of-memory abort (it was: 56 GB).
+        (
+            vec!["kshot".into(), "--draws".into(), "1000000000".into()],
+            "--draws 1000000000: at most 100000 draws per bank",
+        ),
+        // A value listed twice would score, or train, the same thing twice.
+        (
+            vec!["kshot".into(), "--sweep".into(), "1,2,1".into()],
+            "--sweep lists 1 twice",
+        ),
+        (
+            vec![
+                "kshot".into(),
+                "--normalize".into(),
+                "none,cl2n,cl2n".into(),
+            ],
+            "--normalize lists cl2n twice",
+        ),
+        (
+            vec!["kshot".into(), "--tta".into(), "none,none".into()],
+            "--tta lists none twice",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                "--seed".into(),
+                "0,1,0".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "--seed lists 0 twice: each value is one point of the grid, so the same configuration would be trained twice and counted as two seeds",
+        ),
+        // A target with no image: no advice to lower a minimum of one image.
+        (
+            vec![
+                "sweep".into(),
+                "--target".into(),
+                h.display().to_string(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "no class folder holds a readable image",
+        ),
+        (
+            vec!["sweep".into(), "--image-size".into(), "64,64".into()],
+            "--image-size lists 64 twice",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                "--objective".into(),
+                "aam,softmax,aam".into(),
+            ],
+            "--objective lists aam twice",
+        ),
+        (
+            vec!["sweep".into(), "--k".into(), "5,5".into()],
+            "--k lists 5 twice: each k is one bank",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                "--method".into(),
+                "logistic,logistic".into(),
+            ],
+            "--method lists logistic twice",
+        ),
         // Unreadable starting weights fail before the run is recorded (checked below).
         (
             vec![

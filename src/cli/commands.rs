@@ -394,6 +394,7 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         ..KShotOptions::default()
     });
     opts.validate(&a.sweep)?;
+    evaluate::check_variants(&a.normalize, &a.classifier.method, &a.classifier.tta)?;
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;
     let target = a.target.clone().unwrap_or_else(paths::default_target);

@@ -201,7 +201,7 @@ pub struct KshotArgs {
     /// Accuracy-vs-k sweep, e.g. 1,2,3,5,10.
     #[arg(long, value_delimiter = ',')]
     pub sweep: Vec<usize>,
-    /// Number of seeded draws.
+    /// Number of seeded draws (at most 100000).
     #[arg(long, default_value_t = kshot_defaults().draws)]
     pub draws: usize,
     /// Seed of the bank of draws.
@@ -462,7 +462,7 @@ pub struct SweepArgs {
     /// Support images per class: one bank (and one result per run) each.
     #[arg(long = "k", value_delimiter = ',', default_values_t = [kshot_defaults().k])]
     pub ks: Vec<usize>,
-    /// Draws in the shared bank.
+    /// Draws in the shared bank (at most 100000).
     #[arg(long, default_value_t = kshot_defaults().draws)]
     pub draws: usize,
     /// Seed of the shared bank.

@@ -275,7 +275,12 @@ pub fn scan(
 }
 
 /// "no class has at least N readable images; …": why a folder with classes is unusable.
+/// At a minimum of one image (a k-shot target's scan) no lower minimum would help, so the
+/// sentence says what the folder lacks instead.
 pub fn too_small(min_class_size: usize) -> String {
+    if min_class_size <= 1 {
+        return "no class folder holds a readable image (a dataset is a folder of class folders of images, or C-NMC 2019's C-NMC_training_data/fold_*/{all,hem})".into();
+    }
     format!(
         "no class has at least {min_class_size} readable images; lower --min-class-size to use smaller classes"
     )

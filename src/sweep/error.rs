@@ -17,6 +17,9 @@ pub enum SweepError {
     /// The k-shot options of the spec.
     #[error(transparent)]
     KShot(#[from] crate::fewshot::evaluate::KShotError),
+    /// A grid axis naming a value twice.
+    #[error(transparent)]
+    Repeated(#[from] crate::choice::Repeated),
     /// A value of the sweep's spec a user gave (the sentence names it).
     #[error("{0}")]
     Invalid(String),

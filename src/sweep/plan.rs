@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::SweepError;
+use crate::choice::Repeated;
 use crate::fewshot::evaluate::{self, KShotError, KShotOptions};
 use crate::fewshot::method::Method;
 use crate::fewshot::score::Normalization;
@@ -155,6 +156,15 @@ impl SweepSpec {
                 "the grid has {n} configurations; at most {MAX_JOBS} per sweep"
             )));
         }
+        for s in Setting::ALL {
+            let why = if s == Setting::Seed {
+                "each value is one point of the grid, so the same configuration would be trained twice and counted as two seeds"
+            } else {
+                "each value is one point of the grid, so the same configuration would be trained twice"
+            };
+            let flag = s.field().replace('_', "-");
+            Repeated::check(&flag, &self.grid.axis(s), SettingValue::text, why)?;
+        }
         for c in self.grid.configs(&self.base) {
             c.validate()?;
         }
@@ -187,7 +197,18 @@ impl SweepSpec {
             return Err(SweepError::Invalid("--tta needs at least one value".into()));
         }
         let o = &self.kshot.options;
+        Repeated::check(
+            "k",
+            &self.kshot.ks,
+            usize::to_string,
+            "each k is one bank every run is evaluated on",
+        )?;
         o.validate(&self.kshot.ks)?;
+        evaluate::check_variants(
+            &self.kshot.normalizations,
+            &self.kshot.methods,
+            &self.kshot.ttas,
+        )?;
         // Every job's evaluation draws from this target: check now, from its labels, that
         // the banks can be drawn, rather than after training every job.
         let target = evaluate::scan_target(&self.kshot.target).map_err(KShotError::from)?;
