@@ -391,6 +391,17 @@ fn bad_values_and_paths_through_the_cli() {
             ],
             "no images in part `fold_7` to draw support from (parts: fold_0, fold_1)",
         ),
+        // Support from the test set would also be queried: refused before anything trains.
+        (
+            vec![
+                "sweep".into(),
+                "--support-part".into(),
+                "test".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "--support-part test: the heldout-test protocol's queries are the test set, so support drawn from it would be scored as queries too; name a training part (fold_0, fold_1)",
+        ),
         // Refused before anything trains: `auto` picks heldout-test for the sample target.
         (
             vec![

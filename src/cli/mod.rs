@@ -340,7 +340,7 @@ pub struct SamplingArgs {
     /// Draw support with replacement (the original BloodShot sampler).
     #[arg(long)]
     pub with_replacement: bool,
-    /// Part to draw support from in the held-out protocol.
+    /// Training part to draw support from in the held-out protocol (not `test`: its images are the queries).
     #[arg(long, default_value_t = kshot_defaults().support_part)]
     pub support_part: String,
 }

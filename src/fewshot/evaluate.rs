@@ -253,6 +253,15 @@ pub enum KShotError {
         /// The parts there are, in words.
         parts: String,
     },
+    /// Support drawn from the held-out protocol's queries (`--support-part test`): every
+    /// support image would also be a query, scored against a prototype made of itself.
+    #[error(
+        "--support-part test: the heldout-test protocol's queries are the test set, so support drawn from it would be scored as queries too; name a training part ({parts})"
+    )]
+    SupportFromQueries {
+        /// The training parts there are, in words.
+        parts: String,
+    },
     /// `--by-subject` with the held-out protocol, whose queries are the labelled test set
     /// (no subject ids) and whose support comes from one training part: it would be ignored,
     /// yet the result would be saved as "by subject".
@@ -319,13 +328,21 @@ pub fn needed_samples(
                     },
                 });
             }
+            let training_parts = || {
+                let parts: Vec<String> = ds.parts().into_keys().filter(|p| p != "test").collect();
+                parts.join(", ")
+            };
+            if opts.support_part == "test" {
+                return Err(KShotError::SupportFromQueries {
+                    parts: training_parts(),
+                });
+            }
             let support = ds.part_indices(&opts.support_part);
             if support.is_empty() {
-                let parts: Vec<String> = ds.parts().into_keys().filter(|p| p != "test").collect();
                 return Err(KShotError::EmptyPart {
                     root: ds.root.clone(),
                     part: opts.support_part.clone(),
-                    parts: parts.join(", "),
+                    parts: training_parts(),
                 });
             }
             Ok((protocol, support, ds.part_indices("test")))
