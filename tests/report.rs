@@ -412,3 +412,53 @@ fn the_newest_result_is_the_one_written_last() {
     assert_eq!(KShotResult::load_all(&run).len(), 3);
     assert_eq!(KShotResult::newest(&run), Some(ten));
 }
+
+/// draws.csv names the part a held-out result drew its support from, so results from two
+/// parts (two files since `--support-part` is in the name) are not merged in a notebook;
+/// the pool protocol, which has no parts, leaves it empty.
+#[test]
+fn draws_csv_tells_support_parts_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let run = bloodshot::runs::RunDir::create(&runs, "aam").unwrap();
+    let rep = report(&run.id(), Objective::Aam, &[draw(5, 0, 2, 3)]);
+    run.write_info(&rep.info).unwrap();
+    let mut fold0 = rep.kshot[0].clone();
+    fold0.sweep.clear();
+    let mut fold1 = fold0.clone();
+    fold1.options.support_part = "fold_1".into();
+    fold1.summary = KShotSummary::from_draws(&[draw(4, 1, 0, 5)]);
+    let mut pool = fold0.clone();
+    pool.protocol = Protocol::Pool;
+    pool.options.protocol = Protocol::Pool;
+    pool.summary = KShotSummary::from_draws(&[draw(3, 2, 1, 4)]);
+    for r in [&fold0, &fold1, &pool] {
+        r.save(&run).unwrap();
+    }
+    let out = dir.path().join("csv");
+    bloodshot::report::csv::write_csv(&runs, &out).unwrap();
+    let text = std::fs::read_to_string(out.join("draws.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut rows: Vec<(String, String, String)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[col("protocol")].to_string(),
+                f[col("support_part")].to_string(),
+                f[col("accuracy")].to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    // Accuracies by hand: 8/10, 9/10 and 7/10.
+    assert_eq!(
+        rows,
+        [
+            ("heldout-test".into(), "fold_0".into(), "0.8".into()),
+            ("heldout-test".into(), "fold_1".into(), "0.9".into()),
+            ("pool".into(), String::new(), "0.7".into()),
+        ]
+    );
+}

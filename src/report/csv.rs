@@ -214,6 +214,7 @@ fn draws_table(reports: &[RunReport]) -> Table {
         "epoch",
         "target",
         "protocol",
+        "support_part",
         "k",
         "bank_draws",
         "bank_seed",
@@ -248,6 +249,7 @@ fn draws_table(reports: &[RunReport]) -> Table {
                         k.epoch.to_string(),
                         k.target.display().to_string(),
                         k.protocol.as_str().into(),
+                        support_part(k),
                         kk.to_string(),
                         o.draws.to_string(),
                         o.seed.to_string(),
@@ -272,6 +274,15 @@ fn draws_table(reports: &[RunReport]) -> Table {
         }
     }
     t
+}
+
+/// The part a held-out result drew its support from (`fold_0` unless `--support-part` named
+/// another); empty for the pool protocol, which has no parts.
+fn support_part(k: &crate::fewshot::evaluate::KShotResult) -> String {
+    match k.protocol {
+        crate::fewshot::evaluate::Protocol::HeldoutTest => k.options.support_part.clone(),
+        _ => String::new(),
+    }
 }
 
 /// The system history of every run: one row per sample of its `system.jsonl`.
