@@ -402,6 +402,19 @@ fn bad_values_and_paths_through_the_cli() {
             ],
             "--support-part test: the heldout-test protocol's queries are the test set, so support drawn from it would be scored as queries too; name a training part (fold_0, fold_1)",
         ),
+        // The pool protocol has no support part: refused, not ignored.
+        (
+            vec![
+                "sweep".into(),
+                "--protocol".into(),
+                "pool".into(),
+                "--support-part".into(),
+                "fold_1".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            "--support-part fold_1 applies to the heldout-test protocol only: --protocol pool was asked for",
+        ),
         // Refused before anything trains: `auto` picks heldout-test for the sample target.
         (
             vec![

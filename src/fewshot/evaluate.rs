@@ -253,6 +253,17 @@ pub enum KShotError {
         /// The parts there are, in words.
         parts: String,
     },
+    /// `--support-part` with the pool protocol, which draws support and queries from every
+    /// training part: it would be ignored.
+    #[error(
+        "--support-part {part} applies to the heldout-test protocol only: {reason}, which draws support and queries from every training part; leave --support-part out"
+    )]
+    SupportPartPool {
+        /// The part asked for.
+        part: String,
+        /// Why the pool protocol is the one used, in words.
+        reason: String,
+    },
     /// Support drawn from the held-out protocol's queries (`--support-part test`): every
     /// support image would also be a query, scored against a prototype made of itself.
     #[error(
@@ -348,6 +359,19 @@ pub fn needed_samples(
             Ok((protocol, support, ds.part_indices("test")))
         }
         _ => {
+            if opts.support_part != DEFAULT_SUPPORT_PART {
+                return Err(KShotError::SupportPartPool {
+                    part: opts.support_part.clone(),
+                    reason: if opts.protocol == Protocol::Auto {
+                        format!(
+                            "protocol auto chose pool for {} (it has no labelled test set)",
+                            ds.root.display()
+                        )
+                    } else {
+                        "--protocol pool was asked for".into()
+                    },
+                });
+            }
             let pool: Vec<usize> = (0..ds.samples.len())
                 .filter(|&i| ds.samples[i].part != "test")
                 .collect();
