@@ -23,7 +23,7 @@ fn state_word(r: &RunRow) -> String {
 /// Draws the tab.
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let (title, lines) = comparison(app);
+    let (title, lines) = comparison(app, usize::from(area.width.saturating_sub(2)));
     // Each pane sized by its content (rows + header + borders; lines + borders); when both
     // do not fit, the run list keeps at least half.
     let avail = area.height.saturating_sub(2);
@@ -164,8 +164,9 @@ fn export_line(app: &App) -> Line<'static> {
     }
 }
 
-/// The lower pane: Table 1, the marked runs side by side, or how to fill it.
-fn comparison(app: &App) -> (&'static str, Vec<Line<'static>>) {
+/// The lower pane, `width` columns inside its border: Table 1, the marked runs side by side,
+/// or how to fill it.
+fn comparison(app: &App, width: usize) -> (&'static str, Vec<Line<'static>>) {
     let t = &app.theme;
     // Side-by-side comparison of the marked runs (the seed's Table 1 shape).
     let marked: Vec<&RunRow> = app
@@ -178,7 +179,7 @@ fn comparison(app: &App) -> (&'static str, Vec<Line<'static>>) {
     let mut title = "Compare";
     if marked.len() < 2 && !app.runs.table1.groups.is_empty() {
         title = "Table 1 · objectives over training seeds (Δ: paired bootstrap 95 % CI)";
-        lines = table1_lines(t, &app.runs.table1);
+        lines = table1_lines(t, &app.runs.table1, width);
     } else if marked.len() < 2 {
         lines.push(Line::from(Span::styled(
             "Mark two or more runs (Space) to compare objectives side by side; runs with k-shot results fill Table 1 here.",
@@ -247,24 +248,46 @@ pub fn group_headings(table: &Table1) -> (Vec<String>, Vec<Vec<String>>) {
     (shared, own)
 }
 
-/// Table 1 as lines: what all groups share, then per group what sets it apart, objective,
-/// seeds, accuracy, macro-F1 and the paired difference to the baseline (the same numbers as
-/// the markdown export).
-fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1) -> Vec<Line<'static>> {
+/// `parts` joined by " · " after `prefix`, broken between parts into lines of at most
+/// `width` characters, each continuation starting with "· " (a part longer than a line
+/// stands alone on its line, cut by the pane).
+pub fn wrap_parts(prefix: &str, parts: &[String], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = prefix.to_string();
+    for (i, part) in parts.iter().enumerate() {
+        let piece = if i == 0 {
+            part.clone()
+        } else {
+            format!(" · {part}")
+        };
+        if i > 0 && current.chars().count() + piece.chars().count() > width {
+            lines.push(std::mem::replace(&mut current, format!("· {part}")));
+        } else {
+            current.push_str(&piece);
+        }
+    }
+    lines.push(current);
+    lines
+}
+
+/// Table 1 as lines, `width` columns wide: what all groups share, then per group what sets
+/// it apart (both wrapped between their parts, so nothing is cut), objective, seeds,
+/// accuracy, macro-F1 and the paired difference to the baseline (the same numbers as the
+/// markdown export).
+fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1, width: usize) -> Vec<Line<'static>> {
     let (shared, own) = group_headings(table);
     let mut lines = vec![];
+    let styled = |text: String, colour| Line::from(Span::styled(text, Style::default().fg(colour)));
     if !shared.is_empty() {
-        lines.push(Line::from(Span::styled(
-            format!("all groups: {}", shared.join(" · ")),
-            Style::default().fg(t.muted),
-        )));
+        for l in wrap_parts("all groups: ", &shared, width) {
+            lines.push(styled(l, t.muted));
+        }
     }
     for (g, own) in table.groups.iter().zip(own) {
         if !own.is_empty() {
-            lines.push(Line::from(Span::styled(
-                own.join(" · "),
-                Style::default().fg(t.accent),
-            )));
+            for l in wrap_parts("", &own, width) {
+                lines.push(styled(l, t.accent));
+            }
         }
         lines.push(Line::from(Span::styled(
             format!(

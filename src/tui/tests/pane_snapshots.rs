@@ -553,6 +553,35 @@ fn table1_says_once_what_its_groups_share_and_heads_each_with_what_sets_it_apart
     insta::assert_snapshot!(render(&a, 100, 30));
 }
 
+/// Table 1's headings break between their parts instead of being cut at the pane's edge.
+#[test]
+fn table1_headings_wrap_between_their_parts() {
+    use crate::tui::panes::runs::wrap_parts;
+    let parts: Vec<String> = ["224 px", "6 epochs", "batch 32", "target /data/cnmc"]
+        .map(String::from)
+        .to_vec();
+    // "all groups: 224 px · 6 epochs" is 29 characters (" · batch 32" would make it 40),
+    // "· batch 32 · target /data/cnmc" 30.
+    assert_eq!(
+        wrap_parts("all groups: ", &parts, 29),
+        [
+            "all groups: 224 px · 6 epochs",
+            "· batch 32",
+            "· target /data/cnmc",
+        ]
+    );
+    assert_eq!(
+        wrap_parts("all groups: ", &parts, 200),
+        ["all groups: 224 px · 6 epochs · batch 32 · target /data/cnmc"]
+    );
+    // A part longer than the line stands alone; nothing is lost on a zero width.
+    assert_eq!(wrap_parts("", &parts[..2], 0), ["224 px", "· 6 epochs"]);
+    // At 80 columns the shared line of three groups (120 characters) takes two lines, and
+    // its last part, the target, is on screen.
+    let screen = render(&table1_groups(), 80, 30);
+    assert!(screen.contains("· target /data/cnmc"), "{screen}");
+}
+
 #[test]
 fn the_runs_tab_names_what_a_kshot_result_changed_from_the_seed() {
     use bloodshot::fewshot::evaluate::KShotResult;
