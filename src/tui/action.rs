@@ -155,6 +155,10 @@ pub enum Action {
     ReverseSort,
     /// Explorer: open the filter prompt.
     Filter,
+    /// Runs tab: Table 1 from its next group (PgDn).
+    NextGroup,
+    /// Runs tab: Table 1 from its previous group (PgUp).
+    PrevGroup,
     /// Quit dialog: stop after epoch.
     StopAfterEpoch,
     /// Quit dialog: stop now.
@@ -166,7 +170,7 @@ pub enum Action {
 impl Action {
     /// Every action (for the help-coverage test).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 53] = [
         Action::Quit,
         Action::ToggleHelp,
         Action::NextTab,
@@ -215,6 +219,8 @@ impl Action {
         Action::Explore,
         Action::ReverseSort,
         Action::Filter,
+        Action::NextGroup,
+        Action::PrevGroup,
         Action::StopAfterEpoch,
         Action::StopNow,
         Action::Cancel,

@@ -229,6 +229,9 @@ impl App {
             Action::Cancel => self.kshot.zoom = false,
             Action::Sweep => return self.kshot.start_sweep(),
             Action::Mark => self.runs.toggle_mark(),
+            Action::NextGroup | Action::PrevGroup => {
+                self.runs.step_group(action == Action::NextGroup)
+            }
             Action::Export => return self.export(),
             Action::Resume => return self.resume_selected(),
             Action::Import => self.runs.prompt = Some(String::new()),
@@ -636,7 +639,7 @@ impl App {
             E::Watched(ev) => return self.train.on_watched_event(ev),
             E::Runs(rows, table1) => {
                 self.runs_loaded(rows);
-                self.runs.table1 = *table1;
+                self.runs.set_table1(*table1);
             }
             E::Sweeps(rows) => self.sweeps.replace_rows(rows),
             E::Devices(usable) => self.set_devices(usable),

@@ -359,6 +359,20 @@ pub const BINDINGS: &[Binding] = &[
         "follow the selected run live (Train tab)",
     ),
     b(
+        "PgDn",
+        &[PageDown],
+        Scope::Tab(Tab::Runs),
+        Action::NextGroup,
+        "Table 1 from its next group (when they do not all fit)",
+    ),
+    b(
+        "PgUp",
+        &[PageUp],
+        Scope::Tab(Tab::Runs),
+        Action::PrevGroup,
+        "Table 1 from its previous group",
+    ),
+    b(
         "F5",
         &[F(5)],
         Scope::Tab(Tab::Runs),

@@ -23,7 +23,7 @@ fn state_word(r: &RunRow) -> String {
 /// Draws the tab.
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
-    let (title, lines) = comparison(app, usize::from(area.width.saturating_sub(2)));
+    let (mut title, lines, group_ends) = comparison(app, usize::from(area.width.saturating_sub(2)));
     // Each pane sized by its content (rows + header + borders; lines + borders); when both
     // do not fit, the run list keeps at least half.
     let avail = area.height.saturating_sub(2);
@@ -40,7 +40,23 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     .areas(area);
     run_list(f, app, list);
 
-    f.render_widget(Paragraph::new(lines).block(block(t, title)), cmp);
+    // Table 1's groups that do not all fit: the title says which are shown (PgUp / PgDn).
+    if !group_ends.is_empty() {
+        let inner = usize::from(cmp.height.saturating_sub(2));
+        let shown = group_ends.iter().filter(|&&end| end <= inner).count();
+        let first = app.runs.first_group.min(app.runs.table1.groups.len() - 1);
+        let total = app.runs.table1.groups.len();
+        if first > 0 || first + shown < total {
+            // Right after "Table 1", so a narrow pane cuts the description, not the range.
+            let range = format!(
+                "Table 1 · groups {}–{} of {total} (PgUp PgDn) · ",
+                first + 1,
+                (first + shown).max(first + 1)
+            );
+            title = title.replacen("Table 1 · ", &range, 1);
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(block(t, &title)), cmp);
     f.render_widget(Paragraph::new(footer(app)), foot);
 }
 
@@ -164,9 +180,10 @@ fn export_line(app: &App) -> Line<'static> {
     }
 }
 
-/// The lower pane, `width` columns inside its border: Table 1, the marked runs side by side,
-/// or how to fill it.
-fn comparison(app: &App, width: usize) -> (&'static str, Vec<Line<'static>>) {
+/// The lower pane, `width` columns inside its border: Table 1 (from the group PgDn / PgUp
+/// chose), the marked runs side by side, or how to fill it. With Table 1, also the number of
+/// lines up to the end of each group shown.
+fn comparison(app: &App, width: usize) -> (String, Vec<Line<'static>>, Vec<usize>) {
     let t = &app.theme;
     // Side-by-side comparison of the marked runs (the seed's Table 1 shape).
     let marked: Vec<&RunRow> = app
@@ -179,7 +196,8 @@ fn comparison(app: &App, width: usize) -> (&'static str, Vec<Line<'static>>) {
     let mut title = "Compare";
     if marked.len() < 2 && !app.runs.table1.groups.is_empty() {
         title = "Table 1 · objectives over training seeds (Δ: paired bootstrap 95 % CI)";
-        lines = table1_lines(t, &app.runs.table1, width);
+        let (lines, ends) = table1_lines(t, &app.runs.table1, width, app.runs.first_group);
+        return (title.into(), lines, ends);
     } else if marked.len() < 2 {
         lines.push(Line::from(Span::styled(
             "Mark two or more runs (Space) to compare objectives side by side; runs with k-shot results fill Table 1 here.",
@@ -209,7 +227,7 @@ fn comparison(app: &App, width: usize) -> (&'static str, Vec<Line<'static>>) {
             )));
         }
     }
-    (title, lines)
+    (title.into(), lines, vec![])
 }
 
 /// What each group's heading says, split in parts: the normalisation, the training
@@ -270,12 +288,18 @@ pub fn wrap_parts(prefix: &str, parts: &[String], width: usize) -> Vec<String> {
     lines
 }
 
-/// Table 1 as lines, `width` columns wide: what all groups share, then per group what sets
-/// it apart (both wrapped between their parts, so nothing is cut), objective, seeds,
-/// accuracy, macro-F1 and the paired difference to the baseline (the same numbers as the
-/// markdown export).
-fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1, width: usize) -> Vec<Line<'static>> {
+/// Table 1 as lines, `width` columns wide: what all groups share, then from group `first`
+/// on, per group what sets it apart (both wrapped between their parts, so nothing is cut),
+/// objective, seeds, accuracy, macro-F1 and the paired difference to the baseline (the same
+/// numbers as the markdown export); and the number of lines up to the end of each group.
+fn table1_lines(
+    t: &crate::tui::theme::Theme,
+    table: &Table1,
+    width: usize,
+    first: usize,
+) -> (Vec<Line<'static>>, Vec<usize>) {
     let (shared, own) = group_headings(table);
+    let mut ends = vec![];
     let mut lines = vec![];
     let styled = |text: String, colour| Line::from(Span::styled(text, Style::default().fg(colour)));
     if !shared.is_empty() {
@@ -283,7 +307,8 @@ fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1, width: usize) -> V
             lines.push(styled(l, t.muted));
         }
     }
-    for (g, own) in table.groups.iter().zip(own) {
+    let first = first.min(table.groups.len().saturating_sub(1));
+    for (g, own) in table.groups.iter().zip(own).skip(first) {
         if !own.is_empty() {
             for l in wrap_parts("", &own, width) {
                 lines.push(styled(l, t.accent));
@@ -311,6 +336,7 @@ fn table1_lines(t: &crate::tui::theme::Theme, table: &Table1, width: usize) -> V
                 ),
             ]));
         }
+        ends.push(lines.len());
     }
-    lines
+    (lines, ends)
 }

@@ -23,9 +23,29 @@ pub struct RunsState {
     pub last_interop: Option<Result<String, String>>,
     /// Table 1 over every run of the folder (objectives over training seeds).
     pub table1: bloodshot::report::table1::Table1,
+    /// The group of Table 1 shown first (PgDn / PgUp), when they do not all fit.
+    pub first_group: usize,
 }
 
 impl RunsState {
+    /// A reloaded Table 1; the first group shown stays, within the new table.
+    pub fn set_table1(&mut self, table1: bloodshot::report::table1::Table1) {
+        self.table1 = table1;
+        self.first_group = self
+            .first_group
+            .min(self.table1.groups.len().saturating_sub(1));
+    }
+
+    /// PgDn / PgUp: Table 1 from the next or previous group (the last group at most).
+    pub fn step_group(&mut self, next: bool) {
+        let last = self.table1.groups.len().saturating_sub(1);
+        self.first_group = if next {
+            (self.first_group + 1).min(last)
+        } else {
+            self.first_group.saturating_sub(1)
+        };
+    }
+
     /// An import or weights export ended: kept for the footer; the status line's sentence.
     pub fn interop_done(&mut self, r: Result<String, String>) -> String {
         let status = match &r {

@@ -582,6 +582,43 @@ fn table1_headings_wrap_between_their_parts() {
     assert!(screen.contains("· target /data/cnmc"), "{screen}");
 }
 
+/// When Table 1's groups do not all fit, the title says which are shown, and PgDn / PgUp
+/// show it from the next or previous group (the shared line stays on top).
+#[test]
+fn table1_pages_through_groups_that_do_not_fit() {
+    let mut a = table1_groups();
+    let all = render(&a, 100, 40);
+    assert!(
+        !all.contains("groups 1–"),
+        "all three fit at 40 lines:\n{all}"
+    );
+    let screen = render(&a, 100, 20);
+    assert!(screen.contains("groups 1–2 of 3 (PgUp PgDn)"), "{screen}");
+    assert!(screen.contains("normalisation none · protocol heldout-test"));
+    a.on_action(Action::NextGroup);
+    let screen = render(&a, 100, 20);
+    assert!(screen.contains("groups 2–3 of 3 (PgUp PgDn)"), "{screen}");
+    assert!(!screen.contains("normalisation none · protocol heldout-test"));
+    assert!(screen.contains("normalisation none · protocol pool · by subject"));
+    assert!(screen.contains("all groups: 224 px"), "{screen}");
+    // No further than the last group; back up to the first.
+    for _ in 0..5 {
+        a.on_action(Action::NextGroup);
+    }
+    assert_eq!(a.runs.first_group, 2);
+    assert!(render(&a, 100, 20).contains("groups 3–3 of 3"));
+    for _ in 0..5 {
+        a.on_action(Action::PrevGroup);
+    }
+    assert_eq!(a.runs.first_group, 0);
+    // A reloaded table with fewer groups keeps the view inside it.
+    a.runs.first_group = 2;
+    let mut fewer = a.runs.table1.clone();
+    fewer.groups.truncate(1);
+    a.runs.set_table1(fewer);
+    assert_eq!(a.runs.first_group, 0);
+}
+
 #[test]
 fn the_runs_tab_names_what_a_kshot_result_changed_from_the_seed() {
     use bloodshot::fewshot::evaluate::KShotResult;
