@@ -238,9 +238,10 @@ fn normalisation_and_collapse_are_carried_into_the_report() {
     });
     a.kshot.push(cl2n);
     let md = render(&a, &[]);
+    // The first carries a sweep over k = 1 and 10, with its details at k = 10.
     assert!(
         md.contains(
-            "### k = 10, 2 draws, seed 0, protocol heldout-test, normalisation none (epoch 1)"
+            "### k = 10 (sweep 1, 10), 2 draws, seed 0, protocol heldout-test, normalisation none (epoch 1)"
         ),
         "{md}"
     );
@@ -461,4 +462,23 @@ fn draws_csv_tells_support_parts_apart() {
             ("pool".into(), String::new(), "0.7".into()),
         ]
     );
+}
+
+/// A result's heading names the ks it holds: a sweep whose `--k` was outside it (so it has
+/// no numbers at that k) is headed by the sweep, not by that k.
+#[test]
+fn a_sweep_is_headed_by_its_ks() {
+    use bloodshot::report::markdown::ks_label;
+    let mut r = report("run-a", Objective::Aam, &[draw(5, 0, 2, 3)]).kshot[0].clone();
+    assert_eq!(ks_label(&r), "k = 10 (sweep 1, 10)");
+    r.options.k = 7;
+    r.summary = None;
+    assert_eq!(ks_label(&r), "k sweep 1, 10");
+    let mut a = report("run-a", Objective::Aam, &[draw(5, 0, 2, 3)]);
+    a.kshot[0] = r.clone();
+    let md = render(&a, &[]);
+    assert!(md.contains("### k sweep 1, 10, 1 draws, seed 0"), "{md}");
+    assert!(!md.contains("k = 7"), "{md}");
+    r.sweep.clear();
+    assert_eq!(ks_label(&r), "k = 7");
 }

@@ -140,13 +140,27 @@ fn protocol_label(r: &KShotResult) -> String {
     format!("{}{part}{by}", r.protocol.as_str())
 }
 
+/// The ks a result holds: "k = 10"; with an accuracy-vs-k sweep, "k = 10 (sweep 1, 5, 10)"
+/// when its details are at k = 10, else "k sweep 1, 2" (`kshot --sweep` ignores a `--k`
+/// outside the sweep, so that k has no numbers and must not head them).
+pub fn ks_label(r: &KShotResult) -> String {
+    if r.sweep.is_empty() {
+        return format!("k = {}", r.options.k);
+    }
+    let ks: Vec<String> = r.sweep.iter().map(|p| p.k.to_string()).collect();
+    match r.summary {
+        Some(_) => format!("k = {} (sweep {})", r.options.k, ks.join(", ")),
+        None => format!("k sweep {}", ks.join(", ")),
+    }
+}
+
 /// A result's heading and the sentences that say how it was scored: normalisation (and
 /// whether it is transductive), classifier, collapse warning, target and sampling.
 fn kshot_heading(out: &mut String, r: &KShotResult) {
     let _ = writeln!(
         out,
-        "### k = {}, {} draws, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
-        r.options.k,
+        "### {}, {} draws, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
+        ks_label(r),
         r.options.draws,
         r.options.seed,
         protocol_label(r),
