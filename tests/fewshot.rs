@@ -137,6 +137,28 @@ fn summary_of_three_values() {
     assert_close(s.ci95_high, 0.6 + half, "ci high");
 }
 
+/// Proportions' intervals end at 0 and 1: two draws of 0.8 and 0.6 have mean 0.7, sample
+/// std 0.1414 and half-width t(1) · 0.1414 / √2 = 12.7062 · 0.1 = 1.2706, so the t-interval
+/// is −0.5706…1.9706; cut, 0…1. A narrow one is left alone.
+#[test]
+fn proportion_intervals_stay_within_zero_and_one() {
+    let wide = Summary::of(&[0.8, 0.6]);
+    assert_close(wide.ci95_low, 0.7 - 1.270_620_473_617_5, "t low");
+    assert_close(wide.ci95_high, 0.7 + 1.270_620_473_617_5, "t high");
+    let cut = Summary::of_proportions(&[0.8, 0.6]);
+    assert_eq!((cut.ci95_low, cut.ci95_high), (0.0, 1.0));
+    assert_eq!((cut.n, cut.mean, cut.std), (wide.n, wide.mean, wide.std));
+    let narrow = Summary::of_proportions(&[0.5, 0.6, 0.7]);
+    assert_eq!(narrow, Summary::of(&[0.5, 0.6, 0.7]));
+    // What a bank's summary holds: its accuracy interval is cut too.
+    // Accuracies 8/10 and 6/10 (two classes of five queries).
+    let eight = DrawMetrics::from_confusion(matrix(&[&[5, 0], &[2, 3]]));
+    let six = DrawMetrics::from_confusion(matrix(&[&[3, 2], &[2, 3]]));
+    let k = KShotSummary::from_draws(&[eight, six]).unwrap();
+    assert_eq!(k.draw_accuracies, [0.8, 0.6]);
+    assert_eq!((k.accuracy.ci95_low, k.accuracy.ci95_high), (0.0, 1.0));
+}
+
 #[test]
 fn summary_edge_cases_and_t_table() {
     let one = Summary::of(&[0.8]);

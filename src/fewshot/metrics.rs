@@ -251,6 +251,21 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// [`Summary::of`] values that are proportions (accuracy, precision, recall, F1): their
+    /// mean lies in [0, 1], so the interval is cut there. Over few draws the t-interval
+    /// reaches past it (two draws of 0.8 and 0.6: −0.57…1.97), which says nothing more and
+    /// reads as an accuracy below zero; the cut interval covers the mean at least as often.
+    pub fn of_proportions(values: &[f64]) -> Self {
+        let s = Self::of(values);
+        Self {
+            ci95_low: s.ci95_low.clamp(0.0, 1.0),
+            ci95_high: s.ci95_high.clamp(0.0, 1.0),
+            ..s
+        }
+    }
+}
+
 /// Precision, recall and F1 of one class summarised over the draws of a bank.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassSummary {
@@ -300,7 +315,7 @@ impl KShotSummary {
         let first = draws.first()?;
         let n_classes = first.confusion.n_classes;
         let summarise = |metric: &dyn Fn(&DrawMetrics) -> f64| {
-            Summary::of(&draws.iter().map(metric).collect::<Vec<f64>>())
+            Summary::of_proportions(&draws.iter().map(metric).collect::<Vec<f64>>())
         };
         let mut confusion = ConfusionMatrix::new(n_classes);
         for draw in draws {
