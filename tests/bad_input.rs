@@ -434,6 +434,15 @@ fn bad_values_and_paths_through_the_cli() {
             vec!["kshot".into(), "--draws".into(), "1000000000".into()],
             "--draws 1000000000: at most 100000 draws per bank",
         ),
+        // A report path in a missing folder is refused before the embedding.
+        (
+            vec![
+                "kshot".into(),
+                "--out".into(),
+                "/does/not/exist/report.md".into(),
+            ],
+            "--out /does/not/exist/report.md: the folder /does/not/exist does not exist",
+        ),
         // A value listed twice would score, or train, the same thing twice.
         (
             vec!["kshot".into(), "--sweep".into(), "1,2,1".into()],

@@ -381,6 +381,18 @@ fn distinct<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
     out
 }
 
+/// `--out FILE` whose folder does not exist (or is not a folder): one sentence naming it.
+fn check_out_folder(out: &Path) -> Result<(), String> {
+    match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) if !folder.is_dir() => Err(format!(
+            "--out {}: the folder {} does not exist",
+            out.display(),
+            folder.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let opts = a.sampling.apply(KShotOptions {
@@ -395,6 +407,10 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     });
     opts.validate(&a.sweep)?;
     evaluate::check_variants(&a.normalize, &a.classifier.method, &a.classifier.tta)?;
+    if let Some(out) = &a.out {
+        // Said now, not after the embedding and the draws (the results are saved either way).
+        check_out_folder(out)?;
+    }
     let runs_dir = runs_dir(runs);
     let run = resolve(&runs_dir, &a.run)?;
     let target = a.target.clone().unwrap_or_else(paths::default_target);
