@@ -332,6 +332,18 @@ fn bad_values_and_paths_through_the_cli() {
     let file = h.join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let runs_under_file = file.join("runs");
+    // A target of class folders whose file names carry no subject id.
+    let plain = h.join("plain-target");
+    for class in ["x", "y"] {
+        std::fs::create_dir_all(plain.join(class)).unwrap();
+        for i in 0..3 {
+            good_png(&plain.join(class).join(format!("{i}.png")), 8, 8);
+        }
+    }
+    let no_subject = format!(
+        "--by-subject: {} carries no subject id",
+        plain.join("x").join("0.png").display()
+    );
     let checks: Vec<(Vec<String>, &str)> = vec![
         (
             vec!["train".into(), "--lr".into(), "-0.5".into()],
@@ -433,6 +445,22 @@ fn bad_values_and_paths_through_the_cli() {
         (
             vec!["kshot".into(), "--draws".into(), "1000000000".into()],
             "--draws 1000000000: at most 100000 draws per bank",
+        ),
+        // By subject on images without subject ids: the file is named (it was "item 0").
+        (
+            vec![
+                "sweep".into(),
+                "--target".into(),
+                plain.display().to_string(),
+                "--protocol".into(),
+                "pool".into(),
+                "--by-subject".into(),
+                "--k".into(),
+                "1".into(),
+                "--epochs".into(),
+                "1".into(),
+            ],
+            &no_subject,
         ),
         // A report path in a missing folder is refused before the embedding.
         (

@@ -264,6 +264,12 @@ pub enum KShotError {
         /// Why the pool protocol is the one used, in words.
         reason: String,
     },
+    /// `--by-subject` on an image whose name carries no subject id.
+    #[error(
+        "--by-subject: {} carries no subject id (C-NMC names do: UID_<subject>_…); by-subject draws need one for every image of the pool",
+        .0.display()
+    )]
+    NoSubject(PathBuf),
     /// Support drawn from the held-out protocol's queries (`--support-part test`): every
     /// support image would also be a query, scored against a prototype made of itself.
     #[error(
@@ -418,6 +424,12 @@ pub fn check_bank(
         });
     }
     let (protocol, support, queries) = needed_samples(ds, opts)?;
+    if opts.by_subject {
+        // Named by its file (the sampler only knows its place in the pool).
+        if let Some(&i) = support.iter().find(|&&i| ds.samples[i].subject.is_none()) {
+            return Err(KShotError::NoSubject(ds.samples[i].path.clone()));
+        }
+    }
     let labels: Vec<usize> = support.iter().map(|&s| ds.samples[s].class).collect();
     let subjects: Vec<Option<String>> = support
         .iter()
