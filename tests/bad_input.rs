@@ -462,6 +462,17 @@ fn bad_values_and_paths_through_the_cli() {
             ],
             &no_subject,
         ),
+        // A --k outside the sweep has no numbers (it was ignored, and headed the report).
+        (
+            vec![
+                "kshot".into(),
+                "--k".into(),
+                "7".into(),
+                "--sweep".into(),
+                "1,2".into(),
+            ],
+            "--k 7 is not in --sweep 1,2",
+        ),
         // A report path in a missing folder is refused before the embedding.
         (
             vec![
@@ -611,7 +622,7 @@ fn kshot_refuses_a_k_larger_than_a_class_and_a_one_class_target() {
     // Refused from the labels, before the target is embedded (at k or in the sweep).
     for args in [
         &["kshot", "--k", "500", "--draws", "3"][..],
-        &["kshot", "--k", "2", "--sweep", "1,500", "--draws", "3"],
+        &["kshot", "--k", "1", "--sweep", "1,500", "--draws", "3"],
     ] {
         let o = cli(h, args);
         let e = stderr(&o);

@@ -396,7 +396,7 @@ fn check_out_folder(out: &Path) -> Result<(), String> {
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     let opts = a.sampling.apply(KShotOptions {
-        k: a.k,
+        k: a.k.unwrap_or(KShotOptions::default().k),
         draws: a.draws,
         seed: a.seed,
         normalize: a.normalize.first().copied().unwrap_or_default(),
@@ -406,6 +406,13 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         ..KShotOptions::default()
     });
     opts.validate(&a.sweep)?;
+    if let Some(k) = a.k.filter(|k| !a.sweep.is_empty() && !a.sweep.contains(k)) {
+        let ks: Vec<String> = a.sweep.iter().map(usize::to_string).collect();
+        return Err(format!(
+            "--k {k} is not in --sweep {}: the per-class scores and confusion matrix are kept at --k, so it must be one of the sweep's ks (or leave --k out)",
+            ks.join(",")
+        ));
+    }
     evaluate::check_variants(&a.normalize, &a.classifier.method, &a.classifier.tta)?;
     if let Some(out) = &a.out {
         // Said now, not after the embedding and the draws (the results are saved either way).

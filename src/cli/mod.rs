@@ -195,9 +195,10 @@ pub struct KshotArgs {
     /// Target dataset folder (default: bundled sample).
     #[arg(long)]
     pub target: Option<PathBuf>,
-    /// Support images per class.
-    #[arg(long, default_value_t = kshot_defaults().k)]
-    pub k: usize,
+    /// Support images per class; with --sweep, the k of the detailed scores (one of the
+    /// sweep's ks).
+    #[arg(long, help = format!("Support images per class; with --sweep, the k whose per-class scores and confusion matrix are kept (one of the sweep's ks) [default: {}]", kshot_defaults().k))]
+    pub k: Option<usize>,
     /// Accuracy-vs-k sweep, e.g. 1,2,3,5,10.
     #[arg(long, value_delimiter = ',')]
     pub sweep: Vec<usize>,
