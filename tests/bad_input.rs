@@ -489,18 +489,6 @@ fn bad_values_and_paths_through_the_cli() {
         ),
         (
             vec![
-                "kshot".into(),
-                "--normalize".into(),
-                "none,cl2n,cl2n".into(),
-            ],
-            "--normalize lists cl2n twice",
-        ),
-        (
-            vec!["kshot".into(), "--tta".into(), "none,none".into()],
-            "--tta lists none twice",
-        ),
-        (
-            vec![
                 "sweep".into(),
                 "--seed".into(),
                 "0,1,0".into(),
@@ -535,14 +523,6 @@ fn bad_values_and_paths_through_the_cli() {
         (
             vec!["sweep".into(), "--k".into(), "5,5".into()],
             "--k lists 5 twice: each k is one bank",
-        ),
-        (
-            vec![
-                "sweep".into(),
-                "--method".into(),
-                "logistic,logistic".into(),
-            ],
-            "--method lists logistic twice",
         ),
         // Unreadable starting weights fail before the run is recorded (checked below).
         (

@@ -206,8 +206,14 @@ fn printed_commands_under_xargs_make_the_runs_the_sweep_would() {
     let runs_arg = runs.display().to_string();
     let mut args = vec!["--runs-dir", &runs_arg, "sweep", "--print-commands"];
     args.extend_from_slice(GRID);
-    // Two classifiers on every run's bank: one k-shot command scores both.
-    args.extend_from_slice(&["--method", "prototype,logistic", "--logistic-c", "0.5"]);
+    // Two classifiers on every run's bank: one k-shot command scores both (a repeat is the
+    // same cell, scored once).
+    args.extend_from_slice(&[
+        "--method",
+        "prototype,logistic,prototype",
+        "--logistic-c",
+        "0.5",
+    ]);
     let o = run(home.path(), &args);
     assert!(o.status.success(), "{}", text(&o));
     let commands = String::from_utf8(o.stdout).unwrap();

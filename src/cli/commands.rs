@@ -371,7 +371,7 @@ fn init_source(runs_dir: &Path, s: &str) -> Result<PathBuf, String> {
 }
 
 /// Each value once, in the order given.
-fn distinct<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
+pub(crate) fn distinct<T: PartialEq + Copy>(values: &[T]) -> Vec<T> {
     let mut out = Vec::with_capacity(values.len());
     for v in values {
         if !out.contains(v) {
@@ -413,7 +413,6 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             ks.join(",")
         ));
     }
-    evaluate::check_variants(&a.normalize, &a.classifier.method, &a.classifier.tta)?;
     if let Some(out) = &a.out {
         // Said now, not after the embedding and the draws (the results are saved either way).
         check_out_folder(out)?;

@@ -13,6 +13,7 @@ use bloodshot::sweep::status::statuses;
 use bloodshot::sweep::{Control, Grid, JobState, KShotSpec, Sweep, SweepEvent, SweepSpec, runner};
 
 use super::SweepArgs;
+use super::commands::distinct;
 
 /// Writes a line and ignores a closed terminal (a dropped SSH session must not stop a sweep).
 fn say(line: &str) {
@@ -90,9 +91,10 @@ fn spec(a: &SweepArgs) -> SweepSpec {
         kshot: KShotSpec {
             target: absolute(&a.target.clone().unwrap_or_else(paths::default_target)),
             ks: a.ks.clone(),
-            normalizations: a.normalize.clone(),
-            methods: a.classifier.method.clone(),
-            ttas: a.classifier.tta.clone(),
+            // Sets of cells, as in `kshot`: a repeat is scored once.
+            normalizations: distinct(&a.normalize),
+            methods: distinct(&a.classifier.method),
+            ttas: distinct(&a.classifier.tta),
             options: a.sampling.apply(KShotOptions {
                 k: a.ks.first().copied().unwrap_or(0),
                 draws: a.draws,

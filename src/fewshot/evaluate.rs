@@ -233,8 +233,7 @@ pub enum KShotError {
         "--draws {0}: at most {MAX_DRAWS} draws per bank (the seed's evaluation uses 100; a bank this large would not fit in memory)"
     )]
     TooManyDraws(usize),
-    /// A list (sweep ks, normalisations, classifiers, test-time augmentations) naming a
-    /// value twice.
+    /// A list of ks (`--sweep`) naming a value twice.
     #[error(transparent)]
     Repeated(#[from] crate::choice::Repeated),
     /// The held-out protocol on a target without a labelled test set.
@@ -812,21 +811,6 @@ impl KShotOptions {
         }
         Ok(())
     }
-}
-
-/// Checks the lists of variants scored on the same draws: each normalisation, classifier
-/// and test-time augmentation at most once (a repeat would score, save and compare the same
-/// cell twice).
-pub fn check_variants(
-    normalizations: &[Normalization],
-    methods: &[Method],
-    ttas: &[Tta],
-) -> Result<(), KShotError> {
-    const WHY: &str = "each is scored once on the same draws";
-    Repeated::check("normalize", normalizations, |n| n.as_str().into(), WHY)?;
-    Repeated::check("method", methods, |m| m.as_str().into(), WHY)?;
-    Repeated::check("tta", ttas, |t| t.as_str().into(), WHY)?;
-    Ok(())
 }
 
 impl KShotResult {

@@ -204,11 +204,6 @@ impl SweepSpec {
             "each k is one bank every run is evaluated on",
         )?;
         o.validate(&self.kshot.ks)?;
-        evaluate::check_variants(
-            &self.kshot.normalizations,
-            &self.kshot.methods,
-            &self.kshot.ttas,
-        )?;
         // Every job's evaluation draws from this target: check now, from its labels, that
         // the banks can be drawn, rather than after training every job.
         let target = evaluate::scan_target(&self.kshot.target).map_err(KShotError::from)?;
