@@ -853,30 +853,34 @@ impl KShotResult {
     /// Every result saved in the run's `kshot/` folder (unreadable files are skipped), in
     /// folder order.
     pub fn load_all(run: &RunDir) -> Vec<KShotResult> {
-        Self::load_timed(run).into_iter().map(|(_, r)| r).collect()
+        Self::files(run)
+            .into_iter()
+            .filter_map(|(path, _)| crate::runs::read_json(&path).ok())
+            .collect()
     }
 
     /// The result with a summary whose file was written last (a later evaluation replaces
     /// its file, so this is the one computed most recently); ties go to the later file name.
+    /// Files are read newest first, so the console's two-second refresh parses one file, not
+    /// every result again.
     pub fn newest(run: &RunDir) -> Option<KShotResult> {
-        Self::load_timed(run)
-            .into_iter()
-            .filter(|(_, r)| r.summary.is_some())
-            .max_by_key(|(t, r)| (*t, r.file_name()))
-            .map(|(_, r)| r)
+        let mut files = Self::files(run);
+        files.sort_by(|a, b| (b.1, &b.0).cmp(&(a.1, &a.0)));
+        files.into_iter().find_map(|(path, _)| {
+            crate::runs::read_json::<KShotResult>(&path)
+                .ok()
+                .filter(|r| r.summary.is_some())
+        })
     }
 
-    /// [`load_all`](Self::load_all), each with its file's modification time (`None` where
-    /// the file system gives none).
-    fn load_timed(run: &RunDir) -> Vec<(Option<std::time::SystemTime>, KShotResult)> {
+    /// The `.json` files of the run's `kshot/` folder, each with its modification time
+    /// (`None` where the file system gives none).
+    fn files(run: &RunDir) -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
         std::fs::read_dir(run.kshot_dir())
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                    .filter_map(|e| {
-                        let result = crate::runs::read_json(&e.path()).ok()?;
-                        Some((e.metadata().and_then(|m| m.modified()).ok(), result))
-                    })
+                    .map(|e| (e.path(), e.metadata().and_then(|m| m.modified()).ok()))
                     .collect()
             })
             .unwrap_or_default()
