@@ -64,7 +64,7 @@ fn console_trains_draws_exports_and_quits_cleanly() {
         step_of(&later).unwrap_or(0) > first,
         "the step counter advances"
     );
-    t.wait_for("finished: 1 epochs", 300);
+    t.wait_for("finished: 1 epoch", 300);
 
     // K-shot tab: embed, draw two support sets, then the rest of the bank.
     t.keys(&["3", "p"]);

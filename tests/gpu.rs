@@ -385,7 +385,7 @@ fn console_trains_on_the_device() {
     t.keys(&["2", "Down", "Left", "Down", "Down", "Down", "Left", "Left"]);
     t.keys(&["Down", "Down", "Down", "Down", "Down", "Left", "Left", "s"]);
     t.wait_for("device wgpu: ", 120);
-    t.wait_for("finished: 1 epochs", 600);
+    t.wait_for("finished: 1 epoch", 600);
     t.keys(&["q"]);
     t.wait_for("bloodshot exited with 0", 60);
 }

@@ -477,8 +477,39 @@ fn a_sweep_is_headed_by_its_ks() {
     let mut a = report("run-a", Objective::Aam, &[draw(5, 0, 2, 3)]);
     a.kshot[0] = r.clone();
     let md = render(&a, &[]);
-    assert!(md.contains("### k sweep 1, 10, 1 draws, seed 0"), "{md}");
+    assert!(md.contains("### k sweep 1, 10, 1 draw, seed 0"), "{md}");
     assert!(!md.contains("k = 7"), "{md}");
     r.sweep.clear();
     assert_eq!(ks_label(&r), "k = 7");
+}
+
+/// One draw and one epoch are written in the singular (the report said "1 draws", "summed
+/// over the 1 draws" and "1 epochs").
+#[test]
+fn one_draw_and_one_epoch_are_singular() {
+    use bloodshot::report::text::{count, the_draws, the_same_draws};
+    assert_eq!(count(1, "draw"), "1 draw");
+    assert_eq!(count(0, "draw"), "0 draws");
+    assert_eq!(count(100, "epoch"), "100 epochs");
+    assert_eq!(the_draws(1), "the one draw");
+    assert_eq!(the_same_draws(7), "the same 7 draws");
+    let one = |id: &str, objective| {
+        let mut r = report(id, objective, &[draw(5, 0, 2, 3)]);
+        r.info.config.epochs = 1;
+        r
+    };
+    let a = one("run-a", Objective::Softmax);
+    let b = one("run-b", Objective::Aam);
+    let md = render(&a, &[a.clone(), b]);
+    assert!(
+        md.contains("### k = 10 (sweep 1, 10), 1 draw, seed 0, protocol heldout-test"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Confusion matrix summed over the one draw:"),
+        "{md}"
+    );
+    assert!(md.contains(" · 1 epoch · batch "), "{md}");
+    assert!(md.contains(" · k = 10 · 1 draw (seed 0) · "), "{md}");
+    assert!(!md.contains("1 draws") && !md.contains("1 epochs"), "{md}");
 }

@@ -12,7 +12,7 @@ use bloodshot::fewshot::method::{
 use bloodshot::fewshot::metrics::KShotSummary;
 use bloodshot::fewshot::sampler::{SamplerOptions, SupportSet, heldout_draws};
 use bloodshot::fewshot::score::{
-    CollapseStats, Normalization, Scorer, TransformedRows, reference_predict,
+    CollapseStats, Normalization, Scorer, TransformedRows, format_angle, reference_predict,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -285,6 +285,29 @@ fn collapse_statistics_by_hand() {
     assert!(!s.collapsed());
     assert_eq!(s.warning(), None);
     assert_eq!(CollapseStats::of(&embeddings(2, &[&[1.0, 0.0]])), None);
+}
+
+#[test]
+fn angles_are_written_with_three_significant_figures() {
+    // The collapse warning printed "1.51e0°" for 1.51° (scientific notation at every size).
+    assert_eq!(format_angle(1.5137), "1.51°");
+    assert_eq!(format_angle(0.5f64.atan().to_degrees()), "26.6°");
+    assert_eq!(format_angle(123.44), "123°");
+    assert_eq!(format_angle(0.5), "0.500°");
+    assert_eq!(format_angle(0.012345), "0.0123°");
+    assert_eq!(format_angle(0.0071), "7.10e-3°");
+    assert_eq!(format_angle(0.0), "0°");
+    let collapsed = CollapseStats {
+        n: 104,
+        mean_unit_norm: 0.9999,
+        mean_pairwise_cosine: 0.99927,
+        median_angle_deg: 1.5137,
+    };
+    let w = collapsed.warning().expect("collapsed");
+    assert!(
+        w.contains("(mean pairwise cosine 0.99927, median angle to their mean 1.51°)"),
+        "{w}"
+    );
 }
 
 #[test]

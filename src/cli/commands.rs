@@ -194,7 +194,10 @@ fn start_named(runs_dir: &Path, id: &str, a: &TrainArgs) -> Result<Option<Start>
             if a.json {
                 print_json(&serde_json::json!({ "run_id": id, "already_trained": true }))?;
             } else {
-                println!("run {id} is already trained ({epochs} epochs): nothing to do");
+                println!(
+                    "run {id} is already trained ({}): nothing to do",
+                    report::text::count(epochs, "epoch")
+                );
             }
             return Ok(None);
         }
@@ -450,12 +453,12 @@ pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         }));
     }
     let header = format!(
-        "run {} epoch {epoch}, protocol {}, support pool {}, queries {} ({} draws in {:.1} ms)",
+        "run {} epoch {epoch}, protocol {}, support pool {}, queries {} ({} in {:.1} ms)",
         run.id(),
         prep.protocol.as_str(),
         results[0].support_pool,
         results[0].queries,
-        a.draws * a.sweep.len().max(1) * results.len(),
+        report::text::count(a.draws * a.sweep.len().max(1) * results.len(), "draw"),
         elapsed.as_secs_f64() * 1e3
     );
     print_first_cell(&header, &results, &prep);
@@ -581,9 +584,9 @@ fn print_first_cell(header: &str, results: &[KShotResult], prep: &evaluate::Prep
         match c.warning() {
             Some(w) => println!("warning: {w}"),
             None => println!(
-                "target embeddings: mean pairwise cosine {}, median angle to their mean {:.2}°",
+                "target embeddings: mean pairwise cosine {}, median angle to their mean {}",
                 bloodshot::fewshot::score::format_cosine(c.mean_pairwise_cosine),
-                c.median_angle_deg
+                bloodshot::fewshot::score::format_angle(c.median_angle_deg)
             ),
         }
     }
@@ -600,7 +603,10 @@ fn print_first_cell(header: &str, results: &[KShotResult], prep: &evaluate::Prep
                 pc.f1.mean, pc.f1.std, pc.precision.mean, pc.recall.mean
             );
         }
-        println!("  confusion matrix summed over the {} draws:", s.draws);
+        println!(
+            "  confusion matrix summed over {}:",
+            report::text::the_draws(s.draws)
+        );
         print!(
             "{}",
             report::text::confusion(&result.classes, &s.confusion).plain("  ")
@@ -621,8 +627,8 @@ fn grid_table(results: &[KShotResult], paired: &[Option<PairedDifference>]) -> S
         return String::new();
     };
     let mut out = format!(
-        "classifier · normalisation on the same {} draws (Δ: paired difference in accuracy to {}, 95 % bootstrap interval; * transductive):\n",
-        first.options.draws,
+        "classifier · normalisation on {} (Δ: paired difference in accuracy to {}, 95 % bootstrap interval; * transductive):\n",
+        report::text::the_same_draws(first.options.draws),
         first.options.cell_name()
     );
     for (r, d) in results.iter().zip(paired) {

@@ -69,7 +69,7 @@ pub fn collect_comparable(run: &RunDir) -> Vec<RunReport> {
         .collect()
 }
 
-use super::text::pm;
+use super::text::{count, pm, the_draws, the_same_draws};
 
 fn confusion_table(out: &mut String, classes: &[String], cm: &ConfusionMatrix) {
     out.push_str(&super::text::confusion(classes, cm).markdown());
@@ -91,7 +91,11 @@ fn kshot_block(out: &mut String, r: &KShotResult, s: &KShotSummary) {
         }
     }
     out.push('\n');
-    let _ = writeln!(out, "Confusion matrix summed over the {} draws:\n", s.draws);
+    let _ = writeln!(
+        out,
+        "Confusion matrix summed over {}:\n",
+        the_draws(s.draws)
+    );
     confusion_table(out, &r.classes, &s.confusion);
 }
 
@@ -159,9 +163,9 @@ pub fn ks_label(r: &KShotResult) -> String {
 fn kshot_heading(out: &mut String, r: &KShotResult) {
     let _ = writeln!(
         out,
-        "### {}, {} draws, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
+        "### {}, {}, seed {}, protocol {}, normalisation {}{} (epoch {})\n",
         ks_label(r),
-        r.options.draws,
+        count(r.options.draws, "draw"),
         r.options.seed,
         protocol_label(r),
         r.options.normalize.label(),
@@ -268,8 +272,10 @@ fn render_grids(out: &mut String, results: &[KShotResult]) {
         let first = bank[0];
         let _ = writeln!(
             out,
-            "### Classifiers × normalisations on the same {} draws (k = {}, epoch {})\n",
-            first.options.draws, first.options.k, first.epoch
+            "### Classifiers × normalisations on {} (k = {}, epoch {})\n",
+            the_same_draws(first.options.draws),
+            first.options.k,
+            first.epoch
         );
         let _ = writeln!(
             out,
@@ -452,9 +458,9 @@ fn same_evaluation(a: &KShotResult, b: &KShotResult) -> bool {
 /// "k = 10, 100 draws (seed 0{note}), protocol pool by subject, normalisation none".
 fn evaluation_label(key: &KShotResult, note: &str) -> String {
     format!(
-        "k = {}, {} draws (seed {}{note}), protocol {}, normalisation {}{}",
+        "k = {}, {} (seed {}{note}), protocol {}, normalisation {}{}",
         key.options.k,
-        key.options.draws,
+        count(key.options.draws, "draw"),
         key.options.seed,
         protocol_label(key),
         key.options.normalize.label(),

@@ -126,10 +126,10 @@ pub fn configuration(c: &TrainConfig) -> String {
         )
     });
     format!(
-        "{} · {} px · {} epochs · batch {} · lr {} · margin {} · scale {} · λ {}{limit} · BN recal. {}{init}",
+        "{} · {} px · {} · batch {} · lr {} · margin {} · scale {} · λ {}{limit} · BN recal. {}{init}",
         c.base.display(),
         c.image_size,
-        c.epochs,
+        super::text::count(c.epochs, "epoch"),
         c.batch_size,
         c.lr,
         c.aam.margin,
@@ -142,10 +142,10 @@ pub fn configuration(c: &TrainConfig) -> String {
 fn evaluation(r: &KShotResult) -> String {
     let o = &r.options;
     format!(
-        "{} · k = {} · {} draws (seed {}) · protocol {}{}{}{}{}{}",
+        "{} · k = {} · {} (seed {}) · protocol {}{}{}{}{}{}",
         r.target.display(),
         o.k,
-        o.draws,
+        super::text::count(o.draws, "draw"),
         o.seed,
         r.protocol.as_str(),
         r.support_part()

@@ -5,6 +5,33 @@ use std::fmt::Write as _;
 
 use crate::fewshot::metrics::{ConfusionMatrix, KShotSummary, Summary};
 
+/// `n` and the noun, plural unless `n` is 1: "1 draw", "100 draws", "1 epoch".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// "the 20 draws", or "the one draw".
+pub fn the_draws(n: usize) -> String {
+    if n == 1 {
+        "the one draw".into()
+    } else {
+        format!("the {n} draws")
+    }
+}
+
+/// "the same 20 draws", or "the same draw".
+pub fn the_same_draws(n: usize) -> String {
+    if n == 1 {
+        "the same draw".into()
+    } else {
+        format!("the same {n} draws")
+    }
+}
+
 /// A table: a header and rows of cells; the first column names the rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextTable {

@@ -174,9 +174,9 @@ fn resume_config(
     }
     if last >= config.epochs && run.base_test_path().is_file() {
         return Err(TrainError::Run(format!(
-            "run {} already finished its {} epochs; pass a larger --epochs to continue it",
+            "run {} already finished its {}; pass a larger --epochs to continue it",
             run.id(),
-            config.epochs
+            crate::report::text::count(config.epochs, "epoch")
         )));
     }
     if last > 0 && last != config.epochs {

@@ -97,12 +97,26 @@ impl CollapseStats {
     pub fn warning(&self) -> Option<String> {
         self.collapsed().then(|| {
             format!(
-                "The target embeddings are directionally collapsed (mean pairwise cosine {}, median angle to their mean {:.2e}°): scores are computed exactly, but the class signal is in tiny direction differences — compare with --normalize centre-target or cl2n (transductive) or centre-support.",
+                "The target embeddings are directionally collapsed (mean pairwise cosine {}, median angle to their mean {}): scores are computed exactly, but the class signal is in tiny direction differences — compare with --normalize centre-target or cl2n (transductive) or centre-support.",
                 format_cosine(self.mean_pairwise_cosine),
-                self.median_angle_deg
+                format_angle(self.median_angle_deg)
             )
         })
     }
+}
+
+/// An angle in degrees with three significant figures: fixed-point from 0.01° up (`1.51°`,
+/// `26.6°`), in scientific notation below it (`7.10e-3°`), where a fixed-point figure would
+/// read as 0.
+pub fn format_angle(deg: f64) -> String {
+    if !deg.is_finite() || deg == 0.0 {
+        return format!("{deg}°");
+    }
+    if deg.abs() < 0.01 {
+        return format!("{deg:.2e}°");
+    }
+    let digits = (2 - deg.abs().log10().floor() as i32).clamp(0, 4) as usize;
+    format!("{deg:.digits$}°")
 }
 
 /// A cosine close to 1 written with enough nines to be told apart from 1.

@@ -33,7 +33,7 @@ mod scorer;
 use crate::choice::UnknownChoice;
 use serde::{Deserialize, Serialize};
 
-pub use collapse::{COLLAPSE_COSINE, CollapseStats, format_cosine};
+pub use collapse::{COLLAPSE_COSINE, CollapseStats, format_angle, format_cosine};
 pub use gram::{GRAM_BUDGET_BYTES, GRAM_MIN_DRAWS};
 pub use scorer::{Scorer, TransformedRows, reference_predict};
 

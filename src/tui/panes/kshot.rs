@@ -12,6 +12,7 @@ use bloodshot::fewshot::evaluate::{Cell, Protocol, SweepPoint};
 use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{ConfusionMatrix, histogram};
 use bloodshot::fewshot::score::{Normalization, format_cosine};
+use bloodshot::report::text::count;
 
 use super::{bar, block, braille_line, form_line, strip_cell};
 use crate::tui::app::App;
@@ -154,9 +155,9 @@ fn render_grid(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
             t,
             &match selected.tta {
                 bloodshot::fewshot::tta::Tta::None => {
-                    format!("Classifiers × modes · {} draws", s.done.len())
+                    format!("Classifiers × modes · {}", count(s.done.len(), "draw"))
                 }
-                t => format!("tta {t} · {} draws", s.done.len()),
+                t => format!("tta {t} · {}", count(s.done.len(), "draw")),
             },
         )),
         area,
@@ -369,7 +370,13 @@ fn render_session(f: &mut Frame, app: &App, s: &KShotSession, area: Rect) {
 
     let al = all_draws_lines(t, classes, s);
     f.render_widget(
-        Paragraph::new(al).block(block(t, &format!("All {} draws", s.done.len()))),
+        Paragraph::new(al).block(block(
+            t,
+            &match s.done.len() {
+                1 => "The one draw".to_string(),
+                n => format!("All {n} draws"),
+            },
+        )),
         agg,
     );
 

@@ -123,7 +123,10 @@ pub fn phase_line(t: &Theme, v: &TrainView) -> Line<'static> {
             if *stopped {
                 format!("stopped after epoch {last_epoch} (resumable from the Runs tab)")
             } else {
-                format!("finished: {last_epoch} epochs")
+                format!(
+                    "finished: {}",
+                    bloodshot::report::text::count(*last_epoch, "epoch")
+                )
             },
             Style::default().fg(t.good).add_modifier(Modifier::BOLD),
         )),

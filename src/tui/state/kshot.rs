@@ -341,8 +341,11 @@ impl KShotState {
         let from = s.done.len();
         if from >= s.bank.len() {
             self.message = Some(format!(
-                "all {} draws of the bank done; change k, draws or seed and press p",
-                s.bank.len()
+                "{} of the bank done; change k, draws or seed and press p",
+                match s.bank.len() {
+                    1 => "the one draw".to_string(),
+                    n => format!("all {n} draws"),
+                }
             ));
             return vec![];
         }
@@ -472,8 +475,8 @@ impl KShotState {
         };
         let opts = &self.opts.0;
         self.message = Some(format!(
-            "ready: bank of {} draws at k = {} (seed {})",
-            p.bank.len(),
+            "ready: bank of {} at k = {} (seed {})",
+            bloodshot::report::text::count(p.bank.len(), "draw"),
             opts.k,
             opts.seed
         ));
