@@ -189,3 +189,47 @@ fn the_tail_of_a_metrics_log_drops_its_cut_first_line() {
     );
     assert!(steps(0).is_empty());
 }
+
+/// The runs folder's fingerprint, which the console's Runs tab polls: it stays while nothing
+/// changes and moves when a run appears, a file of one grows, a k-shot result or a checkpoint
+/// is added, or a run is removed.
+#[test]
+fn the_runs_fingerprint_moves_when_a_run_changes() {
+    use bloodshot::runs::fingerprint;
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path();
+    let empty = fingerprint(runs);
+    assert_eq!(fingerprint(runs), empty);
+    // A folder without config.json is not a run.
+    std::fs::create_dir(runs.join("sweeps")).unwrap();
+    assert_eq!(fingerprint(runs), empty);
+    let run = runs.join("r1");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("config.json"), "{}").unwrap();
+    let one = fingerprint(runs);
+    assert_ne!(one, empty);
+    assert_eq!(fingerprint(runs), one);
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.join("metrics.jsonl"))
+        .unwrap();
+    writeln!(metrics, "{{\"step\":1}}").unwrap();
+    let written = fingerprint(runs);
+    assert_ne!(written, one);
+    writeln!(metrics, "{{\"step\":2}}").unwrap();
+    let grown = fingerprint(runs);
+    assert_ne!(grown, written);
+    std::fs::create_dir(run.join("kshot")).unwrap();
+    let kshot = fingerprint(runs);
+    assert_ne!(kshot, grown);
+    std::fs::write(run.join("kshot").join("e001-pool-k5-d10-s0.json"), "{}").unwrap();
+    let result = fingerprint(runs);
+    assert_ne!(result, kshot);
+    std::fs::create_dir_all(run.join("checkpoints").join("epoch-001")).unwrap();
+    let checkpoint = fingerprint(runs);
+    assert_ne!(checkpoint, result);
+    assert_eq!(fingerprint(runs), checkpoint);
+    std::fs::remove_dir_all(&run).unwrap();
+    assert_eq!(fingerprint(runs), empty);
+}

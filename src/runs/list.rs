@@ -41,3 +41,48 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunDir> {
     runs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.path.cmp(&b.1.path)));
     runs.into_iter().map(|(_, r)| r).collect()
 }
+
+/// A number that changes when anything a run listing shows may have changed: a run folder
+/// added or removed, a file in one written (name, size, modification time of each entry of the
+/// run folder and of its `kshot/` and `checkpoints/` folders), or a run of another machine
+/// turning stale. Cheap (no file is parsed but `status.json`), so a view can poll it and
+/// re-read the runs only when it moves.
+pub fn fingerprint(runs_dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(runs_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    runs.sort();
+    for path in runs {
+        let Ok(run) = RunDir::open(&path) else {
+            continue;
+        };
+        path.hash(&mut h);
+        hash_entries(&path, &mut h);
+        hash_entries(&path.join("kshot"), &mut h);
+        hash_entries(&path.join("checkpoints"), &mut h);
+        run.interrupted().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Hashes each entry of `dir` (name, size, modification time), in name order; nothing when
+/// `dir` cannot be read.
+fn hash_entries(dir: &Path, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    let mut seen: Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)> =
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| {
+                        let meta = e.metadata().ok();
+                        let len = meta.as_ref().map_or(0, |m| m.len());
+                        (e.file_name(), len, meta.and_then(|m| m.modified().ok()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    seen.sort();
+    seen.hash(h);
+}

@@ -280,6 +280,12 @@ pub enum Effect {
     LoadSweeps,
     /// Reload the runs list.
     LoadRuns,
+    /// Reload the runs list when the runs folder's fingerprint differs from `unless` (the
+    /// rows shown were read at that fingerprint).
+    RefreshRuns {
+        /// The fingerprint of the rows shown; `None` reloads.
+        unless: Option<u64>,
+    },
     /// Load a checkpoint and embed the target.
     Prepare {
         /// Run.

@@ -637,9 +637,10 @@ impl App {
             E::Scanned(w, r) => self.data.scanned(w, r),
             E::Train(ev) => return self.on_train_event(ev),
             E::Watched(ev) => return self.train.on_watched_event(ev),
-            E::Runs(rows, table1) => {
+            E::Runs(rows, table1, fingerprint) => {
                 self.runs_loaded(rows);
                 self.runs.set_table1(*table1);
+                self.runs.fingerprint = Some(fingerprint);
             }
             E::Sweeps(rows) => self.sweeps.replace_rows(rows),
             E::Devices(usable) => self.set_devices(usable),
@@ -686,11 +687,27 @@ impl App {
     }
 
     fn runs_loaded(&mut self, rows: Vec<RunRow>) {
-        self.kshot.run = self.kshot.run.min(rows.len().saturating_sub(1));
-        // Follow the newest run when it appears.
-        if rows.len() > self.runs.rows.len() && !self.runs.rows.is_empty() {
-            self.kshot.run = rows.len() - 1;
+        // Selections stay on their runs (by id) when runs appear or go, whoever made them.
+        let id_at = |i: usize| self.runs.rows.get(i).map(|r| r.id.clone());
+        let (kshot_id, selected_id) = (id_at(self.kshot.run), id_at(self.runs.selected));
+        let index_of = |id: Option<String>, old: usize| {
+            id.and_then(|id| rows.iter().position(|r| r.id == id))
+                .unwrap_or(old)
+                .min(rows.len().saturating_sub(1))
+        };
+        self.kshot.run = index_of(kshot_id, self.kshot.run);
+        let selected = index_of(selected_id, self.runs.selected);
+        // The K-shot form follows the run this console trains when it first appears (runs
+        // of other processes appear without moving it).
+        let ours = self.train.view.run_id.as_ref();
+        if let Some(i) = rows
+            .iter()
+            .position(|r| ours == Some(&r.id) && !self.runs.rows.iter().any(|o| o.id == r.id))
+            && !self.runs.rows.is_empty()
+        {
+            self.kshot.run = i;
         }
         self.runs.replace_rows(rows);
+        self.runs.selected = selected;
     }
 }

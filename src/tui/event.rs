@@ -120,8 +120,9 @@ pub enum AppEvent {
     Train(TrainEvent),
     /// Event of a run followed from its files (trained by another process).
     Watched(TrainEvent),
-    /// Fresh run list, with Table 1 over all runs.
-    Runs(Vec<RunRow>, Box<bloodshot::report::table1::Table1>),
+    /// Fresh run list, with Table 1 over all runs and the runs folder's fingerprint
+    /// ([`bloodshot::runs::fingerprint`]) taken before it was read.
+    Runs(Vec<RunRow>, Box<bloodshot::report::table1::Table1>, u64),
     /// Embedding progress.
     PrepareProgress(usize, usize),
     /// Remark while preparing.

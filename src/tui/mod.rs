@@ -350,6 +350,10 @@ fn spawn_signals() -> tokio::sync::mpsc::UnboundedReceiver<()> {
 
 /// What other processes may change, re-read every two seconds while its tab is shown.
 struct Reload {
+    /// The last check of the runs folder, and whether the Runs tab was shown at the last tick
+    /// (entering it checks at once).
+    runs: Instant,
+    runs_shown: bool,
     sweeps: Instant,
     curves: Instant,
     system: Instant,
@@ -361,6 +365,8 @@ impl Reload {
     fn new() -> Self {
         let now = Instant::now();
         Reload {
+            runs: now,
+            runs_shown: false,
             sweeps: now,
             curves: now,
             system: now,
@@ -370,6 +376,16 @@ impl Reload {
     /// The reloads due now.
     fn due(&mut self, app: &App) -> Vec<Effect> {
         let mut effects = Vec::new();
+        // The Runs tab shows runs of any process: checked on entering it and every two
+        // seconds while shown, re-read when the folder changed.
+        let runs_shown = app.tab == action::Tab::Runs;
+        if runs_shown && (!self.runs_shown || self.runs.elapsed() >= Self::EVERY) {
+            self.runs = Instant::now();
+            effects.push(Effect::RefreshRuns {
+                unless: app.runs.fingerprint,
+            });
+        }
+        self.runs_shown = runs_shown;
         // The Sweeps tab shows jobs of any process.
         if app.tab == action::Tab::Sweeps && self.sweeps.elapsed() >= Self::EVERY {
             self.sweeps = Instant::now();
@@ -485,7 +501,10 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
             let tx = tx.clone();
             std::thread::spawn(move || worker::run_sweep(tx, runs_dir, sweep, devices, control));
         }
-        Effect::LoadRuns => blocking(tx, move |tx| worker::load_runs(tx, runs_dir)),
+        Effect::LoadRuns => blocking(tx, move |tx| worker::load_runs(tx, runs_dir, None)),
+        Effect::RefreshRuns { unless } => {
+            blocking(tx, move |tx| worker::load_runs(tx, runs_dir, unless))
+        }
         Effect::Prepare {
             run,
             epoch,

@@ -129,7 +129,14 @@ pub fn load_baseline(tx: Tx, path: PathBuf) {
     let _ = tx.send(AppEvent::Baseline(curves.map_err(|e| e.to_string())));
 }
 
-pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
+/// Reads every run of `runs_dir` and sends the rows and Table 1; with `unless`, only when the
+/// folder's fingerprint differs from it.
+pub fn load_runs(tx: Tx, runs_dir: PathBuf, unless: Option<u64>) {
+    // Taken first: a run that changes while the folder is read moves it again.
+    let fingerprint = bloodshot::runs::fingerprint(&runs_dir);
+    if unless == Some(fingerprint) {
+        return;
+    }
     let runs: Vec<(RunDir, report::RunReport)> = list_runs(&runs_dir)
         .into_iter()
         .filter_map(|r| report::collect(&r).ok().map(|rep| (r, rep)))
@@ -137,7 +144,7 @@ pub fn load_runs(tx: Tx, runs_dir: PathBuf) {
     let rows = runs.iter().map(|(r, rep)| run_row(r, rep)).collect();
     let reports: Vec<report::RunReport> = runs.into_iter().map(|(_, rep)| rep).collect();
     let table = report::table1::build(&reports, bloodshot::model::Objective::Softmax);
-    let _ = tx.send(AppEvent::Runs(rows, Box::new(table)));
+    let _ = tx.send(AppEvent::Runs(rows, Box::new(table), fingerprint));
 }
 
 /// Reads the curves of the overlaid runs. A folder that does not exist yet (a sweep's job
@@ -446,7 +453,7 @@ pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
         )
     })));
     if ok {
-        load_runs(tx, runs_dir);
+        load_runs(tx, runs_dir, None);
     }
 }
 
@@ -514,5 +521,5 @@ pub fn save_kshot(
     if let Err(e) = result.save(&run) {
         let _ = tx.send(AppEvent::PrepareWarning(e.to_string()));
     }
-    load_runs(tx, runs_dir);
+    load_runs(tx, runs_dir, None);
 }

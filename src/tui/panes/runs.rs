@@ -84,12 +84,35 @@ fn run_list(f: &mut Frame, app: &App, area: Rect) {
             "status",
         ])
         .style(Style::default().add_modifier(Modifier::BOLD));
+        // The k-shot cell names the protocol and any normalisation, classifier or TTA that
+        // differs from the original; its column is as wide as its longest cell.
+        let kshot: Vec<String> = app
+            .runs
+            .rows
+            .iter()
+            .map(|r| {
+                r.kshot.as_ref().map_or("–".into(), |(k, p, m, s)| {
+                    format!("{m:.3}±{s:.3} k={k} {p}")
+                })
+            })
+            .collect();
+        // The k-shot column is as wide as its longest cell where the run ids stay whole
+        // (and at least its old 30); what is left goes to the ids.
+        let longest = |cells: &mut dyn Iterator<Item = &str>| {
+            cells.map(|c| c.chars().count()).max().unwrap_or(0) as u16
+        };
+        let ids = longest(&mut app.runs.rows.iter().map(|r| r.id.as_str())).max(20);
+        // Borders, six gaps between seven columns, and the fixed columns.
+        let room = area.width.saturating_sub(2 + 6 + 1 + 15 + 6 + 8 + 11);
+        let kshot_width =
+            longest(&mut kshot.iter().map(String::as_str)).min(room.saturating_sub(ids).max(30));
         let rows: Vec<Row> = app
             .runs
             .rows
             .iter()
+            .zip(kshot)
             .enumerate()
-            .map(|(i, r)| {
+            .map(|(i, (r, kshot))| {
                 let mark = if app.runs.marked.contains(&r.id) {
                     "●"
                 } else {
@@ -106,9 +129,7 @@ fn run_list(f: &mut Frame, app: &App, area: Rect) {
                     r.objective.as_str().to_string(),
                     format!("{}/{}", r.epochs.0, r.epochs.1),
                     r.best_val.map_or("–".into(), |v| format!("{v:.3}")),
-                    r.kshot.as_ref().map_or("–".into(), |(k, p, m, s)| {
-                        format!("{m:.3}±{s:.3} k={k} {p}")
-                    }),
+                    kshot,
                     state_word(r),
                 ])
                 .style(style)
@@ -120,7 +141,7 @@ fn run_list(f: &mut Frame, app: &App, area: Rect) {
             Constraint::Length(15),
             Constraint::Length(6),
             Constraint::Length(8),
-            Constraint::Length(30),
+            Constraint::Length(kshot_width),
             Constraint::Length(11),
         ];
         f.render_widget(

@@ -25,6 +25,9 @@ pub struct RunsState {
     pub table1: bloodshot::report::table1::Table1,
     /// The group of Table 1 shown first (PgDn / PgUp), when they do not all fit.
     pub first_group: usize,
+    /// The runs folder's fingerprint when the rows were read: the tab re-reads the folder
+    /// when it moves (runs of other processes appear and grow).
+    pub fingerprint: Option<u64>,
 }
 
 impl RunsState {

@@ -620,6 +620,33 @@ fn table1_pages_through_groups_that_do_not_fit() {
 }
 
 #[test]
+fn a_long_kshot_cell_is_shown_whole() {
+    // The column was 30 wide: "0.685±0.105 k=5 heldout-test cl2n logistic" read
+    // "0.685±0.105 k=5 heldout-test c".
+    let mut a = runs();
+    a.runs.rows[1].kshot = Some((5, "pool by-subject cl2n logistic".into(), 0.685, 0.105));
+    let screen = render(&a, 140, 30);
+    assert!(
+        screen.contains("0.685±0.105 k=5 pool by-subject cl2n logistic "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("20261126-120000-aam-consistency "),
+        "{screen}"
+    );
+    // Narrower, the run ids stay whole and the k-shot cell takes what is left.
+    let screen = render(&a, 120, 30);
+    assert!(
+        screen.contains("20261126-120000-aam-consistency "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("0.685±0.105 k=5 pool by-subject cl2n lo"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn the_runs_tab_names_what_a_kshot_result_changed_from_the_seed() {
     use bloodshot::fewshot::evaluate::KShotResult;
     let result = |protocol, options| KShotResult {

@@ -801,3 +801,109 @@ fn by_subject_in_the_form_names_the_pool_protocol() {
         assert_eq!(shown(&a), expected, "{protocol:?}");
     }
 }
+
+#[test]
+fn the_runs_tab_checks_its_folder_on_entry_and_while_shown() {
+    // The Runs tab was read at start and on F5 only: runs of another process (a CLI sweep
+    // in the next pane) never appeared.
+    let mut a = app();
+    let mut reload = crate::tui::Reload::new();
+    let refresh = |fx: &[Effect]| {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::RefreshRuns { unless } => Some(*unless),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(refresh(&reload.due(&a)), vec![]);
+    a.on_action(Action::GoRuns);
+    assert_eq!(refresh(&reload.due(&a)), vec![None], "on entering the tab");
+    assert_eq!(refresh(&reload.due(&a)), vec![], "not again at once");
+    a.runs.fingerprint = Some(7);
+    reload.runs -= crate::tui::Reload::EVERY;
+    assert_eq!(refresh(&reload.due(&a)), vec![Some(7)], "every two seconds");
+    a.on_action(Action::GoData);
+    reload.runs -= crate::tui::Reload::EVERY;
+    assert_eq!(
+        refresh(&reload.due(&a)),
+        vec![],
+        "not while another tab is shown"
+    );
+    a.on_action(Action::GoRuns);
+    assert_eq!(
+        refresh(&reload.due(&a)),
+        vec![Some(7)],
+        "on entering it again"
+    );
+}
+
+#[test]
+fn the_runs_are_read_again_only_when_their_folder_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r1");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("config.json"), "{}").unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    crate::tui::worker::load_runs(tx.clone(), dir.path().into(), None);
+    let Ok(AppEvent::Runs(_, _, fingerprint)) = rx.try_recv() else {
+        panic!("no runs event");
+    };
+    assert_eq!(fingerprint, bloodshot::runs::fingerprint(dir.path()));
+    crate::tui::worker::load_runs(tx.clone(), dir.path().into(), Some(fingerprint));
+    assert!(rx.try_recv().is_err(), "unchanged: not read again");
+    std::fs::write(run.join("status.json"), "{}").unwrap();
+    crate::tui::worker::load_runs(tx, dir.path().into(), Some(fingerprint));
+    assert!(matches!(rx.try_recv(), Ok(AppEvent::Runs(_, _, f)) if f != fingerprint));
+}
+
+#[test]
+fn selections_stay_on_their_runs_when_others_appear() {
+    let mut a = runs();
+    let ids = |a: &App| {
+        (
+            a.runs.rows[a.runs.selected].id.clone(),
+            a.runs.rows[a.kshot.run].id.clone(),
+        )
+    };
+    a.kshot.run = 2;
+    let before = ids(&a);
+    assert_eq!(
+        before,
+        (
+            "20261126-110000-aam".to_string(),
+            "20261126-120000-aam-consistency".to_string()
+        )
+    );
+    let table1 = a.runs.table1.clone();
+    let table = || Box::new(table1.clone());
+    // An imported run sorted first, and a run of another process at the end.
+    let mut rows = a.runs.rows.clone();
+    rows.insert(
+        0,
+        run_row(
+            "20250101-000000-import",
+            Objective::Softmax,
+            RunState::Finished,
+        ),
+    );
+    rows.push(run_row("elsewhere", Objective::Aam, RunState::Running));
+    let t = table();
+    a.on_event(AppEvent::Runs(rows.clone(), t, 1));
+    assert_eq!(ids(&a), before, "neither selection moved to another run");
+    assert_eq!(a.runs.fingerprint, Some(1));
+    // The run this console trains, when it appears, is picked on the K-shot form.
+    a.train.view.run_id = Some("ours".into());
+    rows.push(run_row("ours", Objective::Softmax, RunState::Running));
+    let t = table();
+    a.on_event(AppEvent::Runs(rows.clone(), t, 2));
+    assert_eq!(a.runs.rows[a.kshot.run].id, "ours");
+    assert_eq!(a.runs.rows[a.runs.selected].id, before.0);
+    // A removed run: the selection stays on its run, or on the same place when it went.
+    a.kshot.run = 1;
+    rows.remove(1);
+    let t = table();
+    a.on_event(AppEvent::Runs(rows, t, 3));
+    assert_eq!(a.runs.rows[a.runs.selected].id, before.0);
+    assert_eq!(a.kshot.run, 1);
+}
