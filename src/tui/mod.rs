@@ -350,10 +350,10 @@ fn spawn_signals() -> tokio::sync::mpsc::UnboundedReceiver<()> {
 
 /// What other processes may change, re-read every two seconds while its tab is shown.
 struct Reload {
-    /// The last check of the runs folder, and whether the Runs tab was shown at the last tick
-    /// (entering it checks at once).
+    /// The last check of the runs folder, and the tab shown at the last tick (entering the
+    /// Runs or K-shot tab checks at once).
     runs: Instant,
-    runs_shown: bool,
+    last_tab: Option<action::Tab>,
     sweeps: Instant,
     curves: Instant,
     system: Instant,
@@ -366,7 +366,7 @@ impl Reload {
         let now = Instant::now();
         Reload {
             runs: now,
-            runs_shown: false,
+            last_tab: None,
             sweeps: now,
             curves: now,
             system: now,
@@ -376,16 +376,18 @@ impl Reload {
     /// The reloads due now.
     fn due(&mut self, app: &App) -> Vec<Effect> {
         let mut effects = Vec::new();
-        // The Runs tab shows runs of any process: checked on entering it and every two
-        // seconds while shown, re-read when the folder changed.
-        let runs_shown = app.tab == action::Tab::Runs;
-        if runs_shown && (!self.runs_shown || self.runs.elapsed() >= Self::EVERY) {
+        // The Runs tab and the K-shot form's run list show runs of any process: checked on
+        // entering either tab and every two seconds while shown, re-read when the folder
+        // changed.
+        let lists_runs = matches!(app.tab, action::Tab::Runs | action::Tab::KShot);
+        let entered = self.last_tab != Some(app.tab);
+        if lists_runs && (entered || self.runs.elapsed() >= Self::EVERY) {
             self.runs = Instant::now();
             effects.push(Effect::RefreshRuns {
                 unless: app.runs.fingerprint,
             });
         }
-        self.runs_shown = runs_shown;
+        self.last_tab = Some(app.tab);
         // The Sweeps tab shows jobs of any process.
         if app.tab == action::Tab::Sweeps && self.sweeps.elapsed() >= Self::EVERY {
             self.sweeps = Instant::now();

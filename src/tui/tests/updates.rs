@@ -803,7 +803,7 @@ fn by_subject_in_the_form_names_the_pool_protocol() {
 }
 
 #[test]
-fn the_runs_tab_checks_its_folder_on_entry_and_while_shown() {
+fn the_runs_and_kshot_tabs_check_the_runs_folder_on_entry_and_while_shown() {
     // The Runs tab was read at start and on F5 only: runs of another process (a CLI sweep
     // in the next pane) never appeared.
     let mut a = app();
@@ -835,6 +835,20 @@ fn the_runs_tab_checks_its_folder_on_entry_and_while_shown() {
         refresh(&reload.due(&a)),
         vec![Some(7)],
         "on entering it again"
+    );
+    // The K-shot form picks among the runs: the same there.
+    a.on_action(Action::GoKShot);
+    assert_eq!(
+        refresh(&reload.due(&a)),
+        vec![Some(7)],
+        "on entering K-shot"
+    );
+    assert_eq!(refresh(&reload.due(&a)), vec![], "not again at once");
+    reload.runs -= crate::tui::Reload::EVERY;
+    assert_eq!(
+        refresh(&reload.due(&a)),
+        vec![Some(7)],
+        "while K-shot is shown"
     );
 }
 
