@@ -667,3 +667,78 @@ fn kshot_refuses_a_k_larger_than_a_class_and_a_one_class_target() {
     let e = stderr(&o);
     assert!(!o.status.success() && e.contains("only one class"), "{e}");
 }
+
+/// `train --resume` with a setting other than `--epochs` or `--device` that differs from the
+/// run's was silently ignored (`--lr 0.5` trained on at the run's 0.001); it is refused in
+/// one sentence before anything is written, and the run's own values are accepted.
+#[test]
+fn resume_refuses_settings_the_run_does_not_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path();
+    let tiny = [
+        "--image-size",
+        "32",
+        "--limit-per-class",
+        "4",
+        "--bn-recalibration",
+        "0",
+        "--epochs",
+        "1",
+    ];
+    let o = cli(h, &[&["train", "--run-id", "r"][..], &tiny].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = h.join("runs").join("r");
+    let config = std::fs::read(run.join("config.json")).unwrap();
+    let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    for (args, needle) in [
+        (
+            vec!["--lr", "0.5"],
+            "--lr 0.5 with --resume: run r keeps its own settings (lr 0.001)",
+        ),
+        (vec!["--image-size", "48"], "(image-size 32)"),
+        (
+            vec!["--objective", "softmax"],
+            "(objective aam-consistency)",
+        ),
+        (vec!["--limit-per-class", "5"], "(limit-per-class 4)"),
+        (vec!["--bn-recalibration", "5"], "(bn-recalibration 0)"),
+        (
+            vec!["--base", "sample-data/cnmc"],
+            "--base sample-data/cnmc with --resume",
+        ),
+        (vec!["--init", "latest"], "--init latest with --resume"),
+    ] {
+        let a = [&["train", "--resume", "r", "--epochs", "2"][..], &args].concat();
+        let o = cli(h, &a);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{a:?} should fail");
+        assert!(e.contains(needle), "{a:?}: `{needle}` not in: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "one sentence: {e}");
+    }
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
+    // The run's own values (a script that repeats its flags) and --device are accepted.
+    let o = cli(
+        h,
+        &[
+            &[
+                "train",
+                "--resume",
+                "r",
+                "--device",
+                "cpu",
+                "--base",
+                "sample-data/aml",
+            ][..],
+            &tiny[..6],
+            &["--epochs", "2"],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let status = std::fs::read_to_string(run.join("status.json")).unwrap();
+    assert!(
+        status.contains("\"last_epoch\": 2") || status.contains("\"last_epoch\":2"),
+        "{status}"
+    );
+}

@@ -10,7 +10,7 @@ use bloodshot::fewshot::method::{self, Method};
 use bloodshot::fewshot::paired::{self, PairedDifference};
 use bloodshot::paths;
 use bloodshot::report;
-use bloodshot::runs::{RunDir, RunState, TrainConfig, resolve};
+use bloodshot::runs::{RunDir, RunState, Setting, TrainConfig, resolve};
 use bloodshot::train::{self, Start, StopMode, StopSignal, TrainEvent};
 
 use super::progress::Progress;
@@ -230,8 +230,10 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         (Some(r), _) => {
             // Only --epochs counts on a resumed run, and like every setting it takes one value.
             a.settings.single(TrainConfig::default())?;
+            let run = resolve(&runs_dir, r)?;
+            refuse_changed_settings(&a, &run)?;
             Start::Resume {
-                run: resolve(&runs_dir, r)?,
+                run,
                 epochs: a.settings.epochs.first().copied(),
                 device: a.device,
             }
@@ -255,6 +257,76 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             "stopped_early": outcome.stopped_early,
             "epochs": printer.epochs,
         }))?;
+    }
+    Ok(())
+}
+
+/// A resumed run keeps its settings: a setting given with `--resume` that differs from the
+/// run's is refused in one sentence instead of being ignored (only `--epochs` and `--device`
+/// apply; a flag given with the run's own value is accepted).
+fn refuse_changed_settings(a: &TrainArgs, run: &RunDir) -> Result<(), String> {
+    let kept = run.info()?.config;
+    let refuse = |flag: &str, asked: String, kept: String| {
+        Err(format!(
+            "--{flag} {asked} with --resume: run {} keeps its own settings ({flag} {kept}); only --epochs and --device apply to a resumed run (to change it, train a new run, e.g. with --init {})",
+            run.id(),
+            run.id()
+        ))
+    };
+    let grid = a.settings.grid();
+    for s in Setting::ALL.into_iter().filter(|s| *s != Setting::Epochs) {
+        if let [asked] = grid.axis(s)[..]
+            && asked != s.get(&kept)
+        {
+            return refuse(
+                &s.field().replace('_', "-"),
+                asked.text(),
+                s.get(&kept).text(),
+            );
+        }
+    }
+    if let Some(base) = &a.data.base
+        && std::fs::canonicalize(base).ok().as_ref() != Some(&kept.base)
+    {
+        return refuse(
+            "base",
+            base.display().to_string(),
+            kept.base.display().to_string(),
+        );
+    }
+    let or_none = |n: Option<usize>| n.map_or("none".into(), |n| n.to_string());
+    if a.data.limit_per_class.is_some() && a.data.limit_per_class != kept.limit_per_class {
+        return refuse(
+            "limit-per-class",
+            or_none(a.data.limit_per_class),
+            or_none(kept.limit_per_class),
+        );
+    }
+    // These two have defaults: a value other than the default and the run's was typed.
+    let defaults = TrainConfig::default();
+    for (flag, asked, default, own) in [
+        (
+            "min-class-size",
+            a.data.min_class_size,
+            defaults.min_class_size,
+            kept.min_class_size,
+        ),
+        (
+            "bn-recalibration",
+            a.data.bn_recalibration,
+            defaults.bn_recalibration,
+            kept.bn_recalibration,
+        ),
+    ] {
+        if asked != default && asked != own {
+            return refuse(flag, asked.to_string(), own.to_string());
+        }
+    }
+    if let Some(init) = &a.init {
+        return Err(format!(
+            "--init {init} with --resume: run {} continues from its own last checkpoint; --init starts a new run",
+            run.id()
+        ));
     }
     Ok(())
 }
