@@ -174,6 +174,32 @@ fn a_sweep_killed_mid_way_resumes_without_training_anything_twice() {
         &["--runs-dir", &runs_arg, "sweep", "--resume", &sweep.id],
     );
     assert!(!text(&o).contains("started"), "{}", text(&o));
+    // Flags given with --resume that differ from the sweep's are refused (they were ignored);
+    // the sweep's own flags are accepted.
+    for (flags, needle) in [
+        (
+            &["--lr", "0.5"][..],
+            "--lr 0.5 with --resume: sweep {id} keeps the settings it was created with (0.001 there)",
+        ),
+        (
+            &["--k", "3"][..],
+            "--k 3 with --resume: sweep {id} keeps the settings it was created with (2 there)",
+        ),
+        (&["--seeds", "0,1,2"][..], "--seed 0,1,2 with --resume"),
+        (&["--draws", "7"][..], "--draws 7 with --resume"),
+    ] {
+        let mut args = vec!["--runs-dir", &runs_arg, "sweep", "--resume", &sweep.id];
+        args.extend_from_slice(flags);
+        let o = run(home.path(), &args);
+        let needle = needle.replace("{id}", &sweep.id);
+        assert!(!o.status.success(), "{flags:?} should fail");
+        assert!(text(&o).contains(&needle), "{flags:?}: {}", text(&o));
+    }
+    let mut args = vec!["--runs-dir", &runs_arg, "sweep", "--resume", &sweep.id];
+    args.extend_from_slice(GRID);
+    let o = run(home.path(), &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("started"), "{}", text(&o));
 
     let table = std::fs::read_to_string(sweep.dir(&runs).join("table1.md")).unwrap();
     assert!(table.contains("| softmax | 2 | "), "{table}");

@@ -34,7 +34,11 @@ pub fn sweep(a: SweepArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         return print_status(&runs_dir, &Sweep::open(&runs_dir, id)?);
     }
     let sweep = match &a.resume {
-        Some(id) => Sweep::open(&runs_dir, id)?,
+        Some(id) => {
+            let sweep = Sweep::open(&runs_dir, id)?;
+            refuse_changed_spec(&a, &sweep)?;
+            sweep
+        }
         None => {
             let s = Sweep::create(&runs_dir, spec(&a))?;
             say(&format!(
@@ -62,6 +66,110 @@ pub fn sweep(a: SweepArgs, runs: &Option<PathBuf>) -> Result<(), String> {
         return Ok(());
     }
     run(&runs_dir, &sweep, &a)
+}
+
+/// A resumed sweep keeps the spec it was created with: a flag given with `--resume` whose
+/// value differs from the sweep's is refused in one sentence instead of being ignored (only
+/// `--devices` applies). A flag is taken as given where the spec the flags make differs from
+/// the one no flags make; a flag repeating the sweep's own value is accepted.
+fn refuse_changed_spec(a: &SweepArgs, sweep: &Sweep) -> Result<(), String> {
+    use clap::{Args, FromArgMatches};
+    let bare = SweepArgs::augment_args(clap::Command::new("sweep"))
+        .try_get_matches_from(["sweep"])
+        .and_then(|m| SweepArgs::from_arg_matches(&m))
+        .map_err(|e| e.to_string())?;
+    let json = |s: &SweepSpec| serde_json::to_value(s).unwrap_or_default();
+    let (asked, bare, kept) = (json(&spec(a)), json(&spec(&bare)), json(&sweep.spec));
+    let mut changed = vec![];
+    spec_changes(&asked, &bare, &kept, String::new(), &mut changed);
+    // Where a job trains and whether it reads the image cache may change between sessions.
+    changed.retain(|(path, ..)| path != "base.device" && path != "base.use_cache");
+    // A grid axis the sweep does not vary holds no value: its value is the base's.
+    let single = |path: &str| {
+        let field = match path {
+            "grid.margins" => "/base/aam/margin".to_string(),
+            "grid.scales" => "/base/aam/scale".to_string(),
+            p => format!(
+                "/base/{}",
+                p.strip_prefix("grid.")?
+                    .strip_suffix('s')
+                    .filter(|f| *f != "epoch")
+                    .unwrap_or("epochs")
+            ),
+        };
+        Some(match kept.pointer(&field)? {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        })
+    };
+    match changed.first() {
+        None => Ok(()),
+        Some((path, asked, kept)) => Err(format!(
+            "--{} {asked} with --resume: sweep {} keeps the settings it was created with ({kept} there); only --devices applies to a resumed sweep (start a new sweep to change it)",
+            flag_of(path),
+            sweep.id,
+            kept = if kept.is_empty() {
+                single(path).unwrap_or_default()
+            } else {
+                kept.clone()
+            }
+        )),
+    }
+}
+
+/// The leaves of `asked` that differ from both `bare` and `kept`, as (path, asked, kept).
+fn spec_changes(
+    asked: &serde_json::Value,
+    bare: &serde_json::Value,
+    kept: &serde_json::Value,
+    path: String,
+    out: &mut Vec<(String, String, String)>,
+) {
+    use serde_json::Value;
+    if let Value::Object(fields) = asked {
+        for (name, value) in fields {
+            let at = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            let field = |v: &Value| v.get(name).cloned().unwrap_or(Value::Null);
+            spec_changes(value, &field(bare), &field(kept), at, out);
+        }
+    } else if asked != bare && asked != kept {
+        let text = |v: &Value| match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map_or(i.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
+            Value::String(s) => s.clone(),
+            Value::Null => "none".into(),
+            v => v.to_string(),
+        };
+        out.push((path, text(asked), text(kept)));
+    }
+}
+
+/// The flag that sets a spec's field (`grid.lrs` → `lr`, `kshot.options.seed` → `kshot-seed`).
+fn flag_of(path: &str) -> String {
+    let flag = match path {
+        "grid.objectives" => "objective",
+        "grid.seeds" => "seed",
+        "grid.margins" => "margin",
+        "grid.scales" => "scale",
+        "grid.lambdas" => "lambda",
+        "grid.image_sizes" => "image-size",
+        "grid.lrs" => "lr",
+        "grid.batch_sizes" => "batch-size",
+        "kshot.ks" | "kshot.options.k" => "k",
+        "kshot.normalizations" | "kshot.options.normalize" => "normalize",
+        "kshot.methods" | "kshot.options.method" => "method",
+        "kshot.ttas" | "kshot.options.tta" => "tta",
+        "kshot.options.seed" => "kshot-seed",
+        other => other.rsplit('.').next().unwrap_or(other),
+    };
+    flag.replace('_', "-")
 }
 
 /// The absolute form of `p` when it exists: job commands must work from any folder and on
