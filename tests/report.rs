@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use bloodshot::fewshot::evaluate::{KShotOptions, KShotResult, Protocol, SweepPoint};
+use bloodshot::fewshot::method::Method;
 use bloodshot::fewshot::metrics::{ConfusionMatrix, DrawMetrics, KShotSummary};
 use bloodshot::fewshot::score::{CollapseStats, Normalization};
 use bloodshot::model::Objective;
@@ -512,4 +513,29 @@ fn one_draw_and_one_epoch_are_singular() {
     assert!(md.contains(" · 1 epoch · batch "), "{md}");
     assert!(md.contains(" · k = 10 · 1 draw (seed 0) · "), "{md}");
     assert!(!md.contains("1 draws") && !md.contains("1 epochs"), "{md}");
+}
+
+/// `--logistic-c` counts for the logistic classifier only: a prototype result saved with
+/// `--logistic-c 5` is compared with other runs' prototype results (it was left out, "No other
+/// run has a result on …").
+#[test]
+fn the_logistic_c_of_a_prototype_result_does_not_split_comparisons() {
+    use bloodshot::fewshot::evaluate::Cell;
+    let mut a = report("run-a", Objective::Softmax, &[draw(5, 0, 2, 3)]);
+    a.kshot[0].options.logistic_c = 5.0;
+    let b = report("run-b", Objective::Aam, &[draw(4, 1, 2, 3)]);
+    assert_eq!(Cell::of(&a.kshot[0].options), Cell::of(&b.kshot[0].options));
+    let md = render(&a, &[a.clone(), b.clone()]);
+    assert!(md.contains("## Objectives compared"), "{md}");
+    assert!(md.contains("| AAMSoftmax | `run-b` |"), "{md}");
+    assert!(!md.contains("No other run has a result on"), "{md}");
+    // For the logistic classifier C is part of the evaluation.
+    let logistic = |c: f64| {
+        let mut o = b.kshot[0].options.clone();
+        o.method = Method::Logistic;
+        o.logistic_c = c;
+        Cell::of(&o)
+    };
+    assert_eq!(logistic(1.0), logistic(1.0));
+    assert_ne!(logistic(1.0), logistic(5.0));
 }

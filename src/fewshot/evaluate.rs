@@ -535,7 +535,10 @@ pub fn draw_bank(prep: &Prepared, opts: &KShotOptions) -> Result<Vec<Draw>, KSho
 
 /// One cell of the grid of test-time augmentations × classifiers × normalisations scored
 /// on a bank. The augmentation is the embedding's: a cell is scored on sets prepared with it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Two cells are equal when they score alike: `logistic_c` counts for the logistic
+/// classifier only (a prototype result saved with `--logistic-c 5` is the same evaluation as
+/// one saved with the default).
+#[derive(Debug, Clone, Copy)]
 pub struct Cell {
     /// The classifier.
     pub method: Method,
@@ -545,6 +548,15 @@ pub struct Cell {
     pub logistic_c: f64,
     /// The test-time augmentation of the embeddings.
     pub tta: Tta,
+}
+
+impl PartialEq for Cell {
+    fn eq(&self, other: &Cell) -> bool {
+        self.method == other.method
+            && self.normalize == other.normalize
+            && self.tta == other.tta
+            && (self.method != Method::Logistic || self.logistic_c == other.logistic_c)
+    }
 }
 
 impl Cell {
