@@ -672,7 +672,7 @@ fn kshot_refuses_a_k_larger_than_a_class_and_a_one_class_target() {
 /// run's was silently ignored (`--lr 0.5` trained on at the run's 0.001); it is refused in
 /// one sentence before anything is written, and the run's own values are accepted.
 #[test]
-fn resume_refuses_settings_the_run_does_not_have() {
+fn resume_and_run_id_refuse_settings_the_run_does_not_have() {
     let dir = tempfile::tempdir().unwrap();
     let h = dir.path();
     let tiny = [
@@ -736,6 +736,36 @@ fn resume_refuses_settings_the_run_does_not_have() {
         .concat(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // --run-id of an existing run (a sweep's job started again) continues it as it is: its
+    // settings, --epochs included, were ignored there too.
+    let named = |extra: &[&str]| {
+        cli(
+            h,
+            &[&["train", "--run-id", "r"][..], &tiny[..6], extra].concat(),
+        )
+    };
+    for (extra, needle) in [
+        (
+            &["--epochs", "3"][..],
+            "--epochs 3 with --run-id: run r keeps its own settings (epochs 2)",
+        ),
+        (
+            &["--epochs", "2", "--lr", "0.5"][..],
+            "--lr 0.5 with --run-id",
+        ),
+    ] {
+        let o = named(extra);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{extra:?} should fail");
+        assert!(e.contains(needle), "{extra:?}: `{needle}` not in: {e}");
+    }
+    let o = named(&["--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("run r is already trained (2 epochs)"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let status = std::fs::read_to_string(run.join("status.json")).unwrap();
     assert!(
         status.contains("\"last_epoch\": 2") || status.contains("\"last_epoch\":2"),

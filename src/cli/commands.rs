@@ -188,6 +188,7 @@ fn install_signal_handlers(stop: &StopSignal) {
 fn start_named(runs_dir: &Path, id: &str, a: &TrainArgs) -> Result<Option<Start>, String> {
     let path = runs_dir.join(id);
     if let Ok(run) = RunDir::open(&path) {
+        refuse_changed_settings(a, &run, Continue::Named(runs_dir))?;
         let status = run.status();
         let epochs = run.info()?.config.epochs;
         if status.state == RunState::Finished && status.last_epoch >= epochs {
@@ -231,7 +232,7 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
             // Only --epochs counts on a resumed run, and like every setting it takes one value.
             a.settings.single(TrainConfig::default())?;
             let run = resolve(&runs_dir, r)?;
-            refuse_changed_settings(&a, &run)?;
+            refuse_changed_settings(&a, &run, Continue::Resume)?;
             Start::Resume {
                 run,
                 epochs: a.settings.epochs.first().copied(),
@@ -261,20 +262,44 @@ pub fn train_cmd(a: TrainArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// A resumed run keeps its settings: a setting given with `--resume` that differs from the
-/// run's is refused in one sentence instead of being ignored (only `--epochs` and `--device`
-/// apply; a flag given with the run's own value is accepted).
-fn refuse_changed_settings(a: &TrainArgs, run: &RunDir) -> Result<(), String> {
+/// How `train` continues an existing run.
+#[derive(Clone, Copy)]
+enum Continue<'a> {
+    /// `--resume`: `--epochs` may extend the run.
+    Resume,
+    /// `--run-id` of a run that exists (a sweep's job, started again), in this runs folder:
+    /// every setting is the run's.
+    Named(&'a Path),
+}
+
+/// A continued run keeps its settings: a setting given that differs from the run's is
+/// refused in one sentence instead of being ignored (with `--resume`, `--epochs` and
+/// `--device` apply; a flag given with the run's own value is accepted).
+fn refuse_changed_settings(a: &TrainArgs, run: &RunDir, how: Continue) -> Result<(), String> {
     let kept = run.info()?.config;
+    let (with, applies) = match how {
+        Continue::Resume => (
+            "--resume",
+            "only --epochs and --device apply to a resumed run",
+        ),
+        Continue::Named(_) => (
+            "--run-id",
+            "--run-id continues an existing run as it is (only --device applies)",
+        ),
+    };
     let refuse = |flag: &str, asked: String, kept: String| {
         Err(format!(
-            "--{flag} {asked} with --resume: run {} keeps its own settings ({flag} {kept}); only --epochs and --device apply to a resumed run (to change it, train a new run, e.g. with --init {})",
+            "--{flag} {asked} with {with}: run {} keeps its own settings ({flag} {kept}); {applies} (to change it, train a new run, e.g. with --init {})",
             run.id(),
             run.id()
         ))
     };
     let grid = a.settings.grid();
-    for s in Setting::ALL.into_iter().filter(|s| *s != Setting::Epochs) {
+    let extends = matches!(how, Continue::Resume);
+    for s in Setting::ALL
+        .into_iter()
+        .filter(|s| !(extends && *s == Setting::Epochs))
+    {
         if let [asked] = grid.axis(s)[..]
             && asked != s.get(&kept)
         {
@@ -322,13 +347,24 @@ fn refuse_changed_settings(a: &TrainArgs, run: &RunDir) -> Result<(), String> {
             return refuse(flag, asked.to_string(), own.to_string());
         }
     }
-    if let Some(init) = &a.init {
-        return Err(format!(
+    match (how, &a.init) {
+        (Continue::Resume, Some(init)) => Err(format!(
             "--init {init} with --resume: run {} continues from its own last checkpoint; --init starts a new run",
             run.id()
-        ));
+        )),
+        (Continue::Named(runs_dir), Some(init))
+            if Some(init_source(runs_dir, init)?) != kept.init =>
+        {
+            refuse(
+                "init",
+                init.clone(),
+                kept.init
+                    .as_ref()
+                    .map_or("none".into(), |p| p.display().to_string()),
+            )
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The checked configuration `train`'s options ask for (a resumed run keeps its own).
