@@ -541,6 +541,21 @@ fn bad_values_and_paths_through_the_cli() {
             vec!["train".into(), "--device".into(), "tpu".into()],
             "unknown device `tpu`",
         ),
+        // C is the logistic classifier's: without it, --logistic-c was ignored.
+        (
+            vec!["kshot".into(), "--logistic-c".into(), "5".into()],
+            "--logistic-c 5 applies to the logistic classifier, and --method prototype does not include it",
+        ),
+        (
+            vec![
+                "sweep".into(),
+                "--method".into(),
+                "prototype,soft-kmeans".into(),
+                "--logistic-c".into(),
+                "0.1".into(),
+            ],
+            "--logistic-c 0.1 applies to the logistic classifier, and --method prototype,soft-kmeans does not",
+        ),
         // The setting flags are sweep's too: a list is a grid, not a training run.
         (
             vec!["train".into(), "--seed".into(), "0,1".into()],

@@ -506,6 +506,7 @@ fn check_out_folder(out: &Path) -> Result<(), String> {
 
 /// `bloodshot kshot`.
 pub fn kshot(a: KshotArgs, runs: &Option<PathBuf>) -> Result<(), String> {
+    a.classifier.check()?;
     let opts = a.sampling.apply(KShotOptions {
         k: a.k.unwrap_or(KShotOptions::default().k),
         draws: a.draws,

@@ -380,6 +380,25 @@ pub struct ClassifierArgs {
     pub tta: Vec<Tta>,
 }
 
+impl ClassifierArgs {
+    /// `--logistic-c` other than the default without `--method logistic` would change
+    /// nothing: refused in one sentence (it was ignored). A C that is no positive number is
+    /// left to the options' own check, which says so.
+    pub fn check(&self) -> Result<(), String> {
+        let default = kshot_defaults().logistic_c;
+        let valid = self.logistic_c > 0.0 && self.logistic_c.is_finite();
+        if valid && self.logistic_c != default && !self.method.contains(&Method::Logistic) {
+            let methods: Vec<&str> = self.method.iter().map(|m| m.as_str()).collect();
+            return Err(format!(
+                "--logistic-c {} applies to the logistic classifier, and --method {} does not include it: add logistic to --method, or leave --logistic-c out",
+                self.logistic_c,
+                methods.join(",")
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {

@@ -27,6 +27,7 @@ pub fn sweep(a: SweepArgs, runs: &Option<PathBuf>) -> Result<(), String> {
     if !a.print_commands && a.status.is_none() {
         bloodshot::device::inventory::require(&a.devices)?;
     }
+    a.classifier.check()?;
     let runs_dir = runs.clone().unwrap_or_else(paths::default_runs_dir);
     let _ = std::fs::create_dir_all(&runs_dir);
     let runs_dir = absolute(&runs_dir);
