@@ -176,7 +176,10 @@ fn resume_config(
         return Err(TrainError::Run(format!(
             "run {} already finished its {}; pass a larger --epochs to continue it",
             run.id(),
-            crate::report::text::count(config.epochs, "epoch")
+            match config.epochs {
+                1 => "1 epoch".to_string(),
+                n => format!("{n} epochs"),
+            }
         )));
     }
     if last > 0 && last != config.epochs {
