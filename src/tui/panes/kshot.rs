@@ -50,10 +50,22 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
                     )),
                 ]
             } else {
-                vec![Line::from(Span::styled(
-                    "No k-shot results yet. Pick a run and press p to embed the target set, then r or Space to draw support sets.",
+                let mut lines = vec![Line::from(Span::styled(
+                    "No bank drawn in this session yet. Pick a run and press p to embed the target set, then r or Space to draw support sets.",
                     Style::default().fg(t.muted),
-                ))]
+                ))];
+                // Results saved earlier (by the CLI, a sweep or another session) are named,
+                // so "none yet" is not read as "none at all".
+                if let Some(row) = app.kshot_run()
+                    && let Some((k, label, mean, sd)) = &row.kshot
+                {
+                    lines.push(Line::from(""));
+                    lines.push(Line::from(format!(
+                        "{} has saved k-shot results; the newest: accuracy {mean:.3} ± {sd:.3} at k = {k} ({label}). All of them are on the Runs tab (Table 1) and in its report (e there).",
+                        row.id
+                    )));
+                }
+                lines
             };
             f.render_widget(
                 Paragraph::new(msg)

@@ -54,6 +54,27 @@ fn kshot_tab_empty() {
 }
 
 #[test]
+fn kshot_tab_names_saved_results_before_a_bank_is_drawn() {
+    // "No k-shot results yet" was shown for a run with saved results.
+    let mut a = runs();
+    a.tab = Tab::KShot;
+    let screen = render(&a, 100, 30);
+    assert!(
+        screen.contains("No bank drawn in this session yet"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("20261126-100000-softmax has saved k-shot results; the newest:"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("accuracy 0.612 ± 0.034 at k = 10"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
 fn kshot_tab_with_results() {
     insta::assert_snapshot!(render(&kshot(), 120, 40));
 }
