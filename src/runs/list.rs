@@ -43,27 +43,42 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunDir> {
 }
 
 /// A number that changes when anything a run listing shows may have changed: a run folder
-/// added or removed, a file in one written (name, size, modification time of each entry of the
-/// run folder and of its `kshot/` and `checkpoints/` folders), or a run of another machine
-/// turning stale. Cheap (no file is parsed but `status.json`), so a view can poll it and
-/// re-read the runs only when it moves.
+/// added or removed, or one of them changed ([`run_fingerprint`]). Cheap (no file is parsed
+/// but `config.json` and `status.json`), so a view can poll it and re-read the runs only when
+/// it moves.
 pub fn fingerprint(runs_dir: &Path) -> u64 {
+    fingerprints(runs_dir).0
+}
+
+/// The runs folder's [`fingerprint`], and each run (in [`list_runs`] order) with its own
+/// [`run_fingerprint`], so a reader can re-read only the runs that changed.
+pub fn fingerprints(runs_dir: &Path) -> (u64, Vec<(RunDir, u64)>) {
+    use std::hash::{Hash, Hasher};
+    let runs: Vec<(RunDir, u64)> = list_runs(runs_dir)
+        .into_iter()
+        .map(|r| {
+            let f = run_fingerprint(&r);
+            (r, f)
+        })
+        .collect();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (run, f) in &runs {
+        run.path.hash(&mut h);
+        f.hash(&mut h);
+    }
+    (h.finish(), runs)
+}
+
+/// A number that changes when a file of the run is written: the name, size and modification
+/// time of each entry of the run folder and of its `kshot/` and `checkpoints/` folders, and
+/// whether a run of another machine turned stale.
+pub fn run_fingerprint(run: &RunDir) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(runs_dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    runs.sort();
-    for path in runs {
-        let Ok(run) = RunDir::open(&path) else {
-            continue;
-        };
-        path.hash(&mut h);
-        hash_entries(&path, &mut h);
-        hash_entries(&path.join("kshot"), &mut h);
-        hash_entries(&path.join("checkpoints"), &mut h);
-        run.interrupted().hash(&mut h);
-    }
+    hash_entries(&run.path, &mut h);
+    hash_entries(&run.path.join("kshot"), &mut h);
+    hash_entries(&run.path.join("checkpoints"), &mut h);
+    run.interrupted().hash(&mut h);
     h.finish()
 }
 

@@ -21,7 +21,7 @@ pub use dir::{RunDir, STALE_SECONDS};
 pub use error::RunsError;
 pub use json::{read_json, write_json};
 pub use jsonl::{MetricsWriter, read_metrics, read_metrics_tail, repair_jsonl};
-pub use list::{fingerprint, list_runs, resolve};
+pub use list::{fingerprint, fingerprints, list_runs, resolve, run_fingerprint};
 pub use records::{
     EpochProgress, EpochSummary, MetricRecord, RunInfo, RunState, RunStatus, host_name,
 };

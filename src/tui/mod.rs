@@ -455,6 +455,7 @@ fn blocking(tx: &event::Tx, work: impl FnOnce(event::Tx) + Send + 'static) {
 /// One arm per effect, each naming the worker function and the state it reads.
 fn start(effect: Effect, app: &App, tx: &event::Tx) {
     let runs_dir = app.runs_dir.clone();
+    let runs_cache = app.runs.cache.clone();
     match effect {
         Effect::Scan => {
             for (which, root) in [(Which::Base, &app.base), (Which::Target, &app.target)] {
@@ -503,10 +504,12 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
             let tx = tx.clone();
             std::thread::spawn(move || worker::run_sweep(tx, runs_dir, sweep, devices, control));
         }
-        Effect::LoadRuns => blocking(tx, move |tx| worker::load_runs(tx, runs_dir, None)),
-        Effect::RefreshRuns { unless } => {
-            blocking(tx, move |tx| worker::load_runs(tx, runs_dir, unless))
-        }
+        Effect::LoadRuns => blocking(tx, move |tx| {
+            worker::load_runs(tx, runs_dir, None, &runs_cache)
+        }),
+        Effect::RefreshRuns { unless } => blocking(tx, move |tx| {
+            worker::load_runs(tx, runs_dir, unless, &runs_cache)
+        }),
         Effect::Prepare {
             run,
             epoch,
@@ -534,11 +537,13 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
             if let (Some(s), Some(row)) = (app.kshot.session.clone(), app.kshot_run().cloned()) {
                 let (opts, target) = (app.kshot.opts.0.clone(), app.target.clone());
                 blocking(tx, move |tx| {
-                    worker::save_kshot(tx, row.path, s, opts, target, runs_dir)
+                    worker::save_kshot(tx, row.path, s, opts, target, runs_dir, runs_cache)
                 });
             }
         }
-        Effect::Import(path) => blocking(tx, move |tx| worker::import(tx, path, runs_dir)),
+        Effect::Import(path) => {
+            blocking(tx, move |tx| worker::import(tx, path, runs_dir, runs_cache))
+        }
         Effect::ExportWeights(run) => blocking(tx, move |tx| worker::export_weights(tx, run)),
         Effect::LoadCurves(paths) => blocking(tx, move |tx| worker::load_curves(tx, paths)),
         Effect::LoadBaseline(path) => blocking(tx, move |tx| worker::load_baseline(tx, path)),

@@ -2,8 +2,8 @@
 //! through typed [`AppEvent`]s. Each function here is a thin wrapper over an engine call.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bloodshot::data::ScanOptions;
 use bloodshot::data::stats::{StatsPhase, dataset_stats};
@@ -14,12 +14,13 @@ use bloodshot::fewshot::pca::project;
 use bloodshot::fewshot::score::Normalization;
 use bloodshot::fewshot::tta::Tta;
 use bloodshot::report;
-use bloodshot::runs::{RunDir, TrainConfig, list_runs};
+use bloodshot::runs::{RunDir, TrainConfig};
 use bloodshot::train::{self, Follower, Start, StopSignal, TrainEvent};
 
 use super::action::SweepStart;
 use super::event::{AppEvent, Evaluated, KSweep, PreparedSession, RunRow, Tx, Which};
 use super::state::kshot::{KShotSession, SWEEP_KS};
+use super::state::runs::RunsCache;
 use super::state::sweeps::SweepRow;
 use super::thumb::Thumb;
 use bloodshot::sweep::{Control, Sweep};
@@ -129,20 +130,44 @@ pub fn load_baseline(tx: Tx, path: PathBuf) {
     let _ = tx.send(AppEvent::Baseline(curves.map_err(|e| e.to_string())));
 }
 
-/// Reads every run of `runs_dir` and sends the rows and Table 1; with `unless`, only when the
-/// folder's fingerprint differs from it.
-pub fn load_runs(tx: Tx, runs_dir: PathBuf, unless: Option<u64>) {
+/// Reads the runs of `runs_dir` (those changed since `cache` saw them) and sends the rows and
+/// Table 1; with `unless`, only when the folder's fingerprint differs from it.
+pub fn load_runs(tx: Tx, runs_dir: PathBuf, unless: Option<u64>, cache: &Mutex<RunsCache>) {
     // Taken first: a run that changes while the folder is read moves it again.
-    let fingerprint = bloodshot::runs::fingerprint(&runs_dir);
+    let (fingerprint, runs) = bloodshot::runs::fingerprints(&runs_dir);
     if unless == Some(fingerprint) {
         return;
     }
-    let runs: Vec<(RunDir, report::RunReport)> = list_runs(&runs_dir)
-        .into_iter()
-        .filter_map(|r| report::collect(&r).ok().map(|rep| (r, rep)))
-        .collect();
-    let rows = runs.iter().map(|(r, rep)| run_row(r, rep)).collect();
-    let reports: Vec<report::RunReport> = runs.into_iter().map(|(_, rep)| rep).collect();
+    let Ok(mut cache) = cache.lock() else {
+        return;
+    };
+    let mut rows = Vec::with_capacity(runs.len());
+    let mut reports = Vec::with_capacity(runs.len());
+    for (run, print) in &runs {
+        let known = cache
+            .0
+            .get(&run.path)
+            .filter(|(p, ..)| p == print)
+            .map(|(_, row, rep)| (row.clone(), rep.clone()));
+        let (row, rep) = match known {
+            Some(known) => known,
+            None => {
+                let Ok(rep) = report::collect(run) else {
+                    continue;
+                };
+                let row = run_row(run, &rep);
+                cache
+                    .0
+                    .insert(run.path.clone(), (*print, row.clone(), rep.clone()));
+                (row, rep)
+            }
+        };
+        rows.push(row);
+        reports.push(rep);
+    }
+    cache
+        .0
+        .retain(|path, _| runs.iter().any(|(r, _)| r.path == *path));
     let table = report::table1::build(&reports, bloodshot::model::Objective::Softmax);
     let _ = tx.send(AppEvent::Runs(rows, Box::new(table), fingerprint));
 }
@@ -431,7 +456,7 @@ pub fn sweep(tx: Tx, s: KShotSession, opts: KShotOptions) {
 }
 
 /// Imports a checkpoint file as a new run (on the CPU), then reloads the run list.
-pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
+pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf, cache: Arc<Mutex<RunsCache>>) {
     let cpu = bloodshot::device::open(bloodshot::device::DeviceSpec::Cpu).map_err(String::from);
     let r = cpu.and_then(|device| {
         bloodshot::interop::import_checkpoint(
@@ -453,7 +478,7 @@ pub fn import(tx: Tx, path: PathBuf, runs_dir: PathBuf) {
         )
     })));
     if ok {
-        load_runs(tx, runs_dir, None);
+        load_runs(tx, runs_dir, None, &cache);
     }
 }
 
@@ -497,6 +522,7 @@ pub fn save_kshot(
     opts: KShotOptions,
     target: PathBuf,
     runs_dir: PathBuf,
+    cache: Arc<Mutex<RunsCache>>,
 ) {
     let Ok(run) = RunDir::open(&run_path) else {
         return;
@@ -521,5 +547,5 @@ pub fn save_kshot(
     if let Err(e) = result.save(&run) {
         let _ = tx.send(AppEvent::PrepareWarning(e.to_string()));
     }
-    load_runs(tx, runs_dir, None);
+    load_runs(tx, runs_dir, None, &cache);
 }

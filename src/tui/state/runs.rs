@@ -1,10 +1,17 @@
 //! Runs tab: the run list, marks, the import prompt and the outcome of exports.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crossterm::event::KeyCode;
 
 use crate::tui::event::RunRow;
+
+/// What the Runs tab last read of each run folder, by path: the run's fingerprint then, its
+/// row and its report. A reload reads again only the runs whose folder changed.
+#[derive(Debug, Default)]
+pub struct RunsCache(pub HashMap<PathBuf, (u64, RunRow, bloodshot::report::RunReport)>);
 
 /// Runs tab.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +35,8 @@ pub struct RunsState {
     /// The runs folder's fingerprint when the rows were read: the tab re-reads the folder
     /// when it moves (runs of other processes appear and grow).
     pub fingerprint: Option<u64>,
+    /// The rows' sources, shared with the loads in the background.
+    pub cache: Arc<Mutex<RunsCache>>,
 }
 
 impl RunsState {

@@ -293,7 +293,7 @@ fn runs_tab_failed_import_says_why_and_adds_no_run() {
     let bad = dir.path().join("notes.pth");
     std::fs::write(&bad, "hello").unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    crate::tui::worker::import(tx, bad.clone(), dir.path().join("runs"));
+    crate::tui::worker::import(tx, bad.clone(), dir.path().join("runs"), Default::default());
     let mut a = runs();
     let n = a.runs.rows.len();
     a.on_event(rx.try_recv().expect("an Interop event"));
@@ -859,15 +859,16 @@ fn the_runs_are_read_again_only_when_their_folder_moved() {
     std::fs::create_dir(&run).unwrap();
     std::fs::write(run.join("config.json"), "{}").unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    crate::tui::worker::load_runs(tx.clone(), dir.path().into(), None);
+    let cache = std::sync::Mutex::new(crate::tui::state::runs::RunsCache::default());
+    crate::tui::worker::load_runs(tx.clone(), dir.path().into(), None, &cache);
     let Ok(AppEvent::Runs(_, _, fingerprint)) = rx.try_recv() else {
         panic!("no runs event");
     };
     assert_eq!(fingerprint, bloodshot::runs::fingerprint(dir.path()));
-    crate::tui::worker::load_runs(tx.clone(), dir.path().into(), Some(fingerprint));
+    crate::tui::worker::load_runs(tx.clone(), dir.path().into(), Some(fingerprint), &cache);
     assert!(rx.try_recv().is_err(), "unchanged: not read again");
     std::fs::write(run.join("status.json"), "{}").unwrap();
-    crate::tui::worker::load_runs(tx, dir.path().into(), Some(fingerprint));
+    crate::tui::worker::load_runs(tx, dir.path().into(), Some(fingerprint), &cache);
     assert!(matches!(rx.try_recv(), Ok(AppEvent::Runs(_, _, f)) if f != fingerprint));
 }
 
@@ -920,4 +921,61 @@ fn selections_stay_on_their_runs_when_others_appear() {
     a.on_event(AppEvent::Runs(rows, t, 3));
     assert_eq!(a.runs.rows[a.runs.selected].id, before.0);
     assert_eq!(a.kshot.run, 1);
+}
+
+#[test]
+fn a_reload_reads_again_only_the_runs_that_changed() {
+    use bloodshot::runs::{RunInfo, TrainConfig, write_json};
+    let dir = tempfile::tempdir().unwrap();
+    let info = |id: &str, created_unix| RunInfo {
+        id: id.into(),
+        config: TrainConfig::default(),
+        classes: vec!["A".into(), "B".into()],
+        split_sizes: [7, 1, 2],
+        device: "cpu".into(),
+        version: "0.1.0".into(),
+        burn_version: "0.22.1".into(),
+        git_commit: None,
+        created_unix,
+        source: None,
+    };
+    for (id, t) in [("first", 1), ("second", 2)] {
+        std::fs::create_dir(dir.path().join(id)).unwrap();
+        write_json(&dir.path().join(id).join("config.json"), &info(id, t)).unwrap();
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cache = std::sync::Mutex::new(crate::tui::state::runs::RunsCache::default());
+    let mut load = || {
+        crate::tui::worker::load_runs(tx.clone(), dir.path().into(), None, &cache);
+        match rx.try_recv() {
+            Ok(AppEvent::Runs(rows, ..)) => rows.iter().map(|r| r.id.clone()).collect(),
+            _ => Vec::<String>::new(),
+        }
+    };
+    assert_eq!(load(), ["first", "second"]);
+    // `first`'s config.json rewritten to something unreadable, of the same size and with the
+    // same modification time: its folder looks unchanged, so its row comes from the cache.
+    let config = dir.path().join("first").join("config.json");
+    let (len, modified) = {
+        let m = std::fs::metadata(&config).unwrap();
+        (m.len() as usize, m.modified().unwrap())
+    };
+    std::fs::write(&config, "x".repeat(len)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&config)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    // `second` changed: read again, under its new id.
+    write_json(
+        &dir.path().join("second").join("config.json"),
+        &info("second-renamed", 2),
+    )
+    .unwrap();
+    assert_eq!(load(), ["first", "second-renamed"]);
+    // A run removed leaves the cache.
+    std::fs::remove_dir_all(dir.path().join("second")).unwrap();
+    assert_eq!(load(), ["first"]);
+    assert_eq!(cache.lock().unwrap().0.len(), 1);
 }
