@@ -4,10 +4,9 @@
 //! a typed expression, and the coordinates of a parallel-coordinates plot.
 
 use std::cmp::Ordering;
-use std::path::Path;
 
-use crate::report::{RunReport, collect};
-use crate::runs::{RunDir, Setting, SettingValue, TrainConfig};
+use crate::report::RunReport;
+use crate::runs::{Setting, SettingValue, TrainConfig};
 
 use super::plan::Sweep;
 
@@ -193,20 +192,6 @@ fn kshot_columns(sweep: &Sweep) -> Vec<(String, crate::fewshot::evaluate::KShotO
         }
     }
     out
-}
-
-/// Reads every job's run folder and builds the table.
-pub fn load(runs_dir: &Path, sweep: &Sweep) -> Explorer {
-    let reports: Vec<Option<RunReport>> = sweep
-        .jobs
-        .iter()
-        .map(|j| {
-            RunDir::open(&runs_dir.join(&j.run_id))
-                .ok()
-                .and_then(|r| collect(&r).ok())
-        })
-        .collect();
-    build(sweep, &reports)
 }
 
 /// Order of two cells of one column: numbers by value, words alphabetically, missing last

@@ -547,7 +547,9 @@ fn start(effect: Effect, app: &App, tx: &event::Tx) {
         Effect::ExportWeights(run) => blocking(tx, move |tx| worker::export_weights(tx, run)),
         Effect::LoadCurves(paths) => blocking(tx, move |tx| worker::load_curves(tx, paths)),
         Effect::LoadBaseline(path) => blocking(tx, move |tx| worker::load_baseline(tx, path)),
-        Effect::LoadExplorer(id) => blocking(tx, move |tx| worker::load_explorer(tx, runs_dir, id)),
+        Effect::LoadExplorer(id) => blocking(tx, move |tx| {
+            worker::load_explorer(tx, runs_dir, id, &runs_cache)
+        }),
         Effect::Export(paths) => blocking(tx, move |tx| worker::export(tx, paths)),
     }
 }

@@ -144,26 +144,10 @@ pub fn load_runs(tx: Tx, runs_dir: PathBuf, unless: Option<u64>, cache: &Mutex<R
     let mut rows = Vec::with_capacity(runs.len());
     let mut reports = Vec::with_capacity(runs.len());
     for (run, print) in &runs {
-        let known = cache
-            .0
-            .get(&run.path)
-            .filter(|(p, ..)| p == print)
-            .map(|(_, row, rep)| (row.clone(), rep.clone()));
-        let (row, rep) = match known {
-            Some(known) => known,
-            None => {
-                let Ok(rep) = report::collect(run) else {
-                    continue;
-                };
-                let row = run_row(run, &rep);
-                cache
-                    .0
-                    .insert(run.path.clone(), (*print, row.clone(), rep.clone()));
-                (row, rep)
-            }
-        };
-        rows.push(row);
-        reports.push(rep);
+        if let Some((row, rep)) = read_cached(&mut cache, run, *print) {
+            rows.push(row);
+            reports.push(rep);
+        }
     }
     cache
         .0
@@ -186,12 +170,45 @@ pub fn load_curves(tx: Tx, paths: Vec<PathBuf>) {
     let _ = tx.send(AppEvent::Curves(paths, curves, unreadable));
 }
 
-/// Builds the explorer table of sweep `id` from its jobs' run folders.
-pub fn load_explorer(tx: Tx, runs_dir: PathBuf, id: String) {
-    if let Ok(sweep) = Sweep::open(&runs_dir, &id) {
-        let table = bloodshot::sweep::explore::load(&runs_dir, &sweep);
-        let _ = tx.send(AppEvent::Explorer(id, Box::new(table)));
+/// A run's row and report: from `cache` when its folder's fingerprint is still `print`, else
+/// read (and kept); `None` when the folder cannot be read as a run.
+fn read_cached(
+    cache: &mut RunsCache,
+    run: &RunDir,
+    print: u64,
+) -> Option<(RunRow, report::RunReport)> {
+    if let Some((_, row, rep)) = cache.0.get(&run.path).filter(|(p, ..)| *p == print) {
+        return Some((row.clone(), rep.clone()));
     }
+    let rep = report::collect(run).ok()?;
+    let row = run_row(run, &rep);
+    cache
+        .0
+        .insert(run.path.clone(), (print, row.clone(), rep.clone()));
+    Some((row, rep))
+}
+
+/// Builds the explorer table of sweep `id` from its jobs' run folders (read again only where
+/// they changed: the explorer reloads every two seconds while shown).
+pub fn load_explorer(tx: Tx, runs_dir: PathBuf, id: String, cache: &Mutex<RunsCache>) {
+    let Ok(sweep) = Sweep::open(&runs_dir, &id) else {
+        return;
+    };
+    let Ok(mut cache) = cache.lock() else {
+        return;
+    };
+    let reports: Vec<Option<report::RunReport>> = sweep
+        .jobs
+        .iter()
+        .map(|j| {
+            let run = RunDir::open(&runs_dir.join(&j.run_id)).ok()?;
+            let print = bloodshot::runs::run_fingerprint(&run);
+            read_cached(&mut cache, &run, print).map(|(_, rep)| rep)
+        })
+        .collect();
+    drop(cache);
+    let table = bloodshot::sweep::explore::build(&sweep, &reports);
+    let _ = tx.send(AppEvent::Explorer(id, Box::new(table)));
 }
 
 /// Reads the sweeps of the runs folder and where each job stands.

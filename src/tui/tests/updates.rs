@@ -923,13 +923,11 @@ fn selections_stay_on_their_runs_when_others_appear() {
     assert_eq!(a.kshot.run, 1);
 }
 
-#[test]
-fn a_reload_reads_again_only_the_runs_that_changed() {
-    use bloodshot::runs::{RunInfo, TrainConfig, write_json};
-    let dir = tempfile::tempdir().unwrap();
-    let info = |id: &str, created_unix| RunInfo {
+/// A run's `config.json` contents.
+fn run_info(id: &str, created_unix: u64) -> bloodshot::runs::RunInfo {
+    bloodshot::runs::RunInfo {
         id: id.into(),
-        config: TrainConfig::default(),
+        config: bloodshot::runs::TrainConfig::default(),
         classes: vec!["A".into(), "B".into()],
         split_sizes: [7, 1, 2],
         device: "cpu".into(),
@@ -938,7 +936,54 @@ fn a_reload_reads_again_only_the_runs_that_changed() {
         git_commit: None,
         created_unix,
         source: None,
+    }
+}
+
+#[test]
+fn the_explorer_reads_the_jobs_run_folders_through_the_cache() {
+    use bloodshot::sweep::{Grid, KShotSpec, Sweep, SweepSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let spec = SweepSpec {
+        base: bloodshot::runs::TrainConfig {
+            base: data.join("aml"),
+            ..Default::default()
+        },
+        grid: Grid {
+            objectives: vec![Objective::Softmax, Objective::Aam],
+            ..Default::default()
+        },
+        kshot: KShotSpec {
+            target: data.join("cnmc"),
+            ks: vec![10],
+            normalizations: vec![Normalization::None],
+            methods: vec![Method::Prototype],
+            ttas: vec![bloodshot::fewshot::tta::Tta::None],
+            options: Default::default(),
+        },
     };
+    let sweep = Sweep::create(dir.path(), spec).unwrap();
+    // Job 1 has begun (its run folder exists), job 2 has not.
+    let job1 = dir.path().join(&sweep.jobs[0].run_id);
+    std::fs::create_dir(&job1).unwrap();
+    bloodshot::runs::write_json(&job1.join("config.json"), &run_info("job1", 1)).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cache = std::sync::Mutex::new(crate::tui::state::runs::RunsCache::default());
+    crate::tui::worker::load_explorer(tx, dir.path().into(), sweep.id.clone(), &cache);
+    let Ok(AppEvent::Explorer(id, table)) = rx.try_recv() else {
+        panic!("no explorer event");
+    };
+    assert_eq!(id, sweep.id);
+    assert_eq!(table.rows.len(), 2);
+    let cached: Vec<PathBuf> = cache.lock().unwrap().0.keys().cloned().collect();
+    assert_eq!(cached, [job1]);
+}
+
+#[test]
+fn a_reload_reads_again_only_the_runs_that_changed() {
+    use bloodshot::runs::write_json;
+    let dir = tempfile::tempdir().unwrap();
+    let info = run_info;
     for (id, t) in [("first", 1), ("second", 2)] {
         std::fs::create_dir(dir.path().join(id)).unwrap();
         write_json(&dir.path().join(id).join("config.json"), &info(id, t)).unwrap();
