@@ -79,43 +79,54 @@ fn refuse_changed_spec(a: &SweepArgs, sweep: &Sweep) -> Result<(), String> {
         .try_get_matches_from(["sweep"])
         .and_then(|m| SweepArgs::from_arg_matches(&m))
         .map_err(|e| e.to_string())?;
+    let (asked, bare) = (spec(a), spec(&bare));
+    // The grid, setting by setting (an axis the sweep does not vary takes the base's value).
+    for s in bloodshot::runs::Setting::ALL {
+        let axis = |spec: &SweepSpec| spec.grid.axis(s);
+        let (want, kept) = (axis(&asked), axis(&sweep.spec));
+        if want != axis(&bare) && want != kept {
+            let text = |v: &[bloodshot::runs::SettingValue]| {
+                v.iter().map(|x| x.text()).collect::<Vec<_>>().join(",")
+            };
+            let kept = match kept.is_empty() {
+                true => s.get(&sweep.spec.base).text(),
+                false => text(&kept),
+            };
+            return Err(refusal(
+                &s.field().replace('_', "-"),
+                &text(&want),
+                &kept,
+                sweep,
+            ));
+        }
+    }
+    // Everything else field by field.
     let json = |s: &SweepSpec| serde_json::to_value(s).unwrap_or_default();
-    let (asked, bare, kept) = (json(&spec(a)), json(&spec(&bare)), json(&sweep.spec));
     let mut changed = vec![];
-    spec_changes(&asked, &bare, &kept, String::new(), &mut changed);
-    // Where a job trains and whether it reads the image cache may change between sessions.
-    changed.retain(|(path, ..)| path != "base.device" && path != "base.use_cache");
-    // A grid axis the sweep does not vary holds no value: its value is the base's.
-    let single = |path: &str| {
-        let field = match path {
-            "grid.margins" => "/base/aam/margin".to_string(),
-            "grid.scales" => "/base/aam/scale".to_string(),
-            p => format!(
-                "/base/{}",
-                p.strip_prefix("grid.")?
-                    .strip_suffix('s')
-                    .filter(|f| *f != "epoch")
-                    .unwrap_or("epochs")
-            ),
-        };
-        Some(match kept.pointer(&field)? {
-            serde_json::Value::String(s) => s.clone(),
-            v => v.to_string(),
-        })
-    };
+    spec_changes(
+        &json(&asked),
+        &json(&bare),
+        &json(&sweep.spec),
+        String::new(),
+        &mut changed,
+    );
+    // The grid is checked above; where a job trains and whether it reads the image cache may
+    // change between sessions.
+    changed.retain(|(path, ..)| {
+        !path.starts_with("grid.") && path != "base.device" && path != "base.use_cache"
+    });
     match changed.first() {
         None => Ok(()),
-        Some((path, asked, kept)) => Err(format!(
-            "--{} {asked} with --resume: sweep {} keeps the settings it was created with ({kept} there); only --devices applies to a resumed sweep (start a new sweep to change it)",
-            flag_of(path),
-            sweep.id,
-            kept = if kept.is_empty() {
-                single(path).unwrap_or_default()
-            } else {
-                kept.clone()
-            }
-        )),
+        Some((path, want, kept)) => Err(refusal(&flag_of(path), want, kept, sweep)),
     }
+}
+
+/// The sentence refusing `--flag asked` on a resumed sweep that has `kept`.
+fn refusal(flag: &str, asked: &str, kept: &str, sweep: &Sweep) -> String {
+    format!(
+        "--{flag} {asked} with --resume: sweep {} keeps the settings it was created with ({kept} there); only --devices applies to a resumed sweep (start a new sweep to change it)",
+        sweep.id
+    )
 }
 
 /// The leaves of `asked` that differ from both `bare` and `kept`, as (path, asked, kept).
@@ -152,17 +163,9 @@ fn spec_changes(
     }
 }
 
-/// The flag that sets a spec's field (`grid.lrs` → `lr`, `kshot.options.seed` → `kshot-seed`).
+/// The flag that sets a k-shot field of the spec (`kshot.options.seed` → `kshot-seed`).
 fn flag_of(path: &str) -> String {
     let flag = match path {
-        "grid.objectives" => "objective",
-        "grid.seeds" => "seed",
-        "grid.margins" => "margin",
-        "grid.scales" => "scale",
-        "grid.lambdas" => "lambda",
-        "grid.image_sizes" => "image-size",
-        "grid.lrs" => "lr",
-        "grid.batch_sizes" => "batch-size",
         "kshot.ks" | "kshot.options.k" => "k",
         "kshot.normalizations" | "kshot.options.normalize" => "normalize",
         "kshot.methods" | "kshot.options.method" => "method",

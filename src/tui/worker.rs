@@ -138,9 +138,10 @@ pub fn load_runs(tx: Tx, runs_dir: PathBuf, unless: Option<u64>, cache: &Mutex<R
     if unless == Some(fingerprint) {
         return;
     }
-    let Ok(mut cache) = cache.lock() else {
-        return;
-    };
+    // A load that panicked left the cache as it was between runs: still usable.
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut rows = Vec::with_capacity(runs.len());
     let mut reports = Vec::with_capacity(runs.len());
     for (run, print) in &runs {
@@ -194,9 +195,10 @@ pub fn load_explorer(tx: Tx, runs_dir: PathBuf, id: String, cache: &Mutex<RunsCa
     let Ok(sweep) = Sweep::open(&runs_dir, &id) else {
         return;
     };
-    let Ok(mut cache) = cache.lock() else {
-        return;
-    };
+    // A load that panicked left the cache as it was between runs: still usable.
+    let mut cache = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let reports: Vec<Option<report::RunReport>> = sweep
         .jobs
         .iter()
